@@ -1,0 +1,208 @@
+// Package reassembly decodes packets (link layer → IP → TCP), keeps the
+// connection table, rebuilds each direction's byte stream (retransmissions,
+// overlaps, out-of-order segments, capture gaps) and drives an http1
+// Conversation per connection. It reports, through Handler, one compact
+// Segment event per TCP segment plus the HTTP messages and transactions.
+//
+// Call order per connection: ConnStart once; then Segment, Gap,
+// Inconsistency, Message and Transaction any number of times in capture
+// order; then ConnEnd once. The *Conn stays valid (and owned by the
+// Assembler) until ConnEnd returns; handlers must copy what they keep.
+package reassembly
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// Dir re-exports http1.Dir: 0 = client→server, 1 = server→client.
+type Dir = http1.Dir
+
+const (
+	ClientToServer = http1.ClientToServer
+	ServerToClient = http1.ServerToClient
+)
+
+// Pos re-exports http1.Pos (time, input, frame, global ordinal, stream offset).
+type Pos = http1.Pos
+
+// Flags are TCP flags.
+type Flags uint16
+
+const (
+	FIN Flags = 1 << iota
+	SYN
+	RST
+	PSH
+	ACK
+	URG
+	ECE
+	CWR
+)
+
+// Has reports whether all of f2 are set.
+func (f Flags) Has(f2 Flags) bool { return f&f2 == f2 }
+
+// SegKind classifies a segment's payload relative to what the stream already had.
+type SegKind uint8
+
+const (
+	SegNew             SegKind = iota // payload (or none) that advanced the stream or a pure ACK
+	SegRetransmit                     // payload entirely already seen (same bytes)
+	SegDuplicate                      // an identical copy of the previous packet (capture duplicate)
+	SegOutOfOrder                     // payload beyond the next expected byte (a hole before it)
+	SegKeepAlive                      // TCP keep-alive probe (seq = next-1, 0 or 1 byte)
+	SegZeroWindowProbe                // probe into a zero window
+	SegPartialOverlap                 // part old, part new
+)
+
+func (k SegKind) String() string {
+	return [...]string{"new", "retransmission", "duplicate", "out-of-order", "keep-alive", "zero-window-probe", "partial-overlap"}[k]
+}
+
+// Segment is the compact per-segment event every timing rule works from.
+type Segment struct {
+	Pos    // Time, Input, Frame, Ord; Offset = stream offset of the first payload byte
+	Dir    Dir
+	Seq    uint32 // raw TCP sequence number
+	Ack    uint32 // raw TCP acknowledgement number
+	Len    int    // payload length
+	Flags  Flags
+	Window uint32 // receive window, already scaled by the sender's window scale when known
+	Kind   SegKind
+	// AckOffset is the peer-stream offset this segment acknowledges (bytes of the
+	// other direction's stream acked), valid when AckValid.
+	AckOffset uint64
+	AckValid  bool
+	// SACK is true when the segment carried SACK blocks.
+	SACK bool
+}
+
+// Gap is a hole in one direction's stream: bytes the peer acknowledged or that
+// later data proves were sent, but that the capture does not hold.
+type Gap struct {
+	Dir    Dir
+	Offset uint64 // stream offset of the first missing byte
+	Bytes  uint64
+	After  Pos // the packet after the hole (frame shown to users)
+}
+
+// Inconsistency is retransmitted/overlapping data that differs from what was
+// first seen at the same stream offset. The first-seen bytes are kept.
+type Inconsistency struct {
+	Dir    Dir
+	Offset uint64
+	Bytes  int
+	First  Pos // the packet that delivered the kept bytes
+	Second Pos // the packet with different bytes
+}
+
+// EndReason says how a connection ended.
+type EndReason uint8
+
+const (
+	EndOpen    EndReason = iota // still open when the capture ended
+	EndFIN                      // both sides (or one side, then nothing) sent FIN
+	EndRST                      // a RST ended it
+	EndIdle                     // evicted after the idle timeout
+	EndEvicted                  // evicted because the connection table was full
+	EndRefused                  // SYN answered by RST
+)
+
+func (e EndReason) String() string {
+	return [...]string{"open", "fin", "rst", "idle", "evicted", "refused"}[e]
+}
+
+// Half is what is known about one direction.
+type Half struct {
+	ISN         uint32
+	ISNKnown    bool
+	MSS         int    // from the SYN option; 0 when not seen
+	WScale      int    // -1 when not negotiated / not seen
+	Bytes       uint64 // stream bytes delivered (excluding gaps)
+	GapBytes    uint64
+	Segments    int // segments sent in this direction (including pure ACKs)
+	Retransmits int
+	MaxSegment  int  // largest payload seen (MSS fallback)
+	FIN         *Pos // first FIN sent by this side
+	RST         *Pos // first RST sent by this side
+}
+
+// Conn is one TCP connection (4-tuple + SYN generation).
+type Conn struct {
+	ID     uint64 // 1-based, in order of first packet
+	Client netip.AddrPort
+	Server netip.AddrPort
+	// RolesGuessed is true when no SYN told who the client is (roles were taken
+	// from the HTTP direction, else from port numbers).
+	RolesGuessed bool
+	MidStream    bool // the capture did not start with the handshake
+
+	First Pos // first packet
+	Last  Pos // last packet
+
+	// Handshake packets, zero Frame when not seen.
+	SYN, SYNACK, HandshakeACK Pos
+	// FastOpen is true when the SYN carried data.
+	FastOpen bool
+
+	Halves      [2]Half // indexed by Dir
+	Gaps        []Gap   // every hole, in order found (capped; GapsDropped counts the rest)
+	GapsDropped int
+	End         EndReason
+	// OutOfOrderDropped counts bytes dropped because the out-of-order buffer cap was hit.
+	OutOfOrderDropped uint64
+
+	HTTP    bool // an HTTP/1.x request or status line was parsed on it
+	NotHTTP bool // bytes were seen and they are not HTTP/1.x
+	Tunnel  bool // switched to tunnel mode (CONNECT/101)
+}
+
+// Duration is Last.Time - First.Time.
+func (c *Conn) Duration() time.Duration { return c.Last.Time.Sub(c.First.Time) }
+
+// Handler receives the Assembler's events, synchronously, in capture order.
+type Handler interface {
+	ConnStart(c *Conn)
+	Segment(c *Conn, s *Segment)
+	Gap(c *Conn, g Gap)
+	Inconsistency(c *Conn, x Inconsistency)
+	Message(c *Conn, m *http1.Message)
+	Transaction(c *Conn, t *http1.Transaction)
+	ConnEnd(c *Conn)
+}
+
+// Options bound the Assembler's memory; zero values take the defaults.
+type Options struct {
+	MaxConns           int           // live connections; beyond it the least recently active is evicted (default 100 000)
+	MaxOutOfOrderBytes int           // buffered out-of-order bytes per direction (default 1 MiB)
+	IdleTimeout        time.Duration // capture-time idle eviction (default 5 min)
+	HTTP               http1.Options
+}
+
+// Stats counts what the Assembler saw and where bounds were hit.
+type Stats struct {
+	Packets           int64
+	NonTCP            int64 // decoded, but not TCP over IP (or TCP inside ICMP etc.)
+	Undecodable       int64 // link/IP/TCP header could not be decoded
+	Conns             int64
+	EvictedFull       int64 // connections evicted because MaxConns was reached
+	EvictedIdle       int64
+	OutOfOrderDropped int64 // bytes
+}
+
+/*
+Assembler API (implementation in assembler.go):
+
+	func NewAssembler(h Handler, opts Options) *Assembler
+	// Packet decodes one captured packet and processes it. linkType is the
+	// pcap LINKTYPE_ number of the packet's interface.
+	func (a *Assembler) Packet(linkType int, data []byte, pos Pos)
+	// Flush evicts connections idle since before now (capture time).
+	func (a *Assembler) Flush(now time.Time)
+	// Close ends every remaining connection (EndOpen / CaptureEnd).
+	func (a *Assembler) Close()
+	func (a *Assembler) Stats() Stats
+*/

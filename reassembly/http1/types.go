@@ -1,0 +1,285 @@
+// Package http1 is an incremental HTTP/1.x parser over the two byte streams of
+// one TCP connection. It knows nothing about packets: the caller feeds it
+// in-order stream bytes tagged with the position (frame, time, stream offset)
+// they came from, tells it about holes (gaps) and ends (FIN, RST, capture end),
+// and receives complete messages and request/response transactions.
+//
+// It imports the standard library only.
+//
+// Call order per Conversation: Feed/Gap 0..n times per direction in any
+// interleaving (each direction's bytes in stream order), End once per
+// direction (or Finish once for both). Handler callbacks happen synchronously
+// inside those calls. Bytes passed to Feed are not retained after it returns
+// (anything kept is copied).
+package http1
+
+import (
+	"errors"
+	"time"
+)
+
+// Dir is the direction of a byte stream.
+type Dir uint8
+
+const (
+	ClientToServer Dir = 0 // requests
+	ServerToClient Dir = 1 // responses
+)
+
+func (d Dir) String() string {
+	if d == ClientToServer {
+		return "client→server"
+	}
+	return "server→client"
+}
+
+// Pos locates a byte of a stream in the capture.
+type Pos struct {
+	Time   time.Time
+	Input  int    // index of the capture input (file) the packet came from
+	Frame  int64  // 1-based frame number within that input (Wireshark's)
+	Ord    int64  // global packet ordinal in capture order (across merged inputs)
+	Offset uint64 // byte offset within this direction's stream (0 = first byte after SYN)
+}
+
+// Header is one header field as sent (name case preserved).
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Framing says how a message body is delimited (RFC 9112 §6.3).
+type Framing uint8
+
+const (
+	FramingNone          Framing = iota // no body by definition (GET without CL, HEAD response, 1xx/204/304)
+	FramingContentLength                // Content-Length
+	FramingChunked                      // Transfer-Encoding: chunked
+	FramingClose                        // response read until the connection closes
+	FramingTunnel                       // CONNECT 2xx or 101: bytes after the header are not HTTP
+)
+
+func (f Framing) String() string {
+	return [...]string{"none", "content-length", "chunked", "close-delimited", "tunnel"}[f]
+}
+
+// End says how a message ended.
+type End uint8
+
+const (
+	EndComplete   End = iota // the framing says the message is complete
+	EndFIN                   // the sender's FIN arrived before the message was complete
+	EndRST                   // a RST arrived before the message was complete
+	EndCaptureEnd            // the capture ended (or the connection was evicted) first
+	EndGap                   // a capture gap hid the rest of the message
+)
+
+func (e End) String() string {
+	return [...]string{"complete", "fin", "rst", "capture-end", "gap"}[e]
+}
+
+// Anomaly is a framing or syntax irregularity recorded on a message. The
+// parser records; rules in package analyze decide what is a finding.
+type Anomaly uint16
+
+const (
+	AnomBareLF                Anomaly = iota + 1 // a line ended in LF without CR
+	AnomObsFold                                  // a header used obs-fold continuation
+	AnomCLAndTE                                  // both Content-Length and Transfer-Encoding
+	AnomDuplicateCL                              // several Content-Length values that differ
+	AnomRepeatedCL                               // Content-Length repeated with the same value
+	AnomInvalidCL                                // Content-Length not a plain non-negative decimal (or overflows int64)
+	AnomCLLeadingZeros                           // Content-Length with leading zeros
+	AnomInvalidTE                                // Transfer-Encoding present but chunked is not the final coding, or unparsable
+	AnomChunkExtension                           // a chunk carried an extension
+	AnomBadChunkSize                             // a chunk size line could not be parsed (message then ends as EndGap-like failure)
+	AnomTrailers                                 // trailer fields after the last chunk
+	AnomBodyOnBodiless                           // bytes followed a bodiless response that do not start a valid next message
+	AnomOverrun                                  // bytes after the body that do not start a valid message
+	AnomHeaderNoColon                            // a header line without a colon
+	AnomMalformedStartLine                       // request/status line that was accepted leniently
+	AnomHTTP09                                   // HTTP/0.9 request (no version)
+	AnomInterimResponse                          // (on a final response) one or more 1xx preceded it
+	AnomWhitespaceBeforeColon                    // "Name : value"
+)
+
+var anomalyNames = map[Anomaly]string{
+	AnomBareLF: "bare-lf", AnomObsFold: "obs-fold", AnomCLAndTE: "cl-and-te",
+	AnomDuplicateCL: "duplicate-cl", AnomRepeatedCL: "repeated-cl", AnomInvalidCL: "invalid-cl",
+	AnomCLLeadingZeros: "cl-leading-zeros", AnomInvalidTE: "invalid-te",
+	AnomChunkExtension: "chunk-extension", AnomBadChunkSize: "bad-chunk-size", AnomTrailers: "trailers",
+	AnomBodyOnBodiless: "body-on-bodiless", AnomOverrun: "overrun", AnomHeaderNoColon: "header-no-colon",
+	AnomMalformedStartLine: "malformed-start-line", AnomHTTP09: "http/0.9",
+	AnomInterimResponse: "interim-response", AnomWhitespaceBeforeColon: "whitespace-before-colon",
+}
+
+func (a Anomaly) String() string {
+	if s, ok := anomalyNames[a]; ok {
+		return s
+	}
+	return "anomaly"
+}
+
+// Message is one HTTP request or response.
+type Message struct {
+	Dir     Dir
+	Index   int // 0-based index among this direction's messages on the connection (1xx responses count)
+	Method  string
+	Target  string
+	Status  int
+	Reason  string
+	Proto   string // "HTTP/1.1", "HTTP/1.0", "HTTP/0.9"
+	Major   int
+	Minor   int
+	Headers []Header
+
+	Framing       Framing
+	ContentLength int64 // declared, -1 when none or invalid
+	HeaderBytes   int   // bytes of start line + header block incl. the blank line
+	BodyBytes     int64 // body bytes seen on the wire (chunk framing included for chunked)
+	BodyLength    int64 // decoded body length (chunk data only for chunked)
+	MissingBytes  int64 // body bytes the framing expected but that never came (truncated)
+	GapBytes      int64 // bytes of this message hidden by capture gaps
+
+	Start     Pos // first byte of the start line
+	HeaderEnd Pos // last byte of the header block
+	BodyStart Pos // first body byte (zero if no body)
+	Last      Pos // last byte seen of the message
+
+	End       End  // how it ended
+	InHeaders bool // the message ended (not EndComplete) before its header block was complete
+
+	Anomalies []Anomaly
+	// OverrunBytes counts bytes after this message's end that did not start a
+	// valid message (AnomOverrun / AnomBodyOnBodiless); OverrunPos is where they began.
+	OverrunBytes int64
+	OverrunPos   Pos
+}
+
+// Has reports whether the message recorded anomaly a.
+func (m *Message) Has(a Anomaly) bool {
+	for _, x := range m.Anomalies {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Get returns the first value of the named header (case-insensitive) and whether it exists.
+func (m *Message) Get(name string) (string, bool) {
+	for _, h := range m.Headers {
+		if equalFold(h.Name, name) {
+			return h.Value, true
+		}
+	}
+	return "", false
+}
+
+// Values returns every value of the named header (case-insensitive), in order.
+func (m *Message) Values(name string) []string {
+	var vs []string
+	for _, h := range m.Headers {
+		if equalFold(h.Name, name) {
+			vs = append(vs, h.Value)
+		}
+	}
+	return vs
+}
+
+// HasToken reports whether a comma-separated header (Connection, Transfer-Encoding,
+// ...) contains token, case-insensitively.
+func (m *Message) HasToken(name, token string) bool {
+	for _, v := range m.Values(name) {
+		for _, t := range splitComma(v) {
+			if equalFold(t, token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Transaction is a request and the response(s) paired with it in FIFO order.
+type Transaction struct {
+	Index    int        // 0-based on the connection; shown to users 1-based
+	Request  *Message   // nil for an unsolicited response (no request outstanding)
+	Interim  []*Message // 1xx responses before the final one
+	Response *Message   // nil when no response came
+	// Unsolicited is true when Response arrived with no request outstanding.
+	Unsolicited bool
+}
+
+// CloseKind says how a direction of the connection ended.
+type CloseKind uint8
+
+const (
+	CloseFIN CloseKind = iota
+	CloseRST
+	CloseCaptureEnd // capture ended or the connection was evicted
+)
+
+// Handler receives what a Conversation finds, synchronously.
+type Handler interface {
+	// Message is called once per message when it is complete or has ended.
+	Message(m *Message)
+	// Transaction is called when a transaction is settled: its final response is
+	// complete, or the connection ended without one. Transactions are delivered
+	// in Index order.
+	Transaction(t *Transaction)
+}
+
+// Options bound the parser's memory.
+type Options struct {
+	MaxHeaderBytes int // start line + header block; beyond this the message is cut (default 64 KiB)
+	MaxHeaders     int // header fields kept per message (default 200)
+	MaxPending     int // requests waiting for a response before the oldest is settled unanswered (default 1024)
+}
+
+// ErrNotHTTP is reported by Conversation.Err when a direction's bytes do not
+// look like HTTP/1.x at all; the conversation then ignores further data.
+var ErrNotHTTP = errors.New("not HTTP/1.x")
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}
+
+func splitComma(v string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(v); i++ {
+		if i == len(v) || v[i] == ',' {
+			t := trimOWS(v[start:i])
+			if t != "" {
+				out = append(out, t)
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
