@@ -5,7 +5,9 @@ package http1
 //
 // API contract (implementation in parser.go):
 //
-//	func NewConversation(h Handler, opts Options) *Conversation
+//	// midStream: the capture missed the connection's start, so a response may
+//	// answer a request that was never captured (not unsolicited).
+//	func NewConversation(h Handler, opts Options, midStream bool) *Conversation
 //	// Feed gives the next in-order bytes of direction d; pos is the position of data[0]
 //	// (Offset increases by len(data) per call unless Gap was called).
 //	func (c *Conversation) Feed(d Dir, data []byte, pos Pos)

@@ -206,8 +206,13 @@ type Transaction struct {
 	Request  *Message   // nil for an unsolicited response (no request outstanding)
 	Interim  []*Message // 1xx responses before the final one
 	Response *Message   // nil when no response came
-	// Unsolicited is true when Response arrived with no request outstanding.
+	// Unsolicited is true when Response arrived with no request outstanding
+	// (and no capture gap or mid-stream start could explain the missing request).
 	Unsolicited bool
+	// Gap is true when a capture gap (or a mid-stream start) makes this
+	// transaction's pairing uncertain: its request or response was lost in a
+	// hole, or it was paired across one. Rules stay silent on such transactions.
+	Gap bool
 }
 
 // CloseKind says how a direction of the connection ended.
