@@ -1,0 +1,8 @@
+//go:build !cgo
+
+package capture
+
+// OpenLive needs libpcap; this build has none.
+func OpenLive(opts LiveOptions) (Source, error) {
+	return nil, ErrNoLibpcap
+}
