@@ -187,7 +187,11 @@ func newInput(index int, path string, r io.Reader, c io.Closer) (in *input, err 
 		return nil, &InputError{Path: path, Offset: -1, Err: fmt.Errorf("not a gzip file (magic 0x%x)", magic)}
 	}
 	in.plain = &countingReader{r: stream}
-	in.buf = bufio.NewReaderSize(in.plain, readBufSize)
+	// The guard sits under the buffer so that it sees every pcapng block
+	// header before pcapgo acts on the block's lengths; it lets other
+	// formats through untouched.
+	in.guard = &ngGuard{r: in.plain}
+	in.buf = bufio.NewReaderSize(in.guard, readBufSize)
 	head, err := in.buf.Peek(4)
 	if len(head) == 0 {
 		if err != nil && err != io.EOF {
@@ -246,10 +250,6 @@ func (in *input) openPcap() (*input, error) {
 // interface's link type, skipping sections of an unknown version as the
 // specification asks.
 func (in *input) openNg() (*input, error) {
-	// The guard sits under the buffer so that it sees every block header
-	// before pcapgo acts on the block's lengths.
-	in.guard = &ngGuard{r: in.plain}
-	in.buf = bufio.NewReaderSize(in.guard, readBufSize)
 	r, err := pcapgo.NewNgReader(in.buf, pcapgo.NgReaderOptions{WantMixedLinkType: true, SkipUnknownVersion: true})
 	if err != nil && in.guard.failed != nil {
 		err = in.guard.failed
@@ -268,7 +268,7 @@ func (in *input) offset(err error) int64 {
 	if errors.As(err, &ge) {
 		return ge.offset
 	}
-	if in.guard == nil {
+	if !in.ng {
 		return in.recEnd
 	}
 	return in.guard.off - int64(in.buf.Buffered())
@@ -278,7 +278,7 @@ func (in *input) offset(err error) int64 {
 // input done (with in.err set if it ended early).
 func (in *input) read() {
 	data, ci, err := in.safeRead()
-	if err != nil && in.guard != nil && in.guard.failed != nil {
+	if err != nil && in.guard.failed != nil {
 		// pcapgo may have wrapped the guard's error in text of its own.
 		err = in.guard.failed
 	}

@@ -13,14 +13,15 @@ import (
 // unsigned arithmetic. Wireshark rejects such blocks as damage; so do we,
 // with the block's offset.
 type ngGuard struct {
-	r      io.Reader
-	off    int64 // stream offset of the next byte passed on
-	skip   int64 // bytes left in the current block's body
-	hdr    [12]byte
-	nhdr   int   // header bytes collected so far
-	start  int64 // offset of the block being collected
-	big    bool  // byte order of the current section
-	failed *guardError
+	r           io.Reader
+	off         int64 // stream offset of the next byte passed on
+	skip        int64 // bytes left in the current block's body
+	hdr         [12]byte
+	nhdr        int   // header bytes collected so far
+	start       int64 // offset of the block being collected
+	big         bool  // byte order of the current section
+	passThrough bool  // the stream is not pcapng: pass it through untouched
+	failed      *guardError
 }
 
 // guardError is a damaged pcapng block found by ngGuard.
@@ -60,7 +61,7 @@ func (g *ngGuard) Read(p []byte) (int, error) {
 // good (len(b) unless a bad block header starts inside b).
 func (g *ngGuard) scan(b []byte) int {
 	i := 0
-	for i < len(b) {
+	for i < len(b) && !g.passThrough {
 		if g.skip > 0 {
 			k := int64(len(b) - i)
 			if k > g.skip {
@@ -76,6 +77,11 @@ func (g *ngGuard) scan(b []byte) int {
 		g.hdr[g.nhdr] = b[i]
 		g.nhdr++
 		i++
+		if g.nhdr == 4 && g.start == 0 && binary.LittleEndian.Uint32(g.hdr[:4]) != magicPcapngSHB {
+			// Not pcapng at all: the caller works that out from the magic.
+			g.passThrough = true
+			break
+		}
 		want := 8
 		if g.nhdr >= 4 && binary.LittleEndian.Uint32(g.hdr[:4]) == magicPcapngSHB {
 			want = 12
