@@ -1,0 +1,51 @@
+package analyze
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// ConflictingFraming: Content-Length with Transfer-Encoding, several
+// different Content-Length values, or an invalid one — the shapes request
+// smuggling is built from (RFC 9112 §6.3, §11.2).
+var ConflictingFraming = &Rule{
+	ID:       "conflicting-framing",
+	Severity: Error,
+	Title:    "contradictory or invalid Content-Length/Transfer-Encoding",
+	NewConn:  func(*Config) any { return conflictingFraming{} },
+}
+
+type conflictingFraming struct{}
+
+func (conflictingFraming) Transaction(ctx *Ctx, t *http1.Transaction) {
+	for _, m := range []*http1.Message{t.Request, t.Response} {
+		if m == nil {
+			continue
+		}
+		var why []string
+		if m.Has(http1.AnomCLAndTE) {
+			why = append(why, fmt.Sprintf("both Content-Length (%s) and Transfer-Encoding (%s)", strings.Join(m.Values("Content-Length"), ", "), strings.Join(m.Values("Transfer-Encoding"), ", ")))
+		}
+		if m.Has(http1.AnomDuplicateCL) {
+			why = append(why, fmt.Sprintf("different Content-Length values (%s)", strings.Join(m.Values("Content-Length"), ", ")))
+		}
+		if m.Has(http1.AnomInvalidCL) {
+			why = append(why, fmt.Sprintf("an invalid Content-Length (%q)", strings.Join(m.Values("Content-Length"), ", ")))
+		}
+		if m.Has(http1.AnomInvalidTE) {
+			why = append(why, fmt.Sprintf("a Transfer-Encoding whose final coding is not chunked (%q)", strings.Join(m.Values("Transfer-Encoding"), ", ")))
+		}
+		if len(why) == 0 {
+			continue
+		}
+		ctx.Report(Finding{
+			Transaction: t.Index + 1,
+			Time:        m.Start.Time,
+			Frames:      frames(m.Start, m.HeaderEnd),
+			Message:     fmt.Sprintf("%s has %s: two parsers can disagree where it ends (request-smuggling shape)", describe(m), strings.Join(why, " and ")),
+			Hint:        "send exactly one framing: a single valid Content-Length, or Transfer-Encoding: chunked alone; a proxy in front must reject such messages (RFC 9112 §6.3)",
+		})
+	}
+}

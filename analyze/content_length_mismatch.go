@@ -1,0 +1,114 @@
+package analyze
+
+import (
+	"fmt"
+
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// ContentLengthMismatch: a message ended at a different length than its
+// framing says — cut short by FIN/RST/capture end, or followed by bytes that
+// do not start a message.
+var ContentLengthMismatch = &Rule{
+	ID:       "content-length-mismatch",
+	Severity: Error,
+	Title:    "message length differs from its framing (truncated or overrun)",
+	NewConn:  func(*Config) any { return &contentLengthMismatch{} },
+}
+
+type contentLengthMismatch struct{}
+
+func (contentLengthMismatch) Transaction(ctx *Ctx, t *http1.Transaction) {
+	if t.Gap {
+		return
+	}
+	for _, m := range []*http1.Message{t.Request, t.Response} {
+		if m == nil || m.GapBytes > 0 || m.End == http1.EndGap {
+			continue
+		}
+		if f, ok := truncation(ctx.Conn, m); ok {
+			f.Transaction = t.Index + 1
+			ctx.Report(f)
+		}
+		if f, ok := overrun(m); ok {
+			f.Transaction = t.Index + 1
+			ctx.Report(f)
+		}
+	}
+}
+
+func truncation(c *reassembly.Conn, m *http1.Message) (Finding, bool) {
+	var by string
+	var endPos *http1.Pos
+	h := &c.Halves[m.Dir]
+	switch m.End {
+	case http1.EndFIN:
+		by, endPos = "FIN", h.FIN
+	case http1.EndRST:
+		// the RST may come from either side; the sender's own RST is the usual case
+		by, endPos = "RST", h.RST
+		if endPos == nil {
+			endPos = c.Halves[1-m.Dir].RST
+		}
+	case http1.EndCaptureEnd:
+		by = "the end of the capture"
+	default:
+		return Finding{}, false
+	}
+	var what string
+	switch {
+	case m.InHeaders:
+		what = fmt.Sprintf("%s: header block cut by %s after %d bytes, before the blank line that ends it", describe(m), by, m.HeaderBytes)
+	case m.Framing == http1.FramingContentLength && m.MissingBytes > 0:
+		what = fmt.Sprintf("%s truncated by %s: %d of %d body bytes (Content-Length) arrived, %d missing",
+			describe(m), by, m.BodyLength, m.ContentLength, m.MissingBytes)
+	case m.Framing == http1.FramingChunked:
+		what = fmt.Sprintf("%s truncated by %s: chunked body ended after %d bytes without its last chunk", describe(m), by, m.BodyLength)
+	default:
+		return Finding{}, false
+	}
+	f := Finding{
+		Time:    m.Last.Time,
+		Frames:  frames(m.Start, m.Last),
+		Message: what,
+		Attrs:   map[string]any{"kind": "truncated", "by": m.End.String(), "missing_bytes": m.MissingBytes},
+	}
+	if endPos != nil {
+		f.Frames = append(f.Frames, frameAt(*endPos))
+		f.Time = endPos.Time
+	}
+	if m.End == http1.EndCaptureEnd {
+		f.Hint = "the capture stopped before the message was complete; capture longer (or with a larger snaplen/buffer) to see whether the sender finished it"
+	} else {
+		f.Hint = "the sender closed before writing the whole message: check the length it declares against what it writes, and errors or timeouts (proxy, load balancer) that abort the write"
+	}
+	return f, true
+}
+
+func overrun(m *http1.Message) (Finding, bool) {
+	if !m.Has(http1.AnomOverrun) || m.OverrunBytes <= 0 {
+		return Finding{}, false
+	}
+	// RFC 9112 §2.2: a server SHOULD ignore empty lines before a request-line,
+	// and some clients send CRLF after a request body — not an overrun.
+	if m.Dir == http1.ClientToServer && m.OverrunBytes <= 2 {
+		return Finding{}, false
+	}
+	var framing string
+	switch m.Framing {
+	case http1.FramingContentLength:
+		framing = fmt.Sprintf("Content-Length: %d", m.ContentLength)
+	case http1.FramingChunked:
+		framing = "its last chunk"
+	default:
+		framing = "its framing"
+	}
+	return Finding{
+		Time:    m.OverrunPos.Time,
+		Frames:  frames(m.Start, m.OverrunPos),
+		Message: fmt.Sprintf("%s overrun: %d bytes followed the end given by %s and do not start an HTTP message", describe(m), m.OverrunBytes, framing),
+		Hint:    "the sender wrote more than it declared: compute Content-Length from the bytes actually sent (after compression/encoding), or use chunked encoding",
+		Attrs:   map[string]any{"kind": "overrun", "extra_bytes": m.OverrunBytes},
+	}, true
+}

@@ -1,0 +1,478 @@
+package analyze
+
+import (
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// Sink receives the engine's output as it becomes final: each finding as soon
+// as it is reported, each connection when it ends (with its findings).
+type Sink interface {
+	Finding(f *Finding)
+	Connection(c *ConnReport)
+}
+
+// maxFindingsPerRuleConn bounds how often one rule reports on one connection;
+// the rest are counted in Summary.Suppressed.
+const maxFindingsPerRuleConn = 50
+
+// maxPairs bounds the client→server pair table of the summary.
+const maxPairs = 10000
+
+// Engine runs the rules. It implements reassembly.Handler: feed it from an
+// Assembler, then call Close once the Assembler is closed.
+type Engine struct {
+	cfg   *Config
+	sink  Sink
+	rules []*Rule
+	aggs  []aggEntry
+	conns map[uint64]*connState
+	sum   Summary
+	// txHist counts HTTP connections by number of transactions (for the median).
+	txHist     map[int]int64
+	pairs      map[pairKey]int
+	pairsFull  bool
+	Suppressed int64
+}
+
+type aggEntry struct {
+	rule *Rule
+	agg  Aggregate
+	rep  *Reporter
+}
+
+type pairKey struct {
+	client netip.Addr
+	server netip.AddrPort
+}
+
+type checkerEntry[T any] struct {
+	rule *Rule
+	c    T
+}
+
+type connState struct {
+	ctx    Ctx
+	report *ConnReport
+	counts map[string]int
+
+	segs []checkerEntry[SegmentChecker]
+	gaps []checkerEntry[GapChecker]
+	incs []checkerEntry[InconsistencyChecker]
+	msgs []checkerEntry[MessageChecker]
+	txs  []checkerEntry[TransactionChecker]
+	ends []checkerEntry[EndChecker]
+	sum  ConnSummary
+
+	// Transactions wait here until every message in them has been delivered
+	// (the parser delivers a message only once the byte after it is seen, so
+	// its anomalies are final): rules then see finished transactions only.
+	pending   []*http1.Transaction
+	delivered map[*http1.Message]bool
+}
+
+// NewEngine makes an engine running every rule of Rules that cfg enables.
+func NewEngine(cfg *Config, sink Sink) *Engine {
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	e := &Engine{cfg: cfg, sink: sink, conns: map[uint64]*connState{}, txHist: map[int]int64{}, pairs: map[pairKey]int{}}
+	e.sum.FindingsByRule = map[string]int{}
+	e.sum.FindingsBySeverity = map[string]int{}
+	for _, r := range Rules {
+		if !cfg.On(r.ID) {
+			continue
+		}
+		e.rules = append(e.rules, r)
+		if r.NewAggregate != nil {
+			e.aggs = append(e.aggs, aggEntry{rule: r, agg: r.NewAggregate(cfg), rep: &Reporter{e: e, rule: r}})
+		}
+	}
+	return e
+}
+
+// Config returns the engine's configuration.
+func (e *Engine) Config() *Config { return e.cfg }
+
+// Ctx is what a per-connection checker sees: the connection, the
+// configuration, and a way to report.
+type Ctx struct {
+	Conn   *reassembly.Conn
+	Config *Config
+	e      *Engine
+	st     *connState
+	rule   *Rule
+}
+
+// Report records a finding for the current rule on this connection. Rule,
+// severity and connection are filled in.
+func (c *Ctx) Report(f Finding) {
+	c.st.counts[c.rule.ID]++
+	if c.st.counts[c.rule.ID] > maxFindingsPerRuleConn {
+		c.e.Suppressed++
+		return
+	}
+	f.Conn = ConnRef{ID: c.Conn.ID, Client: c.Conn.Client, Server: c.Conn.Server}
+	fp := c.e.emit(c.rule, f)
+	c.st.report.Findings = append(c.st.report.Findings, fp)
+}
+
+// Transactions returns the reports of the transactions settled so far on
+// this connection (bounded by MaxTransactionsPerConn).
+func (c *Ctx) Transactions() []*TxReport { return c.st.report.Transactions }
+
+// Reporter lets a cross-connection rule report.
+type Reporter struct {
+	e    *Engine
+	rule *Rule
+}
+
+// Report records a finding for the reporter's rule.
+func (r *Reporter) Report(f Finding) { r.e.emit(r.rule, f) }
+
+// Config returns the run's configuration.
+func (r *Reporter) Config() *Config { return r.e.cfg }
+
+func (e *Engine) emit(r *Rule, f Finding) *Finding {
+	f.Rule = r.ID
+	f.Severity = e.cfg.SeverityOf(r)
+	fp := &f
+	e.sum.FindingsByRule[f.Rule]++
+	e.sum.FindingsBySeverity[f.Severity.String()]++
+	if e.sink != nil {
+		e.sink.Finding(fp)
+	}
+	return fp
+}
+
+// ConnStart implements reassembly.Handler.
+func (e *Engine) ConnStart(c *reassembly.Conn) {
+	st := &connState{report: &ConnReport{}, counts: map[string]int{}, delivered: map[*http1.Message]bool{}}
+	st.ctx = Ctx{Conn: c, Config: e.cfg, e: e, st: st}
+	for _, r := range e.rules {
+		if r.NewConn == nil {
+			continue
+		}
+		ch := r.NewConn(e.cfg)
+		if ch == nil {
+			continue
+		}
+		if x, ok := ch.(SegmentChecker); ok {
+			st.segs = append(st.segs, checkerEntry[SegmentChecker]{r, x})
+		}
+		if x, ok := ch.(GapChecker); ok {
+			st.gaps = append(st.gaps, checkerEntry[GapChecker]{r, x})
+		}
+		if x, ok := ch.(InconsistencyChecker); ok {
+			st.incs = append(st.incs, checkerEntry[InconsistencyChecker]{r, x})
+		}
+		if x, ok := ch.(MessageChecker); ok {
+			st.msgs = append(st.msgs, checkerEntry[MessageChecker]{r, x})
+		}
+		if x, ok := ch.(TransactionChecker); ok {
+			st.txs = append(st.txs, checkerEntry[TransactionChecker]{r, x})
+		}
+		if x, ok := ch.(EndChecker); ok {
+			st.ends = append(st.ends, checkerEntry[EndChecker]{r, x})
+		}
+	}
+	e.conns[c.ID] = st
+	if e.sum.Start.IsZero() || c.First.Time.Before(e.sum.Start) {
+		e.sum.Start = c.First.Time
+	}
+}
+
+// Segment implements reassembly.Handler.
+func (e *Engine) Segment(c *reassembly.Conn, s *reassembly.Segment) {
+	st := e.conns[c.ID]
+	if st == nil {
+		return
+	}
+	for _, x := range st.segs {
+		st.ctx.rule = x.rule
+		x.c.Segment(&st.ctx, s)
+	}
+}
+
+// Gap implements reassembly.Handler.
+func (e *Engine) Gap(c *reassembly.Conn, g reassembly.Gap) {
+	e.sum.Gaps++
+	e.sum.GapBytes += g.Bytes
+	st := e.conns[c.ID]
+	if st == nil {
+		return
+	}
+	for _, x := range st.gaps {
+		st.ctx.rule = x.rule
+		x.c.Gap(&st.ctx, g)
+	}
+}
+
+// Inconsistency implements reassembly.Handler.
+func (e *Engine) Inconsistency(c *reassembly.Conn, in reassembly.Inconsistency) {
+	e.sum.Inconsistencies++
+	st := e.conns[c.ID]
+	if st == nil {
+		return
+	}
+	for _, x := range st.incs {
+		st.ctx.rule = x.rule
+		x.c.Inconsistency(&st.ctx, in)
+	}
+}
+
+// Message implements reassembly.Handler.
+func (e *Engine) Message(c *reassembly.Conn, m *http1.Message) {
+	st := e.conns[c.ID]
+	if st == nil {
+		return
+	}
+	for _, x := range st.msgs {
+		st.ctx.rule = x.rule
+		x.c.Message(&st.ctx, m)
+	}
+	st.delivered[m] = true
+	e.flushTx(c, st, false)
+}
+
+// flushTx dispatches queued transactions, in order, whose messages have all
+// been delivered (all of them when force is set).
+func (e *Engine) flushTx(c *reassembly.Conn, st *connState, force bool) {
+	for len(st.pending) > 0 {
+		t := st.pending[0]
+		if !force && !st.ready(t) {
+			return
+		}
+		st.pending = st.pending[1:]
+		st.forget(t)
+		e.dispatchTx(c, st, t)
+	}
+	st.pending = nil
+}
+
+func (st *connState) ready(t *http1.Transaction) bool {
+	if t.Request != nil && !st.delivered[t.Request] {
+		return false
+	}
+	if t.Response != nil && !st.delivered[t.Response] {
+		return false
+	}
+	return true
+}
+
+func (st *connState) forget(t *http1.Transaction) {
+	delete(st.delivered, t.Request)
+	delete(st.delivered, t.Response)
+	for _, m := range t.Interim {
+		delete(st.delivered, m)
+	}
+}
+
+// Transaction implements reassembly.Handler.
+func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
+	st := e.conns[c.ID]
+	if st == nil {
+		return
+	}
+	st.pending = append(st.pending, t)
+	e.flushTx(c, st, false)
+}
+
+func (e *Engine) dispatchTx(c *reassembly.Conn, st *connState, t *http1.Transaction) {
+	e.sum.Transactions++
+	st.report.TransactionCount++
+	tr := NewTxReport(t)
+	if tr.Index == 1 && c.HandshakeACK.Frame != 0 && c.SYN.Frame != 0 {
+		// the first transaction paid for the handshake
+		tr.Timing.Connect = c.HandshakeACK.Time.Sub(c.SYN.Time)
+	}
+	if len(st.report.Transactions) < e.cfg.MaxTransactionsPerConn {
+		st.report.Transactions = append(st.report.Transactions, tr)
+	} else {
+		st.report.TransactionsDropped++
+	}
+	if req := t.Request; req != nil && req.HasToken("Connection", "close") {
+		st.sum.ClientAskedClose = true
+	}
+	if resp := t.Response; resp != nil {
+		closeTok := resp.HasToken("Connection", "close")
+		if closeTok {
+			st.sum.ServerAskedClose = true
+		}
+		st.sum.ServerOfferedPersistence = !closeTok && (resp.Minor >= 1 && resp.Major == 1 || resp.HasToken("Connection", "keep-alive"))
+	}
+	for _, x := range st.txs {
+		st.ctx.rule = x.rule
+		x.c.Transaction(&st.ctx, t)
+	}
+}
+
+// ConnEnd implements reassembly.Handler.
+func (e *Engine) ConnEnd(c *reassembly.Conn) {
+	st := e.conns[c.ID]
+	if st == nil {
+		return
+	}
+	delete(e.conns, c.ID)
+	e.flushTx(c, st, true)
+	for _, x := range st.ends {
+		st.ctx.rule = x.rule
+		x.c.End(&st.ctx)
+	}
+	e.tallyConn(c, st)
+	st.report.Conn = *c
+	st.report.Conn.Gaps = append([]reassembly.Gap(nil), c.Gaps...)
+	if len(e.aggs) > 0 {
+		st.sum.Conn = &st.report.Conn
+		st.sum.Transactions = st.report.Transactions
+		st.sum.FirstCloser = firstCloser(c)
+		for _, a := range e.aggs {
+			a.agg.Conn(a.rep, &st.sum)
+		}
+	}
+	if e.sink != nil {
+		e.sink.Connection(st.report)
+	}
+}
+
+func firstCloser(c *reassembly.Conn) int {
+	best := -1
+	var at int64
+	for d := 0; d < 2; d++ {
+		p := c.Halves[d].FIN
+		if p == nil {
+			p = c.Halves[d].RST
+		}
+		if p != nil && (best < 0 || p.Ord < at) {
+			best, at = d, p.Ord
+		}
+	}
+	return best
+}
+
+func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
+	s := &e.sum
+	s.Connections++
+	if c.Last.Time.After(s.End) {
+		s.End = c.Last.Time
+	}
+	if c.MidStream {
+		s.MidStream++
+	}
+	switch c.End {
+	case reassembly.EndRefused:
+		s.Refused++
+	case reassembly.EndRST:
+		s.Reset++
+	case reassembly.EndOpen:
+		s.OpenAtEnd++
+	}
+	if c.NotHTTP {
+		s.NonHTTP++
+	}
+	if !c.HTTP {
+		return
+	}
+	s.HTTPConnections++
+	n := st.report.TransactionCount
+	if n > 1 {
+		s.Reused++
+	}
+	e.txHist[n]++
+	k := pairKey{client: c.Client.Addr(), server: c.Server}
+	if _, ok := e.pairs[k]; ok || len(e.pairs) < maxPairs {
+		e.pairs[k]++
+	} else {
+		e.pairsFull = true
+	}
+}
+
+// Close flushes the cross-connection rules and returns the summary. Call it
+// after the Assembler's Close (which ends every connection).
+func (e *Engine) Close() *Summary {
+	for _, a := range e.aggs {
+		a.agg.Flush(a.rep)
+	}
+	s := &e.sum
+	// transactions per HTTP connection: min, median, max from the histogram
+	var ns []int
+	var total int64
+	for n, cnt := range e.txHist {
+		ns = append(ns, n)
+		total += cnt
+	}
+	sort.Ints(ns)
+	if len(ns) > 0 {
+		s.TxPerConnMin, s.TxPerConnMax = ns[0], ns[len(ns)-1]
+		var seen int64
+		for _, n := range ns {
+			seen += e.txHist[n]
+			if seen*2 >= total {
+				s.TxPerConnMedian = n
+				break
+			}
+		}
+	}
+	s.Pairs = s.Pairs[:0]
+	for k, n := range e.pairs {
+		s.Pairs = append(s.Pairs, PairCount{Client: k.client.String(), Server: k.server.String(), Connections: n})
+	}
+	sort.Slice(s.Pairs, func(i, j int) bool {
+		a, b := s.Pairs[i], s.Pairs[j]
+		if a.Connections != b.Connections {
+			return a.Connections > b.Connections
+		}
+		if a.Client != b.Client {
+			return a.Client < b.Client
+		}
+		return a.Server < b.Server
+	})
+	return s
+}
+
+// Summary gives access to the running tally (e.g. to add capture statistics).
+func (e *Engine) Summary() *Summary { return &e.sum }
+
+// NewTxReport builds the report row of a transaction.
+func NewTxReport(t *http1.Transaction) *TxReport {
+	tr := &TxReport{Index: t.Index + 1, Unsolicited: t.Unsolicited, Gap: t.Gap, Timing: &Breakdown{}}
+	if q := t.Request; q != nil {
+		tr.HasRequest = true
+		tr.Method, tr.Target, tr.Proto = q.Method, q.Target, q.Proto
+		tr.Host, _ = q.Get("Host")
+		tr.RequestBody = q.BodyLength
+		tr.RequestStart, tr.RequestEnd = q.Start, q.Last
+		tr.Timing.Send = q.Last.Time.Sub(q.Start.Time)
+	}
+	first := t.Response
+	if len(t.Interim) > 0 {
+		first = t.Interim[0]
+	}
+	if r := t.Response; r != nil {
+		tr.HasResponse = true
+		tr.Status, tr.Reason = r.Status, r.Reason
+		if tr.Proto == "" {
+			tr.Proto = r.Proto
+		}
+		tr.ResponseBody = r.BodyLength
+		tr.ResponseStart, tr.ResponseEnd = first.Start, r.Last
+		tr.Timing.Receive = r.Last.Time.Sub(first.Start.Time)
+		if tr.HasRequest {
+			tr.TTFB = nonNeg(first.Start.Time.Sub(tr.RequestStart.Time))
+			tr.Total = nonNeg(r.Last.Time.Sub(tr.RequestStart.Time))
+			tr.Timing.Wait = nonNeg(first.Start.Time.Sub(tr.RequestEnd.Time))
+		}
+	}
+	return tr
+}
+
+func nonNeg(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
+}

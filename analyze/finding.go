@@ -1,0 +1,77 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Severity orders findings: error = wrong or losing data; warning = costs
+// latency or resources; info = worth knowing.
+type Severity uint8
+
+const (
+	Info Severity = iota + 1
+	Warning
+	Error
+)
+
+func (s Severity) String() string {
+	switch s {
+	case Info:
+		return "info"
+	case Warning:
+		return "warning"
+	case Error:
+		return "error"
+	}
+	return "none"
+}
+
+// ParseSeverity reads "info", "warning" or "error".
+func ParseSeverity(s string) (Severity, error) {
+	switch strings.ToLower(s) {
+	case "info":
+		return Info, nil
+	case "warning", "warn":
+		return Warning, nil
+	case "error":
+		return Error, nil
+	}
+	return 0, fmt.Errorf("unknown severity %q (want info, warning or error)", s)
+}
+
+// MarshalText makes severities print as words in JSON.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Frame names one packet of the evidence: its input and its 1-based frame
+// number there (Wireshark's).
+type Frame struct {
+	Input int
+	Frame int64
+}
+
+// ConnRef identifies the connection a finding is about.
+type ConnRef struct {
+	ID     uint64
+	Client netip.AddrPort
+	Server netip.AddrPort
+}
+
+// Finding is one diagnosed problem with the evidence to check it.
+type Finding struct {
+	Rule        string
+	Severity    Severity
+	Conn        ConnRef // zero ID for findings about several connections
+	Transaction int     // 1-based transaction index on the connection; 0 = not about one transaction
+	Time        time.Time
+	Frames      []Frame
+	Duration    time.Duration // the measured duration the finding is about (stall, hang, ...); 0 = none
+	Message     string
+	Hint        string
+	// Related lists other connections involved (cross-connection rules).
+	Related []ConnRef
+	// Attrs holds rule-specific measured facts for machine consumers (JSON "details").
+	Attrs map[string]any
+}

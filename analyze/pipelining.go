@@ -1,0 +1,122 @@
+package analyze
+
+import (
+	"fmt"
+
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// Pipelining: requests were sent before the responses to earlier ones were
+// complete (info), safe methods only.
+var Pipelining = &Rule{
+	ID:       "pipelining",
+	Severity: Info,
+	Title:    "requests were pipelined (idempotent methods only)",
+	NewConn:  func(*Config) any { return &pipelineTracker{unsafe: false} },
+}
+
+// PipelinedUnsafeMethod: a non-idempotent request was pipelined, or a request
+// was pipelined behind one (RFC 9112 §9.3.2).
+var PipelinedUnsafeMethod = &Rule{
+	ID:       "pipelined-unsafe-method",
+	Severity: Error,
+	Title:    "non-idempotent request pipelined, or a request pipelined behind one",
+	NewConn:  func(*Config) any { return &pipelineTracker{unsafe: true} },
+}
+
+// outstanding is an earlier request whose response was not complete yet.
+type outstanding struct {
+	tx     int
+	req    *http1.Message
+	doneAt int64 // Ord of the last byte of its final response; -1 = never answered
+}
+
+// pipelineTracker serves both rules: unsafe selects which one it reports.
+type pipelineTracker struct {
+	unsafe bool
+	open   []outstanding
+	// for the info rule: one finding per connection, at End
+	count, depth int
+	first        *Finding
+}
+
+const maxOutstanding = 256
+
+func (p *pipelineTracker) Transaction(ctx *Ctx, t *http1.Transaction) {
+	q := t.Request
+	if q == nil || t.Gap {
+		return
+	}
+	// forget requests answered before this one started: they cannot overlap later ones either
+	keep := p.open[:0]
+	for _, o := range p.open {
+		if o.doneAt < 0 || o.doneAt > q.Start.Ord {
+			keep = append(keep, o)
+		}
+	}
+	p.open = keep
+	if len(p.open) > 0 {
+		p.pipelined(ctx, t, q)
+	}
+	done := int64(-1)
+	if t.Response != nil && t.Response.End == http1.EndComplete {
+		done = t.Response.Last.Ord
+	}
+	if len(p.open) < maxOutstanding {
+		p.open = append(p.open, outstanding{tx: t.Index + 1, req: q, doneAt: done})
+	}
+}
+
+func (p *pipelineTracker) pipelined(ctx *Ctx, t *http1.Transaction, q *http1.Message) {
+	prev := p.open[len(p.open)-1]
+	var unsafeBehind *outstanding
+	for i := range p.open {
+		if !idempotent(p.open[i].req.Method) {
+			unsafeBehind = &p.open[i]
+		}
+	}
+	unsafe := !idempotent(q.Method) || unsafeBehind != nil
+	if p.unsafe != unsafe {
+		return
+	}
+	if p.unsafe {
+		var msg string
+		if !idempotent(q.Method) {
+			msg = fmt.Sprintf("%s (transaction %d) is not idempotent and was sent while %s (transaction %d) had no complete response", describe(q), t.Index+1, describe(prev.req), prev.tx)
+		} else {
+			msg = fmt.Sprintf("%s (transaction %d) was pipelined behind %s (transaction %d) before its response", describe(q), t.Index+1, describe(unsafeBehind.req), unsafeBehind.tx)
+			prev = *unsafeBehind
+		}
+		ctx.Report(Finding{
+			Transaction: t.Index + 1,
+			Time:        q.Start.Time,
+			Frames:      frames(prev.req.Start, q.Start),
+			Message:     msg + "; if the connection fails the client cannot tell which requests were processed",
+			Hint:        "wait for the response before sending a non-idempotent request, and do not pipeline behind one (RFC 9112 §9.3.2)",
+			Attrs:       map[string]any{"depth": len(p.open) + 1},
+		})
+		return
+	}
+	p.count++
+	if d := len(p.open) + 1; d > p.depth {
+		p.depth = d
+	}
+	if p.first == nil {
+		p.first = &Finding{
+			Transaction: t.Index + 1,
+			Time:        q.Start.Time,
+			Frames:      frames(prev.req.Start, q.Start),
+		}
+	}
+}
+
+func (p *pipelineTracker) End(ctx *Ctx) {
+	if p.unsafe || p.first == nil {
+		return
+	}
+	f := *p.first
+	f.Message = fmt.Sprintf("%d request(s) were pipelined (sent before the previous response was complete), depth up to %d; first at transaction %d", p.count, p.depth, f.Transaction)
+	f.Hint = "pipelining is fragile behind proxies and stalls behind a slow response (head-of-line blocking); prefer several connections or HTTP/2"
+	f.Attrs = map[string]any{"pipelined": p.count, "depth": p.depth}
+	ctx.Report(f)
+}

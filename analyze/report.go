@@ -1,0 +1,111 @@
+package analyze
+
+import (
+	"time"
+
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// TxReport is one transaction as the report shows it.
+type TxReport struct {
+	Index        int // 1-based
+	Method       string
+	Target       string
+	Host         string
+	Proto        string
+	Status       int
+	Reason       string
+	RequestBody  int64 // decoded body bytes
+	ResponseBody int64
+	HasRequest   bool
+	HasResponse  bool
+	Unsolicited  bool
+	Gap          bool
+	// Positions: request first/last byte, response first/last byte.
+	RequestStart, RequestEnd, ResponseStart, ResponseEnd http1.Pos
+	// TTFB is request start → first response byte; Total is request start → last response byte.
+	TTFB, Total time.Duration
+	// Timing is where the time went (filled by the timing breakdown).
+	Timing *Breakdown
+}
+
+// Breakdown splits a transaction's time into phases, and names the part
+// of it that timing findings attribute to a cause.
+type Breakdown struct {
+	Connect    time.Duration // SYN → handshake ACK, if this transaction opened the connection
+	Send       time.Duration // first → last request byte
+	Wait       time.Duration // last request byte → first response byte (server think time + path)
+	Receive    time.Duration // first → last response byte
+	Attributed map[string]time.Duration
+}
+
+// ConnReport is everything the renderers show about one connection.
+type ConnReport struct {
+	Conn         reassembly.Conn // a copy taken at connection end
+	Transactions []*TxReport
+	// TransactionsDropped counts transactions beyond MaxTransactionsPerConn.
+	TransactionsDropped int
+	TransactionCount    int
+	Findings            []*Finding
+}
+
+// ConnSummary is the compact per-connection record the cross-connection
+// aggregator receives: no packets, a bounded list of transactions.
+type ConnSummary struct {
+	Conn         *reassembly.Conn
+	Transactions []*TxReport // the same (bounded) list as the report's
+	// RequestedClose / ServerClosed: Connection: close sent by client / by server.
+	ClientAskedClose bool
+	ServerAskedClose bool
+	// Persistent is true when the server offered persistence (HTTP/1.1 without
+	// close, or HTTP/1.0 with keep-alive) on its last response.
+	ServerOfferedPersistence bool
+	// FirstFIN says which side closed first (who holds TIME_WAIT): -1 none.
+	FirstCloser int
+}
+
+// Summary is the per-run tally.
+type Summary struct {
+	Start, End time.Time
+
+	Packets     int64
+	NonTCP      int64
+	Undecodable int64
+
+	Connections     int64
+	HTTPConnections int64
+	NonHTTP         int64
+	MidStream       int64
+	Refused         int64
+	Reset           int64
+	OpenAtEnd       int64
+	Reused          int64 // connections that carried more than one transaction
+	Transactions    int64
+	Gaps            int64
+	GapBytes        uint64
+	Inconsistencies int64
+
+	EvictedFull       int64
+	EvictedIdle       int64
+	OutOfOrderDropped int64
+
+	// TransactionsPerConn: over HTTP connections.
+	TxPerConnMin, TxPerConnMedian, TxPerConnMax int
+
+	// Capture statistics (live).
+	KernelReceived, KernelDropped, IfaceDropped int64
+	Filtered                                    int64
+
+	FindingsBySeverity map[string]int
+	FindingsByRule     map[string]int
+	// Pairs counts connections per client IP → server ip:port (bounded).
+	Pairs []PairCount
+}
+
+// PairCount is a client→server pair and how many connections it opened.
+type PairCount struct {
+	Client      string
+	Server      string
+	Connections int
+}

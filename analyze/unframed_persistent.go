@@ -1,0 +1,91 @@
+package analyze
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// UnframedPersistentResponse: a response with neither Content-Length nor
+// chunked (so it ends only when the server closes) on a connection the server
+// keeps open: the client can only wait for a timeout.
+var UnframedPersistentResponse = &Rule{
+	ID:       "unframed-persistent-response",
+	Severity: Warning,
+	Title:    "response without length on a connection the server keeps open",
+	NewConn:  func(*Config) any { return &unframedPersistent{} },
+}
+
+type unframedPersistent struct {
+	tx   int
+	resp *http1.Message
+}
+
+func (u *unframedPersistent) Transaction(ctx *Ctx, t *http1.Transaction) {
+	r := t.Response
+	if t.Gap || r == nil || r.Framing != http1.FramingClose || r.End == http1.EndRST || r.GapBytes > 0 {
+		return
+	}
+	if t.Request != nil && t.Request.Proto == "HTTP/0.9" {
+		return // 0.9 responses are close-delimited by definition
+	}
+	u.tx, u.resp = t.Index+1, r
+}
+
+func (u *unframedPersistent) End(ctx *Ctx) {
+	r := u.resp
+	if r == nil {
+		return
+	}
+	c := ctx.Conn
+	server := &c.Halves[reassembly.ServerToClient]
+	client := &c.Halves[reassembly.ClientToServer]
+	serverEnd := server.FIN
+	if serverEnd == nil {
+		serverEnd = server.RST
+	}
+	clientEnd := client.FIN
+	if clientEnd == nil {
+		clientEnd = client.RST
+	}
+	var wait time.Duration
+	var how string
+	var ev []http1.Pos
+	switch {
+	case clientEnd != nil && clientEnd.Ord > r.Last.Ord && (serverEnd == nil || clientEnd.Ord < serverEnd.Ord):
+		wait = clientEnd.Time.Sub(r.Last.Time)
+		how = fmt.Sprintf("the client gave up and closed %s after the last byte; the server had not closed", ms(wait))
+		ev = []http1.Pos{*clientEnd}
+	case serverEnd != nil && serverEnd.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
+		wait = serverEnd.Time.Sub(r.Last.Time)
+		how = fmt.Sprintf("the server closed only %s after the last byte (an idle timeout), and until then the client could not know the response was complete", ms(wait))
+		ev = []http1.Pos{*serverEnd}
+	case serverEnd == nil && clientEnd == nil && c.Last.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
+		wait = c.Last.Time.Sub(r.Last.Time)
+		how = fmt.Sprintf("the connection was still open %s after the last byte when the capture ended", ms(wait))
+		ev = []http1.Pos{c.Last}
+	default:
+		return
+	}
+	ctx.Report(Finding{
+		Transaction: u.tx,
+		Time:        r.Last.Time,
+		Frames:      frames(append([]http1.Pos{r.Start, r.Last}, ev...)...),
+		Duration:    wait,
+		Message:     fmt.Sprintf("%s has neither Content-Length nor chunked encoding, so it ends only when the server closes; %s", describe(r), how),
+		Hint:        "send Content-Length or Transfer-Encoding: chunked, or close the connection right after the body (Connection: close)",
+	})
+}
+
+// ms formats a duration for messages: "40.2 ms", "3.10 s".
+func ms(d time.Duration) string {
+	if d >= 10*time.Second {
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	if d >= time.Second {
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
