@@ -6,9 +6,20 @@ import (
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
-// Rules is the catalogue, in DESIGN.md order. A plain slice, like cmd/vet's
-// suite: adding a rule is adding a line here and a file beside its test.
-var Rules = []*Rule{
+// Rules is the catalogue. A plain slice, like cmd/vet's suite: adding a rule
+// is adding a line to its family's list and a file beside its test.
+var Rules = concat(framingRules, timingRules, lifecycleRules, proxyRules)
+
+func concat(lists ...[]*Rule) []*Rule {
+	var out []*Rule
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// framingRules check HTTP/1.x message framing and request/response order.
+var framingRules = []*Rule{
 	ContentLengthMismatch,
 	ConflictingFraming,
 	BodyOnBodilessResponse,

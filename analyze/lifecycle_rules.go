@@ -1,0 +1,4 @@
+package analyze
+
+// lifecycleRules: how connections are opened, reused and closed (per connection and across connections).
+var lifecycleRules = []*Rule{}

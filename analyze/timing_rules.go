@@ -1,0 +1,4 @@
+package analyze
+
+// timingRules: why an exchange was slow (delayed ACK, Nagle, handshake, slow start).
+var timingRules = []*Rule{}

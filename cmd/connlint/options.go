@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/reassembly"
+)
+
+// analysisFlags are the flags every command that analyzes shares.
+type analysisFlags struct {
+	format   string
+	enable   []string
+	disable  []string
+	color    string
+	filter   string
+	maxConns int
+	maxOOO   int
+	idle     time.Duration
+	stallMin time.Duration
+	noReuse  int
+	parallel int
+	msl      time.Duration
+	ports    int
+	sets     []string
+}
+
+func (f *analysisFlags) register(fs *pflag.FlagSet, defaultFormat string) {
+	def := analyze.DefaultConfig()
+	fs.StringVar(&f.format, "format", defaultFormat, "output format: text, json or ndjson")
+	fs.StringSliceVar(&f.enable, "enable", nil, "run only these rules (comma-separated IDs)")
+	fs.StringSliceVar(&f.disable, "disable", nil, "do not run these rules (comma-separated IDs)")
+	fs.StringVar(&f.color, "color", "auto", "colour: auto, always or never (NO_COLOR is honoured)")
+	fs.StringVarP(&f.filter, "filter", "f", "", "BPF filter expression (needs libpcap; trailing arguments after -- work too)")
+	fs.IntVar(&f.maxConns, "max-conns", 100000, "connections tracked at once; beyond it the least recently active is evicted")
+	fs.IntVar(&f.maxOOO, "max-ooo-bytes", 1<<20, "out-of-order bytes buffered per direction before a gap is declared")
+	fs.DurationVar(&f.idle, "idle-timeout", 5*time.Minute, "evict connections idle this long (capture time)")
+	fs.DurationVar(&f.stallMin, "stall-min", def.StallMin, "delayed-ack-stall: minimum ACK delay beyond the path RTT")
+	fs.IntVar(&f.noReuse, "no-reuse-min", def.NoReuseMin, "no-connection-reuse: sequential one-request connections that fire the rule")
+	fs.IntVar(&f.parallel, "parallel-max", def.ParallelMax, "parallel-connections: concurrent connections allowed per client/server")
+	fs.DurationVar(&f.msl, "msl", def.MSL, "port-churn: maximum segment lifetime (TIME_WAIT lasts 2×MSL)")
+	fs.IntVar(&f.ports, "ephemeral-ports", def.EphemeralPorts, "port-churn: size of the client's ephemeral port range")
+	fs.StringArrayVar(&f.sets, "set", nil, "set a rule severity: RULE=info|warning|error (repeatable)")
+}
+
+func (f *analysisFlags) config() (*analyze.Config, error) {
+	switch f.format {
+	case "text", "json", "ndjson":
+	default:
+		return nil, fmt.Errorf("unknown --format %q (want text, json or ndjson)", f.format)
+	}
+	switch f.color {
+	case "auto", "always", "never":
+	default:
+		return nil, fmt.Errorf("unknown --color %q (want auto, always or never)", f.color)
+	}
+	if err := analyze.CheckRuleIDs(append(append([]string(nil), f.enable...), f.disable...)); err != nil {
+		return nil, err
+	}
+	c := analyze.DefaultConfig()
+	for _, id := range f.enable {
+		c.Enabled[id] = true
+	}
+	for _, id := range f.disable {
+		c.Disabled[id] = true
+	}
+	for _, s := range f.sets {
+		id, sev, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, fmt.Errorf("--set %q: want RULE=SEVERITY", s)
+		}
+		if err := analyze.CheckRuleIDs([]string{id}); err != nil {
+			return nil, err
+		}
+		v, err := analyze.ParseSeverity(sev)
+		if err != nil {
+			return nil, fmt.Errorf("--set %s: %v", id, err)
+		}
+		c.Severity[id] = v
+	}
+	if f.maxConns < 1 || f.maxOOO < 0 || f.idle <= 0 || f.noReuse < 2 || f.parallel < 1 || f.ports < 1 || f.msl <= 0 {
+		return nil, fmt.Errorf("limits and thresholds must be positive (--max-conns, --idle-timeout, --no-reuse-min ≥ 2, ...)")
+	}
+	c.StallMin, c.NoReuseMin, c.ParallelMax, c.MSL, c.EphemeralPorts = f.stallMin, f.noReuse, f.parallel, f.msl, f.ports
+	return c, nil
+}
+
+func (f *analysisFlags) assemblerOptions() reassembly.Options {
+	return reassembly.Options{MaxConns: f.maxConns, MaxOutOfOrderBytes: f.maxOOO, IdleTimeout: f.idle}
+}
+
+// bpfFromArgs joins trailing arguments into a filter the way tcpdump does,
+// combining with -f when both are given.
+func bpfFromArgs(flag string, args []string) string {
+	expr := strings.Join(args, " ")
+	switch {
+	case flag == "":
+		return expr
+	case expr == "":
+		return flag
+	}
+	return "(" + flag + ") and (" + expr + ")"
+}

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/reassembly"
+)
+
+// JSON schema version 1 (docs/json.md). Field names are part of the contract.
+
+type jsonConnRef struct {
+	ID     uint64 `json:"id"`
+	Client string `json:"client"`
+	Server string `json:"server"`
+}
+
+type jsonFinding struct {
+	Rule        string         `json:"rule"`
+	Severity    string         `json:"severity"`
+	Connection  *jsonConnRef   `json:"connection,omitempty"`
+	Transaction int            `json:"transaction,omitempty"`
+	Time        string         `json:"time"`
+	Input       string         `json:"input,omitempty"`
+	Frames      []int64        `json:"frames"`
+	DurationMS  *float64       `json:"duration_ms,omitempty"`
+	Message     string         `json:"message"`
+	Hint        string         `json:"hint"`
+	Related     []jsonConnRef  `json:"related,omitempty"`
+	Details     map[string]any `json:"details,omitempty"`
+}
+
+type jsonGap struct {
+	Direction  string `json:"direction"`
+	Offset     uint64 `json:"offset"`
+	Bytes      uint64 `json:"bytes"`
+	FrameAfter int64  `json:"frame_after"`
+}
+
+type jsonTiming struct {
+	ConnectMS    float64            `json:"connect_ms"`
+	SendMS       float64            `json:"send_ms"`
+	WaitMS       float64            `json:"wait_ms"`
+	ReceiveMS    float64            `json:"receive_ms"`
+	AttributedMS map[string]float64 `json:"attributed_ms,omitempty"`
+}
+
+type jsonTx struct {
+	Index         int        `json:"index"`
+	Method        string     `json:"method,omitempty"`
+	Target        string     `json:"target,omitempty"`
+	Host          string     `json:"host,omitempty"`
+	Proto         string     `json:"proto,omitempty"`
+	Status        int        `json:"status,omitempty"`
+	RequestBytes  int64      `json:"request_body_bytes"`
+	ResponseBytes int64      `json:"response_body_bytes"`
+	RequestFrame  int64      `json:"request_frame,omitempty"`
+	ResponseFrame int64      `json:"response_frame,omitempty"`
+	Start         string     `json:"start,omitempty"`
+	TTFBMS        *float64   `json:"ttfb_ms,omitempty"`
+	TotalMS       *float64   `json:"total_ms,omitempty"`
+	Timing        jsonTiming `json:"timing"`
+	NoResponse    bool       `json:"no_response,omitempty"`
+	Unsolicited   bool       `json:"unsolicited,omitempty"`
+	Gap           bool       `json:"gap,omitempty"`
+}
+
+type jsonConn struct {
+	ID            uint64    `json:"id"`
+	Input         string    `json:"input,omitempty"`
+	Client        string    `json:"client"`
+	Server        string    `json:"server"`
+	Start         string    `json:"start"`
+	End           string    `json:"end"`
+	DurationMS    float64   `json:"duration_ms"`
+	EndedBy       string    `json:"ended_by"`
+	FirstFrame    int64     `json:"first_frame"`
+	LastFrame     int64     `json:"last_frame"`
+	MidStream     bool      `json:"mid_stream"`
+	RolesGuessed  bool      `json:"roles_guessed"`
+	HTTP          bool      `json:"http"`
+	Tunnel        bool      `json:"tunnel,omitempty"`
+	HandshakeMS   *float64  `json:"handshake_ms,omitempty"`
+	BytesC2S      uint64    `json:"bytes_client_to_server"`
+	BytesS2C      uint64    `json:"bytes_server_to_client"`
+	Segments      int       `json:"segments"`
+	Retransmits   int       `json:"retransmissions"`
+	Gaps          []jsonGap `json:"gaps"`
+	GapsDropped   int       `json:"gaps_not_listed,omitempty"`
+	Transactions  []jsonTx  `json:"transactions"`
+	TxCount       int       `json:"transaction_count"`
+	TxNotListed   int       `json:"transactions_not_listed,omitempty"`
+	FindingsCount int       `json:"findings"`
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000000Z")
+}
+
+func addrString(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func toJSONFinding(f *analyze.Finding, inputs []string) jsonFinding {
+	j := jsonFinding{
+		Rule: f.Rule, Severity: f.Severity.String(), Transaction: f.Transaction,
+		Time: ts(f.Time), Message: f.Message, Hint: f.Hint, Details: f.Attrs, Frames: []int64{},
+	}
+	if f.Conn.ID != 0 {
+		j.Connection = &jsonConnRef{ID: f.Conn.ID, Client: addrString(f.Conn.Client), Server: addrString(f.Conn.Server)}
+	}
+	for _, r := range f.Related {
+		j.Related = append(j.Related, jsonConnRef{ID: r.ID, Client: addrString(r.Client), Server: addrString(r.Server)})
+	}
+	for _, fr := range f.Frames {
+		j.Frames = append(j.Frames, fr.Frame)
+	}
+	if len(f.Frames) > 0 && len(inputs) > 1 && f.Frames[0].Input < len(inputs) {
+		j.Input = inputs[f.Frames[0].Input]
+	}
+	if f.Duration > 0 {
+		d := msf(f.Duration)
+		j.DurationMS = &d
+	}
+	return j
+}
+
+func toJSONConn(r *analyze.ConnReport, inputs []string) jsonConn {
+	c := &r.Conn
+	j := jsonConn{
+		ID: c.ID, Client: addrString(c.Client), Server: addrString(c.Server),
+		Start: ts(c.First.Time), End: ts(c.Last.Time), DurationMS: msf(c.Duration()),
+		EndedBy: c.End.String(), FirstFrame: c.First.Frame, LastFrame: c.Last.Frame,
+		MidStream: c.MidStream, RolesGuessed: c.RolesGuessed, HTTP: c.HTTP, Tunnel: c.Tunnel,
+		BytesC2S: c.Halves[0].Bytes, BytesS2C: c.Halves[1].Bytes,
+		Segments: c.Halves[0].Segments + c.Halves[1].Segments, Retransmits: c.Halves[0].Retransmits + c.Halves[1].Retransmits,
+		Gaps: []jsonGap{}, GapsDropped: c.GapsDropped, Transactions: []jsonTx{},
+		TxCount: r.TransactionCount, TxNotListed: r.TransactionsDropped, FindingsCount: len(r.Findings),
+	}
+	if len(inputs) > 1 && c.First.Input < len(inputs) {
+		j.Input = inputs[c.First.Input]
+	}
+	if c.SYN.Frame != 0 && c.HandshakeACK.Frame != 0 {
+		d := msf(c.HandshakeACK.Time.Sub(c.SYN.Time))
+		j.HandshakeMS = &d
+	}
+	for _, g := range c.Gaps {
+		j.Gaps = append(j.Gaps, jsonGap{Direction: dirName(g.Dir), Offset: g.Offset, Bytes: g.Bytes, FrameAfter: g.After.Frame})
+	}
+	for _, t := range r.Transactions {
+		j.Transactions = append(j.Transactions, toJSONTx(t))
+	}
+	return j
+}
+
+func dirName(d reassembly.Dir) string {
+	if d == reassembly.ClientToServer {
+		return "client_to_server"
+	}
+	return "server_to_client"
+}
+
+func toJSONTx(t *analyze.TxReport) jsonTx {
+	j := jsonTx{
+		Index: t.Index, Method: t.Method, Target: t.Target, Host: t.Host, Proto: t.Proto, Status: t.Status,
+		RequestBytes: t.RequestBody, ResponseBytes: t.ResponseBody,
+		RequestFrame: t.RequestStart.Frame, ResponseFrame: t.ResponseStart.Frame,
+		NoResponse: t.HasRequest && !t.HasResponse, Unsolicited: t.Unsolicited, Gap: t.Gap,
+	}
+	if t.HasRequest {
+		j.Start = ts(t.RequestStart.Time)
+	} else {
+		j.Start = ts(t.ResponseStart.Time)
+	}
+	if t.HasRequest && t.HasResponse {
+		a, b := msf(t.TTFB), msf(t.Total)
+		j.TTFBMS, j.TotalMS = &a, &b
+	}
+	if b := t.Timing; b != nil {
+		j.Timing = jsonTiming{ConnectMS: msf(b.Connect), SendMS: msf(b.Send), WaitMS: msf(b.Wait), ReceiveMS: msf(b.Receive)}
+		if len(b.Attributed) > 0 {
+			j.Timing.AttributedMS = map[string]float64{}
+			for k, v := range b.Attributed {
+				j.Timing.AttributedMS[k] = msf(v)
+			}
+		}
+	}
+	return j
+}
+
+type jsonSummary struct {
+	Start              string              `json:"start,omitempty"`
+	End                string              `json:"end,omitempty"`
+	Packets            int64               `json:"packets"`
+	NonTCP             int64               `json:"non_tcp_packets"`
+	Undecodable        int64               `json:"undecodable_packets"`
+	Filtered           int64               `json:"filtered_packets,omitempty"`
+	Connections        int64               `json:"connections"`
+	HTTPConnections    int64               `json:"http_connections"`
+	NonHTTP            int64               `json:"non_http_connections"`
+	MidStream          int64               `json:"mid_stream_connections"`
+	Refused            int64               `json:"refused_connections"`
+	Reset              int64               `json:"reset_connections"`
+	Reused             int64               `json:"reused_connections"`
+	OpenAtEnd          int64               `json:"open_at_end"`
+	Transactions       int64               `json:"transactions"`
+	TxPerConn          map[string]int      `json:"transactions_per_connection"`
+	Gaps               int64               `json:"gaps"`
+	GapBytes           uint64              `json:"gap_bytes"`
+	Inconsistencies    int64               `json:"inconsistent_overlaps"`
+	EvictedFull        int64               `json:"evicted_connections_table_full"`
+	EvictedIdle        int64               `json:"evicted_connections_idle"`
+	OutOfOrderDropped  int64               `json:"out_of_order_bytes_dropped"`
+	KernelReceived     int64               `json:"kernel_received,omitempty"`
+	KernelDropped      int64               `json:"kernel_dropped,omitempty"`
+	IfaceDropped       int64               `json:"interface_dropped,omitempty"`
+	FindingsBySeverity map[string]int      `json:"findings_by_severity"`
+	FindingsByRule     map[string]int      `json:"findings_by_rule"`
+	Pairs              []analyze.PairCount `json:"client_server_pairs"`
+	Error              string              `json:"error,omitempty"`
+}
+
+func toJSONSummary(s *analyze.Summary, readErr error) jsonSummary {
+	j := jsonSummary{
+		Start: ts(s.Start), End: ts(s.End), Packets: s.Packets, NonTCP: s.NonTCP, Undecodable: s.Undecodable, Filtered: s.Filtered,
+		Connections: s.Connections, HTTPConnections: s.HTTPConnections, NonHTTP: s.NonHTTP, MidStream: s.MidStream,
+		Refused: s.Refused, Reset: s.Reset, Reused: s.Reused, OpenAtEnd: s.OpenAtEnd, Transactions: s.Transactions,
+		TxPerConn: map[string]int{"min": s.TxPerConnMin, "median": s.TxPerConnMedian, "max": s.TxPerConnMax},
+		Gaps:      s.Gaps, GapBytes: s.GapBytes, Inconsistencies: s.Inconsistencies,
+		EvictedFull: s.EvictedFull, EvictedIdle: s.EvictedIdle, OutOfOrderDropped: s.OutOfOrderDropped,
+		KernelReceived: s.KernelReceived, KernelDropped: s.KernelDropped, IfaceDropped: s.IfaceDropped,
+		FindingsBySeverity: s.FindingsBySeverity, FindingsByRule: s.FindingsByRule, Pairs: s.Pairs,
+	}
+	if j.Pairs == nil {
+		j.Pairs = []analyze.PairCount{}
+	}
+	if readErr != nil {
+		j.Error = readErr.Error()
+	}
+	return j
+}
+
+// jsonRenderer writes one document. Connections are streamed as they end
+// (so memory does not grow with the number of connections); findings are
+// kept and written, sorted, at the end.
+type jsonRenderer struct {
+	w        io.Writer
+	enc      *json.Encoder
+	inputs   []string
+	n        int
+	findings []*analyze.Finding
+	started  bool
+}
+
+func newJSONRenderer(w io.Writer, inputs []string) *jsonRenderer {
+	return &jsonRenderer{w: w, enc: json.NewEncoder(w), inputs: inputs}
+}
+
+func (r *jsonRenderer) start() {
+	if r.started {
+		return
+	}
+	r.started = true
+	in, _ := json.Marshal(r.inputs)
+	io.WriteString(r.w, `{"version":1,"inputs":`+string(in)+`,"connections":[`)
+}
+
+func (r *jsonRenderer) Finding(f *analyze.Finding) { r.findings = append(r.findings, f) }
+
+func (r *jsonRenderer) Connection(c *analyze.ConnReport) {
+	r.start()
+	if r.n > 0 {
+		io.WriteString(r.w, ",")
+	}
+	r.n++
+	b, _ := json.Marshal(toJSONConn(c, r.inputs))
+	r.w.Write(b)
+}
+
+func (r *jsonRenderer) finish(res *result) {
+	r.start()
+	sortFindings(r.findings)
+	fs := make([]jsonFinding, 0, len(r.findings))
+	for _, f := range r.findings {
+		fs = append(fs, toJSONFinding(f, r.inputs))
+	}
+	b, _ := json.Marshal(fs)
+	s, _ := json.Marshal(toJSONSummary(res.summary, res.readErr))
+	io.WriteString(r.w, `],"findings":`+string(b)+`,"summary":`+string(s)+"}\n")
+}
+
+// ndjsonRenderer prints one finding per line as found.
+type ndjsonRenderer struct {
+	enc    *json.Encoder
+	inputs []string
+}
+
+func (r *ndjsonRenderer) Finding(f *analyze.Finding)     { r.enc.Encode(toJSONFinding(f, r.inputs)) }
+func (r *ndjsonRenderer) Connection(*analyze.ConnReport) {}
+func (r *ndjsonRenderer) finish(*result)                 {}
+
+// sortFindings orders findings by time, then connection, transaction and rule,
+// so output does not depend on the order rules ran in.
+func sortFindings(fs []*analyze.Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if !a.Time.Equal(b.Time) {
+			return a.Time.Before(b.Time)
+		}
+		if a.Conn.ID != b.Conn.ID {
+			return a.Conn.ID < b.Conn.ID
+		}
+		if a.Transaction != b.Transaction {
+			return a.Transaction < b.Transaction
+		}
+		return a.Rule < b.Rule
+	})
+}

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fatih/color"
+
+	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/reassembly"
+)
+
+// palette holds the colours of the text output; every function is a no-op
+// formatter when colour is off.
+type palette struct {
+	err, warn, info, dim, bold, head func(a ...any) string
+}
+
+func newPalette(on bool) palette {
+	mk := func(attrs ...color.Attribute) func(a ...any) string {
+		c := color.New(attrs...)
+		if on {
+			c.EnableColor()
+		} else {
+			c.DisableColor()
+		}
+		return c.SprintFunc()
+	}
+	return palette{
+		err: mk(color.FgRed, color.Bold), warn: mk(color.FgYellow, color.Bold), info: mk(color.FgCyan),
+		dim: mk(color.Faint), bold: mk(color.Bold), head: mk(color.Bold, color.Underline),
+	}
+}
+
+func (p palette) sev(s analyze.Severity) string {
+	switch s {
+	case analyze.Error:
+		return p.err("error")
+	case analyze.Warning:
+		return p.warn("warning")
+	}
+	return p.info("info")
+}
+
+// textRenderer prints each HTTP connection (or any connection with findings)
+// when it ends, then the cross-connection findings and a summary.
+type textRenderer struct {
+	w      io.Writer
+	p      palette
+	inputs []string
+	cross  []*analyze.Finding
+	all    bool
+	shown  int
+}
+
+func (r *textRenderer) Finding(f *analyze.Finding) {
+	if f.Conn.ID == 0 {
+		r.cross = append(r.cross, f)
+	}
+}
+
+func (r *textRenderer) Connection(cr *analyze.ConnReport) {
+	c := &cr.Conn
+	if !c.HTTP && len(cr.Findings) == 0 && !r.all {
+		return
+	}
+	r.shown++
+	w, p := r.w, r.p
+	fmt.Fprintf(w, "\n%s %s → %s  %s  %s  %s ↑ %s ↓%s\n",
+		p.bold(fmt.Sprintf("conn %d", c.ID)), c.Client, c.Server,
+		fmtDur(c.Duration()), endedBy(c), fmtBytes(c.Halves[0].Bytes), fmtBytes(c.Halves[1].Bytes), r.connNotes(c))
+	fmt.Fprintf(w, "  %s\n", p.dim(fmt.Sprintf("frames %s–%s, %s", r.frameRef(c.First.Input, c.First.Frame), r.frameRef(c.Last.Input, c.Last.Frame), ts(c.First.Time))))
+	for _, g := range c.Gaps {
+		fmt.Fprintf(w, "  %s %s %s missing at stream offset %d (before frame %s)\n", p.warn("gap"), dirName(g.Dir), fmtBytes(g.Bytes), g.Offset, r.frameRef(g.After.Input, g.After.Frame))
+	}
+	if c.GapsDropped > 0 {
+		fmt.Fprintf(w, "  %s %d more gaps not listed\n", p.warn("gap"), c.GapsDropped)
+	}
+	if len(cr.Transactions) > 0 {
+		r.txTable(cr)
+	}
+	for _, f := range cr.Findings {
+		r.finding(f, "  ")
+	}
+}
+
+func (r *textRenderer) connNotes(c *reassembly.Conn) string {
+	var n []string
+	if c.MidStream {
+		n = append(n, "mid-stream")
+	}
+	if c.RolesGuessed {
+		n = append(n, "roles guessed")
+	}
+	if c.Tunnel {
+		n = append(n, "tunnel")
+	}
+	if c.NotHTTP {
+		n = append(n, "not HTTP")
+	}
+	if len(n) == 0 {
+		return ""
+	}
+	return "  " + r.p.dim("("+strings.Join(n, ", ")+")")
+}
+
+func endedBy(c *reassembly.Conn) string {
+	switch c.End {
+	case reassembly.EndOpen:
+		return "open at capture end"
+	case reassembly.EndFIN:
+		return "closed (FIN)"
+	case reassembly.EndRST:
+		return "reset (RST)"
+	case reassembly.EndRefused:
+		return "refused (RST to SYN)"
+	case reassembly.EndIdle:
+		return "evicted (idle)"
+	case reassembly.EndEvicted:
+		return "evicted (table full)"
+	}
+	return c.End.String()
+}
+
+func (r *textRenderer) txTable(cr *analyze.ConnReport) {
+	w, p := r.w, r.p
+	fmt.Fprintf(w, "  %s\n", p.dim(fmt.Sprintf("%4s  %-7s %-32s %6s %9s %9s %10s %10s  %s", "#", "method", "target", "status", "req B", "resp B", "ttfb", "total", "where the time went")))
+	for _, t := range cr.Transactions {
+		method, target, status := t.Method, t.Target, "-"
+		if !t.HasRequest {
+			method, target = "?", p.dim("(no request)")
+		}
+		if len(target) > 32 {
+			target = target[:31] + "…"
+		}
+		if t.HasResponse {
+			status = fmt.Sprint(t.Status)
+		} else if t.HasRequest {
+			status = p.dim("none")
+		}
+		ttfb, total := "-", "-"
+		if t.HasRequest && t.HasResponse {
+			ttfb, total = fmtDur(t.TTFB), fmtDur(t.Total)
+		}
+		var notes []string
+		if t.Unsolicited {
+			notes = append(notes, "unsolicited")
+		}
+		if t.Gap {
+			notes = append(notes, "gap")
+		}
+		line := fmt.Sprintf("%4d  %-7s %-32s %6s %9d %9d %10s %10s  %s", t.Index, method, target, status, t.RequestBody, t.ResponseBody, ttfb, total, breakdown(t))
+		if len(notes) > 0 {
+			line += "  " + p.dim("("+strings.Join(notes, ", ")+")")
+		}
+		fmt.Fprintln(w, line)
+	}
+	if cr.TransactionsDropped > 0 {
+		fmt.Fprintf(w, "  %s\n", p.dim(fmt.Sprintf("… %d more transactions not listed", cr.TransactionsDropped)))
+	}
+}
+
+// breakdown is the compact "where the time went" of one transaction.
+func breakdown(t *analyze.TxReport) string {
+	b := t.Timing
+	if b == nil || !t.HasRequest || !t.HasResponse {
+		return ""
+	}
+	var parts []string
+	if b.Connect > 0 {
+		parts = append(parts, "connect "+fmtDur(b.Connect))
+	}
+	parts = append(parts, "send "+fmtDur(b.Send), "wait "+fmtDur(b.Wait), "recv "+fmtDur(b.Receive))
+	keys := make([]string, 0, len(b.Attributed))
+	for k := range b.Attributed {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("[%s %s]", k, fmtDur(b.Attributed[k])))
+	}
+	return strings.Join(parts, " · ")
+}
+
+func (r *textRenderer) finding(f *analyze.Finding, indent string) {
+	w, p := r.w, r.p
+	head := fmt.Sprintf("%s%s %s", indent, r.p.sev(f.Severity), p.bold(f.Rule))
+	if f.Transaction > 0 {
+		head += fmt.Sprintf("  tx %d", f.Transaction)
+	}
+	if len(f.Frames) > 0 {
+		head += "  frames " + r.frameList(f.Frames)
+	}
+	if f.Duration > 0 {
+		head += "  " + fmtDur(f.Duration)
+	}
+	fmt.Fprintln(w, head)
+	fmt.Fprintf(w, "%s    %s\n", indent, f.Message)
+	if f.Hint != "" {
+		fmt.Fprintf(w, "%s    %s %s\n", indent, p.dim("hint:"), f.Hint)
+	}
+}
+
+func (r *textRenderer) frameList(fs []analyze.Frame) string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = r.frameRef(f.Input, f.Frame)
+	}
+	return strings.Join(s, ",")
+}
+
+// frameRef names a frame; with several inputs it says which file.
+func (r *textRenderer) frameRef(input int, frame int64) string {
+	if len(r.inputs) > 1 && input < len(r.inputs) {
+		return fmt.Sprintf("%s#%d", r.inputs[input], frame)
+	}
+	return fmt.Sprint(frame)
+}
+
+func (r *textRenderer) finish(res *result) {
+	w, p := r.w, r.p
+	if len(r.cross) > 0 {
+		fmt.Fprintf(w, "\n%s\n", p.head("Across connections"))
+		sortFindings(r.cross)
+		for _, f := range r.cross {
+			r.finding(f, "  ")
+			if len(f.Related) > 0 {
+				ids := make([]string, 0, len(f.Related))
+				for i, c := range f.Related {
+					if i == 12 {
+						ids = append(ids, fmt.Sprintf("… %d more", len(f.Related)-12))
+						break
+					}
+					ids = append(ids, fmt.Sprint(c.ID))
+				}
+				fmt.Fprintf(w, "      %s %s\n", p.dim("connections:"), strings.Join(ids, ", "))
+			}
+		}
+	}
+	writeTextSummary(w, p, res)
+}
+
+func writeTextSummary(w io.Writer, p palette, res *result) {
+	s := res.summary
+	fmt.Fprintf(w, "\n%s %s\n", p.head("Summary"), p.dim(strings.Join(res.inputs, ", ")))
+	fmt.Fprintf(w, "  %d packets, %s\n", s.Packets, spanOf(s))
+	fmt.Fprintf(w, "  %d TCP connections: %d HTTP, %d not HTTP, %d reused, %d refused, %d reset, %d open at end, %d mid-stream\n",
+		s.Connections, s.HTTPConnections, s.NonHTTP, s.Reused, s.Refused, s.Reset, s.OpenAtEnd, s.MidStream)
+	if s.HTTPConnections > 0 {
+		fmt.Fprintf(w, "  %d transactions; per HTTP connection min %d, median %d, max %d\n", s.Transactions, s.TxPerConnMin, s.TxPerConnMedian, s.TxPerConnMax)
+	}
+	if s.Gaps > 0 || s.Inconsistencies > 0 {
+		fmt.Fprintf(w, "  %s %d gaps (%s missing from the capture), %d inconsistent overlaps\n", p.warn("capture:"), s.Gaps, fmtBytes(s.GapBytes), s.Inconsistencies)
+	}
+	if s.EvictedFull+s.EvictedIdle+s.OutOfOrderDropped > 0 {
+		fmt.Fprintf(w, "  %s %d connections evicted (table full), %d idle-evicted, %d out-of-order bytes dropped\n", p.warn("limits:"), s.EvictedFull, s.EvictedIdle, s.OutOfOrderDropped)
+	}
+	if s.NonTCP+s.Undecodable > 0 {
+		fmt.Fprintf(w, "  %d packets not TCP/IP, %d undecodable\n", s.NonTCP, s.Undecodable)
+	}
+	if s.Filtered > 0 {
+		fmt.Fprintf(w, "  %d packets rejected by the filter\n", s.Filtered)
+	}
+	if len(s.Pairs) > 1 {
+		n := len(s.Pairs)
+		if n > 5 {
+			n = 5
+		}
+		var ps []string
+		for _, pc := range s.Pairs[:n] {
+			ps = append(ps, fmt.Sprintf("%s → %s ×%d", pc.Client, pc.Server, pc.Connections))
+		}
+		fmt.Fprintf(w, "  busiest pairs: %s\n", strings.Join(ps, "; "))
+	}
+	total := 0
+	for _, n := range s.FindingsBySeverity {
+		total += n
+	}
+	if total == 0 {
+		fmt.Fprintf(w, "  %s\n", p.bold("no findings"))
+		return
+	}
+	rules := make([]string, 0, len(s.FindingsByRule))
+	for id := range s.FindingsByRule {
+		rules = append(rules, id)
+	}
+	sort.Strings(rules)
+	var byRule []string
+	for _, id := range rules {
+		byRule = append(byRule, fmt.Sprintf("%s ×%d", id, s.FindingsByRule[id]))
+	}
+	fmt.Fprintf(w, "  %d findings: %s %d, %s %d, %s %d — %s\n", total,
+		p.err("error"), s.FindingsBySeverity["error"], p.warn("warning"), s.FindingsBySeverity["warning"], p.info("info"), s.FindingsBySeverity["info"],
+		strings.Join(byRule, ", "))
+}
+
+func spanOf(s *analyze.Summary) string {
+	if s.Start.IsZero() {
+		return "no TCP connections"
+	}
+	return fmt.Sprintf("%s → %s (%s)", ts(s.Start), ts(s.End), fmtDur(s.End.Sub(s.Start)))
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + fmtDur(-d)
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	case d < time.Minute:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
+func fmtBytes(n uint64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.1f kB", float64(n)/1000)
+	case n < 1000*1000*1000:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+}
