@@ -53,6 +53,10 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string {
+	if e.Frame == 0 && e.Offset < 0 {
+		// Failed before reading anything: "after frame 0" would only confuse.
+		return fmt.Sprintf("%s: %v", e.Path, e.Err)
+	}
 	if e.Offset >= 0 {
 		return fmt.Sprintf("%s: after frame %d (offset %d): %v", e.Path, e.Frame, e.Offset, e.Err)
 	}

@@ -106,11 +106,15 @@ func OpenFiles(paths []string, opts FileOptions) (Source, error) {
 		}
 		s.inputs = append(s.inputs, in)
 	}
-	// Prime the heap with each input's first packet.
+	s.start()
+	return s, nil
+}
+
+// start primes the heap with each input's first packet.
+func (s *fileSource) start() {
 	for _, in := range s.inputs {
 		s.advance(in)
 	}
-	return s, nil
 }
 
 func openInput(index int, path string) (*input, error) {

@@ -49,7 +49,7 @@ func pcapBytes(linkType uint32, recs ...rec) []byte {
 }
 
 // pcapgoBytes writes a pcap with pcapgo's own writer.
-func pcapgoBytes(t *testing.T, recs ...rec) []byte {
+func pcapgoBytes(t testing.TB, recs ...rec) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w := pcapgo.NewWriterNanos(&b)
@@ -320,7 +320,7 @@ func TestOversizedRecord(t *testing.T) {
 }
 
 // ngBytes writes a pcapng with two interfaces of different link types.
-func ngBytes(t *testing.T) []byte {
+func ngBytes(t testing.TB) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w, err := pcapgo.NewNgWriterInterface(&b, pcapgo.NgInterface{Name: "eth0", LinkType: layers.LinkTypeEthernet, SnapLength: 65535}, pcapgo.NgWriterOptions{})
