@@ -78,6 +78,9 @@ type Segment struct {
 	AckValid  bool
 	// SACK is true when the segment carried SACK blocks.
 	SACK bool
+	// Captured is the payload the capture holds; less than Len when the
+	// snapshot length cut the packet (the rest becomes a Gap).
+	Captured int
 }
 
 // Gap is a hole in one direction's stream: bytes the peer acknowledged or that
@@ -155,6 +158,10 @@ type Conn struct {
 	// OutOfOrderDropped counts bytes dropped because the out-of-order buffer cap was hit.
 	OutOfOrderDropped uint64
 
+	// Duplicates counts capture duplicates (the same packet recorded twice);
+	// they are reported as SegDuplicate and otherwise ignored.
+	Duplicates int
+
 	HTTP    bool // an HTTP/1.x request or status line was parsed on it
 	NotHTTP bool // bytes were seen and they are not HTTP/1.x
 	Tunnel  bool // switched to tunnel mode (CONNECT/101)
@@ -179,7 +186,14 @@ type Options struct {
 	MaxConns           int           // live connections; beyond it the least recently active is evicted (default 100 000)
 	MaxOutOfOrderBytes int           // buffered out-of-order bytes per direction (default 1 MiB)
 	IdleTimeout        time.Duration // capture-time idle eviction (default 5 min)
-	HTTP               http1.Options
+	// CompareBytes is how much recently delivered data is kept per direction
+	// to compare retransmissions with (Inconsistency); rounded up to a power
+	// of two; default 64 KiB, negative disables the check.
+	CompareBytes int
+	// CloseLinger is how long (capture time) a connection closed by FIN both
+	// ways or RST stays in the table for its last ACKs before ConnEnd (default 2 s).
+	CloseLinger time.Duration
+	HTTP        http1.Options
 }
 
 // Stats counts what the Assembler saw and where bounds were hit.
@@ -190,7 +204,10 @@ type Stats struct {
 	Conns             int64
 	EvictedFull       int64 // connections evicted because MaxConns was reached
 	EvictedIdle       int64
-	OutOfOrderDropped int64 // bytes
+	OutOfOrderDropped int64 // bytes skipped because MaxOutOfOrderBytes was hit
+	Fragments         int64 // IP fragments: later ones skipped; first ones used with what they carry
+	Duplicates        int64 // capture duplicates (SegDuplicate)
+	Stray             int64 // packets of no connection: a lone RST, or a few payload-less packets never joined by payload
 }
 
 /*

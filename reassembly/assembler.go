@@ -1,0 +1,702 @@
+package reassembly
+
+import (
+	"bytes"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// Defaults for Options' zero values, and fixed bounds.
+const (
+	DefaultMaxConns           = 100_000
+	DefaultMaxOutOfOrderBytes = 1 << 20
+	DefaultIdleTimeout        = 5 * time.Minute
+	// DefaultCompareBytes keeps the last 64 KiB delivered per direction to
+	// compare retransmissions with: enough for a typical flight of data.
+	DefaultCompareBytes = 64 << 10
+	// DefaultCloseLinger keeps a closed connection (FIN both ways, or RST)
+	// this long in capture time so that the last ACK and retransmitted FINs
+	// or RSTs still belong to it instead of starting a mid-stream connection.
+	DefaultCloseLinger = 2 * time.Second
+
+	// maxGaps caps Conn.Gaps; GapsDropped counts the rest.
+	maxGaps = 64
+	// A connection seen without its handshake is held until payload shows
+	// who the client is, but never more than this many packets or bytes.
+	maxHeldPackets = 16
+	maxHeldBytes   = 16 << 10
+	// flushEvery: Packet runs Flush after this many packets (or when capture
+	// time moved on by more than flushInterval), so idle connections go away
+	// without the caller having to call Flush.
+	flushEvery    = 1 << 14
+	flushInterval = time.Second
+	// dupWindow: a byte-identical copy of the connection's previous packet
+	// this close in time is a capture duplicate (the same frame recorded
+	// twice), not a retransmission, which would come an RTO or RTT later.
+	dupWindow = 5 * time.Millisecond
+	// reuseIdle: a SYN with a new ISN on a tuple whose connection has been
+	// quiet this long starts a new connection even without a FIN/RST seen.
+	reuseIdle = time.Second
+)
+
+// connKey is a normalised 4-tuple: endpoint a sorts before endpoint b. The
+// layout has no padding, so the map hashes it as plain memory.
+type connKey struct {
+	a, b   [16]byte
+	pa, pb uint16
+	v4     uint32 // IPv4 and IPv4-mapped IPv6 must not collide
+}
+
+// makeKey returns the key and whether the packet's source is endpoint a.
+func makeKey(p *tcpPacket) (connKey, bool) {
+	s, d := p.src.As16(), p.dst.As16()
+	var k connKey
+	if p.src.Is4() {
+		k.v4 = 1
+	}
+	c := bytes.Compare(s[:], d[:])
+	if c < 0 || c == 0 && p.sport <= p.dport {
+		k.a, k.b, k.pa, k.pb = s, d, p.sport, p.dport
+		return k, true
+	}
+	k.a, k.b, k.pa, k.pb = d, s, p.dport, p.sport
+	return k, false
+}
+
+func (k *connKey) addrPort(a bool) netip.AddrPort {
+	ip, port := k.b, k.pb
+	if a {
+		ip, port = k.a, k.pa
+	}
+	addr := netip.AddrFrom16(ip)
+	if k.v4 != 0 {
+		addr = addr.Unmap()
+	}
+	return netip.AddrPortFrom(addr, port)
+}
+
+// fingerprint identifies a packet closely enough to recognise a capture
+// duplicate: IP ID, TCP checksum and timestamp differ on a real retransmission.
+type fingerprint struct {
+	seq, ack, tsval uint32
+	wire            int
+	win, csum, ipID uint16
+	flags           Flags
+	srcIsA          bool
+}
+
+// heldPacket is a packet of a connection whose roles are not known yet.
+type heldPacket struct {
+	p      tcpPacket // payload points into conn.heldBuf
+	pos    Pos
+	srcIsA bool
+}
+
+type conn struct {
+	Conn
+	key       connKey
+	seq       uint64 // creation order, for deterministic Close
+	aIsClient bool   // endpoint a of key is the client
+	h         [2]half
+	sink      streamSink
+
+	pending   bool // roles not decided yet: packets are held
+	held      []heldPacket
+	heldBuf   []byte
+	heldSides uint8 // bit per side (1 = a, 2 = b) that sent payload while held
+
+	finished bool // the conversation was settled (FIN both ways or RST)
+	refused  bool
+	wsOK     bool // both SYNs carried the window-scale option
+
+	fp      fingerprint
+	fpTime  time.Time
+	fpValid bool
+
+	finPos, rstPos [2]Pos // targets of Half.FIN/RST
+
+	list       *connList
+	prev, next *conn
+}
+
+func (c *conn) dirOf(srcIsA bool) Dir {
+	if srcIsA == c.aIsClient {
+		return ClientToServer
+	}
+	return ServerToClient
+}
+
+// connList is an intrusive doubly linked list, most recently active first:
+// touching a connection and finding the least recently active are O(1).
+type connList struct {
+	head, tail *conn
+}
+
+func (l *connList) pushFront(c *conn) {
+	c.list, c.prev, c.next = l, nil, l.head
+	if l.head != nil {
+		l.head.prev = c
+	} else {
+		l.tail = c
+	}
+	l.head = c
+}
+
+func (l *connList) remove(c *conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		l.tail = c.prev
+	}
+	c.list, c.prev, c.next = nil, nil, nil
+}
+
+// Assembler owns the connection table. It is not safe for concurrent use;
+// shard packets by a symmetric flow hash to run several.
+type Assembler struct {
+	h     Handler
+	opts  Options
+	conns map[connKey]*conn
+	open  connList // live connections (and pending ones)
+	// closed holds settled connections lingering for their last packets.
+	closed connList
+
+	nextID, nextSeq uint64
+	stats           Stats
+	lastFlush       time.Time
+	sinceFlush      int
+
+	pkt tcpPacket // decode scratch
+	seg Segment   // event scratch: handlers must not keep the pointer
+
+	// Seams for tests: the stream sink and the role sniffers.
+	newSink     func(a *Assembler, c *conn) streamSink
+	looksReq    func([]byte) bool
+	looksResp   func([]byte) bool
+	closeLinger time.Duration
+}
+
+// NewAssembler returns an Assembler reporting to h.
+func NewAssembler(h Handler, opts Options) *Assembler {
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.MaxOutOfOrderBytes <= 0 {
+		opts.MaxOutOfOrderBytes = DefaultMaxOutOfOrderBytes
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	switch {
+	case opts.CompareBytes == 0:
+		opts.CompareBytes = DefaultCompareBytes
+	case opts.CompareBytes > 0:
+		opts.CompareBytes = nextPow2(opts.CompareBytes) // ring indexing masks
+	}
+	if opts.CloseLinger <= 0 {
+		opts.CloseLinger = DefaultCloseLinger
+	}
+	return &Assembler{
+		h:           h,
+		opts:        opts,
+		conns:       make(map[connKey]*conn),
+		newSink:     newConversationSink,
+		looksReq:    http1.LooksLikeRequest,
+		looksResp:   http1.LooksLikeResponse,
+		closeLinger: opts.CloseLinger,
+	}
+}
+
+// Stats returns the counters so far.
+func (a *Assembler) Stats() Stats { return a.stats }
+
+// Packet decodes one captured packet and processes it. linkType is the pcap
+// LINKTYPE_ number of the packet's interface. data is not retained.
+func (a *Assembler) Packet(linkType int, data []byte, pos Pos) {
+	a.stats.Packets++
+	p := &a.pkt
+	switch decode(linkType, data, p) {
+	case decodedBad:
+		a.stats.Undecodable++
+		return
+	case decodedOther:
+		a.stats.NonTCP++
+		return
+	case decodedFrag:
+		a.stats.Fragments++
+		return
+	}
+	if p.fragment {
+		a.stats.Fragments++
+	}
+	a.sinceFlush++
+	if a.sinceFlush >= flushEvery || pos.Time.Sub(a.lastFlush) > flushInterval {
+		a.Flush(pos.Time)
+	}
+
+	k, srcIsA := makeKey(p)
+	c := a.conns[k]
+	if c != nil && p.flags.Has(SYN) && a.startsNew(c, p, srcIsA, pos) {
+		a.endConn(c, EndOpen)
+		c = nil
+	}
+	if c == nil {
+		if p.flags&(SYN|RST) == RST {
+			// A lone RST for an unknown tuple (a straggler after the
+			// connection ended, or a reply to a scan) carries nothing to analyse.
+			a.stats.Stray++
+			return
+		}
+		c = a.newConn(k, p, srcIsA, pos)
+	} else {
+		c.list.remove(c)
+		c.list.pushFront(c)
+	}
+	if c.pending {
+		a.hold(c, p, srcIsA, pos)
+		return
+	}
+	a.segment(c, c.dirOf(srcIsA), p, pos)
+}
+
+// startsNew reports whether a SYN on an existing tuple begins a new
+// connection (port reuse) rather than belonging to the existing one.
+func (a *Assembler) startsNew(c *conn, p *tcpPacket, srcIsA bool, pos Pos) bool {
+	if c.pending {
+		return true // stragglers of an earlier connection; the SYN starts afresh
+	}
+	d := c.dirOf(srcIsA)
+	h := &c.h[d]
+	if h.pub.ISNKnown && h.pub.ISN == p.seq {
+		return false // a retransmitted SYN or SYN-ACK
+	}
+	if p.flags.Has(ACK) && d == ServerToClient && c.SYNACK.Frame == 0 &&
+		c.h[ClientToServer].pub.ISNKnown && p.ack == c.h[ClientToServer].pub.ISN+1 {
+		return false // the answer to this connection's SYN
+	}
+	if c.finished || c.h[0].finSeen || c.h[1].finSeen || c.h[0].pub.RST != nil || c.h[1].pub.RST != nil {
+		return true
+	}
+	if pos.Time.Sub(c.Last.Time) > reuseIdle {
+		return true
+	}
+	// An attempt that never got an answer nor carried data: a new ISN is a new attempt.
+	return c.SYNACK.Frame == 0 && c.Halves[0].Bytes == 0 && c.Halves[1].Bytes == 0
+}
+
+func (a *Assembler) newConn(k connKey, p *tcpPacket, srcIsA bool, pos Pos) *conn {
+	for len(a.conns) >= a.opts.MaxConns {
+		if v := a.closed.tail; v != nil {
+			a.endConn(v, EndOpen) // already settled: ending it early loses nothing
+			continue
+		}
+		v := a.open.tail
+		if !v.pending {
+			a.stats.EvictedFull++
+		}
+		a.endConn(v, EndEvicted)
+	}
+	a.nextSeq++
+	c := &conn{key: k, seq: a.nextSeq}
+	c.First, c.Last = pos, pos
+	for d := range c.h {
+		h := &c.h[d]
+		h.dir, h.pub, h.synWS = Dir(d), &c.Halves[d], -1
+		h.pub.WScale = -1
+	}
+	a.conns[k] = c
+	a.open.pushFront(c)
+	switch {
+	case p.flags&(SYN|ACK) == SYN:
+		c.aIsClient = srcIsA
+		a.start(c)
+	case p.flags.Has(SYN | ACK):
+		// A SYN-ACK before (or without) its SYN still says who the server
+		// is; when the SYN shows up it joins this connection.
+		c.aIsClient = !srcIsA
+		a.start(c)
+	default:
+		c.pending = true
+	}
+	return c
+}
+
+// start publishes a connection whose roles are known.
+func (a *Assembler) start(c *conn) {
+	a.nextID++
+	a.stats.Conns++
+	c.ID = a.nextID
+	c.Client = c.key.addrPort(c.aIsClient)
+	c.Server = c.key.addrPort(!c.aIsClient)
+	c.sink = a.newSink(a, c)
+	a.h.ConnStart(&c.Conn)
+}
+
+// hold keeps a packet of a connection seen without its handshake until its
+// payload (or the bounds) decide the roles.
+func (a *Assembler) hold(c *conn, p *tcpPacket, srcIsA bool, pos Pos) {
+	hp := heldPacket{p: *p, pos: pos, srcIsA: srcIsA}
+	n := len(c.heldBuf)
+	c.heldBuf = append(c.heldBuf, p.payload...)
+	hp.p.payload = c.heldBuf[n:len(c.heldBuf):len(c.heldBuf)]
+	c.held = append(c.held, hp)
+	c.Last = pos
+
+	client, decided := false, false // client: whether endpoint a is the client
+	if len(p.payload) > 0 {
+		switch {
+		case a.looksReq(p.payload):
+			client, decided = srcIsA, true
+		case a.looksResp(p.payload):
+			client, decided = !srcIsA, true
+		}
+		if srcIsA {
+			c.heldSides |= 1
+		} else {
+			c.heldSides |= 2
+		}
+	}
+	if !decided {
+		// Both sides spoke and neither looked like HTTP, or a FIN/RST, or
+		// the bounds: nothing better is coming, fall back to ports.
+		if c.heldSides != 3 && p.flags&(FIN|RST) == 0 &&
+			len(c.held) < maxHeldPackets && len(c.heldBuf) < maxHeldBytes {
+			return
+		}
+		client = a.clientByPorts(c)
+	}
+	a.release(c, client)
+}
+
+// clientByPorts guesses: the side with the well-known (lower) port is the
+// server; ephemeral ports are high. Reports whether endpoint a is the client.
+func (a *Assembler) clientByPorts(c *conn) bool {
+	pa, pb := c.key.pa, c.key.pb
+	switch {
+	case pa < 1024 && pb >= 1024:
+		return false
+	case pb < 1024 && pa >= 1024:
+		return true
+	case httpPort(pa) && !httpPort(pb):
+		return false
+	case httpPort(pb) && !httpPort(pa):
+		return true
+	}
+	return pa > pb
+}
+
+func httpPort(p uint16) bool {
+	switch p {
+	case 80, 8000, 8008, 8080, 8081, 8088, 8888, 3128, 443, 8443:
+		return true
+	}
+	return false
+}
+
+// release decides the roles of a pending connection and replays what was held.
+func (a *Assembler) release(c *conn, aIsClient bool) {
+	c.pending = false
+	c.aIsClient = aIsClient
+	c.RolesGuessed, c.MidStream = true, true
+	held := c.held
+	c.held, c.heldBuf, c.heldSides = nil, nil, 0
+	// Each direction starts at the lowest sequence number held for it, so a
+	// capture that shows the first packets slightly reordered loses nothing.
+	for i := range held {
+		hp := &held[i]
+		h := &c.h[c.dirOf(hp.srcIsA)]
+		if !h.baseKnown || int32(hp.p.seq-h.base) < 0 {
+			h.baseKnown, h.base = true, hp.p.seq
+		}
+	}
+	a.start(c)
+	for i := range held {
+		hp := &held[i]
+		a.segment(c, c.dirOf(hp.srcIsA), &hp.p, hp.pos)
+		if c.list == nil {
+			return // ended while replaying
+		}
+	}
+}
+
+// segment processes one TCP packet of a connection with known roles.
+func (a *Assembler) segment(c *conn, d Dir, p *tcpPacket, pos Pos) {
+	x := streamCtx{a, c}
+	h, peer := &c.h[d], &c.h[1-d]
+	c.Last = pos
+	s := &a.seg
+	*s = Segment{Pos: pos, Dir: d, Seq: p.seq, Ack: p.ack, Len: p.wireLen, Captured: len(p.payload),
+		Flags: p.flags, Window: uint32(p.window), SACK: p.sack}
+
+	fp := fingerprint{seq: p.seq, ack: p.ack, tsval: p.tsval, wire: p.wireLen, win: p.window,
+		csum: p.csum, ipID: p.ipID, flags: p.flags, srcIsA: (d == ClientToServer) == c.aIsClient}
+	// The fingerprint's checksum covers the payload, so no payload is kept per packet.
+	if c.fpValid && fp == c.fp && absDuration(pos.Time.Sub(c.fpTime)) <= dupWindow {
+		s.Kind = SegDuplicate
+		c.Duplicates++
+		a.stats.Duplicates++
+		a.h.Segment(&c.Conn, s)
+		return
+	}
+	c.fp, c.fpTime, c.fpValid = fp, pos.Time, true
+
+	syn := p.flags.Has(SYN)
+	synRetrans := false
+	if syn {
+		synRetrans = a.handshake(c, d, p, pos)
+	}
+	if !h.baseKnown {
+		h.baseKnown, h.base = true, p.seq // mid-stream: the stream starts where we came in
+	}
+	seq := p.seq
+	if syn {
+		seq++ // the SYN occupies one sequence number; TFO data starts at offset 0
+	}
+	off := h.offset(seq)
+	kind := h.classify(off, len(p.payload), p.wireLen, p.flags, peer.winValid && peer.win == 0)
+	if synRetrans && kind == SegNew {
+		kind = SegRetransmit
+	}
+	s.Kind = kind
+	s.Offset = uint64(max(off, 0))
+	if c.wsOK && !syn && h.synWS > 0 {
+		s.Window <<= uint(h.synWS)
+	}
+	if p.flags.Has(ACK) && peer.baseKnown {
+		if ao := peer.offset(p.ack); ao >= 0 {
+			s.AckOffset, s.AckValid = uint64(ao), true
+		}
+	}
+	if d == ClientToServer && !syn && p.flags.Has(ACK) && c.SYNACK.Frame != 0 && c.HandshakeACK.Frame == 0 &&
+		peer.pub.ISNKnown && p.ack == peer.pub.ISN+1 {
+		c.HandshakeACK = pos
+	}
+	h.pub.Segments++
+	if kind == SegRetransmit || kind == SegPartialOverlap {
+		h.pub.Retransmits++
+	}
+	h.pub.MaxSegment = max(h.pub.MaxSegment, p.wireLen)
+	a.h.Segment(&c.Conn, s)
+	ackOff, ackValid := s.AckOffset, s.AckValid
+
+	h.win, h.winValid = p.window, true
+	if !syn || len(p.payload) > 0 {
+		h.data(x, kind, off, p.payload, pos)
+	}
+	if ackValid && (!peer.ackValid || ackOff > peer.acked) {
+		peer.ackValid, peer.acked, peer.ackPos = true, ackOff, pos
+		peer.tryAckGap(x)
+	}
+	if p.flags.Has(FIN) && !h.finSeen && off >= 0 {
+		h.finSeen, h.finOff, h.finPos = true, uint64(off)+uint64(p.wireLen), pos
+		c.finPos[d] = pos
+		h.pub.FIN = &c.finPos[d]
+		h.maybeEnd(x)
+		h.tryAckGap(x)
+	}
+	if p.flags.Has(RST) {
+		a.reset(c, d, pos)
+	}
+	if !c.finished && c.h[0].ended && c.h[1].ended {
+		a.finish(c, pos)
+	}
+	if len(p.payload) > 0 {
+		a.updateFlags(c)
+	}
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// handshake records a SYN or SYN-ACK and reports whether it was a retransmission.
+func (a *Assembler) handshake(c *conn, d Dir, p *tcpPacket, pos Pos) bool {
+	h := &c.h[d]
+	isSYNACK := p.flags.Has(ACK)
+	retrans := h.pub.ISNKnown && h.pub.ISN == p.seq
+	switch {
+	case !isSYNACK && d == ClientToServer:
+		retrans = retrans && c.SYN.Frame != 0
+		if c.SYN.Frame == 0 {
+			c.SYN = pos
+		}
+	case isSYNACK && d == ServerToClient:
+		retrans = retrans && c.SYNACK.Frame != 0
+		if c.SYNACK.Frame == 0 {
+			c.SYNACK = pos
+		}
+	}
+	// Take the ISN unless data already depends on the current base (an ISN
+	// inferred from the SYN-ACK is replaced by the SYN's own, e.g. with TFO).
+	if !h.pub.ISNKnown || (!retrans && h.next == 0 && len(h.ooo) == 0 && h.pub.ISN != p.seq) {
+		h.pub.ISN, h.pub.ISNKnown = p.seq, true
+		h.baseKnown, h.base = true, p.seq+1
+	}
+	if p.mss != 0 {
+		h.pub.MSS = int(p.mss)
+	}
+	h.synWS = p.wscale
+	if len(p.payload) > 0 && !isSYNACK {
+		c.FastOpen = true
+	}
+	if isSYNACK {
+		// The SYN-ACK acknowledges the client's ISN+1 (plus TFO data the
+		// server accepted): enough to place the client's stream when the
+		// SYN itself was not captured.
+		ph := &c.h[1-d]
+		if !ph.pub.ISNKnown {
+			ph.pub.ISN, ph.pub.ISNKnown = p.ack-1, true
+			ph.baseKnown, ph.base = true, p.ack
+		}
+	}
+	c.wsOK = c.h[0].synWS >= 0 && c.h[1].synWS >= 0 && c.SYN.Frame != 0 && c.SYNACK.Frame != 0
+	for i := range c.h {
+		c.Halves[i].WScale = -1
+		if c.wsOK {
+			c.Halves[i].WScale = int(c.h[i].synWS)
+		}
+	}
+	return retrans
+}
+
+// reset handles a RST from direction d: both directions end here.
+func (a *Assembler) reset(c *conn, d Dir, pos Pos) {
+	if c.h[d].pub.RST == nil {
+		c.rstPos[d] = pos
+		c.h[d].pub.RST = &c.rstPos[d]
+	}
+	if d == ServerToClient && c.SYN.Frame != 0 && c.SYNACK.Frame == 0 && c.Halves[0].Bytes == 0 && c.Halves[1].Bytes == 0 {
+		c.refused = true
+	}
+	if c.finished {
+		return
+	}
+	x := streamCtx{a, c}
+	c.h[d].closeOut(x, http1.CloseRST, pos)
+	c.h[1-d].closeOut(x, http1.CloseRST, pos)
+	a.finish(c, pos)
+}
+
+// finish settles the conversation; the connection lingers in the closed list.
+func (a *Assembler) finish(c *conn, pos Pos) {
+	if c.finished {
+		return
+	}
+	c.finished = true
+	if c.sink != nil {
+		c.sink.Finish(pos)
+	}
+	a.updateFlags(c)
+	if c.list == &a.open {
+		a.open.remove(c)
+		a.closed.pushFront(c)
+	}
+}
+
+func (a *Assembler) updateFlags(c *conn) {
+	if c.sink != nil {
+		c.HTTP, c.NotHTTP, c.Tunnel = c.sink.IsHTTP(), c.sink.NotHTTP(), c.sink.Tunnel()
+	}
+}
+
+// endConn ends a connection: why is used when neither FIN nor RST explains it.
+func (a *Assembler) endConn(c *conn, why EndReason) {
+	if c.pending {
+		if len(c.heldBuf) == 0 && len(c.held) < maxHeldPackets {
+			// Stray ACKs/FINs with no payload: no roles, nothing to analyse.
+			a.stats.Stray += int64(len(c.held))
+			a.drop(c)
+			return
+		}
+		a.release(c, a.clientByPorts(c))
+		if c.list == nil {
+			return // the replay ended it
+		}
+	}
+	if !c.finished {
+		x := streamCtx{a, c}
+		c.h[0].closeOut(x, http1.CloseCaptureEnd, c.Last)
+		c.h[1].closeOut(x, http1.CloseCaptureEnd, c.Last)
+		a.finish(c, c.Last)
+	}
+	c.h[0].release()
+	c.h[1].release()
+	switch {
+	case c.refused:
+		c.End = EndRefused
+	case c.Halves[0].RST != nil || c.Halves[1].RST != nil:
+		c.End = EndRST
+	case c.h[0].finSeen || c.h[1].finSeen:
+		c.End = EndFIN
+	default:
+		c.End = why
+	}
+	a.updateFlags(c)
+	a.drop(c)
+	a.h.ConnEnd(&c.Conn)
+	c.sink = nil
+}
+
+func (a *Assembler) drop(c *conn) {
+	if c.list != nil {
+		c.list.remove(c)
+	}
+	if a.conns[c.key] == c {
+		delete(a.conns, c.key)
+	}
+}
+
+// Flush ends connections idle since before now (capture time): live ones
+// after IdleTimeout (EndIdle), settled ones after the close linger.
+func (a *Assembler) Flush(now time.Time) {
+	a.lastFlush, a.sinceFlush = now, 0
+	idle := now.Add(-a.opts.IdleTimeout)
+	for c := a.open.tail; c != nil && c.Last.Time.Before(idle); c = a.open.tail {
+		if !c.pending {
+			a.stats.EvictedIdle++
+		}
+		a.endConn(c, EndIdle)
+	}
+	linger := now.Add(-a.closeLinger)
+	for c := a.closed.tail; c != nil && c.Last.Time.Before(linger); c = a.closed.tail {
+		a.endConn(c, EndOpen)
+	}
+}
+
+// Close ends every remaining connection (EndOpen / capture end), in the order
+// they were first seen.
+func (a *Assembler) Close() {
+	all := make([]*conn, 0, len(a.conns))
+	for _, l := range []*connList{&a.open, &a.closed} {
+		for c := l.head; c != nil; c = c.next {
+			all = append(all, c)
+		}
+	}
+	slices.SortFunc(all, func(x, y *conn) int { return cmpUint(x.seq, y.seq) })
+	for _, c := range all {
+		if c.list != nil {
+			a.endConn(c, EndOpen)
+		}
+	}
+}
+
+func cmpUint(x, y uint64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,590 @@
+package reassembly
+
+import (
+	"bytes"
+	"sort"
+
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// streamSink receives one connection's in-order stream data. The real sink is
+// an *http1.Conversation (see http.go); tests use a recorder so that delivered
+// bytes and gaps can be checked without the HTTP parser. Bytes passed to Feed
+// are only valid during the call.
+type streamSink interface {
+	Feed(d Dir, data []byte, pos Pos)
+	Gap(d Dir, n uint64, pos Pos)
+	End(d Dir, how http1.CloseKind, pos Pos)
+	Finish(pos Pos)
+	IsHTTP() bool
+	NotHTTP() bool
+	Tunnel() bool
+}
+
+const (
+	// maxOOOChunks bounds the out-of-order list length: a flood of 1-byte
+	// segments must not turn the sorted insert into a slow path. Hitting it
+	// counts like hitting MaxOutOfOrderBytes.
+	maxOOOChunks = 1024
+	// maxMarks bounds the (offset → packet) list kept beside the compare ring;
+	// with full-size segments 64 marks cover ~93 KiB, more than the default ring.
+	maxMarks = 64
+	// firstRingSize is the compare ring's first allocation; it doubles up to
+	// Options.CompareBytes, so short connections stay small.
+	firstRingSize = 4 << 10
+	// maxJump is the farthest beyond the next expected byte a segment may start
+	// and still be buffered; anything farther is garbage or a sequence-number
+	// confusion, and buffering it could later declare an absurd gap.
+	maxJump = 1 << 30
+)
+
+// chunk is buffered out-of-order data (a private copy).
+type chunk struct {
+	off  uint64
+	data []byte
+	pos  Pos // the packet that carried it
+}
+
+func (c *chunk) end() uint64 { return c.off + uint64(len(c.data)) }
+
+// mark says which packet delivered the stream bytes from off on.
+type mark struct {
+	off uint64
+	pos Pos
+}
+
+// half is one direction of a connection: its sequence space, what has been
+// delivered in order, the out-of-order buffer, and what the peer acknowledged.
+// The same type is used for both directions.
+type half struct {
+	dir Dir
+	pub *Half // the exported counters, inside Conn
+
+	baseKnown bool
+	base      uint32 // sequence number of stream offset 0 (ISN+1, or the first seq seen mid-stream)
+	next      uint64 // next expected offset: everything before it was delivered or declared a gap
+
+	ooo      []chunk // sorted, non-overlapping, all starting beyond next
+	oooBytes int
+
+	finSeen bool
+	finOff  uint64 // offset of the FIN's sequence number (= stream length)
+	finPos  Pos
+	ended   bool // End was given to the sink
+
+	// What the peer acknowledged of this stream (highest), and the packet.
+	ackValid bool
+	acked    uint64
+	ackPos   Pos
+
+	// The raw window this side last advertised (for the peer's zero-window probes).
+	winValid bool
+	win      uint16
+	synWS    int8 // window-scale option of this side's SYN, -1 if none/not seen
+
+	// A zero-window probe byte held back: it becomes data only once the
+	// receiver shows it took it (ACK beyond it, or the next segment follows it).
+	probeValid bool
+	probe      byte
+	probeOff   uint64
+	probePos   Pos
+
+	// Compare ring: the last delivered bytes (ring[off & (len-1)]) for
+	// offsets in [ringFrom, next), and which packet delivered them.
+	ring     []byte
+	ringFrom uint64 // first offset whose byte is valid (moves past gaps)
+	marks    []mark // ring buffer of at most maxMarks, oldest at markHead
+	markHead int
+}
+
+// offset unwraps a sequence number relative to the next expected byte, so a
+// stream may cross the 2^32 wrap (and exceed 4 GiB) as long as segments stay
+// within ±2 GiB of the delivery point. Negative means before the stream start.
+func (h *half) offset(seq uint32) int64 {
+	return int64(h.next) + int64(int32(seq-(h.base+uint32(h.next))))
+}
+
+// classify decides a data-bearing or empty segment's kind before anything is
+// changed, so that the Segment event precedes the delivery it causes.
+// off is the offset of the first payload byte, n the captured payload, wire
+// the payload on the wire.
+func (h *half) classify(off int64, n, wire int, f Flags, peerZeroWin bool) SegKind {
+	next := int64(h.next)
+	if wire <= 1 && off == next-1 && next > 0 && !h.finSeen && f&(SYN|FIN|RST) == 0 {
+		return SegKeepAlive // seq = next-1 with 0 or 1 garbage byte (RFC 9293 §3.8.4)
+	}
+	if wire == 0 {
+		if f.Has(FIN) && h.finSeen && off == int64(h.finOff) {
+			return SegRetransmit
+		}
+		return SegNew
+	}
+	if wire == 1 && off == next && peerZeroWin && f&(SYN|FIN|RST) == 0 {
+		return SegZeroWindowProbe
+	}
+	end := off + int64(n)
+	switch {
+	case n == 0:
+		return SegNew // the capture cut the whole payload; nothing to compare
+	case end <= next:
+		return SegRetransmit
+	case off < next:
+		return SegPartialOverlap
+	case off > next:
+		if h.oooCovers(uint64(off), uint64(end)) {
+			return SegRetransmit
+		}
+		return SegOutOfOrder
+	}
+	return SegNew
+}
+
+// oooCovers reports whether [off,end) is entirely inside buffered chunks.
+func (h *half) oooCovers(off, end uint64) bool {
+	i := sort.Search(len(h.ooo), func(i int) bool { return h.ooo[i].end() > off })
+	for ; i < len(h.ooo) && off < end; i++ {
+		if h.ooo[i].off > off {
+			return false
+		}
+		off = h.ooo[i].end()
+	}
+	return off >= end
+}
+
+// streamCtx is what a half needs to report: the assembler (handler, sink,
+// options) and the connection. Passing it keeps half free of back pointers.
+type streamCtx struct {
+	a *Assembler
+	c *conn
+}
+
+// data applies a segment's captured payload at offset off (which may be
+// negative: bytes before the stream start are dropped).
+func (h *half) data(x streamCtx, kind SegKind, off int64, b []byte, pos Pos) {
+	if len(b) == 0 || kind == SegKeepAlive {
+		return
+	}
+	if kind == SegZeroWindowProbe {
+		if !h.probeValid || h.probeOff != h.next {
+			h.probeValid, h.probe, h.probeOff, h.probePos = true, b[0], h.next, pos
+		}
+		return
+	}
+	if off < 0 {
+		if int64(len(b)) <= -off {
+			return
+		}
+		b = b[-off:]
+		off = 0
+	}
+	o := uint64(off)
+	if h.probeValid {
+		switch {
+		case o <= h.probeOff:
+			h.probeValid = false // the segment carries the probed byte again
+		case o == h.probeOff+1 && h.probeOff == h.next:
+			h.deliverProbe(x)
+		}
+	}
+	// The part before next: compare with what was delivered.
+	if o < h.next || h.ended {
+		if o >= h.next {
+			return // after the end of the stream (FIN/RST): nothing more is delivered
+		}
+		n := min(uint64(len(b)), h.next-o)
+		h.compareRing(x, o, b[:n], pos)
+		b = b[n:]
+		o += n
+		if len(b) == 0 || h.ended {
+			return
+		}
+	}
+	if o == h.next {
+		h.deliver(x, b, o, pos, pos)
+		h.drain(x, pos)
+		h.maybeEnd(x)
+		return
+	}
+	h.insert(x, o, b, pos)
+	h.tryAckGap(x)
+}
+
+// deliver hands in-order bytes to the sink and remembers them for comparing
+// retransmissions. from is the packet that carried the bytes; at the packet
+// that made them deliverable (they differ when a hole was filled).
+func (h *half) deliver(x streamCtx, b []byte, off uint64, from, at Pos) {
+	if off != h.next {
+		panic("reassembly: deliver out of order") // an internal invariant, not input-driven
+	}
+	if !h.ended {
+		h.remember(x, b, off, from)
+	}
+	h.next += uint64(len(b))
+	h.pub.Bytes += uint64(len(b))
+	if h.ended || x.c.sink == nil {
+		return
+	}
+	at.Offset = off
+	x.c.sink.Feed(h.dir, b, at)
+}
+
+// drain delivers buffered chunks that became contiguous.
+func (h *half) drain(x streamCtx, at Pos) {
+	for len(h.ooo) > 0 && h.ooo[0].off <= h.next {
+		c := h.ooo[0]
+		h.ooo[0] = chunk{}
+		h.ooo = h.ooo[1:]
+		h.oooBytes -= len(c.data)
+		if c.end() > h.next {
+			skip := h.next - c.off
+			h.deliver(x, c.data[skip:], h.next, c.pos, at)
+		}
+	}
+	if len(h.ooo) == 0 {
+		h.ooo = h.ooo[:0:0] // let the backing array go
+	}
+}
+
+// insert buffers out-of-order bytes; where they overlap buffered bytes the
+// buffered (first-seen) bytes win and differences are reported.
+func (h *half) insert(x streamCtx, off uint64, b []byte, pos Pos) {
+	if off-h.next > maxJump {
+		h.dropped(x, uint64(len(b)))
+		return
+	}
+	limit := x.a.opts.MaxOutOfOrderBytes
+	if h.oooBytes+len(b) > limit || len(h.ooo) >= maxOOOChunks {
+		// Out of room: stop waiting for the oldest hole(s). Everything buffered
+		// is delivered behind gaps, then this segment is placed again.
+		h.flushOOO(x, true)
+		if off < h.next {
+			n := min(uint64(len(b)), h.next-off)
+			h.compareRing(x, off, b[:n], pos)
+			b, off = b[n:], off+n
+		}
+		if len(b) == 0 {
+			return
+		}
+		if off == h.next {
+			h.deliver(x, b, off, pos, pos)
+			h.maybeEnd(x)
+			return
+		}
+		if len(b) > limit {
+			h.gap(x, off-h.next, pos, true)
+			h.deliver(x, b, off, pos, pos)
+			h.maybeEnd(x)
+			return
+		}
+	}
+	end := off + uint64(len(b))
+	i := sort.Search(len(h.ooo), func(i int) bool { return h.ooo[i].end() > off })
+	for cur := off; cur < end; {
+		if i < len(h.ooo) && h.ooo[i].off <= cur {
+			c := &h.ooo[i]
+			e := min(end, c.end())
+			h.compare(x, cur, b[cur-off:e-off], c.data[cur-c.off:e-c.off], c.pos, pos)
+			cur = e
+			i++
+			continue
+		}
+		e := end
+		if i < len(h.ooo) && h.ooo[i].off < end {
+			e = h.ooo[i].off
+		}
+		h.ooo = append(h.ooo, chunk{})
+		copy(h.ooo[i+1:], h.ooo[i:])
+		h.ooo[i] = chunk{off: cur, data: append([]byte(nil), b[cur-off:e-off]...), pos: pos}
+		h.oooBytes += int(e - cur)
+		cur = e
+		i++
+	}
+}
+
+// dropped counts bytes given up because of the out-of-order bounds.
+func (h *half) dropped(x streamCtx, n uint64) {
+	x.c.OutOfOrderDropped += n
+	x.a.stats.OutOfOrderDropped += int64(n)
+}
+
+// flushOOO delivers every buffered chunk, declaring the holes before them as
+// gaps. capHit says the bound forced it (the hole bytes count as dropped).
+func (h *half) flushOOO(x streamCtx, capHit bool) {
+	for len(h.ooo) > 0 {
+		c := h.ooo[0]
+		if c.off > h.next {
+			h.gap(x, c.off-h.next, c.pos, capHit)
+		}
+		h.drain(x, c.pos)
+	}
+	h.maybeEnd(x)
+}
+
+// gap declares n missing bytes at next; after is the packet after the hole.
+func (h *half) gap(x streamCtx, n uint64, after Pos, capHit bool) {
+	if n == 0 {
+		return
+	}
+	c := x.c
+	g := Gap{Dir: h.dir, Offset: h.next, Bytes: n, After: after}
+	g.After.Offset = h.next + n
+	if len(c.Gaps) < maxGaps {
+		c.Gaps = append(c.Gaps, g)
+	} else {
+		c.GapsDropped++
+	}
+	h.pub.GapBytes += n
+	if capHit {
+		h.dropped(x, n)
+	}
+	h.probeValid = false
+	x.a.h.Gap(&c.Conn, g)
+	if !h.ended && c.sink != nil {
+		p := after
+		p.Offset = h.next
+		c.sink.Gap(h.dir, n, p)
+	}
+	h.next += n
+	h.ringFrom = h.next // bytes before a hole are not comparable across it
+	h.marks, h.markHead = h.marks[:0], 0
+}
+
+// tryAckGap applies rule (a): the peer acknowledged bytes the capture does
+// not hold, and data (or the FIN) beyond the hole is here: the hole up to
+// that data is declared and delivery goes on. Without data beyond the hole we
+// wait: captures often show an ACK just before the data it acknowledges.
+func (h *half) tryAckGap(x streamCtx) {
+	for h.ackValid && h.acked > h.next {
+		if h.probeValid && h.probeOff == h.next {
+			h.deliverProbe(x)
+			continue
+		}
+		var target uint64
+		var after Pos
+		switch {
+		case len(h.ooo) > 0:
+			target, after = h.ooo[0].off, h.ooo[0].pos
+		case h.finSeen && h.finOff > h.next && !h.ended:
+			target, after = h.finOff, h.finPos
+		default:
+			return
+		}
+		end := min(h.acked, target)
+		h.gap(x, end-h.next, after, false)
+		if end < target {
+			return // the rest of the hole is not acknowledged yet: it may still come
+		}
+		h.drain(x, after)
+		h.maybeEnd(x)
+	}
+}
+
+func (h *half) deliverProbe(x streamCtx) {
+	h.probeValid = false
+	b := [1]byte{h.probe}
+	h.deliver(x, b[:], h.probeOff, h.probePos, h.probePos)
+	h.drain(x, h.probePos)
+	h.maybeEnd(x)
+}
+
+// maybeEnd tells the sink about the FIN once every byte before it is in.
+func (h *half) maybeEnd(x streamCtx) {
+	if h.finSeen && !h.ended && h.next >= h.finOff && len(h.ooo) == 0 {
+		h.end(x, http1.CloseFIN, h.finPos)
+	}
+}
+
+func (h *half) end(x streamCtx, how http1.CloseKind, pos Pos) {
+	if h.ended {
+		return
+	}
+	h.ended = true
+	if x.c.sink != nil {
+		pos.Offset = h.next
+		x.c.sink.End(h.dir, how, pos)
+	}
+}
+
+// closeOut ends the direction for good (RST, capture end, eviction): whatever
+// is buffered is delivered behind gaps, bytes the peer acknowledged (or a FIN
+// proves) but the capture lacks become a trailing gap.
+func (h *half) closeOut(x streamCtx, how http1.CloseKind, pos Pos) {
+	if h.ended {
+		h.release()
+		return
+	}
+	h.probeValid = false
+	h.flushOOO(x, false)
+	if !h.ended {
+		tail := h.next
+		var after Pos = pos
+		if h.ackValid && h.acked > tail {
+			tail, after = h.acked, h.ackPos
+		}
+		if h.finSeen && tail > h.finOff {
+			tail = h.finOff // an ACK of the FIN counts one past the last byte
+		}
+		if h.finSeen && h.finOff > tail {
+			tail, after = h.finOff, h.finPos
+		}
+		if tail > h.next && tail-h.next <= maxJump {
+			h.gap(x, tail-h.next, after, false)
+		}
+		h.maybeEnd(x)
+	}
+	h.end(x, how, pos)
+	h.release()
+}
+
+// release drops the buffers; the half is not used for data afterwards.
+func (h *half) release() {
+	h.ooo, h.oooBytes = nil, 0
+	h.ring, h.marks = nil, nil
+}
+
+// remember copies delivered bytes into the compare ring and notes the packet.
+// It runs before next advances past b.
+func (h *half) remember(x streamCtx, b []byte, off uint64, from Pos) {
+	limit := x.a.opts.CompareBytes
+	if limit <= 0 || len(b) == 0 {
+		return
+	}
+	if h.ring == nil {
+		h.ringFrom = off
+	}
+	if need := off + uint64(len(b)) - h.ringFrom; uint64(len(h.ring)) < need && len(h.ring) < limit {
+		h.growRing(min(limit, nextPow2(max(firstRingSize, int(min(need, uint64(limit)))))))
+	}
+	m := mark{off: off, pos: from}
+	if n := len(h.ring); len(b) > n {
+		off += uint64(len(b) - n)
+		b = b[len(b)-n:]
+	}
+	mask := uint64(len(h.ring) - 1)
+	for len(b) > 0 {
+		k := copy(h.ring[off&mask:], b)
+		b = b[k:]
+		off += uint64(k)
+	}
+	if len(h.marks) < maxMarks {
+		h.marks = append(h.marks, m)
+	} else {
+		h.marks[h.markHead] = m
+		h.markHead = (h.markHead + 1) % maxMarks
+	}
+}
+
+func (h *half) growRing(size int) {
+	old := h.ring
+	h.ring = make([]byte, size)
+	if old == nil {
+		return
+	}
+	// Re-place the still-valid bytes [from, next) at their new indices.
+	from := max(h.ringFrom, h.next-min(h.next, uint64(len(old))))
+	for o := from; o < h.next; o++ {
+		h.ring[o&uint64(size-1)] = old[o&uint64(len(old)-1)]
+	}
+}
+
+func nextPow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// validFrom is the first offset the ring can still vouch for.
+func (h *half) validFrom() uint64 {
+	from := h.ringFrom
+	if w := uint64(len(h.ring)); h.next > w && h.next-w > from {
+		from = h.next - w
+	}
+	if len(h.marks) > 0 {
+		if o := h.marks[h.markHead].off; o > from {
+			from = o
+		}
+	}
+	return from
+}
+
+// packetAt returns the packet that delivered the byte at off.
+func (h *half) packetAt(off uint64) Pos {
+	var best Pos
+	var bestOff uint64
+	found := false
+	for _, m := range h.marks {
+		if m.off <= off && (!found || m.off >= bestOff) {
+			best, bestOff, found = m.pos, m.off, true
+		}
+	}
+	best.Offset = bestOff
+	return best
+}
+
+// compareRing compares retransmitted bytes b at off (< next) with what was
+// delivered, as far as the ring still holds it.
+func (h *half) compareRing(x streamCtx, off uint64, b []byte, pos Pos) {
+	if len(h.ring) == 0 || len(b) == 0 {
+		return
+	}
+	from := h.validFrom()
+	end := off + uint64(len(b))
+	if end > h.next {
+		end = h.next
+	}
+	if off < from {
+		if end <= from {
+			return
+		}
+		b = b[from-off:]
+		off = from
+	}
+	b = b[:end-off]
+	mask := uint64(len(h.ring) - 1)
+	first, last := -1, -1
+	for i := 0; i < len(b); {
+		ri := int((off + uint64(i)) & mask)
+		n := min(len(b)-i, len(h.ring)-ri)
+		if !bytes.Equal(b[i:i+n], h.ring[ri:ri+n]) {
+			for j := range n {
+				if b[i+j] != h.ring[ri+j] {
+					if first < 0 {
+						first = i + j
+					}
+					last = i + j
+				}
+			}
+		}
+		i += n
+	}
+	if first < 0 {
+		return
+	}
+	o := off + uint64(first)
+	h.inconsistent(x, o, last-first+1, h.packetAt(o), pos)
+}
+
+// compare compares overlapping out-of-order bytes: b (new) against kept
+// (buffered earlier by packet first).
+func (h *half) compare(x streamCtx, off uint64, b, kept []byte, first, pos Pos) {
+	if bytes.Equal(b, kept) {
+		return
+	}
+	lo, hi := -1, -1
+	for i := range b {
+		if b[i] != kept[i] {
+			if lo < 0 {
+				lo = i
+			}
+			hi = i
+		}
+	}
+	h.inconsistent(x, off+uint64(lo), hi-lo+1, first, pos)
+}
+
+func (h *half) inconsistent(x streamCtx, off uint64, n int, first, second Pos) {
+	second.Offset = off
+	x.a.h.Inconsistency(&x.c.Conn, Inconsistency{Dir: h.dir, Offset: off, Bytes: n, First: first, Second: second})
+}
