@@ -1,0 +1,58 @@
+# connlint — build, run, test. `make run` and `make test` work on a fresh
+# Debian machine as root: `deps` installs what is missing (libpcap-dev for
+# live capture and BPF filters; Go itself must be on PATH).
+
+GO        ?= go
+BIN       ?= bin/connlint
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+SAMPLE    ?= testdata/real/nagle-post.pcap
+APT_PKGS  := libpcap-dev gcc
+
+.PHONY: all deps build build-nocgo run test test-short vet lint bench fuzz lab clean
+
+all: build
+
+# deps installs system packages only when something is missing.
+deps:
+	@missing=""; \
+	for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/connlint
+
+# A build without libpcap: analyze and lint work, sniff says it is unavailable.
+build-nocgo:
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)-nocgo ./cmd/connlint
+
+run: build
+	./$(BIN) analyze $(SAMPLE)
+
+vet:
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) vet ./...
+
+test: deps vet
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/connlint
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short ./...
+
+bench: build
+	bash scripts/bench.sh
+
+# Each fuzz target for FUZZTIME (default 1m); CI runs the seed corpora as plain tests.
+FUZZTIME ?= 1m
+fuzz:
+	bash scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin
+
+-include testdata/lab/lab.mk

@@ -1,0 +1,300 @@
+package analyze
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// Each case builds one connection's transactions and says how many findings
+// of the rule under test it must produce and what the first must mention.
+type ruleCase struct {
+	name  string
+	build func(s *script)
+	want  int
+	says  string
+}
+
+func runCases(t *testing.T, rule string, cases []ruleCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, rule)
+			tc.build(s)
+			got := s.end().byRule(rule)
+			if len(got) != tc.want {
+				for _, f := range got {
+					t.Logf("finding: %s", f.Message)
+				}
+				t.Fatalf("%s: got %d findings, want %d", rule, len(got), tc.want)
+			}
+			if tc.want > 0 && tc.says != "" && !strings.Contains(got[0].Message, tc.says) {
+				t.Errorf("message %q does not mention %q", got[0].Message, tc.says)
+			}
+			for _, f := range got {
+				if len(f.Frames) == 0 || f.Conn.ID != 1 || f.Hint == "" {
+					t.Errorf("finding lacks evidence: %+v", f)
+				}
+			}
+		})
+	}
+}
+
+func TestContentLengthMismatch(t *testing.T) {
+	truncated := func(end http1.End, missing int64) func(s *script) {
+		return func(s *script) {
+			r := resp(200, at(4, 10), at(6, 12))
+			r.ContentLength, r.BodyLength, r.MissingBytes, r.End = 3388, 3388-missing, missing, end
+			if end == http1.EndFIN {
+				p := at(7, 13)
+				s.c.Halves[reassembly.ServerToClient].FIN = &p
+			}
+			s.tx(req("GET", "/", at(2, 0), at(2, 0)), r)
+		}
+	}
+	runCases(t, "content-length-mismatch", []ruleCase{
+		{"complete", truncated(http1.EndComplete, 0), 0, ""},
+		{"truncated by FIN", truncated(http1.EndFIN, 1944), 1, "truncated by FIN: 1444 of 3388"},
+		{"truncated by capture end", truncated(http1.EndCaptureEnd, 1944), 1, "the end of the capture"},
+		{"headers cut by FIN", func(s *script) {
+			r := resp(200, at(4, 10), at(5, 11))
+			r.End, r.InHeaders, r.HeaderBytes = http1.EndFIN, true, 33
+			s.tx(req("GET", "/", at(2, 0), at(2, 0)), r)
+		}, 1, "header block cut by FIN after 33 bytes"},
+		{"truncated chunked by RST", func(s *script) {
+			r := resp(200, at(4, 10), at(5, 11))
+			r.Framing, r.End, r.BodyLength = http1.FramingChunked, http1.EndRST, 100
+			s.tx(req("GET", "/", at(2, 0), at(2, 0)), r)
+		}, 1, "without its last chunk"},
+		{"gap hides the end: silent", func(s *script) {
+			r := resp(200, at(4, 10), at(6, 12))
+			r.ContentLength, r.MissingBytes, r.End, r.GapBytes = 100, 50, http1.EndFIN, 10
+			s.tx(req("GET", "/", at(2, 0), at(2, 0)), r)
+		}, 0, ""},
+		{"gap transaction: silent", func(s *script) {
+			r := resp(200, at(4, 10), at(6, 12))
+			r.ContentLength, r.MissingBytes, r.End = 100, 50, http1.EndFIN
+			s.deliver(&http1.Transaction{Request: req("GET", "/", at(2, 0), at(2, 0)), Response: r, Gap: true})
+		}, 0, ""},
+		{"close-delimited ended by RST: not a length mismatch", func(s *script) {
+			r := resp(200, at(4, 10), at(6, 12))
+			r.Framing, r.End = http1.FramingClose, http1.EndRST
+			s.tx(req("GET", "/", at(2, 0), at(2, 0)), r)
+		}, 0, ""},
+		{"overrun", func(s *script) {
+			r := resp(200, at(4, 10), at(6, 12))
+			r.ContentLength, r.BodyLength = 3, 3
+			r.Anomalies, r.OverrunBytes, r.OverrunPos = []http1.Anomaly{http1.AnomOverrun}, 1, at(6, 12)
+			s.tx(req("POST", "/", at(2, 0), at(2, 0)), r)
+		}, 1, "overrun: 1 bytes followed the end given by Content-Length: 3"},
+		{"CRLF after a request body: tolerated (RFC 9112 §2.2)", func(s *script) {
+			q := req("POST", "/", at(2, 0), at(2, 0))
+			q.Anomalies, q.OverrunBytes, q.OverrunPos = []http1.Anomaly{http1.AnomOverrun}, 2, at(3, 1)
+			s.tx(q, resp(200, at(4, 10), at(6, 12)))
+		}, 0, ""},
+	})
+}
+
+func TestConflictingFraming(t *testing.T) {
+	with := func(a http1.Anomaly, h ...string) func(s *script) {
+		return func(s *script) {
+			q := req("POST", "/", at(2, 0), at(2, 0), h...)
+			q.Anomalies = []http1.Anomaly{a}
+			s.tx(q, resp(200, at(4, 10), at(6, 12)))
+		}
+	}
+	runCases(t, "conflicting-framing", []ruleCase{
+		{"plain", with(http1.AnomBareLF), 0, ""},
+		{"CL and TE", with(http1.AnomCLAndTE, "Content-Length", "50", "Transfer-Encoding", "chunked"), 1, "both Content-Length (50) and Transfer-Encoding (chunked)"},
+		{"two CLs", with(http1.AnomDuplicateCL, "Content-Length", "68", "Content-Length", "34"), 1, "different Content-Length values (68, 34)"},
+		{"invalid CL", with(http1.AnomInvalidCL, "Content-Length", "18446744073709551615"), 1, "invalid Content-Length"},
+		{"TE not ending in chunked", with(http1.AnomInvalidTE, "Transfer-Encoding", "chunked, identity"), 1, "final coding is not chunked"},
+		{"same CL twice is fine", with(http1.AnomRepeatedCL, "Content-Length", "5", "Content-Length", "5"), 0, ""},
+	})
+}
+
+func TestBodyOnBodilessResponse(t *testing.T) {
+	case_ := func(method string, status int, extra int64) func(s *script) {
+		return func(s *script) {
+			r := resp(status, at(4, 10), at(4, 10))
+			r.Framing = http1.FramingNone
+			if extra > 0 {
+				r.Anomalies, r.OverrunBytes, r.OverrunPos = []http1.Anomaly{http1.AnomBodyOnBodiless}, extra, at(5, 11)
+			}
+			s.tx(req(method, "/", at(2, 0), at(2, 0)), r)
+		}
+	}
+	runCases(t, "body-on-bodiless-response", []ruleCase{
+		{"HEAD without body", case_("HEAD", 200, 0), 0, ""},
+		{"HEAD with body", case_("HEAD", 200, 120), 1, "a response to HEAD has no body"},
+		{"204 with body", case_("GET", 204, 5), 1, "a 204 response has no body"},
+		{"304 with body", case_("GET", 304, 5), 1, "304"},
+	})
+}
+
+func TestUnframedPersistentResponse(t *testing.T) {
+	closeDelimited := func(serverFIN, clientFIN float64, connClose bool) func(s *script) {
+		return func(s *script) {
+			var h []string
+			if connClose {
+				h = []string{"Connection", "close"}
+			}
+			r := resp(200, at(4, 10), at(5, 20), h...)
+			r.Framing = http1.FramingClose
+			if serverFIN > 0 {
+				p := at(9, serverFIN)
+				s.c.Halves[reassembly.ServerToClient].FIN = &p
+				s.c.Last = p
+			}
+			if clientFIN > 0 {
+				p := at(8, clientFIN)
+				s.c.Halves[reassembly.ClientToServer].FIN = &p
+				if p.Ord > s.c.Last.Ord {
+					s.c.Last = p
+				}
+			}
+			s.tx(req("GET", "/", at(2, 0), at(2, 0)), r)
+		}
+	}
+	runCases(t, "unframed-persistent-response", []ruleCase{
+		{"server closes right after the body", closeDelimited(21, 0, true), 0, ""},
+		{"client gives up first", closeDelimited(0, 5020, false), 1, "the client gave up and closed 5.00 s"},
+		{"server closes on an idle timeout", closeDelimited(15020, 0, false), 1, "the server closed only 15.0 s"},
+		{"still open at capture end", func(s *script) {
+			closeDelimited(0, 0, false)(s)
+			s.c.Last = at(20, 3020)
+		}, 1, "still open 3.00 s after the last byte"},
+		{"capture ends right after: unsure", func(s *script) {
+			closeDelimited(0, 0, false)(s)
+			s.c.Last = at(20, 100)
+		}, 0, ""},
+		{"Content-Length framed", func(s *script) {
+			s.tx(req("GET", "/", at(2, 0), at(2, 0)), resp(200, at(4, 10), at(5, 20)))
+			s.c.Last = at(20, 30000)
+		}, 0, ""},
+	})
+}
+
+func TestPipelining(t *testing.T) {
+	// q1 at frame 2, q2 at frame 3 (before r1 ends at frame 5) → pipelined.
+	pipelined := func(m1, m2 string) func(s *script) {
+		return func(s *script) {
+			q1, q2 := req(m1, "/a", at(2, 0), at(2, 0)), req(m2, "/b", at(3, 1), at(3, 1))
+			s.tx(q1, resp(200, at(4, 10), at(5, 11)))
+			s.tx(q2, resp(200, at(6, 12), at(7, 13)))
+		}
+	}
+	sequential := func(s *script) {
+		s.tx(req("GET", "/a", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11)))
+		s.tx(req("GET", "/b", at(5, 20), at(5, 20)), resp(200, at(6, 30), at(7, 31)))
+	}
+	runCases(t, "pipelining", []ruleCase{
+		{"sequential keep-alive", sequential, 0, ""},
+		{"two GETs", pipelined("GET", "GET"), 1, "1 request(s) were pipelined"},
+		{"POST behind GET is the other rule", pipelined("GET", "POST"), 0, ""},
+		{"three deep", func(s *script) {
+			s.tx(req("GET", "/a", at(2, 0), at(2, 0)), resp(200, at(5, 10), at(6, 11)))
+			s.tx(req("GET", "/b", at(3, 0), at(3, 0)), resp(200, at(7, 12), at(8, 13)))
+			s.tx(req("HEAD", "/c", at(4, 0), at(4, 0)), resp(200, at(9, 14), at(9, 14)))
+		}, 1, "depth up to 3"},
+		{"gap transaction ignored", func(s *script) {
+			s.deliver(&http1.Transaction{Index: 0, Request: req("GET", "/a", at(2, 0), at(2, 0)), Gap: true})
+			s.deliver(&http1.Transaction{Index: 1, Request: req("GET", "/b", at(3, 0), at(3, 0)), Response: resp(200, at(4, 10), at(5, 11))})
+		}, 0, ""},
+	})
+	runCases(t, "pipelined-unsafe-method", []ruleCase{
+		{"sequential POSTs", func(s *script) {
+			s.tx(req("POST", "/a", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11)))
+			s.tx(req("POST", "/b", at(5, 20), at(5, 20)), resp(200, at(6, 30), at(7, 31)))
+		}, 0, ""},
+		{"two GETs are safe", pipelined("GET", "GET"), 0, ""},
+		{"PUT and DELETE are idempotent", pipelined("PUT", "DELETE"), 0, ""},
+		{"POST behind GET", pipelined("GET", "POST"), 1, "POST /b (transaction 2) is not idempotent"},
+		{"GET behind POST", pipelined("POST", "GET"), 1, "GET /b (transaction 2) was pipelined behind POST /a (transaction 1)"},
+		{"request behind an unanswered POST", func(s *script) {
+			s.tx(req("POST", "/a", at(2, 0), at(2, 0)), nil)
+			s.tx(req("GET", "/b", at(3, 1), at(3, 1)), resp(200, at(4, 10), at(5, 11)))
+		}, 1, "behind POST /a"},
+	})
+}
+
+func TestRequestAfterClose(t *testing.T) {
+	runCases(t, "request-after-close", []ruleCase{
+		{"keep-alive reuse", func(s *script) {
+			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11)))
+			s.tx(req("GET", "/2", at(5, 20), at(5, 20)), resp(200, at(6, 30), at(7, 31)))
+		}, 0, ""},
+		{"server said close, client reused", func(s *script) {
+			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11), "Connection", "close"))
+			s.tx(req("GET", "/2", at(5, 20), at(5, 20)), resp(200, at(6, 30), at(7, 31)))
+		}, 1, "GET /2 (transaction 2) was sent after the server's Connection: close in transaction 1; the server answered it anyway"},
+		{"client said close, then sent more", func(s *script) {
+			s.tx(req("GET", "/1", at(2, 0), at(2, 0), "Connection", "close"), resp(200, at(3, 10), at(4, 11)))
+			s.tx(req("GET", "/2", at(5, 20), at(5, 20)), nil)
+		}, 1, "the client's own Connection: close"},
+		{"pipelined before the close arrived", func(s *script) {
+			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(4, 10), at(5, 11), "Connection", "close"))
+			s.tx(req("GET", "/2", at(3, 1), at(3, 1)), nil)
+		}, 0, ""},
+		{"Connection: keep-alive is not close", func(s *script) {
+			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11), "Connection", "Keep-Alive"))
+			s.tx(req("GET", "/2", at(5, 20), at(5, 20)), resp(200, at(6, 30), at(7, 31)))
+		}, 0, ""},
+	})
+}
+
+func TestUnsolicitedResponse(t *testing.T) {
+	runCases(t, "unsolicited-response", []ruleCase{
+		{"paired", func(s *script) {
+			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11)))
+		}, 0, ""},
+		{"extra responses", func(s *script) {
+			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11)))
+			s.deliver(&http1.Transaction{Index: 1, Response: resp(200, at(5, 12), at(5, 12)), Unsolicited: true})
+			s.deliver(&http1.Transaction{Index: 2, Response: resp(200, at(5, 12), at(5, 12)), Unsolicited: true})
+		}, 2, "arrived with no request outstanding: every earlier request already had its response"},
+		{"request lost in a gap", func(s *script) {
+			s.deliver(&http1.Transaction{Index: 0, Response: resp(200, at(5, 12), at(5, 12)), Gap: true})
+		}, 0, ""},
+	})
+}
+
+func TestInconsistentOverlap(t *testing.T) {
+	s := newScript(t, nil, "inconsistent-overlap")
+	s.e.Inconsistency(s.c, reassembly.Inconsistency{Dir: reassembly.ServerToClient, Offset: 0, Bytes: 43, First: at(5, 10), Second: at(9, 20)})
+	got := s.end().byRule("inconsistent-overlap")
+	if len(got) != 1 || len(got[0].Frames) != 2 || got[0].Frames[0].Frame != 5 || got[0].Frames[1].Frame != 9 {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	if err := Validate(Rules); err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate([]*Rule{{ID: "Bad_ID", Title: "x", Severity: Info, NewConn: func(*Config) any { return nil }}}); err == nil {
+		t.Fatal("malformed id accepted")
+	}
+	if err := Validate([]*Rule{ContentLengthMismatch, ContentLengthMismatch}); err == nil {
+		t.Fatal("duplicate id accepted")
+	}
+}
+
+func TestEngineHoldsTransactionUntilMessagesDelivered(t *testing.T) {
+	// The parser may settle a transaction before its request message is
+	// delivered (the request waits for the byte after it); rules must see the
+	// request's final anomalies.
+	s := newScript(t, nil, "content-length-mismatch")
+	q := req("POST", "/", at(2, 0), at(2, 0))
+	r := resp(200, at(3, 10), at(4, 11))
+	s.e.Message(s.c, r)
+	tr := &http1.Transaction{Request: q, Response: r}
+	s.e.Transaction(s.c, tr)
+	q.Anomalies, q.OverrunBytes, q.OverrunPos = []http1.Anomaly{http1.AnomOverrun}, 9, at(5, 20)
+	s.e.Message(s.c, q)
+	if got := s.end().byRule("content-length-mismatch"); len(got) != 1 {
+		t.Fatalf("overrun known only after the transaction settled was lost: %d findings", len(got))
+	}
+}
