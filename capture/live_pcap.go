@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -54,7 +55,13 @@ func OpenLive(opts LiveOptions) (Source, error) {
 	}
 	handle, err := inactive.Activate()
 	if err != nil {
-		return nil, fail(activateCause(err))
+		cause := activateCause(err)
+		if errors.Is(cause, errNeedPrivileges) && !deviceExists(iface) {
+			// libpcap checks permission before the name: without root, a
+			// typo would otherwise read as a permission problem.
+			cause = errNoSuchInterface
+		}
+		return nil, fail(cause)
 	}
 	s := &liveSource{iface: iface, handle: handle, linkType: int(handle.LinkType()) & linkTypeLowMask}
 	if opts.Filter != "" {
@@ -78,17 +85,41 @@ func OpenLive(opts LiveOptions) (Source, error) {
 	return s, nil
 }
 
+var (
+	errNoSuchInterface = errors.New("no such interface")
+	errNeedPrivileges  = errors.New("need root or CAP_NET_RAW")
+)
+
 // activateCause turns libpcap's activation errors into the advice a user needs.
 func activateCause(err error) error {
 	msg := oneLine(err)
 	low := strings.ToLower(msg)
 	switch {
 	case strings.Contains(low, "no such device"):
-		return errors.New("no such interface")
+		return errNoSuchInterface
 	case strings.Contains(low, "permission") || strings.Contains(low, "not permitted"):
-		return fmt.Errorf("need root or CAP_NET_RAW (%s)", msg)
+		return fmt.Errorf("%w (%s)", errNeedPrivileges, msg)
 	}
 	return errors.New(msg)
+}
+
+// deviceExists reports whether the kernel or libpcap knows the device;
+// libpcap also captures on devices that are no network interface (usbmon0,
+// nflog, "any").
+func deviceExists(name string) bool {
+	if _, err := net.InterfaceByName(name); err == nil {
+		return true
+	}
+	devs, err := pcap.FindAllDevs()
+	if err != nil {
+		return true // cannot tell: keep the permission message
+	}
+	for _, d := range devs {
+		if d.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
