@@ -72,10 +72,15 @@ const (
 	EndRST                   // a RST arrived before the message was complete
 	EndCaptureEnd            // the capture ended (or the connection was evicted) first
 	EndGap                   // a capture gap hid the rest of the message
+	// EndMalformed: the parser could not follow the message's framing (bad
+	// chunk size, header block over MaxHeaderBytes, request framing unknown
+	// because of an invalid Transfer-Encoding or Content-Length); the direction
+	// resynchronised on the next start line. Added after the original contract.
+	EndMalformed
 )
 
 func (e End) String() string {
-	return [...]string{"complete", "fin", "rst", "capture-end", "gap"}[e]
+	return [...]string{"complete", "fin", "rst", "capture-end", "gap", "malformed"}[e]
 }
 
 // Anomaly is a framing or syntax irregularity recorded on a message. The
@@ -101,6 +106,10 @@ const (
 	AnomHTTP09                                   // HTTP/0.9 request (no version)
 	AnomInterimResponse                          // (on a final response) one or more 1xx preceded it
 	AnomWhitespaceBeforeColon                    // "Name : value"
+	AnomHeaderTooLarge                           // start line + header block exceeded MaxHeaderBytes (message ends EndMalformed)
+	AnomTooManyHeaders                           // more than MaxHeaders fields: the rest are counted in DroppedHeaders
+	AnomChunkSizeWhitespace                      // whitespace between a chunk size and its ';' or CRLF
+	AnomBadChunkFraming                          // chunk data not followed by CRLF (message ends EndMalformed)
 )
 
 var anomalyNames = map[Anomaly]string{
@@ -111,6 +120,8 @@ var anomalyNames = map[Anomaly]string{
 	AnomBodyOnBodiless: "body-on-bodiless", AnomOverrun: "overrun", AnomHeaderNoColon: "header-no-colon",
 	AnomMalformedStartLine: "malformed-start-line", AnomHTTP09: "http/0.9",
 	AnomInterimResponse: "interim-response", AnomWhitespaceBeforeColon: "whitespace-before-colon",
+	AnomHeaderTooLarge: "header-too-large", AnomTooManyHeaders: "too-many-headers",
+	AnomChunkSizeWhitespace: "chunk-size-whitespace", AnomBadChunkFraming: "bad-chunk-framing",
 }
 
 func (a Anomaly) String() string {
@@ -154,6 +165,12 @@ type Message struct {
 	// valid message (AnomOverrun / AnomBodyOnBodiless); OverrunPos is where they began.
 	OverrunBytes int64
 	OverrunPos   Pos
+	// SkippedBytes counts bytes skipped after this message when it did not end
+	// cleanly (EndMalformed, e.g. a request body of unknown length) until the
+	// next start line: they belong to the broken message, they are no overrun.
+	SkippedBytes int64
+	// DroppedHeaders counts header fields beyond Options.MaxHeaders (not kept).
+	DroppedHeaders int
 }
 
 // Has reports whether the message recorded anomaly a.

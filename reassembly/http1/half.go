@@ -1,0 +1,889 @@
+package http1
+
+import "bytes"
+
+// state is where a halfParser is in its direction's byte stream.
+type state uint8
+
+const (
+	stLine         state = iota // at a possible message start: collecting a candidate start line
+	stSkip                      // skipping the rest of a line that is no start line
+	stHeaders                   // start line accepted: collecting the header block
+	stBodyCL                    // Content-Length body
+	stChunkSize                 // chunk-size line (sub-state in cs)
+	stChunkData                 // chunk data
+	stChunkDataEnd              // CRLF after chunk data
+	stTrailers                  // trailer section after the last chunk
+	stBodyClose                 // body delimited by the connection close
+	stWait                      // client: after CONNECT/Upgrade, logging bytes until the response decides
+	stDead                      // tunnel, not HTTP, or ended: ignore everything
+)
+
+// chunk-size line sub-states.
+const (
+	csStart  uint8 = iota // first hex digit expected
+	csDigits              // in the hex digits
+	csWS                  // whitespace after the digits
+	csExt                 // in a chunk extension
+	csCR                  // CR seen, LF expected
+)
+
+// httpPrefix is what a server resynchronising looks for, even mid-line: a
+// status line often follows a body that does not end in a newline.
+const httpPrefix = "HTTP/1."
+
+// halfParser is the state machine of one direction. The Conversation owns
+// two of them and does the pairing.
+type halfParser struct {
+	c   *Conversation
+	dir Dir
+	st  state
+
+	buf      []byte    // candidate start line, then the header block; only while incomplete
+	bufPos   Pos       // position of buf[0]
+	evalLen  int       // len(buf) at the last start-line evaluation (doubling keeps it linear)
+	sl       startLine // the accepted start line (spans into buf)
+	lineLen  int       // header/trailer scanning: bytes of the current line so far, LF excluded
+	lineLast byte      // last byte of the current line
+
+	m        *Message // message being parsed
+	mSlot    *txSlot
+	held     *Message // complete message whose following bytes are not judged yet
+	heldSlot *txSlot
+
+	remaining int64 // Content-Length body or current chunk: bytes left
+	cs        uint8
+	csDigits  int
+	csVal     int64
+
+	hmatch int // server resync: bytes of httpPrefix matched so far (not yet counted as junk)
+	hstart Pos // position of the first matched byte
+
+	nmsg   int   // messages started in this direction
+	gapped bool  // a gap happened in this direction
+	ended  bool  // End was called (or replayed)
+	junk   int64 // bytes skipped before any message (mid-stream or after a gap)
+
+	waitFor *Message // client: CONNECT/Upgrade request whose response decides
+	wbuf    []byte
+	wev     []waitEvent
+}
+
+type waitEvent struct {
+	kind uint8 // evData, evGap or evEnd
+	off  int
+	n    uint64
+	how  CloseKind
+	pos  Pos
+}
+
+const (
+	evData uint8 = iota
+	evGap
+	evEnd
+)
+
+// maxWaitEvents bounds the log kept while a client waits for the answer to a
+// CONNECT; beyond it (or beyond MaxHeaderBytes of data) bytes are logged as
+// a gap, which the replay treats like a capture gap.
+const maxWaitEvents = 4096
+
+func at(p Pos, i int) Pos {
+	p.Offset += uint64(i)
+	return p
+}
+
+func endOf(how CloseKind) End {
+	switch how {
+	case CloseFIN:
+		return EndFIN
+	case CloseRST:
+		return EndRST
+	}
+	return EndCaptureEnd
+}
+
+func (h *halfParser) feed(data []byte, pos Pos) {
+	for len(data) > 0 {
+		var n int
+		switch h.st {
+		case stDead:
+			return
+		case stWait:
+			h.logData(data, pos)
+			return
+		case stLine:
+			n = h.feedLine(data, pos)
+		case stSkip:
+			n = h.feedSkip(data, pos)
+		case stHeaders:
+			n = h.feedHeaders(data, pos)
+		case stBodyCL:
+			n = len(data)
+			if int64(n) > h.remaining {
+				n = int(h.remaining)
+			}
+			h.body(n, pos)
+			h.m.BodyLength += int64(n)
+			h.remaining -= int64(n)
+			if h.remaining == 0 {
+				h.complete()
+			}
+		case stBodyClose:
+			n = len(data)
+			h.body(n, pos)
+			h.m.BodyLength += int64(n)
+		default:
+			n = h.feedChunked(data, pos)
+		}
+		data = data[n:]
+		pos.Offset += uint64(n)
+	}
+}
+
+// body counts n body bytes starting at pos.
+func (h *halfParser) body(n int, pos Pos) {
+	if n <= 0 {
+		return
+	}
+	m := h.m
+	if m.BodyBytes == 0 {
+		m.BodyStart = pos
+	}
+	m.BodyBytes += int64(n)
+	m.Last = at(pos, n-1)
+}
+
+func (h *halfParser) resetBuf() {
+	// A buffer grown by one huge header block is not kept for the life of
+	// the connection.
+	if cap(h.buf) > 16<<10 {
+		h.buf = nil
+	} else {
+		h.buf = h.buf[:0]
+	}
+	h.evalLen = 0
+}
+
+// feedLine collects a candidate start line up to its LF and judges it.
+func (h *halfParser) feedLine(data []byte, pos Pos) int {
+	if len(h.buf) == 0 {
+		h.bufPos = pos
+		h.evalLen = 0
+	}
+	take, complete := len(data), false
+	if nl := bytes.IndexByte(data, '\n'); nl >= 0 {
+		take, complete = nl+1, true
+	}
+	if len(h.buf)+take > h.c.opts.MaxHeaderBytes {
+		// No start line is this long: junk. stSkip handles the rest of it.
+		h.rejectAll(len(h.buf))
+		h.st = stSkip
+		return 0
+	}
+	h.buf = append(h.buf, data[:take]...)
+	if complete && h.nmsg == 0 && h.junk == 0 && (len(h.buf) == 1 || len(h.buf) == 2 && h.buf[0] == '\r') {
+		// RFC 9112 §2.2: empty lines before the first message are ignored.
+		h.buf = h.buf[:0]
+		return take
+	}
+	if !complete && len(h.buf) > 128 && len(h.buf) < 2*h.evalLen {
+		return take
+	}
+	h.evalCandidate(complete)
+	return take
+}
+
+// evalCandidate judges h.buf, a candidate start line (complete: it ends in
+// LF). On rejection a server looks for httpPrefix inside the rejected bytes.
+func (h *halfParser) evalCandidate(complete bool) {
+	for {
+		h.evalLen = len(h.buf)
+		v, sl := scanStart(h.dir, h.buf)
+		if v == needMore && !complete {
+			return
+		}
+		if v == isStart {
+			h.startMessage(sl, false)
+			return
+		}
+		// Rejected.
+		if h.dir == ServerToClient && h.c.pending09(h.bufPos) {
+			h.start09()
+			return
+		}
+		if h.dir == ServerToClient && len(h.buf) > 1 {
+			if j := bytes.Index(h.buf[1:], []byte(httpPrefix)); j >= 0 {
+				h.junkBytes(1+j, h.bufPos)
+				if h.st == stDead {
+					return
+				}
+				n := copy(h.buf, h.buf[1+j:])
+				h.buf = h.buf[:n]
+				h.bufPos = at(h.bufPos, 1+j)
+				continue
+			}
+			if !complete {
+				// Keep a trailing partial match for the next feed.
+				k := partialSuffix(h.buf[1:])
+				h.junkBytes(len(h.buf)-k, h.bufPos)
+				h.hmatch, h.hstart = k, at(h.bufPos, len(h.buf)-k)
+				h.resetBuf()
+				if h.st != stDead {
+					h.st = stSkip
+				}
+				return
+			}
+		}
+		h.rejectAll(len(h.buf))
+		if !complete && h.st != stDead {
+			h.st = stSkip
+		}
+		return
+	}
+}
+
+// partialSuffix returns the length of the longest suffix of b that is a
+// proper prefix of httpPrefix.
+func partialSuffix(b []byte) int {
+	for k := len(httpPrefix) - 1; k > 0; k-- {
+		if len(b) >= k && string(b[len(b)-k:]) == httpPrefix[:k] {
+			return k
+		}
+	}
+	return 0
+}
+
+// rejectAll counts the first n bytes of the candidate as junk and drops it.
+func (h *halfParser) rejectAll(n int) {
+	h.junkBytes(n, h.bufPos)
+	h.resetBuf()
+}
+
+// feedSkip skips to the end of the current line (a server also stops at
+// httpPrefix). The bytes are junk.
+func (h *halfParser) feedSkip(data []byte, pos Pos) int {
+	if h.dir == ClientToServer {
+		nl := bytes.IndexByte(data, '\n')
+		if nl < 0 {
+			h.junkBytes(len(data), pos)
+			return len(data)
+		}
+		h.junkBytes(nl+1, pos)
+		if h.st == stSkip {
+			h.st = stLine
+		}
+		return nl + 1
+	}
+	counted := 0 // data[:counted] already counted as junk
+	for i := 0; i < len(data); i++ {
+		b := data[i]
+		if b == httpPrefix[h.hmatch] {
+			if h.hmatch == 0 {
+				h.hstart = at(pos, i)
+				h.junkBytes(i-counted, at(pos, counted))
+				counted = i
+			}
+			h.hmatch++
+			if h.hmatch == len(httpPrefix) {
+				// Found: the candidate is httpPrefix; bytes of earlier feeds
+				// that matched were never counted.
+				h.hmatch = 0
+				if h.st == stDead {
+					return len(data)
+				}
+				h.st = stLine
+				h.resetBuf()
+				h.buf = append(h.buf, httpPrefix...)
+				h.bufPos = h.hstart
+				return i + 1
+			}
+			continue
+		}
+		if h.hmatch > 0 {
+			// The partial match failed: its bytes (some maybe from earlier
+			// feeds) are junk too.
+			h.junkBytes(h.hmatch-(i-counted), h.hstart)
+			h.hmatch = 0
+			if b == httpPrefix[0] {
+				i--
+				continue
+			}
+		}
+		if b == '\n' {
+			h.junkBytes(i+1-counted, at(pos, counted))
+			if h.st == stSkip {
+				h.st = stLine
+			}
+			return i + 1
+		}
+	}
+	// Bytes in a pending partial match stay uncounted.
+	h.junkBytes(len(data)-counted-min(h.hmatch, len(data)-counted), at(pos, counted))
+	return len(data)
+}
+
+// junkBytes accounts for n bytes that start no message: an overrun of the
+// held message, bytes skipped after a broken one, or, before any message,
+// evidence that this is not HTTP.
+func (h *halfParser) junkBytes(n int, p Pos) {
+	if n <= 0 {
+		return
+	}
+	if m := h.held; m != nil {
+		if m.End == EndComplete {
+			if m.OverrunBytes == 0 {
+				m.OverrunPos = p
+				if m.Dir == ServerToClient && m.Framing == FramingNone {
+					m.addAnomaly(AnomBodyOnBodiless)
+				} else {
+					m.addAnomaly(AnomOverrun)
+				}
+			}
+			m.OverrunBytes += int64(n)
+		} else {
+			m.SkippedBytes += int64(n)
+		}
+		return
+	}
+	if h.nmsg > 0 || h.c.isHTTP {
+		return
+	}
+	if !h.gapped && !h.c.midStream {
+		h.c.setNotHTTP()
+		return
+	}
+	h.junk += int64(n)
+	if h.junk > int64(h.c.opts.MaxHeaderBytes) {
+		// Mid-stream or after a gap we look further, but not forever.
+		h.c.setNotHTTP()
+	}
+}
+
+// startMessage begins a message from the accepted start line in h.buf.
+// partial: the line is incomplete (the direction ended inside it).
+func (h *halfParser) startMessage(sl startLine, partial bool) {
+	c := h.c
+	h.releaseHeld()
+	m := &Message{Dir: h.dir, Index: h.nmsg, Start: h.bufPos, ContentLength: -1}
+	h.nmsg++
+	c.isHTTP = true
+	m.Last = at(h.bufPos, len(h.buf)-1)
+	if h.dir == ClientToServer {
+		m.Method = knownMethod(h.buf[:sl.methodEnd])
+		if sl.http09 {
+			m.Proto, m.Major, m.Minor = "HTTP/0.9", 0, 9
+			m.addAnomaly(AnomHTTP09)
+		} else if sl.versionComplete && sl.major == 1 {
+			m.Proto, m.Major, m.Minor = protoName(sl.minor), 1, sl.minor
+		}
+	} else {
+		m.Status = sl.status
+		m.Proto, m.Major, m.Minor = protoName(sl.minor), 1, sl.minor
+	}
+	if sl.lenient {
+		m.addAnomaly(AnomMalformedStartLine)
+	}
+	if sl.bareLF {
+		m.addAnomaly(AnomBareLF)
+	}
+	h.m, h.sl = m, sl
+	if h.dir == ClientToServer {
+		h.mSlot = c.registerRequest(m)
+	}
+	if partial {
+		return
+	}
+	if sl.http09 {
+		// No header block, no body.
+		m.HeaderBytes = len(h.buf)
+		m.HeaderEnd = m.Last
+		c.parseHeaderBlock(m, h.buf, sl)
+		h.resetBuf()
+		h.complete()
+		return
+	}
+	h.st = stHeaders
+	h.lineLen = 0
+}
+
+var protoNames = [10]string{"HTTP/1.0", "HTTP/1.1", "HTTP/1.2", "HTTP/1.3", "HTTP/1.4",
+	"HTTP/1.5", "HTTP/1.6", "HTTP/1.7", "HTTP/1.8", "HTTP/1.9"}
+
+func protoName(minor int) string { return protoNames[minor%10] }
+
+// pending09 reports whether the oldest pending request is HTTP/0.9 and
+// started before p: the server bytes at p are its raw response.
+func (c *Conversation) pending09(p Pos) bool {
+	return len(c.pending) > 0 && c.pending[0].tx.Request.Proto == "HTTP/0.9" &&
+		c.pending[0].tx.Request.Start.Ord <= p.Ord
+}
+
+// start09 turns the candidate bytes into the start of an HTTP/0.9 response:
+// no status line, no headers, a body until the connection closes.
+func (h *halfParser) start09() {
+	h.releaseHeld()
+	m := &Message{Dir: ServerToClient, Index: h.nmsg, Start: h.bufPos, ContentLength: -1,
+		Proto: "HTTP/0.9", Minor: 9, Framing: FramingClose}
+	h.nmsg++
+	m.addAnomaly(AnomHTTP09)
+	h.m = m
+	h.mSlot = h.c.pairResponse(m)
+	h.st = stBodyClose
+	h.body(len(h.buf), h.bufPos)
+	m.BodyLength = int64(len(h.buf))
+	h.resetBuf()
+}
+
+// feedHeaders collects the header block up to its blank line, within
+// MaxHeaderBytes.
+func (h *halfParser) feedHeaders(data []byte, pos Pos) int {
+	max := h.c.opts.MaxHeaderBytes
+	i := 0
+	for i < len(data) {
+		if len(h.buf)+i > max {
+			break
+		}
+		nl := bytes.IndexByte(data[i:], '\n')
+		if nl < 0 {
+			h.lineLen += len(data) - i
+			h.lineLast = data[len(data)-1]
+			i = len(data)
+			break
+		}
+		j := i + nl
+		if nl > 0 {
+			h.lineLast = data[j-1]
+		}
+		h.lineLen += nl
+		empty := h.lineLen == 0 || h.lineLen == 1 && h.lineLast == '\r'
+		h.lineLen = 0
+		i = j + 1
+		if empty && len(h.buf)+i <= max {
+			h.buf = append(h.buf, data[:i]...)
+			h.m.Last = at(pos, j)
+			h.headersDone()
+			return i
+		}
+	}
+	if len(h.buf)+i <= max {
+		h.buf = append(h.buf, data[:i]...)
+		h.m.Last = at(pos, i-1)
+		return i
+	}
+	// Over the limit: keep what fits (for the fields that did arrive), end
+	// the message and resynchronise; the rest of the line is skipped.
+	n := max - len(h.buf)
+	h.buf = append(h.buf, data[:n]...)
+	if n > 0 {
+		h.m.Last = at(pos, n-1)
+	}
+	h.m.addAnomaly(AnomHeaderTooLarge)
+	h.endInHeaders(EndMalformed)
+	h.finishBroken()
+	h.st = stSkip
+	return n
+}
+
+// headersDone parses the complete header block and decides the framing.
+func (h *halfParser) headersDone() {
+	c, m := h.c, h.m
+	m.HeaderBytes = len(h.buf)
+	m.HeaderEnd = m.Last
+	c.parseHeaderBlock(m, h.buf, h.sl)
+	h.resetBuf()
+	var req *Message
+	if h.dir == ServerToClient {
+		h.mSlot = c.pairResponse(m)
+		if h.mSlot != nil {
+			req = h.mSlot.tx.Request
+		}
+	}
+	if !decideFraming(m, req) {
+		// A request whose body length cannot be known: what follows is
+		// skipped until the next request line.
+		m.End = EndMalformed
+		h.complete()
+		return
+	}
+	switch m.Framing {
+	case FramingNone:
+		h.complete()
+	case FramingContentLength:
+		if m.ContentLength == 0 {
+			h.complete()
+			return
+		}
+		h.remaining = m.ContentLength
+		h.st = stBodyCL
+	case FramingChunked:
+		h.st, h.cs, h.csVal, h.csDigits = stChunkSize, csStart, 0, 0
+	case FramingClose:
+		h.st = stBodyClose
+	case FramingTunnel:
+		c.startTunnel(h)
+		return
+	}
+	if c.replay {
+		// The answer to a CONNECT/Upgrade that opened no tunnel: parse the
+		// client bytes held back now, before later responses need them.
+		c.after()
+	}
+}
+
+// complete ends the current message per its framing and holds it until the
+// next bytes are judged. After a CONNECT or Upgrade request the client's
+// bytes are logged until the response says whether a tunnel opened.
+func (h *halfParser) complete() {
+	m, s := h.m, h.mSlot
+	h.m, h.mSlot = nil, nil
+	h.st = stLine
+	if h.dir == ClientToServer && m.End == EndComplete && s != nil && !s.settled &&
+		(m.Method == "CONNECT" || hasHeader(m.Headers, "Upgrade")) {
+		h.c.deliver(m, s)
+		h.waitFor = m
+		h.st = stWait
+		return
+	}
+	h.held, h.heldSlot = m, s
+}
+
+// finishBroken ends the current message, not cleanly: it is held so that the
+// bytes skipped until the next start line are counted on it.
+func (h *halfParser) finishBroken() {
+	h.held, h.heldSlot = h.m, h.mSlot
+	h.m, h.mSlot = nil, nil
+	h.st = stLine
+}
+
+func (h *halfParser) releaseHeld() {
+	if h.held != nil {
+		m, s := h.held, h.heldSlot
+		h.held, h.heldSlot = nil, nil
+		h.c.deliver(m, s)
+	}
+}
+
+// endInHeaders ends the current message inside its header block: the fields
+// that arrived are parsed, and a response is paired all the same.
+func (h *halfParser) endInHeaders(e End) {
+	m := h.m
+	m.End = e
+	m.InHeaders = true
+	m.HeaderBytes = len(h.buf)
+	h.c.parseHeaderBlock(m, h.buf, h.sl)
+	h.resetBuf()
+	if h.dir == ServerToClient {
+		h.mSlot = h.c.pairResponse(m)
+	}
+}
+
+func unhex(c byte) int64 {
+	switch {
+	case '0' <= c && c <= '9':
+		return int64(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int64(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int64(c-'A') + 10
+	}
+	return -1
+}
+
+// feedChunked runs the chunked-body states; chunk data is counted in bulk,
+// the framing byte by byte.
+func (h *halfParser) feedChunked(data []byte, pos Pos) int {
+	m := h.m
+	i := 0
+	for i < len(data) {
+		switch h.st {
+		case stChunkData:
+			n := int64(len(data) - i)
+			if n > h.remaining {
+				n = h.remaining
+			}
+			i += int(n)
+			m.BodyLength += n
+			h.remaining -= n
+			if h.remaining == 0 {
+				h.st, h.cs = stChunkDataEnd, csStart
+			}
+			continue
+		case stChunkDataEnd:
+			c := data[i]
+			if c == '\r' && h.cs == csStart {
+				h.cs = csCR
+				i++
+				continue
+			}
+			if c == '\n' {
+				if h.cs != csCR {
+					m.addAnomaly(AnomBareLF)
+				}
+				i++
+				h.st, h.cs, h.csVal, h.csDigits = stChunkSize, csStart, 0, 0
+				continue
+			}
+			h.body(i, pos)
+			m.addAnomaly(AnomBadChunkFraming)
+			m.End = EndMalformed
+			h.finishBroken()
+			return i
+		case stTrailers:
+			c := data[i]
+			i++
+			if c != '\n' {
+				h.lineLen++
+				h.lineLast = c
+				continue
+			}
+			if h.lineLast != '\r' || h.lineLen == 0 {
+				m.addAnomaly(AnomBareLF)
+			}
+			empty := h.lineLen == 0 || h.lineLen == 1 && h.lineLast == '\r'
+			h.lineLen, h.lineLast = 0, 0
+			if !empty {
+				m.addAnomaly(AnomTrailers)
+				continue
+			}
+			h.body(i, pos)
+			h.complete()
+			return i
+		case stChunkSize:
+			c := data[i]
+			done, bad := false, false
+			switch h.cs {
+			case csStart, csDigits:
+				if v := unhex(c); v >= 0 {
+					if h.csVal > (1<<63-1-v)/16 {
+						bad = true // would overflow int64 (e.g. 2^64)
+						break
+					}
+					h.csVal = h.csVal*16 + v
+					h.cs = csDigits
+					break
+				}
+				if h.cs == csStart {
+					bad = true
+					break
+				}
+				switch c {
+				case ' ', '\t':
+					m.addAnomaly(AnomChunkSizeWhitespace)
+					h.cs = csWS
+				case ';':
+					m.addAnomaly(AnomChunkExtension)
+					h.cs = csExt
+				case '\r':
+					h.cs = csCR
+				case '\n':
+					m.addAnomaly(AnomBareLF)
+					done = true
+				default:
+					bad = true
+				}
+			case csWS:
+				switch c {
+				case ' ', '\t':
+				case ';':
+					m.addAnomaly(AnomChunkExtension)
+					h.cs = csExt
+				case '\r':
+					h.cs = csCR
+				case '\n':
+					m.addAnomaly(AnomBareLF)
+					done = true
+				default:
+					bad = true
+				}
+			case csExt:
+				switch c {
+				case '\r':
+					h.cs = csCR
+				case '\n':
+					m.addAnomaly(AnomBareLF)
+					done = true
+				}
+			case csCR:
+				if c == '\n' {
+					done = true
+				} else {
+					bad = true
+				}
+			}
+			if bad {
+				// The byte that broke the size line is not consumed: it
+				// may begin the next message.
+				h.body(i, pos)
+				m.addAnomaly(AnomBadChunkSize)
+				m.End = EndMalformed
+				h.finishBroken()
+				return i
+			}
+			i++
+			if done {
+				if h.csVal == 0 {
+					h.st, h.lineLen, h.lineLast = stTrailers, 0, 0
+				} else {
+					h.st, h.remaining = stChunkData, h.csVal
+				}
+			}
+		}
+	}
+	h.body(i, pos)
+	return i
+}
+
+// gap handles n missing bytes at pos.
+func (h *halfParser) gap(n uint64, pos Pos) {
+	switch h.st {
+	case stDead:
+		return
+	case stWait:
+		h.logGap(n, pos)
+		return
+	}
+	h.gapped = true
+	switch h.st {
+	case stBodyCL:
+		m := h.m
+		if n <= uint64(h.remaining) {
+			// A hole inside a body of known length: keep counting.
+			m.GapBytes += int64(n)
+			h.remaining -= int64(n)
+			if h.remaining == 0 {
+				h.complete()
+			}
+			return
+		}
+		m.GapBytes += h.remaining
+		h.remaining = 0
+		h.complete()
+	case stBodyClose:
+		// The body runs to the close whatever the hole hid; resynchronising
+		// inside it could only find false messages.
+		h.m.GapBytes += int64(min(n, 1<<62))
+		return
+	case stHeaders:
+		h.endInHeaders(EndGap)
+		h.finishBroken()
+	case stChunkSize, stChunkData, stChunkDataEnd, stTrailers:
+		h.m.End = EndGap
+		h.m.GapBytes += int64(min(n, 1<<62))
+		h.finishBroken()
+	case stLine:
+		h.endCandidate(EndGap)
+	}
+	// Whatever follows the hole cannot be blamed on the message before it.
+	h.releaseHeld()
+	h.resetBuf()
+	h.hmatch = 0
+	h.st = stLine
+	h.c.noteGap(h.dir, pos)
+}
+
+// endCandidate ends a candidate start line cut by a gap or the end of the
+// direction: a plausible partial request line becomes a message (InHeaders),
+// anything else is dropped.
+func (h *halfParser) endCandidate(e End) {
+	if len(h.buf) == 0 {
+		return
+	}
+	v, sl := scanStart(h.dir, h.buf)
+	if v == needMore && h.dir == ClientToServer && sl.methodComplete &&
+		(sl.versionComplete || knownMethod(h.buf[:sl.methodEnd]) != "") {
+		h.startMessage(sl, true)
+		h.endInHeaders(e)
+		h.finishBroken()
+		return
+	}
+	if e != EndGap {
+		h.rejectAll(len(h.buf))
+	}
+	h.resetBuf()
+}
+
+// end handles the end of the direction.
+func (h *halfParser) end(how CloseKind, pos Pos) {
+	h.ended = true
+	if h.st == stWait {
+		h.wev = append(h.wev, waitEvent{kind: evEnd, how: how, pos: pos})
+		return
+	}
+	e := endOf(how)
+	switch h.st {
+	case stLine:
+		h.endCandidate(e)
+	case stSkip:
+		h.junkBytes(h.hmatch, h.hstart)
+		h.hmatch = 0
+	case stHeaders:
+		h.endInHeaders(e)
+		h.finishBroken()
+	case stBodyCL:
+		h.m.End = e
+		h.m.MissingBytes = h.remaining
+		h.finishBroken()
+	case stChunkData:
+		h.m.End = e
+		h.m.MissingBytes = h.remaining
+		h.finishBroken()
+	case stChunkSize, stChunkDataEnd, stTrailers:
+		h.m.End = e
+		h.finishBroken()
+	case stBodyClose:
+		if how != CloseFIN {
+			h.m.End = e
+		}
+		h.complete()
+	}
+	h.releaseHeld()
+	h.st = stDead
+	h.buf = nil
+}
+
+func (h *halfParser) logData(data []byte, pos Pos) {
+	if len(h.wbuf)+len(data) > h.c.opts.MaxHeaderBytes || len(h.wev) >= maxWaitEvents {
+		h.logGap(uint64(len(data)), pos)
+		return
+	}
+	h.wev = append(h.wev, waitEvent{kind: evData, off: len(h.wbuf), n: uint64(len(data)), pos: pos})
+	h.wbuf = append(h.wbuf, data...)
+}
+
+func (h *halfParser) logGap(n uint64, pos Pos) {
+	if k := len(h.wev); k > 0 && h.wev[k-1].kind == evGap {
+		h.wev[k-1].n += n
+		return
+	}
+	h.wev = append(h.wev, waitEvent{kind: evGap, n: n, pos: pos})
+}
+
+// replayWait parses what was logged after a CONNECT/Upgrade request whose
+// response did not open a tunnel.
+func (h *halfParser) replayWait() {
+	if h.st != stWait {
+		return
+	}
+	wbuf, wev := h.wbuf, h.wev
+	h.wbuf, h.wev, h.waitFor = nil, nil, nil
+	h.ended = false
+	h.st = stLine
+	for _, e := range wev {
+		if h.c.tunnel || h.c.notHTTP {
+			return
+		}
+		switch e.kind {
+		case evData:
+			if h.st == stWait {
+				h.logData(wbuf[e.off:e.off+int(e.n)], e.pos)
+			} else {
+				h.feed(wbuf[e.off:e.off+int(e.n)], e.pos)
+			}
+		case evGap:
+			h.gap(e.n, e.pos)
+		case evEnd:
+			h.end(e.how, e.pos)
+		}
+	}
+}
