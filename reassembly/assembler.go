@@ -256,9 +256,9 @@ func (a *Assembler) Packet(linkType int, data []byte, pos Pos) {
 			return
 		}
 		c = a.newConn(k, p, srcIsA, pos)
-	} else {
-		c.list.remove(c)
-		c.list.pushFront(c)
+	} else if l := c.list; l.head != c {
+		l.remove(c)
+		l.pushFront(c)
 	}
 	if c.pending {
 		a.hold(c, p, srcIsA, pos)
