@@ -187,7 +187,10 @@ func (h *halfParser) feedLine(data []byte, pos Pos) int {
 		h.buf = h.buf[:0]
 		return take
 	}
-	if !complete && len(h.buf) > 128 && len(h.buf) < 2*h.evalLen {
+	if !complete && (len(h.buf) == 1 && h.buf[0] == '\r' ||
+		len(h.buf) > 128 && len(h.buf) < 2*h.evalLen) {
+		// A lone CR may be the start of an empty line; a long line is
+		// judged again only when it has doubled (linear in its length).
 		return take
 	}
 	h.evalCandidate(complete)

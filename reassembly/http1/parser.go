@@ -309,25 +309,27 @@ func (c *Conversation) deliver(m *Message, s *txSlot) {
 	}
 }
 
-// flush delivers every ready transaction, oldest first.
+// flush delivers the ready transactions at the head of the queue. Slots are
+// created in request order (an unsolicited response's when it is paired),
+// so a transaction never overtakes an older one.
 func (c *Conversation) flush() {
 	if !c.dirty {
 		return
 	}
 	c.dirty = false
-	j := 0
-	for _, s := range c.slots {
-		if s.ready() {
-			s.tx.Index = c.nextTx
-			c.nextTx++
-			c.h.Transaction(&s.tx)
-			continue
-		}
-		c.slots[j] = s
-		j++
+	k := 0
+	for k < len(c.slots) && c.slots[k].ready() {
+		s := c.slots[k]
+		s.tx.Index = c.nextTx
+		c.nextTx++
+		c.h.Transaction(&s.tx)
+		k++
 	}
-	clear(c.slots[j:])
-	c.slots = c.slots[:j]
+	if k > 0 {
+		n := copy(c.slots, c.slots[k:])
+		clear(c.slots[n:])
+		c.slots = c.slots[:n]
+	}
 }
 
 // startTunnel switches the conversation to tunnel mode after response m
