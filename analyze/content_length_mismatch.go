@@ -27,7 +27,9 @@ func (contentLengthMismatch) Transaction(ctx *Ctx, t *http1.Transaction) {
 		if m == nil || m.GapBytes > 0 || m.End == http1.EndGap {
 			continue
 		}
-		if f, ok := truncation(ctx.Conn, m); ok {
+		// with contradictory framing the length itself is in doubt:
+		// conflicting-framing reports that, a truncation would be noise
+		if f, ok := truncation(ctx.Conn, m); ok && !framingInDoubt(m) {
 			f.Transaction = t.Index + 1
 			ctx.Report(f)
 		}
@@ -111,4 +113,10 @@ func overrun(m *http1.Message) (Finding, bool) {
 		Hint:    "the sender wrote more than it declared: compute Content-Length from the bytes actually sent (after compression/encoding), or use chunked encoding",
 		Attrs:   map[string]any{"kind": "overrun", "extra_bytes": m.OverrunBytes},
 	}, true
+}
+
+// framingInDoubt: the message's own headers contradict each other about its
+// length, so no length is authoritative.
+func framingInDoubt(m *http1.Message) bool {
+	return m.Has(http1.AnomCLAndTE) || m.Has(http1.AnomDuplicateCL) || m.Has(http1.AnomInvalidCL) || m.Has(http1.AnomInvalidTE)
 }

@@ -73,6 +73,8 @@ type connState struct {
 	// its anomalies are final): rules then see finished transactions only.
 	pending   []*http1.Transaction
 	delivered map[*http1.Message]bool
+
+	acks ackIndex
 }
 
 // NewEngine makes an engine running every rule of Rules that cfg enables.
@@ -192,6 +194,7 @@ func (e *Engine) Segment(c *reassembly.Conn, s *reassembly.Segment) {
 	if st == nil {
 		return
 	}
+	st.acks.add(s)
 	for _, x := range st.segs {
 		st.ctx.rule = x.rule
 		x.c.Segment(&st.ctx, s)

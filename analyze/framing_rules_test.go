@@ -161,6 +161,15 @@ func TestUnframedPersistentResponse(t *testing.T) {
 	runCases(t, "unframed-persistent-response", []ruleCase{
 		{"server closes right after the body", closeDelimited(21, 0, true), 0, ""},
 		{"client gives up first", closeDelimited(0, 5020, false), 1, "the client gave up and closed 5.00 s"},
+		{"client closes right after the body: not a wait", closeDelimited(0, 25, false), 0, ""},
+		{"contradictory Content-Lengths: conflicting-framing's business", func(s *script) {
+			r := resp(200, at(4, 10), at(5, 20), "Content-Length", "68", "Content-Length", "34")
+			r.Framing, r.Anomalies = http1.FramingClose, []http1.Anomaly{http1.AnomDuplicateCL}
+			p := at(8, 5020)
+			s.c.Halves[reassembly.ClientToServer].FIN = &p
+			s.c.Last = p
+			s.tx(req("GET", "/", at(2, 0), at(2, 0)), r)
+		}, 0, ""},
 		{"server closes on an idle timeout", closeDelimited(15020, 0, false), 1, "the server closed only 15.0 s"},
 		{"still open at capture end", func(s *script) {
 			closeDelimited(0, 0, false)(s)
@@ -213,10 +222,38 @@ func TestPipelining(t *testing.T) {
 		{"PUT and DELETE are idempotent", pipelined("PUT", "DELETE"), 0, ""},
 		{"POST behind GET", pipelined("GET", "POST"), 1, "POST /b (transaction 2) is not idempotent"},
 		{"GET behind POST", pipelined("POST", "GET"), 1, "GET /b (transaction 2) was pipelined behind POST /a (transaction 1)"},
-		{"request behind an unanswered POST", func(s *script) {
+		{"request behind an unanswered POST, no server byte in between", func(s *script) {
+			s.seg(reassembly.ClientToServer, 2, 0, 0, 100, 0)
+			s.seg(reassembly.ClientToServer, 3, 1, 100, 50, 0)
+			q1, q2 := req("POST", "/a", at(2, 0), at(2, 0)), req("GET", "/b", at(3, 1), at(3, 1))
+			q2.Start.Offset = 100
+			s.tx(q1, nil)
+			s.tx(q2, resp(200, at(4, 10), at(5, 11)))
+		}, 1, "behind POST /a"},
+		{"one-sided capture: the client's ACKs show the response came", func(s *script) {
+			s.seg(reassembly.ClientToServer, 2, 0, 0, 100, 0)
+			s.seg(reassembly.ClientToServer, 3, 30, 100, 50, 149)
+			q1, q2 := req("POST", "/a", at(2, 0), at(2, 0)), req("GET", "/b", at(3, 30), at(3, 30))
+			q2.Start.Offset = 100
+			s.tx(q1, nil)
+			s.tx(q2, nil)
+		}, 0, ""},
+		{"unanswered POST without ACK evidence: unsure", func(s *script) {
 			s.tx(req("POST", "/a", at(2, 0), at(2, 0)), nil)
 			s.tx(req("GET", "/b", at(3, 1), at(3, 1)), resp(200, at(4, 10), at(5, 11)))
-		}, 1, "behind POST /a"},
+		}, 0, ""},
+		{"ACKs beat capture order: request sent before the response was received", func(s *script) {
+			// capture at the server: the response left (frame 4) before the
+			// request arrived (frame 6), but the request does not ACK it
+			s.seg(reassembly.ClientToServer, 2, 0, 0, 100, 0)
+			s.seg(reassembly.ClientToServer, 6, 12, 100, 50, 0)
+			q1, q2 := req("POST", "/a", at(2, 0), at(2, 0)), req("POST", "/b", at(6, 12), at(6, 12))
+			q2.Start.Offset = 100
+			r1 := resp(200, at(4, 10), at(5, 11))
+			r1.Last.Offset = 99
+			s.tx(q1, r1)
+			s.tx(q2, resp(200, at(7, 20), at(8, 21)))
+		}, 1, "POST /b (transaction 2) is not idempotent"},
 	})
 }
 

@@ -15,7 +15,7 @@ type recorder struct {
 	conns    []*ConnReport
 }
 
-func (r *recorder) Finding(f *Finding)        { r.findings = append(r.findings, f) }
+func (r *recorder) Finding(f *Finding)       { r.findings = append(r.findings, f) }
 func (r *recorder) Connection(c *ConnReport) { r.conns = append(r.conns, c) }
 
 func (r *recorder) byRule(id string) []*Finding {
@@ -111,4 +111,12 @@ func (s *script) end() *recorder {
 	s.e.ConnEnd(s.c)
 	s.e.Close()
 	return s.rec
+}
+
+// seg delivers a data segment: dir, frame (also Ord), stream offset and
+// length, and the peer-stream offset it acknowledges.
+func (s *script) seg(dir reassembly.Dir, frame int64, ms float64, off uint64, n int, ack uint64) {
+	p := at(frame, ms)
+	p.Offset = off
+	s.e.Segment(s.c, &reassembly.Segment{Pos: p, Dir: dir, Len: n, Flags: reassembly.ACK, AckOffset: ack, AckValid: true})
 }

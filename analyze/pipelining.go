@@ -24,11 +24,12 @@ var PipelinedUnsafeMethod = &Rule{
 	NewConn:  func(*Config) any { return &pipelineTracker{unsafe: true} },
 }
 
-// outstanding is an earlier request whose response was not complete yet.
+// outstanding is an earlier request whose response may not have been
+// complete when a later request was sent.
 type outstanding struct {
-	tx     int
-	req    *http1.Message
-	doneAt int64 // Ord of the last byte of its final response; -1 = never answered
+	tx   int
+	req  *http1.Message
+	resp *http1.Message // final response when complete, else nil
 }
 
 // pipelineTracker serves both rules: unsafe selects which one it reports.
@@ -42,15 +43,28 @@ type pipelineTracker struct {
 
 const maxOutstanding = 256
 
+// behind reports whether the client sent q before it had o's complete
+// response. For a request that never got a (complete) response, only ACKs can
+// tell: q is pipelined when the client had received no server byte between
+// sending o and sending q. Without that evidence it says no.
+func behind(ctx *Ctx, q *http1.Message, o outstanding) bool {
+	if o.resp != nil {
+		return ctx.SentBefore(q.Start.Offset, q.Start.Ord, o.resp.Last.Offset, o.resp.Last.Ord)
+	}
+	aq, ok1 := ctx.ClientAckAt(q.Start.Offset)
+	ao, ok2 := ctx.ClientAckAt(o.req.Start.Offset)
+	return ok1 && ok2 && aq <= ao
+}
+
 func (p *pipelineTracker) Transaction(ctx *Ctx, t *http1.Transaction) {
 	q := t.Request
 	if q == nil || t.Gap {
 		return
 	}
-	// forget requests answered before this one started: they cannot overlap later ones either
+	// forget requests answered before this one was sent: they cannot overlap later ones either
 	keep := p.open[:0]
 	for _, o := range p.open {
-		if o.doneAt < 0 || o.doneAt > q.Start.Ord {
+		if behind(ctx, q, o) {
 			keep = append(keep, o)
 		}
 	}
@@ -58,12 +72,12 @@ func (p *pipelineTracker) Transaction(ctx *Ctx, t *http1.Transaction) {
 	if len(p.open) > 0 {
 		p.pipelined(ctx, t, q)
 	}
-	done := int64(-1)
+	var done *http1.Message
 	if t.Response != nil && t.Response.End == http1.EndComplete {
-		done = t.Response.Last.Ord
+		done = t.Response
 	}
 	if len(p.open) < maxOutstanding {
-		p.open = append(p.open, outstanding{tx: t.Index + 1, req: q, doneAt: done})
+		p.open = append(p.open, outstanding{tx: t.Index + 1, req: q, resp: done})
 	}
 }
 

@@ -16,16 +16,19 @@ var RequestAfterClose = &Rule{
 }
 
 type requestAfterClose struct {
-	closeAt *http1.Pos // requests starting after this position violate the close
+	closeAt *http1.Pos // requests sent after this position violate the close
 	closeBy string
 	closeTx int
+	// byServer: closeAt is in the server's stream (the client must have
+	// received it), else in the client's own stream.
+	byServer bool
 }
 
 func (r *requestAfterClose) Transaction(ctx *Ctx, t *http1.Transaction) {
 	if t.Gap {
 		return
 	}
-	if q := t.Request; q != nil && r.closeAt != nil && q.Start.Ord > r.closeAt.Ord {
+	if q := t.Request; q != nil && r.closeAt != nil && r.after(ctx, q) {
 		answered := "the server did not answer it"
 		if t.Response != nil {
 			answered = "the server answered it anyway"
@@ -42,16 +45,26 @@ func (r *requestAfterClose) Transaction(ctx *Ctx, t *http1.Transaction) {
 		return
 	}
 	if q := t.Request; q != nil && q.HasToken("Connection", "close") {
-		r.set(q.Last, "the client's own Connection: close", t.Index+1)
+		r.set(q.Last, "the client's own Connection: close", t.Index+1, false)
 	}
 	if resp := t.Response; resp != nil && resp.HasToken("Connection", "close") {
-		r.set(resp.HeaderEnd, "the server's Connection: close", t.Index+1)
+		r.set(resp.HeaderEnd, "the server's Connection: close", t.Index+1, true)
 	}
 }
 
-func (r *requestAfterClose) set(p http1.Pos, by string, tx int) {
+// after reports whether q was sent after the close: after the client's own
+// close request, or once the client had received the server's close header
+// (its ACKs say so; without ACKs, capture order).
+func (r *requestAfterClose) after(ctx *Ctx, q *http1.Message) bool {
+	if !r.byServer {
+		return q.Start.Ord > r.closeAt.Ord
+	}
+	return !ctx.SentBefore(q.Start.Offset, q.Start.Ord, r.closeAt.Offset, r.closeAt.Ord)
+}
+
+func (r *requestAfterClose) set(p http1.Pos, by string, tx int, byServer bool) {
 	if r.closeAt == nil || p.Ord < r.closeAt.Ord {
 		pp := p
-		r.closeAt, r.closeBy, r.closeTx = &pp, by, tx
+		r.closeAt, r.closeBy, r.closeTx, r.byServer = &pp, by, tx, byServer
 	}
 }

@@ -28,6 +28,14 @@ func (u *unframedPersistent) Transaction(ctx *Ctx, t *http1.Transaction) {
 	if t.Gap || r == nil || r.Framing != http1.FramingClose || r.End == http1.EndRST || r.GapBytes > 0 {
 		return
 	}
+	// only a response that really has no length: not one whose length headers
+	// are contradictory (conflicting-framing covers that)
+	if _, hasCL := r.Get("Content-Length"); hasCL || framingInDoubt(r) {
+		return
+	}
+	if _, hasTE := r.Get("Transfer-Encoding"); hasTE {
+		return
+	}
 	if t.Request != nil && t.Request.Proto == "HTTP/0.9" {
 		return // 0.9 responses are close-delimited by definition
 	}
@@ -54,7 +62,8 @@ func (u *unframedPersistent) End(ctx *Ctx) {
 	var how string
 	var ev []http1.Pos
 	switch {
-	case clientEnd != nil && clientEnd.Ord > r.Last.Ord && (serverEnd == nil || clientEnd.Ord < serverEnd.Ord):
+	case clientEnd != nil && clientEnd.Ord > r.Last.Ord && (serverEnd == nil || clientEnd.Ord < serverEnd.Ord) &&
+		clientEnd.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
 		wait = clientEnd.Time.Sub(r.Last.Time)
 		how = fmt.Sprintf("the client gave up and closed %s after the last byte; the server had not closed", ms(wait))
 		ev = []http1.Pos{*clientEnd}
