@@ -186,7 +186,7 @@ var convCases = []convCase{
 		tx: []string{"CONNECT abc:443 -> 407", "GET /x -> 200"},
 	},
 	{
-		name: "upgrade-101-tunnel",
+		name:      "upgrade-101-tunnel",
 		midStream: true,
 		in: `>>> GET /robots.txt HTTP/1.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n
 		     <<< HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n\x00\x00\x12\x04\x00\x00\x00\x00\x00
@@ -238,8 +238,8 @@ var convCases = []convCase{
 	},
 	{
 		name: "duplicate-cl-request",
-		in: `>>> POST /which HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcGET /x HTTP/1.1\r\n\r\n`,
-		tx: []string{"POST /which -> -", "GET /x -> -"},
+		in:   `>>> POST /which HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcGET /x HTTP/1.1\r\n\r\n`,
+		tx:   []string{"POST /which -> -", "GET /x -> -"},
 		check: func(t *testing.T, r *recorder, c *Conversation) {
 			want(t, find(t, r, c2s, 0), FramingContentLength, EndComplete, 3, AnomDuplicateCL)
 		},
@@ -256,8 +256,8 @@ var convCases = []convCase{
 	},
 	{
 		name: "repeated-cl-and-leading-zeros",
-		in: `>>> POST /a HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nabPOST /b HTTP/1.1\r\nContent-Length: 00000000000000000000000000000003\r\n\r\nabc`,
-		tx: []string{"POST /a -> -", "POST /b -> -"},
+		in:   `>>> POST /a HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nabPOST /b HTTP/1.1\r\nContent-Length: 00000000000000000000000000000003\r\n\r\nabc`,
+		tx:   []string{"POST /a -> -", "POST /b -> -"},
 		check: func(t *testing.T, r *recorder, c *Conversation) {
 			want(t, find(t, r, c2s, 0), FramingContentLength, EndComplete, 2, AnomRepeatedCL)
 			want(t, find(t, r, c2s, 1), FramingContentLength, EndComplete, 3, AnomCLLeadingZeros)
@@ -281,8 +281,8 @@ var convCases = []convCase{
 	},
 	{
 		name: "invalid-te-request",
-		in: `>>> HEAD / HTTP/1.1\r\nContent-Length: 0\r\nTransfer-Encoding: ,.chunked,\r\n\r\nbody\r\nGET /n HTTP/1.1\r\n\r\n`,
-		tx: []string{"HEAD / -> -", "GET /n -> -"},
+		in:   `>>> HEAD / HTTP/1.1\r\nContent-Length: 0\r\nTransfer-Encoding: ,.chunked,\r\n\r\nbody\r\nGET /n HTTP/1.1\r\n\r\n`,
+		tx:   []string{"HEAD / -> -", "GET /n -> -"},
 		check: func(t *testing.T, r *recorder, c *Conversation) {
 			q := find(t, r, c2s, 0)
 			want(t, q, FramingNone, EndMalformed, 0, AnomCLAndTE, AnomInvalidTE)
@@ -293,8 +293,8 @@ var convCases = []convCase{
 	},
 	{
 		name: "chunk-size-2pow64",
-		in: `>>> POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nGET /smuggled-chunk-2pow64 HTTP/1.1\r\n\r\n`,
-		tx: []string{"POST / -> -", "GET /smuggled-chunk-2pow64 -> -"},
+		in:   `>>> POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nGET /smuggled-chunk-2pow64 HTTP/1.1\r\n\r\n`,
+		tx:   []string{"POST / -> -", "GET /smuggled-chunk-2pow64 -> -"},
 		check: func(t *testing.T, r *recorder, c *Conversation) {
 			want(t, find(t, r, c2s, 0), FramingChunked, EndMalformed, 0, AnomBadChunkSize)
 		},
@@ -355,8 +355,8 @@ var convCases = []convCase{
 	},
 	{
 		name: "truncated-capture-end",
-		in: `>>> POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789`,
-		tx: []string{"POST / -> -"},
+		in:   `>>> POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789`,
+		tx:   []string{"POST / -> -"},
 		check: func(t *testing.T, r *recorder, c *Conversation) {
 			q := find(t, r, c2s, 0)
 			want(t, q, FramingContentLength, EndCaptureEnd, 10)
@@ -425,8 +425,8 @@ var convCases = []convCase{
 	},
 	{
 		name: "te-obs-fold",
-		in: `>>> POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\nGET /smuggled-obsfold HTTP/1.1\r\n\r\n`,
-		tx: []string{"POST / -> -", "GET /smuggled-obsfold -> -"},
+		in:   `>>> POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\nGET /smuggled-obsfold HTTP/1.1\r\n\r\n`,
+		tx:   []string{"POST / -> -", "GET /smuggled-obsfold -> -"},
 		check: func(t *testing.T, r *recorder, c *Conversation) {
 			want(t, find(t, r, c2s, 0), FramingChunked, EndComplete, 0, AnomObsFold)
 		},
