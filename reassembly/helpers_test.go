@@ -149,7 +149,9 @@ type recorder struct {
 	holes     [2][][2]uint64
 }
 
-func (r *recorder) logf(format string, args ...any) { r.log = append(r.log, fmt.Sprintf(format, args...)) }
+func (r *recorder) logf(format string, args ...any) {
+	r.log = append(r.log, fmt.Sprintf(format, args...))
+}
 
 func dirName(d Dir) string {
 	if d == ClientToServer {

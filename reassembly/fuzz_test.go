@@ -1,0 +1,199 @@
+package reassembly
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// fuzzSrc reads parameters from the fuzz input; past its end it reads zeros.
+type fuzzSrc struct{ b []byte }
+
+func (s *fuzzSrc) u8() byte {
+	if len(s.b) == 0 {
+		return 0
+	}
+	v := s.b[0]
+	s.b = s.b[1:]
+	return v
+}
+
+func (s *fuzzSrc) u16() uint16 { return uint16(s.u8())<<8 | uint16(s.u8()) }
+func (s *fuzzSrc) u32() uint32 { return uint32(s.u16())<<16 | uint32(s.u16()) }
+
+// modelSink checks every delivery of the client stream against the truth.
+type modelSink struct {
+	t        *testing.T
+	stream   []byte
+	seen     []bool // offsets captured so far (set before each packet)
+	strict   bool   // no cap was hit: a gap may not cover a byte already captured
+	cursor   uint64
+	ended    bool
+	finished bool
+}
+
+func (m *modelSink) Feed(d Dir, b []byte, pos Pos) {
+	if d != ClientToServer {
+		m.t.Fatalf("server stream fed %q", b)
+	}
+	if m.ended {
+		m.t.Fatalf("Feed after End")
+	}
+	if pos.Offset != m.cursor {
+		m.t.Fatalf("Feed at %d, cursor %d", pos.Offset, m.cursor)
+	}
+	end := pos.Offset + uint64(len(b))
+	if end > uint64(len(m.stream)) || !bytes.Equal(b, m.stream[pos.Offset:end]) {
+		m.t.Fatalf("wrong bytes at %d: %q", pos.Offset, b)
+	}
+	m.cursor = end
+}
+
+func (m *modelSink) Gap(d Dir, n uint64, pos Pos) {
+	if d != ClientToServer || pos.Offset != m.cursor || n == 0 {
+		m.t.Fatalf("gap dir %v at %d+%d, cursor %d", d, pos.Offset, n, m.cursor)
+	}
+	end := pos.Offset + n
+	if end > uint64(len(m.stream)) {
+		m.t.Fatalf("gap %d+%d beyond the stream (%d)", pos.Offset, n, len(m.stream))
+	}
+	if m.strict {
+		for o := pos.Offset; o < end; o++ {
+			if m.seen[o] {
+				m.t.Fatalf("gap %d+%d covers captured byte %d", pos.Offset, n, o)
+			}
+		}
+	}
+	m.cursor = end
+}
+
+func (m *modelSink) End(d Dir, how http1.CloseKind, pos Pos) {
+	if d == ClientToServer {
+		m.ended = true
+	}
+}
+func (m *modelSink) Finish(pos Pos) { m.finished = true }
+func (m *modelSink) IsHTTP() bool   { return false }
+func (m *modelSink) NotHTTP() bool  { return false }
+func (m *modelSink) Tunnel() bool   { return false }
+
+type fuzzSend struct {
+	kind     byte // 'd' data, 'a' server ACK, 'f' client FIN
+	off, end uint64
+	copies   int // captured copies: 0 = the capture lost it, 2 = recorded twice
+	key      int // capture position (send index + displacement)
+	t        time.Duration
+}
+
+// FuzzReassembly sends a known client stream as segments, retransmissions
+// and server ACKs, then lets the capture drop, duplicate and reorder them.
+// Delivered bytes plus declared gaps must rebuild exactly the stream prefix
+// that the capture proves: right bytes at the right offsets, gaps only over
+// bytes never captured (unless the out-of-order cap forced them).
+func FuzzReassembly(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 1, 0, 10, 1, 20, 1, 30})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xf0, 0x02, 0x00, 100, 0x0d, 50, 0x82, 70, 0x1e, 1, 0x91, 90, 0x02, 3, 0, 1})
+	f.Add([]byte("\xff\xff\xfe\x00\x0f\xffsome fuzz seed with reordering and drops \x00\x03\x13\x07\x81\x8d\xff"))
+	f.Add([]byte{1, 2, 3, 4, 0, 200, 5, 0x84, 5, 0x88, 5, 0x8c, 5, 0x80, 5, 0x81, 1})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		src := &fuzzSrc{b: in}
+		isn := src.u32()
+		capSmall := src.u8()&1 == 1
+		n := 1 + int(src.u16())%4000
+		stream := make([]byte, n)
+		for i := range stream {
+			stream[i] = byte(i*31 + i/251)
+		}
+		var sends []fuzzSend
+		var maxSent uint64
+		for off := uint64(0); off < uint64(n); {
+			sz := 1 + uint64(src.u8())%250
+			if len(src.b) == 0 {
+				sz = 100
+			}
+			end := min(off+sz, uint64(n))
+			op := src.u8()
+			sends = append(sends, fuzzSend{kind: 'd', off: off, end: end, copies: [4]int{1, 1, 0, 2}[op&3], key: int(op>>2) & 3})
+			maxSent = max(maxSent, end)
+			if op&0x10 != 0 { // a retransmission of an earlier range, maybe re-segmented longer
+				from := uint64(src.u8()) * uint64(n) / 256
+				to := min(maxSent, from+1+uint64(op>>5)*40)
+				if from < to {
+					sends = append(sends, fuzzSend{kind: 'd', off: from, end: to, copies: 1, key: int(src.u8()) & 3})
+				}
+			}
+			if op&0x80 != 0 {
+				sends = append(sends, fuzzSend{kind: 'a', end: maxSent, copies: int(op>>5) & 1, key: int(src.u8()) & 3})
+			}
+			off = end
+		}
+		finCaptured := src.u8()&1 == 1
+		if finCaptured {
+			sends = append(sends, fuzzSend{kind: 'f', off: uint64(n), end: uint64(n), copies: 1})
+		}
+		for i := range sends {
+			sends[i].t = time.Duration(i) * 10 * time.Millisecond
+			sends[i].key += i
+		}
+		slices.SortStableFunc(sends, func(a, b fuzzSend) int { return a.key - b.key })
+
+		opts := Options{}
+		if capSmall {
+			opts.MaxOutOfOrderBytes = 300
+		}
+		r := &recorder{}
+		a := NewAssembler(r, opts)
+		m := &modelSink{t: t, stream: stream, seen: make([]bool, n), strict: !capSmall}
+		a.newSink = func(*Assembler, *conn) streamSink { return m }
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		frame := int64(0)
+		feed := func(s pktSpec, at time.Duration, copies int) {
+			s.win = 65535
+			s.ipID = uint16(frame + 1)
+			data := buildIP(t, s)
+			for range copies {
+				frame++
+				a.Packet(linkRaw, data, Pos{Time: t0.Add(at), Frame: frame, Ord: frame})
+			}
+		}
+		feed(pktSpec{src: cliAddr, dst: srvAddr, flags: SYN, seq: isn}, 0, 1)
+		feed(pktSpec{src: srvAddr, dst: cliAddr, flags: SYN | ACK, seq: si, ack: isn + 1}, 0, 1)
+		feed(pktSpec{src: cliAddr, dst: srvAddr, flags: ACK, seq: isn + 1, ack: si + 1}, 0, 1)
+		var wantEnd uint64
+		for _, s := range sends {
+			if s.copies == 0 {
+				continue
+			}
+			switch s.kind {
+			case 'd':
+				for o := s.off; o < s.end; o++ {
+					m.seen[o] = true
+				}
+				feed(pktSpec{src: cliAddr, dst: srvAddr, flags: PA, seq: isn + 1 + uint32(s.off), ack: si + 1,
+					payload: stream[s.off:s.end]}, s.t, s.copies)
+			case 'a':
+				feed(pktSpec{src: srvAddr, dst: cliAddr, flags: ACK, seq: si + 1, ack: isn + 1 + uint32(s.end)}, s.t, s.copies)
+			case 'f':
+				feed(pktSpec{src: cliAddr, dst: srvAddr, flags: FIN | ACK, seq: isn + 1 + uint32(s.off), ack: si + 1}, s.t, s.copies)
+			}
+			wantEnd = max(wantEnd, s.end)
+		}
+		a.Close()
+		if m.cursor != wantEnd {
+			t.Fatalf("stream rebuilt up to %d, the capture proves %d", m.cursor, wantEnd)
+		}
+		if !m.ended || !m.finished || len(r.ended) != 1 || len(r.started) != 1 {
+			t.Fatalf("ended %v finished %v conns %d/%d", m.ended, m.finished, len(r.started), len(r.ended))
+		}
+		c := r.ended[0]
+		if got := c.Halves[0].Bytes + c.Halves[0].GapBytes; got != wantEnd {
+			t.Fatalf("bytes %d + gap bytes %d != %d", c.Halves[0].Bytes, c.Halves[0].GapBytes, wantEnd)
+		}
+		if len(r.incons) != 0 {
+			t.Fatalf("inconsistencies on identical retransmissions: %+v", r.incons)
+		}
+	})
+}
