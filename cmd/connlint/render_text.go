@@ -152,7 +152,7 @@ func (r *textRenderer) txTable(cr *analyze.ConnReport) {
 		if t.Gap {
 			notes = append(notes, "gap")
 		}
-		line := fmt.Sprintf("%4d  %-7s %-32s %6s %9d %9d %10s %10s  %s", t.Index, method, target, status, t.RequestBody, t.ResponseBody, ttfb, total, breakdown(t))
+		line := fmt.Sprintf("  %4d  %-7s %-32s %6s %9d %9d %10s %10s  %s", t.Index, method, target, status, t.RequestBody, t.ResponseBody, ttfb, total, breakdown(t))
 		if len(notes) > 0 {
 			line += "  " + p.dim("("+strings.Join(notes, ", ")+")")
 		}
