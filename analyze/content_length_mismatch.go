@@ -97,6 +97,15 @@ func overrun(m *http1.Message) (Finding, bool) {
 	if m.Dir == http1.ClientToServer && m.OverrunBytes <= 2 {
 		return Finding{}, false
 	}
+	if m.Framing == http1.FramingNone {
+		return Finding{
+			Time:    m.OverrunPos.Time,
+			Frames:  frames(m.Start, m.OverrunPos),
+			Message: fmt.Sprintf("%s (no body) was followed by %d bytes that do not start an HTTP message", describe(m), m.OverrunBytes),
+			Hint:    "the sender wrote bytes outside any message: a body on a message that has none, or a broken client/server; the peer will treat them as a malformed next message",
+			Attrs:   map[string]any{"kind": "overrun", "extra_bytes": m.OverrunBytes},
+		}, true
+	}
 	var framing string
 	switch m.Framing {
 	case http1.FramingContentLength:

@@ -307,6 +307,10 @@ func (e *Engine) dispatchTx(c *reassembly.Conn, st *connState, t *http1.Transact
 			st.sum.ServerAskedClose = true
 		}
 		st.sum.ServerOfferedPersistence = !closeTok && (resp.Minor >= 1 && resp.Major == 1 || resp.HasToken("Connection", "keep-alive"))
+		st.sum.KeepAliveTimeout = 0
+		if ka := parseKeepAlive(resp); ka.hasTimeout {
+			st.sum.KeepAliveTimeout = ka.timeout
+		}
 	}
 	for _, x := range st.txs {
 		st.ctx.rule = x.rule
@@ -333,6 +337,7 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		st.sum.Conn = &st.report.Conn
 		st.sum.Transactions = st.report.Transactions
 		st.sum.FirstCloser = firstCloser(c)
+		st.sum.TransactionCount = st.report.TransactionCount
 		for _, a := range e.aggs {
 			a.agg.Conn(a.rep, &st.sum)
 		}
@@ -462,6 +467,7 @@ func NewTxReport(t *http1.Transaction) *TxReport {
 			tr.Proto = r.Proto
 		}
 		tr.ResponseBody = r.BodyLength
+		tr.ResponseComplete = r.End == http1.EndComplete
 		tr.ResponseStart, tr.ResponseEnd = first.Start, r.Last
 		tr.Timing.Receive = r.Last.Time.Sub(first.Start.Time)
 		if tr.HasRequest {

@@ -292,6 +292,12 @@ func TestUnsolicitedResponse(t *testing.T) {
 			s.deliver(&http1.Transaction{Index: 1, Response: resp(200, at(5, 12), at(5, 12)), Unsolicited: true})
 			s.deliver(&http1.Transaction{Index: 2, Response: resp(200, at(5, 12), at(5, 12)), Unsolicited: true})
 		}, 2, "arrived with no request outstanding: every earlier request already had its response"},
+		{"server answering junk the client sent (a 400)", func(s *script) {
+			q := req("GET", "/", at(2, 0), at(2, 0))
+			q.Anomalies, q.OverrunBytes, q.OverrunPos = []http1.Anomaly{http1.AnomOverrun}, 10, at(5, 20)
+			s.tx(q, resp(301, at(3, 10), at(4, 11)))
+			s.deliver(&http1.Transaction{Index: 1, Response: resp(400, at(6, 30), at(6, 30)), Unsolicited: true})
+		}, 0, ""},
 		{"request lost in a gap", func(s *script) {
 			s.deliver(&http1.Transaction{Index: 0, Response: resp(200, at(5, 12), at(5, 12)), Gap: true})
 		}, 0, ""},

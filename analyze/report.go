@@ -20,8 +20,11 @@ type TxReport struct {
 	ResponseBody int64
 	HasRequest   bool
 	HasResponse  bool
-	Unsolicited  bool
-	Gap          bool
+	// ResponseComplete: the final response ended as its framing says (not cut
+	// by FIN, RST, a gap or the end of the capture).
+	ResponseComplete bool
+	Unsolicited      bool
+	Gap              bool
 	// Positions: request first/last byte, response first/last byte.
 	RequestStart, RequestEnd, ResponseStart, ResponseEnd http1.Pos
 	// TTFB is request start → first response byte; Total is request start → last response byte.
@@ -63,6 +66,11 @@ type ConnSummary struct {
 	ServerOfferedPersistence bool
 	// FirstFIN says which side closed first (who holds TIME_WAIT): -1 none.
 	FirstCloser int
+	// TransactionCount counts every transaction (Transactions is bounded).
+	TransactionCount int
+	// KeepAliveTimeout is the timeout= of the server's last Keep-Alive
+	// header, 0 when none was announced.
+	KeepAliveTimeout time.Duration
 }
 
 // Summary is the per-run tally.

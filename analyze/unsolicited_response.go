@@ -16,7 +16,19 @@ var UnsolicitedResponse = &Rule{
 	NewConn:  func(*Config) any { return &unsolicited{} },
 }
 
-type unsolicited struct{ lastDone *http1.Message }
+type unsolicited struct {
+	lastDone *http1.Message
+	// junkOrd is where the client last sent bytes that did not parse as a
+	// request: the server may well have answered them (typically a 400), so a
+	// response after them is not unsolicited.
+	junkOrd int64
+}
+
+func (u *unsolicited) Message(ctx *Ctx, m *http1.Message) {
+	if m.Dir == http1.ClientToServer && m.OverrunBytes > 0 && m.OverrunPos.Ord > u.junkOrd {
+		u.junkOrd = m.OverrunPos.Ord
+	}
+}
 
 func (u *unsolicited) Transaction(ctx *Ctx, t *http1.Transaction) {
 	if !t.Unsolicited || t.Response == nil || t.Gap {
@@ -26,6 +38,9 @@ func (u *unsolicited) Transaction(ctx *Ctx, t *http1.Transaction) {
 		return
 	}
 	r := t.Response
+	if u.junkOrd != 0 && u.junkOrd < r.Start.Ord {
+		return
+	}
 	ctx.Report(Finding{
 		Transaction: t.Index + 1,
 		Time:        r.Start.Time,

@@ -1,0 +1,213 @@
+package analyze
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// AbortiveClose: an endpoint reset the connection while data was still in
+// flight, so the peer lost data it had already been sent. A RST makes the
+// receiving TCP discard what its application has not read yet (RFC 9293
+// §3.10.7.4), which is why RFC 9112 §9.6 asks servers to close in stages: a
+// server that close()s with pipelined requests unread sends a RST, and the
+// RST can erase the response the client has not read yet.
+//
+// Silent when nothing was lost: a RST after both sides finished and every
+// byte was acknowledged (browsers, BITS), a RST answering a SYN (refused:
+// the summary counts it), and a RST after a capture gap (the hole hides
+// whether data was outstanding).
+var AbortiveClose = &Rule{
+	ID:       "abortive-close",
+	Severity: Error,
+	Title:    "connection reset while data was still in flight",
+	NewConn:  func(*Config) any { return &abortiveClose{} },
+}
+
+// maxLostListed bounds the transactions named in one finding.
+const maxLostListed = 8
+
+type abortiveClose struct {
+	rst     *reassembly.Segment // a copy of the first RST
+	sent    [2]uint64           // stream bytes each side had sent before the RST
+	acked   [2]uint64           // stream bytes of each side the peer had acknowledged
+	ackPos  [2]http1.Pos        // the segment that last advanced acked[d]
+	finSent [2]uint64           // sent[peer] when d sent its FIN (valid when fin[d])
+	fin     [2]bool
+
+	unanswered []lostTx // transactions without a complete response (bounded)
+	nUnans     int
+}
+
+type lostTx struct {
+	tx       int
+	req      *http1.Message
+	resp     *http1.Message // nil when no response started
+	reqStart http1.Pos
+}
+
+func (a *abortiveClose) Segment(ctx *Ctx, s *reassembly.Segment) {
+	if a.rst != nil {
+		return
+	}
+	d := s.Dir
+	peer := 1 - d
+	if s.Flags.Has(reassembly.ACK) && s.AckValid && s.AckOffset > a.acked[peer] {
+		a.acked[peer], a.ackPos[peer] = s.AckOffset, s.Pos
+	}
+	if s.Flags.Has(reassembly.RST) {
+		cp := *s
+		a.rst = &cp
+		return
+	}
+	if s.Len > 0 && s.Kind != reassembly.SegDuplicate {
+		if end := s.Offset + uint64(s.Len); end > a.sent[d] {
+			a.sent[d] = end
+		}
+	}
+	if s.Flags.Has(reassembly.FIN) && !a.fin[d] {
+		a.fin[d], a.finSent[d] = true, a.sent[peer]
+	}
+}
+
+func (a *abortiveClose) Transaction(ctx *Ctx, t *http1.Transaction) {
+	if t.Request == nil || (t.Response != nil && t.Response.End == http1.EndComplete) {
+		return
+	}
+	a.nUnans++
+	if len(a.unanswered) < 64 {
+		a.unanswered = append(a.unanswered, lostTx{tx: t.Index + 1, req: t.Request, resp: t.Response, reqStart: t.Request.Start})
+	}
+}
+
+func (a *abortiveClose) End(ctx *Ctx) {
+	c := ctx.Conn
+	r := a.rst
+	if r == nil || c.End == reassembly.EndRefused {
+		return
+	}
+	// A RST before the handshake completed answers the SYN: refused, not abortive.
+	if !c.MidStream && (c.SYNACK.Frame == 0 || c.SYNACK.Ord > r.Ord) && a.sent[0] == 0 && a.sent[1] == 0 {
+		return
+	}
+	if hasGapBefore(c, r.Ord) || c.OutOfOrderDropped > 0 {
+		return
+	}
+	x := r.Dir // who reset
+	peer := 1 - x
+	who, other := "server", "client"
+	if x == reassembly.ClientToServer {
+		who, other = "client", "server"
+	}
+	// Data of the peer the resetter never acknowledged. When the resetter had
+	// already sent its FIN, bytes the peer sent after that are the peer
+	// writing into a closed connection (keepalive-race, request-after-close).
+	peerSent := a.sent[peer]
+	if a.fin[x] && a.finSent[x] < peerSent {
+		peerSent = a.finSent[x]
+	}
+	var peerUnacked, ownUnacked uint64
+	if peerSent > a.acked[peer] {
+		peerUnacked = peerSent - a.acked[peer]
+	}
+	if a.sent[x] > a.acked[x] {
+		ownUnacked = a.sent[x] - a.acked[x]
+	}
+	// Transactions the RST left without a response: requests sent before it
+	// (and, if the server had closed, before its FIN: the later ones are the
+	// keep-alive race's), or responses it cut short.
+	srvFIN := c.Halves[reassembly.ServerToClient].FIN
+	var lost []lostTx
+	for _, l := range a.unanswered {
+		if l.reqStart.Ord > r.Ord || (srvFIN != nil && l.reqStart.Ord > srvFIN.Ord) {
+			continue
+		}
+		if l.resp != nil && (l.resp.End == http1.EndGap || l.resp.End == http1.EndMalformed) {
+			continue // cut by the capture or by bad framing, not by the RST
+		}
+		if x == reassembly.ClientToServer && l.resp == nil {
+			continue // a client giving up on a silent server loses nothing in flight
+		}
+		lost = append(lost, l)
+	}
+	if peerUnacked == 0 && ownUnacked == 0 && len(lost) == 0 {
+		return // everything delivered and acknowledged: a harmless RST
+	}
+	if x == reassembly.ClientToServer && a.fin[x] && len(lost) == 0 && ownUnacked == 0 {
+		// The client had finished with every response complete; the bytes it
+		// refused arrived after its FIN (unsolicited data, e.g. an injected
+		// or duplicated response): nothing it wanted was lost.
+		return
+	}
+
+	var parts []string
+	attrs := map[string]any{"reset_by": who}
+	if len(lost) > 0 {
+		parts = append(parts, lostText(lost, x))
+		var ids []int
+		for _, l := range lost {
+			ids = append(ids, l.tx)
+		}
+		attrs["unanswered_transactions"] = ids
+	}
+	if ownUnacked > 0 {
+		parts = append(parts, fmt.Sprintf("%d bytes it had sent were not yet acknowledged by the %s", ownUnacked, other))
+		attrs["unacked_bytes_sent"] = ownUnacked
+	}
+	if peerUnacked > 0 {
+		parts = append(parts, fmt.Sprintf("%d bytes the %s had sent were never acknowledged", peerUnacked, other))
+		attrs["unacked_bytes_received"] = peerUnacked
+	}
+	ev := []http1.Pos{}
+	if len(lost) > 0 {
+		ev = append(ev, lost[0].reqStart)
+	}
+	if a.ackPos[x].Frame != 0 {
+		ev = append(ev, a.ackPos[x])
+	}
+	ev = append(ev, r.Pos)
+	tx := 0
+	if len(lost) > 0 {
+		tx = lost[0].tx
+	}
+	hint := "close in stages: shut down the sending side (FIN), keep reading until the peer closes or a timeout, then close (RFC 9112 §9.6; Apache's lingering close); never close() with unread data"
+	if x == reassembly.ClientToServer {
+		hint = "a client that resets loses the rest of the response: read it to the end (or close with FIN) before closing; if it gave up on purpose (timeout, cancel), this is the cost"
+	}
+	ctx.Report(Finding{
+		Transaction: tx,
+		Time:        r.Time,
+		Frames:      frames(ev...),
+		Message:     fmt.Sprintf("the %s reset the connection (RST, frame %d) while %s: the %s lost data it had already been sent", who, r.Frame, strings.Join(parts, " and "), other),
+		Hint:        hint,
+		Attrs:       attrs,
+	})
+}
+
+// lostText names the transactions a RST left without (complete) responses.
+func lostText(lost []lostTx, x reassembly.Dir) string {
+	var names []string
+	for i, l := range lost {
+		if i == maxLostListed {
+			names = append(names, "…")
+			break
+		}
+		s := "transaction " + strconv.Itoa(l.tx) + " " + describe(l.req)
+		if l.resp != nil {
+			s += fmt.Sprintf(" (%s cut after %d body bytes)", describe(l.resp), l.resp.BodyBytes)
+		}
+		names = append(names, s)
+	}
+	verb := "had no complete response"
+	if x == reassembly.ServerToClient {
+		verb = "were unanswered"
+		if len(lost) == 1 {
+			verb = "was unanswered"
+		}
+	}
+	n := fmt.Sprintf("%d request(s) %s", len(lost), verb)
+	return n + " (" + strings.Join(names, ", ") + ")"
+}

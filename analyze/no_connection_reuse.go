@@ -1,0 +1,142 @@
+package analyze
+
+import (
+	"fmt"
+	"time"
+)
+
+// NoConnectionReuse: a client opened NoReuseMin or more sequential
+// connections to one server, one transaction each, although the server
+// offered persistence (HTTP/1.1 without Connection: close, or HTTP/1.0 with
+// keep-alive; RFC 9112 §9.3) and did not close first. Every extra connection
+// costs a handshake round trip, a fresh congestion window and, on the side
+// that closes, a TIME_WAIT entry.
+//
+// A run ends (and is reported if long enough) when the client reuses a
+// connection, when the server refuses persistence, when the idle time
+// between two connections exceeds what a kept-alive connection would have
+// survived (the server's announced timeout, else noReuseMaxIdle), or when
+// the pair goes quiet for CrossWindow. Connections that overlap the previous
+// one are parallel, not sequential: they neither count nor break the run.
+var NoConnectionReuse = &Rule{
+	ID:           "no-connection-reuse",
+	Severity:     Warning,
+	Title:        "one connection per request although the server keeps connections open",
+	NewAggregate: func(cfg *Config) Aggregate { return newNoReuse(cfg) },
+}
+
+// noReuseMaxIdle: without an announced Keep-Alive timeout, a connection idle
+// longer than this could not have been reused anyway (Apache's default
+// KeepAliveTimeout is 5 s, nginx's keepalive_timeout 75 s; 15 s is a common
+// setting in between).
+const noReuseMaxIdle = 15 * time.Second
+
+// maxRunRefs bounds the connections named in one finding.
+const maxRunRefs = 10
+
+type noReuseRun struct {
+	count     int
+	handshake time.Duration // sum over the run
+	hsSeen    int           // connections whose handshake was measured
+	first     *crossConn    // first connection of the run (compact record, no copies)
+	lastEnd   time.Time
+	lastStart time.Time
+	refs      []ConnRef
+	frames    []Frame
+	clientClosed,
+	serverClosed int
+}
+
+type noReuse struct {
+	cfg *Config
+	tab *crossTable[*noReuseRun]
+}
+
+func newNoReuse(cfg *Config) Aggregate {
+	n := &noReuse{cfg: cfg, tab: newCrossTable[*noReuseRun](cfg)}
+	return &crossRule{
+		process: n.process,
+		finish: func(rep *Reporter) {
+			n.tab.flush(func(e *crossEntry[*noReuseRun]) { n.finish(rep, e.key, e.val) })
+		},
+	}
+}
+
+func (n *noReuse) process(rep *Reporter, c *crossConn) {
+	defer n.tab.expire(c.end, func(e *crossEntry[*noReuseRun]) { n.finish(rep, e.key, e.val) })
+	if !c.http || c.refused || c.gap || c.txs == 0 {
+		return
+	}
+	e := n.tab.get(c.key, c.end, func() *noReuseRun { return &noReuseRun{} })
+	run := e.val
+	switch {
+	case c.txs > 1:
+		// the client does reuse connections to this server
+		n.finish(rep, c.key, run)
+		return
+	case !c.completeTx:
+		return // no complete answer: says nothing either way
+	case !c.offeredPersistence || c.serverAskedClose || c.closer == 1:
+		// the server ended it: the client had no choice
+		n.finish(rep, c.key, run)
+		return
+	}
+	if run.count > 0 {
+		if c.start.Before(run.lastEnd) {
+			return // parallel, not sequential
+		}
+		maxIdle := noReuseMaxIdle
+		if c.keepAliveTimeout > 0 {
+			maxIdle = c.keepAliveTimeout
+		}
+		if c.start.Sub(run.lastEnd) > maxIdle {
+			n.finish(rep, c.key, run)
+		}
+	}
+	if run.count == 0 {
+		cp := *c
+		cp.copies = nil
+		run.first = &cp
+	}
+	run.count++
+	if c.handshake > 0 {
+		run.handshake += c.handshake
+		run.hsSeen++
+	}
+	run.lastEnd, run.lastStart = c.end, c.start
+	if c.closer == 0 {
+		run.clientClosed++
+	}
+	if len(run.refs) < maxRunRefs {
+		run.refs = append(run.refs, c.ref)
+		run.frames = append(run.frames, c.first)
+	}
+}
+
+// finish reports a run that reached the threshold and resets it.
+func (n *noReuse) finish(rep *Reporter, k pairKey, run *noReuseRun) {
+	defer func() { *run = noReuseRun{} }()
+	if run.count < n.cfg.NoReuseMin || run.first == nil {
+		return
+	}
+	span := run.lastEnd.Sub(run.first.start)
+	saved := ""
+	attrs := map[string]any{"connections": run.count, "handshake_ms": float64(run.handshake) / float64(time.Millisecond)}
+	if run.hsSeen > 0 {
+		avg := run.handshake / time.Duration(run.hsSeen)
+		save := avg * time.Duration(run.count-1)
+		saved = fmt.Sprintf("; reusing one connection would save %d handshakes (about %s of round trips at %s each), %d TIME_WAIT entries and the slow-start of every new connection",
+			run.count-1, ms(save), ms(avg), run.count-1)
+		attrs["saved_ms"] = float64(save) / float64(time.Millisecond)
+	}
+	rep.Report(Finding{
+		Time:     run.first.start,
+		Frames:   run.frames,
+		Duration: run.handshake,
+		Message: fmt.Sprintf("%s: %d sequential connections in %s carried one transaction each although the server offered to keep them open; %s spent in TCP handshakes%s",
+			pairText(k), run.count, ms(span), ms(run.handshake), saved),
+		Hint:    "reuse connections: keep one client (connection pool / HTTP agent) for all requests instead of one per request, and do not send Connection: close unless done",
+		Related: run.refs,
+		Attrs:   attrs,
+	})
+}
