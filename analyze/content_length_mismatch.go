@@ -92,6 +92,11 @@ func overrun(m *http1.Message) (Finding, bool) {
 	if !m.Has(http1.AnomOverrun) || m.OverrunBytes <= 0 {
 		return Finding{}, false
 	}
+	// an HTTP/0.9-looking request line followed by header lines is a
+	// malformed request (e.g. "GET /HTTP/1.1"), not a length mismatch
+	if m.Proto == "HTTP/0.9" {
+		return Finding{}, false
+	}
 	// RFC 9112 §2.2: a server SHOULD ignore empty lines before a request-line,
 	// and some clients send CRLF after a request body — not an overrun.
 	if m.Dir == http1.ClientToServer && m.OverrunBytes <= 2 {
