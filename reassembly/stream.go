@@ -482,8 +482,12 @@ func (h *half) growRing(size int) {
 	}
 	// Re-place the still-valid bytes [from, next) at their new indices.
 	from := max(h.ringFrom, h.next-min(h.next, uint64(len(old))))
-	for o := from; o < h.next; o++ {
-		h.ring[o&uint64(size-1)] = old[o&uint64(len(old)-1)]
+	oldMask, newMask := uint64(len(old)-1), uint64(size-1)
+	for o := from; o < h.next; {
+		oi, ni := o&oldMask, o&newMask
+		n := min(h.next-o, uint64(len(old))-oi, uint64(size)-ni)
+		copy(h.ring[ni:ni+n], old[oi:oi+n])
+		o += n
 	}
 }
 
