@@ -169,10 +169,10 @@ type Assembler struct {
 	// closed holds settled connections lingering for their last packets.
 	closed connList
 
-	nextID, nextSeq uint64
-	stats           Stats
-	lastFlush       time.Time
-	sinceFlush      int
+	nextSeq    uint64 // connections created so far: the next Conn.ID
+	stats      Stats
+	lastFlush  time.Time
+	sinceFlush int
 
 	pkt tcpPacket // decode scratch
 	seg Segment   // event scratch: handlers must not keep the pointer
@@ -305,7 +305,11 @@ func (a *Assembler) newConn(k connKey, p *tcpPacket, srcIsA bool, pos Pos) *conn
 		a.endConn(v, EndEvicted)
 	}
 	a.nextSeq++
+	// The ID is taken at the first packet, so IDs follow first-packet order
+	// even when a mid-stream connection is published a few packets later.
+	// Stray packets that never become a connection leave a number unused.
 	c := &conn{key: k, seq: a.nextSeq}
+	c.ID = a.nextSeq
 	c.First, c.Last = pos, pos
 	for d := range c.h {
 		h := &c.h[d]
@@ -331,9 +335,7 @@ func (a *Assembler) newConn(k connKey, p *tcpPacket, srcIsA bool, pos Pos) *conn
 
 // start publishes a connection whose roles are known.
 func (a *Assembler) start(c *conn) {
-	a.nextID++
 	a.stats.Conns++
-	c.ID = a.nextID
 	c.Client = c.key.addrPort(c.aIsClient)
 	c.Server = c.key.addrPort(!c.aIsClient)
 	c.sink = a.newSink(a, c)
@@ -365,10 +367,12 @@ func (a *Assembler) hold(c *conn, p *tcpPacket, srcIsA bool, pos Pos) {
 		}
 	}
 	if !decided {
-		// Both sides spoke and neither looked like HTTP, or a FIN/RST, or
-		// the bounds: nothing better is coming, fall back to ports.
-		if c.heldSides != 3 && p.flags&(FIN|RST) == 0 &&
-			len(c.held) < maxHeldPackets && len(c.heldBuf) < maxHeldBytes {
+		// Both sides spoke and neither looked like HTTP, or a FIN/RST after
+		// payload, or the bounds: nothing better is coming, fall back to
+		// ports. (A FIN or RST without payload is more likely a straggler
+		// of a connection that already ended: keep holding.)
+		closing := p.flags&(FIN|RST) != 0 && len(c.heldBuf) > 0
+		if c.heldSides != 3 && !closing && len(c.held) < maxHeldPackets && len(c.heldBuf) < maxHeldBytes {
 			return
 		}
 		client = a.clientByPorts(c)

@@ -135,7 +135,7 @@ type Half struct {
 
 // Conn is one TCP connection (4-tuple + SYN generation).
 type Conn struct {
-	ID     uint64 // 1-based, in order of first packet
+	ID     uint64 // 1-based, in order of first packet (a few stray packets that never form a connection may use up a number)
 	Client netip.AddrPort
 	Server netip.AddrPort
 	// RolesGuessed is true when no SYN told who the client is (roles were taken
