@@ -1,0 +1,4 @@
+# included from the top-level Makefile
+.PHONY: lab
+lab:
+	bash testdata/lab/lab.sh
