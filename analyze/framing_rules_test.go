@@ -267,6 +267,11 @@ func TestRequestAfterClose(t *testing.T) {
 			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11), "Connection", "close"))
 			s.tx(req("GET", "/2", at(5, 20), at(5, 20)), resp(200, at(6, 30), at(7, 31)))
 		}, 1, "GET /2 (transaction 2) was sent after the server's Connection: close in transaction 1; the server answered it anyway"},
+		{"every reuse after repeated closes is reported", func(s *script) {
+			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11), "Connection", "close"))
+			s.tx(req("GET", "/2", at(5, 20), at(5, 20)), resp(200, at(6, 30), at(7, 31), "Connection", "close"))
+			s.tx(req("GET", "/3", at(8, 40), at(8, 40)), resp(200, at(9, 50), at(10, 51), "Connection", "close"))
+		}, 2, "GET /2"},
 		{"client said close, then sent more", func(s *script) {
 			s.tx(req("GET", "/1", at(2, 0), at(2, 0), "Connection", "close"), resp(200, at(3, 10), at(4, 11)))
 			s.tx(req("GET", "/2", at(5, 20), at(5, 20)), nil)
@@ -287,7 +292,12 @@ func TestUnsolicitedResponse(t *testing.T) {
 		{"paired", func(s *script) {
 			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11)))
 		}, 0, ""},
+		{"one-sided capture: no client packet at all", func(s *script) {
+			s.deliver(&http1.Transaction{Index: 0, Response: resp(200, at(5, 12), at(5, 12)), Unsolicited: true})
+			s.c.Halves[reassembly.ClientToServer].Segments = 0
+		}, 0, ""},
 		{"extra responses", func(s *script) {
+			s.c.Halves[reassembly.ClientToServer].Segments = 3
 			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11)))
 			s.deliver(&http1.Transaction{Index: 1, Response: resp(200, at(5, 12), at(5, 12)), Unsolicited: true})
 			s.deliver(&http1.Transaction{Index: 2, Response: resp(200, at(5, 12), at(5, 12)), Unsolicited: true})

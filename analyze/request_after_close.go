@@ -41,8 +41,9 @@ func (r *requestAfterClose) Transaction(ctx *Ctx, t *http1.Transaction) {
 			Message:     fmt.Sprintf("%s (transaction %d) was sent after %s in transaction %d; %s", describe(q), t.Index+1, r.closeBy, r.closeTx, answered),
 			Hint:        "after Connection: close, open a new connection for the next request (RFC 9112 §9.6); a client must also honour the server's close",
 		})
-		r.closeAt = nil // report the first violation after each close only
-		return
+		// report the first violation after each close only; this transaction
+		// may itself carry a new close, recorded below
+		r.closeAt = nil
 	}
 	if q := t.Request; q != nil && q.HasToken("Connection", "close") {
 		r.set(q.Last, "the client's own Connection: close", t.Index+1, false)

@@ -22,6 +22,7 @@ type unsolicited struct {
 	// request: the server may well have answered them (typically a 400), so a
 	// response after them is not unsolicited.
 	junkOrd int64
+	held    []Finding
 }
 
 func (u *unsolicited) Message(ctx *Ctx, m *http1.Message) {
@@ -41,13 +42,24 @@ func (u *unsolicited) Transaction(ctx *Ctx, t *http1.Transaction) {
 	if u.junkOrd != 0 && u.junkOrd < r.Start.Ord {
 		return
 	}
-	ctx.Report(Finding{
+	// Reported at End: a capture that holds no client packet at all
+	// (asymmetric routing, one-sided capture) cannot show the requests.
+	u.held = append(u.held, Finding{
 		Transaction: t.Index + 1,
 		Time:        r.Start.Time,
 		Frames:      frames(r.Start),
 		Message:     fmt.Sprintf("%s arrived with no request outstanding: %s", describe(r), u.context()),
 		Hint:        "client and server disagree about where a message ends: check the framing (Content-Length/chunked) of the previous messages; a server answering one request several times is the request-smuggling/desync symptom",
 	})
+}
+
+func (u *unsolicited) End(ctx *Ctx) {
+	if ctx.Conn.Halves[reassembly.ClientToServer].Segments == 0 {
+		return
+	}
+	for _, f := range u.held {
+		ctx.Report(f)
+	}
 }
 
 func (u *unsolicited) context() string {

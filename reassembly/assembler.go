@@ -492,12 +492,16 @@ func (a *Assembler) segment(c *conn, d Dir, p *tcpPacket, pos Pos) {
 	ackOff, ackValid := s.AckOffset, s.AckValid
 
 	h.win, h.winValid = p.window, true
-	if !syn || len(p.payload) > 0 {
-		h.data(x, kind, off, p.payload, pos)
-	}
+	// The ACK first: it may prove a hole in the peer's stream and release the
+	// peer data held behind it. That data was sent before this packet (it is
+	// acknowledged here), so the parser must see it before this packet's own
+	// payload — otherwise a response would be parsed before its request.
 	if ackValid && (!peer.ackValid || ackOff > peer.acked) {
 		peer.ackValid, peer.acked, peer.ackPos = true, ackOff, pos
 		peer.tryAckGap(x)
+	}
+	if !syn || len(p.payload) > 0 {
+		h.data(x, kind, off, p.payload, pos)
 	}
 	if p.flags.Has(FIN) && !h.finSeen && off >= 0 {
 		h.finSeen, h.finOff, h.finPos = true, uint64(off)+uint64(p.wireLen), pos

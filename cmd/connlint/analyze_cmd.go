@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -150,6 +151,8 @@ func newLintCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 
 func lintFiles(paths []string, fl *analysisFlags, cfg *analyze.Config, threshold analyze.Severity, stdout, stderr io.Writer) error {
 	failed, bad := 0, 0
+	// --format json: one document per file, wrapped as {"version":1,"files":[...]}
+	var docs [][]byte
 	for _, path := range paths {
 		src, err := capture.OpenFiles([]string{path}, capture.FileOptions{Filter: fl.filter})
 		if err != nil {
@@ -158,21 +161,31 @@ func lintFiles(paths []string, fl *analysisFlags, cfg *analyze.Config, threshold
 			continue
 		}
 		var r renderer
-		if fl.format == "text" {
+		var doc bytes.Buffer
+		switch fl.format {
+		case "text":
 			r = &lintRenderer{w: stdout, p: newPalette(colorEnabled(fl.color, stdout)), path: path}
-		} else {
-			r = newRenderer(fl.format, stdout, src.Inputs(), false, false)
+		case "json":
+			r = newJSONRenderer(&doc, src.Inputs())
+		default:
+			r = &ndjsonRenderer{enc: newLineEncoder(stdout), inputs: src.Inputs(), alwaysInput: true}
 		}
 		counter := &severityCounter{next: r, threshold: threshold}
 		eng := analyze.NewEngine(cfg, counter)
 		res := pipeline(src, eng, fl.assemblerOptions(), nil)
 		src.Close()
 		r.finish(res)
+		if doc.Len() > 0 {
+			docs = append(docs, bytes.TrimSpace(doc.Bytes()))
+		}
 		failed += counter.n
 		if res.readErr != nil {
 			bad++
 			fmt.Fprintln(stderr, "connlint:", oneLine(res.readErr.Error()))
 		}
+	}
+	if fl.format == "json" {
+		fmt.Fprintf(stdout, "{\"version\":1,\"files\":[%s]}\n", bytes.Join(docs, []byte(",")))
 	}
 	switch {
 	case bad > 0:

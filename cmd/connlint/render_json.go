@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/netip"
@@ -95,6 +96,15 @@ type jsonConn struct {
 	TxCount       int       `json:"transaction_count"`
 	TxNotListed   int       `json:"transactions_not_listed,omitempty"`
 	FindingsCount int       `json:"findings"`
+}
+
+// marshal encodes like the NDJSON encoder: no HTML escaping of <, >, &.
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+	return bytes.TrimRight(b.Bytes(), "\n")
 }
 
 func ts(t time.Time) string {
@@ -226,6 +236,7 @@ type jsonSummary struct {
 	IfaceDropped       int64               `json:"interface_dropped,omitempty"`
 	FindingsBySeverity map[string]int      `json:"findings_by_severity"`
 	FindingsByRule     map[string]int      `json:"findings_by_rule"`
+	Suppressed         int64               `json:"findings_suppressed,omitempty"`
 	Pairs              []analyze.PairCount `json:"client_server_pairs"`
 	Error              string              `json:"error,omitempty"`
 }
@@ -239,7 +250,7 @@ func toJSONSummary(s *analyze.Summary, readErr error) jsonSummary {
 		Gaps:      s.Gaps, GapBytes: s.GapBytes, Inconsistencies: s.Inconsistencies,
 		EvictedFull: s.EvictedFull, EvictedIdle: s.EvictedIdle, OutOfOrderDropped: s.OutOfOrderDropped,
 		KernelReceived: s.KernelReceived, KernelDropped: s.KernelDropped, IfaceDropped: s.IfaceDropped,
-		FindingsBySeverity: s.FindingsBySeverity, FindingsByRule: s.FindingsByRule, Pairs: s.Pairs,
+		FindingsBySeverity: s.FindingsBySeverity, FindingsByRule: s.FindingsByRule, Suppressed: s.Suppressed, Pairs: s.Pairs,
 	}
 	if j.Pairs == nil {
 		j.Pairs = []analyze.PairCount{}
@@ -255,7 +266,6 @@ func toJSONSummary(s *analyze.Summary, readErr error) jsonSummary {
 // kept and written, sorted, at the end.
 type jsonRenderer struct {
 	w        io.Writer
-	enc      *json.Encoder
 	inputs   []string
 	n        int
 	findings []*analyze.Finding
@@ -263,7 +273,7 @@ type jsonRenderer struct {
 }
 
 func newJSONRenderer(w io.Writer, inputs []string) *jsonRenderer {
-	return &jsonRenderer{w: w, enc: json.NewEncoder(w), inputs: inputs}
+	return &jsonRenderer{w: w, inputs: inputs}
 }
 
 func (r *jsonRenderer) start() {
@@ -271,7 +281,7 @@ func (r *jsonRenderer) start() {
 		return
 	}
 	r.started = true
-	in, _ := json.Marshal(r.inputs)
+	in := marshal(r.inputs)
 	io.WriteString(r.w, `{"version":1,"inputs":`+string(in)+`,"connections":[`)
 }
 
@@ -283,7 +293,7 @@ func (r *jsonRenderer) Connection(c *analyze.ConnReport) {
 		io.WriteString(r.w, ",")
 	}
 	r.n++
-	b, _ := json.Marshal(toJSONConn(c, r.inputs))
+	b := marshal(toJSONConn(c, r.inputs))
 	r.w.Write(b)
 }
 
@@ -294,8 +304,8 @@ func (r *jsonRenderer) finish(res *result) {
 	for _, f := range r.findings {
 		fs = append(fs, toJSONFinding(f, r.inputs))
 	}
-	b, _ := json.Marshal(fs)
-	s, _ := json.Marshal(toJSONSummary(res.summary, res.readErr))
+	b := marshal(fs)
+	s := marshal(toJSONSummary(res.summary, res.readErr))
 	io.WriteString(r.w, `],"findings":`+string(b)+`,"summary":`+string(s)+"}\n")
 }
 

@@ -264,16 +264,16 @@ func writeTextSummary(w io.Writer, p palette, res *result) {
 	if s.Filtered > 0 {
 		fmt.Fprintf(w, "  %d packets rejected by the filter\n", s.Filtered)
 	}
-	if len(s.Pairs) > 1 {
-		n := len(s.Pairs)
-		if n > 5 {
-			n = 5
+	// pairs are sorted busiest first; only pairs with several connections say anything
+	var ps []string
+	for _, pc := range s.Pairs {
+		if pc.Connections < 2 || len(ps) == 5 {
+			break
 		}
-		var ps []string
-		for _, pc := range s.Pairs[:n] {
-			ps = append(ps, fmt.Sprintf("%s → %s ×%d", pc.Client, pc.Server, pc.Connections))
-		}
-		fmt.Fprintf(w, "  busiest pairs: %s\n", strings.Join(ps, "; "))
+		ps = append(ps, fmt.Sprintf("%s → %s ×%d", pc.Client, pc.Server, pc.Connections))
+	}
+	if len(ps) > 0 {
+		fmt.Fprintf(w, "  busiest client → server pairs: %s\n", strings.Join(ps, "; "))
 	}
 	total := 0
 	for _, n := range s.FindingsBySeverity {
