@@ -38,9 +38,10 @@ while read -r dir name; do
 	cmd=("$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel "$parallel" "./${dir}")
 	if [ -n "$logdir" ]; then
 		mkdir -p "$logdir"
-		"${cmd[@]}" 2>&1 | tee "${logdir}/${name}.log" | grep -Ev '^fuzz: elapsed' || true
-		status=${PIPESTATUS[0]}
-		tail -n 3 "${logdir}/${name}.log" | grep -E '^fuzz: elapsed' || true
+		"${cmd[@]}" >"${logdir}/${name}.log" 2>&1
+		status=$?
+		grep -Ev '^fuzz: elapsed' "${logdir}/${name}.log"
+		grep -E '^fuzz: elapsed' "${logdir}/${name}.log" | tail -n 1 | sed 's/^fuzz: /last progress: /'
 	else
 		"${cmd[@]}"
 		status=$?
