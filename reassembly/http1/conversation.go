@@ -24,6 +24,8 @@ package http1
 //	func (c *Conversation) NotHTTP() bool
 //	// Tunnel reports whether the conversation switched to tunnel mode (CONNECT 2xx / 101).
 //	func (c *Conversation) Tunnel() bool
+//	// Err returns ErrNotHTTP once NotHTTP is true (added with the implementation).
+//	func (c *Conversation) Err() error
 //
 //	// Sniffing helpers used by reassembly to pick client and server when the
 //	// capture has no SYN: does b start like a request line / status line?
