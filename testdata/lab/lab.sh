@@ -218,7 +218,8 @@ wait_port() { # ns ip port
 
 NGINX_PID=""
 nginx_start() { # ns ip port keepalive_timeout
-	local ns=$1 ip=$2 port=$3 kt=$4 d="$WORK/nginx-$port"
+	local ns=$1 ip=$2 port=$3 kt=$4
+	local d="$WORK/nginx-$port"
 	mkdir -p "$d/html" "$d/tmp"
 	printf 'hello\n' >"$d/html/tiny.txt"
 	head -c 4000 /dev/zero | tr '\0' 'a' >"$d/html/4k.txt"
