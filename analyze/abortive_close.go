@@ -173,6 +173,16 @@ func (a *abortiveClose) End(ctx *Ctx) {
 	if len(lost) > 0 {
 		tx = lost[0].tx
 	}
+	consequence := "the client loses what it had not read yet, and the unanswered requests must be sent again"
+	if len(lost) == 0 {
+		consequence = "the " + other + " loses what it had not read yet"
+	}
+	if x == reassembly.ClientToServer {
+		consequence = "the rest of the response was thrown away"
+		if len(lost) == 0 {
+			consequence = "the server's data in flight was thrown away"
+		}
+	}
 	hint := "close in stages: shut down the sending side (FIN), keep reading until the peer closes or a timeout, then close (RFC 9112 §9.6; Apache's lingering close); never close() with unread data"
 	if x == reassembly.ClientToServer {
 		hint = "a client that resets loses the rest of the response: read it to the end (or close with FIN) before closing; if it gave up on purpose (timeout, cancel), this is the cost"
@@ -181,7 +191,7 @@ func (a *abortiveClose) End(ctx *Ctx) {
 		Transaction: tx,
 		Time:        r.Time,
 		Frames:      frames(ev...),
-		Message:     fmt.Sprintf("the %s reset the connection (RST, frame %d) while %s: the %s lost data it had already been sent", who, r.Frame, strings.Join(parts, " and "), other),
+		Message:     fmt.Sprintf("the %s reset the connection (RST, frame %d) while %s: %s", who, r.Frame, strings.Join(parts, " and "), consequence),
 		Hint:        hint,
 		Attrs:       attrs,
 	})
@@ -204,9 +214,6 @@ func lostText(lost []lostTx, x reassembly.Dir) string {
 	verb := "had no complete response"
 	if x == reassembly.ServerToClient {
 		verb = "were unanswered"
-		if len(lost) == 1 {
-			verb = "was unanswered"
-		}
 	}
 	n := fmt.Sprintf("%d request(s) %s", len(lost), verb)
 	return n + " (" + strings.Join(names, ", ") + ")"

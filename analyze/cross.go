@@ -250,9 +250,11 @@ func (t *crossTable[V]) resize(e *crossEntry[V], n int) {
 }
 
 // expire removes (calling done first) keys idle for longer than the window
-// before now, and the oldest keys while more than max items are stored.
+// before now, and the oldest keys while more than max items are stored. The
+// most recently touched key is never evicted for size: it is the one being
+// worked on, and its own size is bounded by the rule.
 func (t *crossTable[V]) expire(now time.Time, done func(*crossEntry[V])) {
-	for t.head != nil && (t.head.last.Before(now.Add(-t.window)) || t.entries > t.max) {
+	for t.head != nil && (t.head.last.Before(now.Add(-t.window)) || t.entries > t.max && t.head != t.tail) {
 		e := t.head
 		done(e)
 		t.remove(e)

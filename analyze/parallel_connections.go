@@ -29,7 +29,7 @@ var ParallelConnections = &Rule{
 // that ended first are dropped first (they are the least likely to overlap
 // connections still to come). Far above any sensible connection limit, and
 // small enough that the pairwise update stays cheap.
-const maxIntervalsPerPair = 1024
+const maxIntervalsPerPair = 256
 
 type interval struct {
 	start, end time.Time

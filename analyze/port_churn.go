@@ -69,7 +69,7 @@ type churnPair struct {
 	seq     uint64
 	total   int // TIME_WAIT-producing closes in the episode
 
-	// the highest projected population seen, and its measurements
+	// the measurement (largest window population that fired) reported
 	detected           bool
 	since              time.Time
 	rate               float64
@@ -86,13 +86,17 @@ type churnPair struct {
 }
 
 type portChurn struct {
-	cfg *Config
-	tab *crossTable[*churnPair]
-	tw  time.Duration // 2×MSL
+	cfg      *Config
+	tab      *crossTable[*churnPair]
+	tw       time.Duration // 2×MSL
+	maxPorts int           // port table bound per pair, within CrossMaxEntries
 }
 
 func newPortChurn(cfg *Config) Aggregate {
-	p := &portChurn{cfg: cfg, tab: newCrossTable[*churnPair](cfg), tw: 2 * cfg.MSL}
+	p := &portChurn{cfg: cfg, tab: newCrossTable[*churnPair](cfg), tw: 2 * cfg.MSL, maxPorts: maxPortsPerPair}
+	if q := cfg.CrossMaxEntries / 4; q < p.maxPorts {
+		p.maxPorts = max(q, 64)
+	}
 	return &crossRule{
 		process: p.process,
 		finish: func(rep *Reporter) {
@@ -131,14 +135,14 @@ func (p *portChurn) process(rep *Reporter, c *crossConn) {
 	cp.seq++
 	cp.ports[port] = portUse{closeAt: c.closeAt, closer: c.closer, ref: c.ref, frame: c.closePos, seq: cp.seq}
 	cp.fifo = append(cp.fifo, portKey{port, cp.seq})
-	for len(cp.ports) > maxPortsPerPair || len(cp.fifo) > 2*maxPortsPerPair {
+	for len(cp.ports) > p.maxPorts || len(cp.fifo) > 2*p.maxPorts {
 		old := cp.fifo[0]
 		cp.fifo = cp.fifo[1:]
 		if u, ok := cp.ports[old.port]; ok && u.seq == old.seq {
 			delete(cp.ports, old.port)
 		}
 	}
-	if cap(cp.fifo) > 4*maxPortsPerPair {
+	if cap(cp.fifo) > 4*p.maxPorts {
 		cp.fifo = append([]portKey(nil), cp.fifo...) // let the backing array go
 	}
 
@@ -212,7 +216,9 @@ func (p *portChurn) measure(cp *churnPair, now time.Time) {
 	if !cp.detected {
 		cp.detected, cp.since = true, now
 	}
-	if rate > cp.rate {
+	// keep the measurement with the most evidence (the largest population
+	// that still projects exhaustion); rates from few closes are noisier
+	if n >= cp.n {
 		cp.rate, cp.n, cp.byClient, cp.span = rate, n, byClient, span
 		cp.from, cp.to, cp.fromF, cp.toF = first.first, last.last, first.firstF, last.lastF
 	}
