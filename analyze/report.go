@@ -71,6 +71,9 @@ type ConnSummary struct {
 	// KeepAliveTimeout is the timeout= of the server's last Keep-Alive
 	// header, 0 when none was announced.
 	KeepAliveTimeout time.Duration
+	// Timing is the timing rules' compact record (slow_start.go), nil when
+	// they did not run or had nothing to say.
+	Timing *ConnTiming
 }
 
 // Summary is the per-run tally.

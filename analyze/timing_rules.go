@@ -1,4 +1,9 @@
 package analyze
 
 // timingRules: why an exchange was slow (delayed ACK, Nagle, handshake, slow start).
-var timingRules = []*Rule{}
+var timingRules = []*Rule{
+	DelayedAckStall,
+	NagleDelayedAck,
+	HandshakeOverhead,
+	SlowStartFreshConnection,
+}

@@ -1,0 +1,440 @@
+package analyze
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// DelayedAckStall: a sender (A) waited for an ACK that the receiver (B)
+// held back with its delayed-ACK timer (RFC 1122 §4.2.3.2), and A's next
+// data left only when that ACK arrived.
+var DelayedAckStall = &Rule{
+	ID:       "delayed-ack-stall",
+	Severity: Warning,
+	Title:    "sender blocked until the receiver's delayed ACK arrived",
+	// The detector also reports nagle-delayed-ack (see NagleDelayedAck).
+	NewConn: func(cfg *Config) any { return newStallDetector() },
+}
+
+// Limits of the stall detector. Each is a property of TCP, not a tuning knob.
+const (
+	// maxDelayedAck: RFC 1122 §4.2.3.2 says an ACK "MUST NOT be excessively
+	// delayed; in particular, the delay MUST be less than 0.5 seconds"
+	// (Linux caps it at 200 ms, Windows at 200 ms by default). An ACK later
+	// than that beyond the RTT is not the delayed-ACK timer: say nothing.
+	maxDelayedAck = 500 * time.Millisecond
+	// releaseSlackMin + rtt/releaseSlackDiv bounds how far from "the ACK's
+	// arrival at A, plus the way back to the capture point" A's next data may
+	// be seen and still count as released by the ACK: kernel and capture
+	// timestamp jitter plus RTT variation.
+	releaseSlackMin = 2 * time.Millisecond
+	releaseSlackDiv = 4
+	// maxFlightTracked bounds the unacknowledged segments kept per direction;
+	// beyond it the direction is "unsure" until its flight is acknowledged.
+	maxFlightTracked = 256
+	// maxStallPending bounds the stalls waiting for their HTTP message and
+	// transaction (the oldest is dropped).
+	maxStallPending = 32
+)
+
+// sentSeg is one segment of new data as it passed the capture point.
+type sentSeg struct {
+	pos  reassembly.Pos // Offset = stream offset of its first byte
+	n    int
+	retx bool // part of it was sent again (Karn: no RTT sample)
+}
+
+func (s sentSeg) end() uint64 { return s.pos.Offset + uint64(s.n) }
+
+// ackRelease is an acknowledgement that advanced the peer's view of a
+// direction after that direction's sender last sent new data.
+type ackRelease struct {
+	valid     bool
+	pos       reassembly.Pos
+	ackOff    uint64 // stream offset acknowledged
+	prevUna   uint64 // what was acknowledged before it
+	pure      bool   // no payload, no SYN/FIN/RST: nothing but the ACK
+	winBefore uint32 // the receiver's window before this ACK (scaled)
+	winValid  bool
+	// The segments it acknowledged (those still in the flight list).
+	segs, full int
+	small      bool // one of them was shorter than a full-sized segment
+	smallBytes int  // the first such segment's length
+	unsure     bool // the flight list had overflowed
+}
+
+// stallHalf follows one direction: its sender A, the ACKs its receiver B
+// sends back, and everything since A's last new data that would explain a
+// wait other than a delayed ACK.
+type stallHalf struct {
+	started  bool
+	end      uint64  // offset after A's last new data
+	last     sentSeg // A's last new data segment (the one before a wait)
+	flight   []sentSeg
+	overflow bool
+	una      uint64 // acknowledged by B
+	unaValid bool
+	win      uint32 // B's last advertised window (scaled)
+	winValid bool
+
+	// Since A's last new data:
+	rel     ackRelease
+	tainted bool // a retransmission, dup ACK, SACK, zero window, probe, data or FIN from B, a gap
+}
+
+// newData records A's new segment g and starts a new "since" period.
+func (h *stallHalf) newData(g *reassembly.Segment) {
+	h.started = true
+	h.last = sentSeg{pos: g.Pos, n: g.Len}
+	h.end = g.Offset + uint64(g.Len)
+	h.rel = ackRelease{}
+	h.tainted = false
+	if len(h.flight) < maxFlightTracked {
+		h.flight = append(h.flight, h.last)
+	} else {
+		h.overflow = true
+	}
+}
+
+// resent marks flight segments overlapping g as retransmitted.
+func (h *stallHalf) resent(g *reassembly.Segment) {
+	from, to := g.Offset, g.Offset+uint64(g.Len)
+	for i := range h.flight {
+		f := &h.flight[i]
+		if f.pos.Offset < to && f.end() > from {
+			f.retx = true
+		}
+	}
+}
+
+// stallCand is a wait that passed the TCP checks and now needs the HTTP
+// view: the held data must continue the message of the data before it (or
+// start a pipelined request), on a transaction without gaps.
+type stallCand struct {
+	dir      reassembly.Dir
+	d, n     sentSeg // the data before the wait, the first data after it
+	k        reassembly.Pos
+	ackDelay time.Duration // D → K at the capture point
+	stall    time.Duration // ackDelay minus the capture point ↔ B RTT
+	rB, rA   time.Duration
+	mss      int
+	acked    ackRelease
+	nagle    bool // held sub-MSS data behind an unacknowledged sub-MSS segment
+	tail     bool // held sub-MSS data behind full-sized segments only (classic Nagle or cwnd 1)
+	state    candState
+	msgD     *http1.Message
+	msgN     *http1.Message
+}
+
+type candState uint8
+
+const (
+	candWaitMsg   candState = iota // waiting for the message holding D
+	candWaitNext                   // D ended its message; N must start the next request
+	candConfirmed                  // waiting for N's transaction
+)
+
+// stallDetector serves delayed-ack-stall and nagle-delayed-ack: one pass
+// over the segments, and each stall reported under exactly one rule.
+type stallDetector struct {
+	rtt     pathRTT
+	seeded  bool
+	off     bool // the connection cannot be judged (mid-stream, roles guessed)
+	half    [2]stallHalf
+	pending []*stallCand
+}
+
+func newStallDetector() *stallDetector { return &stallDetector{} }
+
+// Segment implements SegmentChecker.
+func (s *stallDetector) Segment(ctx *Ctx, g *reassembly.Segment) {
+	if s.off || g.Kind == reassembly.SegDuplicate {
+		return
+	}
+	c := ctx.Conn
+	if c.MidStream || c.RolesGuessed {
+		// No handshake: no MSS, no window scale, no RTT from the handshake.
+		s.off = true
+		return
+	}
+	if !s.seeded && c.HandshakeACK.Frame != 0 {
+		s.rtt.fromHandshake(c)
+		s.seeded = true
+	}
+	d := g.Dir
+	if g.Flags.Has(reassembly.RST) {
+		s.half[0].tainted, s.half[1].tainted = true, true
+		return
+	}
+	if g.AckValid && g.Flags.Has(reassembly.ACK) {
+		s.ack(ctx, d, g)
+	}
+	other := &s.half[1-d] // the direction g's sender receives
+	if g.Len > 0 || g.Flags.Has(reassembly.FIN) {
+		// B sent data (or closed) while A waited: A's next data may answer
+		// that (think time, 100 Continue, a response), not an ACK.
+		other.tainted = true
+	}
+	if g.Flags.Has(reassembly.SYN) || g.Len == 0 {
+		return
+	}
+	h := &s.half[d]
+	switch g.Kind {
+	case reassembly.SegNew:
+		if h.started && g.Offset == h.end && !h.tainted {
+			s.evaluate(ctx, d, g)
+		}
+		h.newData(g)
+	case reassembly.SegPartialOverlap:
+		h.resent(g)
+		h.newData(g)
+		h.flight[len(h.flight)-1].retx = true
+		h.tainted = true
+	default:
+		// Retransmission (RTO, fast retransmit, TLP), out-of-order (the
+		// capture missed something), keep-alive or zero-window probe.
+		h.resent(g)
+		h.tainted = true
+	}
+}
+
+// ack processes g's acknowledgement of the other direction's data.
+func (s *stallDetector) ack(ctx *Ctx, acker reassembly.Dir, g *reassembly.Segment) {
+	h := &s.half[1-acker]
+	winBefore, winValid := h.win, h.winValid
+	h.win, h.winValid = g.Window, true
+	if g.Window == 0 || g.SACK && len(h.flight) > 0 {
+		h.tainted = true // receive-window limit, or loss recovery
+	}
+	if !h.unaValid {
+		h.una, h.unaValid = g.AckOffset, true
+		return
+	}
+	if g.AckOffset <= h.una {
+		if g.AckOffset == h.una && g.Len == 0 && len(h.flight) > 0 && winValid && g.Window == winBefore &&
+			g.Flags&(reassembly.SYN|reassembly.FIN) == 0 {
+			h.tainted = true // duplicate ACK (RFC 5681 §2): a loss, not a delay
+		}
+		return
+	}
+	rel := ackRelease{valid: true, pos: g.Pos, ackOff: g.AckOffset, prevUna: h.una,
+		pure:      g.Len == 0 && g.Flags&(reassembly.SYN|reassembly.FIN|reassembly.RST) == 0,
+		winBefore: winBefore, winValid: winValid, unsure: h.overflow}
+	h.una = g.AckOffset
+	mss := sendMSS(ctx.Conn, 1-acker)
+	i := 0
+	var newest *sentSeg
+	for ; i < len(h.flight) && h.flight[i].end() <= g.AckOffset; i++ {
+		f := &h.flight[i]
+		rel.segs++
+		if mss > 0 && fullSized(f.n, mss) {
+			rel.full++
+		} else if !rel.small {
+			rel.small, rel.smallBytes = true, f.n
+		}
+		newest = f
+	}
+	if newest != nil && !newest.retx {
+		// Karn: only data sent once gives an RTT sample.
+		s.rtt.sample(acker, g.Time.Sub(newest.pos.Time))
+	}
+	h.flight = append(h.flight[:0], h.flight[i:]...)
+	if len(h.flight) == 0 && g.AckOffset >= h.end {
+		h.overflow = false
+	}
+	if h.started && g.Pos.Ord > h.last.pos.Ord {
+		h.rel = rel
+	}
+}
+
+// evaluate decides, when A sends new data n right after its previous data,
+// whether A was blocked on a delayed ACK in between. Every test that fails
+// means "something else explains the wait, or we cannot tell": silence.
+func (s *stallDetector) evaluate(ctx *Ctx, d reassembly.Dir, n *reassembly.Segment) {
+	h := &s.half[d]
+	k := h.rel
+	if !k.valid || !k.pure || k.unsure || k.segs == 0 {
+		return // no ACK in between, or it carried data (think time: the ACK rode on the answer)
+	}
+	if k.ackOff < h.end {
+		return // data still in flight after the ACK: a congestion-window flight, not one held ACK
+	}
+	if k.full >= 2 {
+		return // RFC 5681 §4.2: two full-sized segments are ACKed at once; a late ACK here is not the timer
+	}
+	if k.winValid && k.prevUna+uint64(k.winBefore) < h.end+uint64(n.Len) {
+		return // the receive window did not allow n: the ACK was a window update
+	}
+	rB, okB := s.rtt.of(1 - d)
+	rA, okA := s.rtt.of(d)
+	mss := sendMSS(ctx.Conn, d)
+	if !okB || !okA || mss == 0 {
+		return
+	}
+	ackDelay := k.pos.Time.Sub(h.last.pos.Time)
+	stall := ackDelay - rB
+	if stall < ctx.Config.StallMin || stall > maxDelayedAck {
+		return
+	}
+	// A's next data must be seen one capture point ↔ A round trip after the
+	// ACK passed, give or take the slack: earlier, A sent it before the ACK
+	// reached it; later, A had nothing to send yet (the application was idle).
+	gap := n.Time.Sub(k.pos.Time)
+	slack := releaseSlackMin + rA/releaseSlackDiv
+	if gap > rA+slack || gap < rA-slack {
+		return
+	}
+	c := &stallCand{dir: d, d: h.last, n: sentSeg{pos: n.Pos, n: n.Len}, k: k.pos,
+		ackDelay: ackDelay, stall: stall, rB: rB, rA: rA, mss: mss, acked: k}
+	if !fullSized(n.Len, mss) {
+		c.nagle = k.small
+		c.tail = !k.small
+	}
+	if len(s.pending) >= maxStallPending {
+		s.pending = s.pending[1:]
+	}
+	s.pending = append(s.pending, c)
+}
+
+// Gap implements GapChecker: a hole hides what happened in both directions.
+func (s *stallDetector) Gap(ctx *Ctx, g reassembly.Gap) {
+	s.half[0].tainted, s.half[1].tainted = true, true
+	s.half[g.Dir].started = false
+}
+
+// Message implements MessageChecker: place pending stalls in their messages.
+func (s *stallDetector) Message(ctx *Ctx, m *http1.Message) {
+	keep := s.pending[:0]
+	for _, c := range s.pending {
+		if c.dir != m.Dir || c.state == candConfirmed {
+			keep = append(keep, c)
+			continue
+		}
+		lastD := c.n.pos.Offset - 1 // the last byte before the wait
+		usable := m.GapBytes == 0 && m.End != http1.EndMalformed && m.End != http1.EndGap
+		switch c.state {
+		case candWaitMsg:
+			if m.Last.Offset < lastD {
+				keep = append(keep, c) // an earlier message
+				continue
+			}
+			if m.Start.Offset > lastD || !usable {
+				continue // D is in no message we can trust
+			}
+			c.msgD = m
+			switch {
+			case c.n.pos.Offset <= m.Last.Offset:
+				c.msgN, c.state = m, candConfirmed
+			case c.n.pos.Offset == m.Last.Offset+1 && m.Dir == http1.ClientToServer:
+				// D ended the request; N must start the next one, sent before
+				// any response byte (B sent no data meanwhile): pipelined.
+				c.state = candWaitNext
+			default:
+				continue
+			}
+		case candWaitNext:
+			if m.Start.Offset != c.n.pos.Offset || !usable {
+				continue
+			}
+			c.msgN, c.state = m, candConfirmed
+		}
+		keep = append(keep, c)
+	}
+	clear(s.pending[len(keep):])
+	s.pending = keep
+}
+
+// Transaction implements TransactionChecker: report the confirmed stalls
+// whose held data belongs to t.
+func (s *stallDetector) Transaction(ctx *Ctx, t *http1.Transaction) {
+	keep := s.pending[:0]
+	for _, c := range s.pending {
+		if c.state != candConfirmed || !inTx(t, c.msgN) {
+			keep = append(keep, c)
+			continue
+		}
+		if !t.Gap {
+			s.report(ctx, t, c)
+		}
+	}
+	clear(s.pending[len(keep):])
+	s.pending = keep
+}
+
+// End implements EndChecker: whatever is still pending was never placed in
+// a transaction, so it cannot be told apart from application idle time.
+func (s *stallDetector) End(ctx *Ctx) { s.pending = nil }
+
+func inTx(t *http1.Transaction, m *http1.Message) bool {
+	if m == nil {
+		return false
+	}
+	if t.Request == m || t.Response == m {
+		return true
+	}
+	for _, x := range t.Interim {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *stallDetector) report(ctx *Ctx, t *http1.Transaction, c *stallCand) {
+	tx := t.Index + 1
+	sender, receiver := "client", "server"
+	if c.dir == reassembly.ServerToClient {
+		sender, receiver = "server", "client"
+	}
+	what := describe(c.msgN)
+	if c.msgN.Dir == http1.ServerToClient && t.Request != nil {
+		what += " to " + describe(t.Request)
+	}
+	f := Finding{
+		Transaction: tx,
+		Time:        c.d.pos.Time,
+		Frames:      frames(c.d.pos, c.k, c.n.pos),
+		Duration:    c.stall,
+		Attrs: map[string]any{
+			"stall_ms":            timingMS(c.stall),
+			"ack_delay_ms":        timingMS(c.ackDelay),
+			"rtt_to_receiver_ms":  timingMS(c.rB),
+			"rtt_to_sender_ms":    timingMS(c.rA),
+			"held_bytes":          c.n.n,
+			"acked_bytes":         c.acked.ackOff - c.acked.prevUna,
+			"mss":                 c.mss,
+			"sender":              sender,
+			"held_segment_submss": c.nagle || c.tail,
+		},
+	}
+	if c.nagle {
+		f.Message = fmt.Sprintf("%s — the %s held %d B (frame %d) behind the unacknowledged %d-B segment (frame %d) until the %s's delayed ACK (frame %d) came %s beyond the RTT; %s",
+			nagleSplit(c), sender, c.n.n, c.n.pos.Frame, c.acked.smallBytes, c.d.pos.Frame, receiver, c.k.Frame, ms(c.stall), nagleVariant(c))
+		f.Hint = "write the message in one call (one buffer, or writev), or set TCP_NODELAY on the sending socket"
+		f.Attrs["split"] = nagleSplit(c)
+		f.Attrs["nagle"] = "classic+minshall"
+		if ctx.reportAs(NagleDelayedAck.ID, f) {
+			ctx.Attribute(tx, NagleDelayedAck.ID, c.stall)
+		}
+		return
+	}
+	f.Message = fmt.Sprintf("%s: the %s's next %d B (frame %d) left only when the %s's ACK (frame %d) of %d B (frame %d) arrived, %s after the data — %s beyond the %s RTT to the %s, with no data to carry it: a delayed ACK (RFC 1122 §4.2.3.2) stalled the %s",
+		what, sender, c.n.n, c.n.pos.Frame, receiver, c.k.Frame, c.acked.ackOff-c.acked.prevUna, c.d.pos.Frame,
+		ms(c.ackDelay), ms(c.stall), ms(c.rB), receiver, sender)
+	if c.tail {
+		f.Message += fmt.Sprintf("; the held %d B were less than a full segment (MSS %d) behind full-sized unacknowledged data: classic Nagle (RFC 896: BSD, macOS, Windows) holds such a tail, Linux's Minshall variant does not — or the congestion window was one segment", c.n.n, c.mss)
+		f.Attrs["nagle"] = "classic-only"
+	}
+	f.Hint = "send each message in one write and set TCP_NODELAY on the sender; a receiver that knows it will not answer at once can ACK immediately (Linux TCP_QUICKACK)"
+	if ctx.reportAs(DelayedAckStall.ID, f) {
+		ctx.Attribute(tx, DelayedAckStall.ID, c.stall)
+	}
+}
+
+// timingMS is milliseconds as a float for Attrs, rounded to 1 µs.
+func timingMS(d time.Duration) float64 {
+	return float64(d.Round(time.Microsecond)) / float64(time.Millisecond)
+}

@@ -1,0 +1,58 @@
+package analyze
+
+import "fmt"
+
+// NagleDelayedAck: the write-write-read pattern. A sent a small segment,
+// then had more (less than a full segment) to send; Nagle's algorithm held
+// it until the first was acknowledged, and the receiver delayed that ACK
+// because it was waiting for the rest of the message before answering.
+//
+// It is the special case of delayed-ack-stall where the held data was
+// sub-MSS behind an unacknowledged sub-MSS segment; the same detector finds
+// both (delayed_ack_stall.go) and reports each stall under one rule only.
+var NagleDelayedAck = &Rule{
+	ID:       "nagle-delayed-ack",
+	Severity: Warning,
+	Title:    "small write held by Nagle until the peer's delayed ACK",
+	NewConn: func(cfg *Config) any {
+		if cfg.On(DelayedAckStall.ID) {
+			return nil // delayed-ack-stall's detector reports for both rules
+		}
+		return newStallDetector()
+	},
+}
+
+// nagleSplit names the message that was split and where, from the stream
+// offsets of the held data and the message's header/body boundary:
+// "POST /upload: headers 212 B + body 18 B".
+func nagleSplit(c *stallCand) string {
+	m := c.msgN
+	if c.msgD != m {
+		return fmt.Sprintf("%s (pipelined behind %s)", describe(m), describe(c.msgD))
+	}
+	at := c.n.pos.Offset
+	start := m.Start.Offset
+	end := m.Last.Offset + 1
+	if m.HeaderBytes <= 0 {
+		return fmt.Sprintf("%s: %d B + %d B", describe(m), at-start, end-at)
+	}
+	body := start + uint64(m.HeaderBytes) // first body byte
+	switch {
+	case at == body:
+		return fmt.Sprintf("%s: headers %d B + body %d B", describe(m), m.HeaderBytes, end-body)
+	case at < body:
+		return fmt.Sprintf("%s: header block split after %d of %d B (body %d B)", describe(m), at-start, m.HeaderBytes, end-body)
+	}
+	return fmt.Sprintf("%s: headers %d B, body split after %d B + %d B", describe(m), m.HeaderBytes, at-body, end-at)
+}
+
+// nagleVariant says which Nagle explains the hold. Classic Nagle (RFC 896)
+// holds a sub-MSS segment while any data is unacknowledged; Linux's
+// Minshall variant (tcp_minshall_check) only while a previous sub-MSS
+// segment is. The rule fires only when the unacknowledged data included a
+// sub-MSS segment, and ACKs are cumulative, so both hold it; a tail held
+// behind full-sized segments only is reported as delayed-ack-stall with
+// "classic Nagle only".
+func nagleVariant(c *stallCand) string {
+	return fmt.Sprintf("classic Nagle (RFC 896) and Linux's Minshall variant both hold it, as the unacknowledged segment was itself shorter than the MSS (%d B)", c.mss)
+}

@@ -1,0 +1,431 @@
+package analyze
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// SlowStartFreshConnection: a response needed several round trips because
+// it went on a new connection, whose congestion window starts at the
+// initial window (RFC 6928: 10 segments) and only doubles per round trip
+// (RFC 5681 slow start), while a connection from the same client to the same
+// server had already grown its window and sat idle.
+//
+// Two halves: a per-connection flight counter (NewConn) that writes a
+// compact ConnTiming into the connection's summary, and a cross-connection
+// aggregate (NewAggregate) that pairs a fresh connection's slow response
+// with a warm, idle sibling. The pair is judged when the later of the two
+// connections ends, so the order in which they end does not matter.
+var SlowStartFreshConnection = &Rule{
+	ID:           "slow-start-fresh-connection",
+	Severity:     Info,
+	Title:        "response spent round trips in slow start beside an idle warm connection",
+	NewConn:      func(cfg *Config) any { return &flightCounter{iw: cfg.InitialWindowSegs} },
+	NewAggregate: func(cfg *Config) Aggregate { return &slowStartAgg{cfg: cfg, keys: map[pairKey][]*ssEntry{}} },
+}
+
+const (
+	// maxFlights bounds the server→client flights remembered per
+	// connection: the first response's flights are what matters, and slow
+	// start from 10 segments fills any real path within 20 round trips.
+	maxFlights = 32
+	// maxFlightSizes bounds the per-flight segment counts shown in a finding.
+	maxFlightSizes = 12
+	// minFreshFlights: "several round trips". Two flights are one doubling
+	// of the initial window (a response of 11–30 segments); from three on
+	// the cost is a visible multiple of the RTT.
+	minFreshFlights = 3
+	// ssMaxPerPair / ssMaxBusy bound the aggregate: connections kept per
+	// client→server pair, transactions (busy spans) kept per connection.
+	ssMaxPerPair = 32
+	ssMaxBusy    = 64
+)
+
+// ConnTiming is what the timing rules tell the cross-connection
+// aggregate about one connection: a few numbers, no packets.
+type ConnTiming struct {
+	RTT       time.Duration // end-to-end RTT from the handshake (0: no handshake seen)
+	MSS       int           // the server's send MSS
+	WarmAt    time.Time     // when the server had delivered 2 × initial-window full segments (zero: never)
+	MaxFlight int64         // the largest server→client flight, bytes: what one round trip could carry
+	Fresh     *FreshResponse
+}
+
+// FreshResponse is a connection's first response when it took more than
+// one flight (round trip) to deliver.
+type FreshResponse struct {
+	Tx            int // 1-based
+	Request       string
+	ReqStart      time.Time
+	Bytes         int64 // response bytes on the wire
+	Flights       int
+	Segments      []int // segments per flight (first maxFlightSizes)
+	Start, Last   http1.Pos
+	SYN           http1.Pos
+	FirstFlightSz int64
+}
+
+// flight is one round trip's worth of server data as seen at the capture
+// point: segments with no pause of half an RTT between them.
+type flight struct {
+	start  reassembly.Pos
+	bytes  int64
+	segs   int
+	appGap bool // the pause before it was not ACK-clocked: the server had nothing to send
+}
+
+func (f flight) end() uint64 { return f.start.Offset + uint64(f.bytes) }
+
+type flightCounter struct {
+	iw       int
+	off      bool
+	seeded   bool
+	rtt, rs  time.Duration // end to end; capture point ↔ server
+	mss      int
+	started  bool
+	lastData time.Time
+	end      uint64
+	cur      flight
+	ackAt    time.Time // first client ACK that advanced since cur started
+	haveAck  bool
+	una      uint64
+	flights  []flight
+	full     bool // more flights than maxFlights
+	maxFl    int64
+	lossSeen bool
+	lossAt   uint64
+	warmAt   time.Time
+	fresh    *FreshResponse
+}
+
+func (f *flightCounter) Segment(ctx *Ctx, g *reassembly.Segment) {
+	if f.off || g.Kind == reassembly.SegDuplicate {
+		return
+	}
+	c := ctx.Conn
+	if !f.seeded {
+		if c.MidStream || c.RolesGuessed {
+			f.off = true // not a new connection as far as we can see
+			return
+		}
+		if c.HandshakeACK.Frame == 0 {
+			return
+		}
+		f.seeded = true
+		f.rs = c.SYNACK.Time.Sub(c.SYN.Time)
+		f.rtt = c.HandshakeACK.Time.Sub(c.SYN.Time)
+		f.mss = sendMSS(c, reassembly.ServerToClient)
+		if f.rtt <= 0 || f.mss == 0 {
+			f.off = true
+			return
+		}
+	}
+	if g.Dir == reassembly.ClientToServer {
+		if g.AckValid && g.AckOffset > f.una {
+			f.una = g.AckOffset
+			if f.started && !f.haveAck {
+				f.ackAt, f.haveAck = g.Time, true
+			}
+		}
+		return
+	}
+	if g.Len == 0 || g.Flags.Has(reassembly.SYN) {
+		return
+	}
+	switch g.Kind {
+	case reassembly.SegNew:
+	case reassembly.SegRetransmit, reassembly.SegPartialOverlap, reassembly.SegOutOfOrder:
+		// Loss recovery (or a capture hole): flights from here on say
+		// nothing about slow start.
+		if !f.lossSeen {
+			f.lossSeen, f.lossAt = true, g.Offset
+		}
+		return
+	default:
+		return
+	}
+	if !f.started {
+		f.started = true
+		f.cur = flight{start: g.Pos, bytes: int64(g.Len), segs: 1}
+	} else if g.Time.Sub(f.lastData) >= f.rtt/2 {
+		// A pause of half an RTT or more ends a flight. The next one is
+		// ACK-clocked when it began one capture point ↔ server round trip
+		// after the first ACK of the previous flight passed (slow start
+		// sends on each ACK); otherwise the server was waiting for its
+		// application, not for the window.
+		slack := releaseSlackMin + f.rs/releaseSlackDiv
+		since := g.Time.Sub(f.ackAt)
+		clocked := f.haveAck && since >= f.rs-slack && since <= f.rs+slack
+		f.closeFlight()
+		f.cur = flight{start: g.Pos, bytes: int64(g.Len), segs: 1, appGap: !clocked}
+		f.haveAck = false
+	} else {
+		f.cur.bytes += int64(g.Len)
+		f.cur.segs++
+	}
+	f.lastData = g.Time
+	f.end = g.Offset + uint64(g.Len)
+	if f.warmAt.IsZero() && f.end >= uint64(2*f.iw*f.mss) {
+		f.warmAt = g.Time
+	}
+}
+
+func (f *flightCounter) closeFlight() {
+	f.maxFl = max(f.maxFl, f.cur.bytes)
+	if len(f.flights) < maxFlights {
+		f.flights = append(f.flights, f.cur)
+	} else {
+		f.full = true
+	}
+}
+
+// Transaction counts the flights of the connection's first response.
+func (f *flightCounter) Transaction(ctx *Ctx, t *http1.Transaction) {
+	if f.off || !f.seeded || t.Index != 0 || t.Gap || t.Request == nil || t.Response == nil || t.Response.End != http1.EndComplete {
+		return
+	}
+	r := t.Response
+	from, to := r.Start.Offset, r.Last.Offset+1
+	if len(t.Interim) > 0 {
+		from = t.Interim[0].Start.Offset
+	}
+	if f.lossSeen && f.lossAt < to {
+		return
+	}
+	all := append(f.flights[:len(f.flights):len(f.flights)], f.cur)
+	if f.full && all[len(all)-2].end() < to {
+		return // the response runs past the flights we kept
+	}
+	fr := &FreshResponse{Tx: t.Index + 1, Request: describe(t.Request), ReqStart: t.Request.Start.Time,
+		Bytes: int64(to - from), Start: r.Start, Last: r.Last, SYN: ctx.Conn.SYN}
+	if len(t.Interim) > 0 {
+		fr.Start = t.Interim[0].Start
+	}
+	for _, fl := range all {
+		if fl.start.Offset >= to || fl.end() <= from {
+			continue
+		}
+		if fr.Flights > 0 && fl.appGap {
+			return // the server paused for its application inside the response: not the window
+		}
+		if fr.Flights == 0 {
+			fr.FirstFlightSz = fl.bytes
+		}
+		fr.Flights++
+		if len(fr.Segments) < maxFlightSizes {
+			fr.Segments = append(fr.Segments, fl.segs)
+		}
+	}
+	if fr.Flights >= 2 {
+		f.fresh = fr
+	}
+}
+
+// End hands the connection's timing summary to the aggregate.
+func (f *flightCounter) End(ctx *Ctx) {
+	if f.off || !f.seeded {
+		return
+	}
+	if f.started {
+		f.maxFl = max(f.maxFl, f.cur.bytes)
+	}
+	ctx.setConnTiming(&ConnTiming{RTT: f.rtt, MSS: f.mss, WarmAt: f.warmAt, MaxFlight: f.maxFl, Fresh: f.fresh})
+}
+
+// ssEntry is what the aggregate keeps per finished connection.
+type ssEntry struct {
+	ref       ConnRef
+	syn       time.Time
+	end       time.Time // last packet
+	closeAt   time.Time // first FIN or RST; zero when it never closed in the capture
+	warmAt    time.Time
+	maxFlight int64
+	busy      []span // its transactions, request start → response end (the last ssMaxBusy)
+	busyFrom  time.Time
+	rtt       time.Duration
+	fresh     *FreshResponse
+	done      bool // fresh already reported
+}
+
+type span struct{ from, to time.Time }
+
+type slowStartAgg struct {
+	cfg    *Config
+	keys   map[pairKey][]*ssEntry
+	n      int
+	newest time.Time
+}
+
+func (a *slowStartAgg) Conn(r *Reporter, s *ConnSummary) {
+	t := s.Timing
+	c := s.Conn
+	if t == nil || c == nil || c.SYN.Frame == 0 {
+		return
+	}
+	e := &ssEntry{ref: ConnRef{ID: c.ID, Client: c.Client, Server: c.Server}, syn: c.SYN.Time, end: c.Last.Time,
+		warmAt: t.WarmAt, maxFlight: t.MaxFlight, rtt: t.RTT, fresh: t.Fresh}
+	for d := range 2 {
+		for _, p := range []*reassembly.Pos{c.Halves[d].FIN, c.Halves[d].RST} {
+			if p != nil && (e.closeAt.IsZero() || p.Time.Before(e.closeAt)) {
+				e.closeAt = p.Time
+			}
+		}
+	}
+	txs := s.Transactions
+	if len(txs) > ssMaxBusy || s.TransactionCount > len(txs) {
+		if len(txs) > ssMaxBusy {
+			txs = txs[len(txs)-ssMaxBusy:]
+		}
+		if len(txs) > 0 {
+			e.busyFrom = txs[0].RequestStart.Time
+		} else {
+			e.busyFrom = e.end
+		}
+	}
+	for _, x := range txs {
+		sp := span{from: x.RequestStart.Time, to: x.ResponseEnd.Time}
+		if !x.HasRequest {
+			sp.from = x.ResponseStart.Time
+		}
+		if !x.HasResponse {
+			sp.to = e.end // never answered: busy until the connection ended
+		}
+		e.busy = append(e.busy, sp)
+	}
+	if e.end.After(a.newest) {
+		a.newest = e.end
+	}
+	a.expire()
+
+	key := pairKey{client: c.Client.Addr(), server: c.Server}
+	list := a.keys[key]
+	if e.fresh != nil && e.fresh.Flights >= minFreshFlights {
+		for _, w := range list {
+			if a.report(r, e, w, s) {
+				break
+			}
+		}
+	}
+	if !e.warmAt.IsZero() {
+		for _, f := range list {
+			if !f.done && f.fresh != nil && f.fresh.Flights >= minFreshFlights {
+				a.report(r, f, e, nil)
+			}
+		}
+	}
+	if e.warmAt.IsZero() && (e.fresh == nil || e.done || e.fresh.Flights < minFreshFlights) {
+		return // neither half of a future pair
+	}
+	if len(list) >= ssMaxPerPair {
+		list = list[1:]
+		a.n--
+	}
+	if list == nil && len(a.keys) >= a.cfg.CrossMaxEntries {
+		return // table full: keep memory flat, lose this pair
+	}
+	a.keys[key] = append(list, e)
+	a.n++
+}
+
+// expire drops connections that ended more than CrossWindow (capture time)
+// before the newest end seen.
+func (a *slowStartAgg) expire() {
+	cut := a.newest.Add(-a.cfg.CrossWindow)
+	for k, list := range a.keys {
+		i := 0
+		for i < len(list) && list[i].end.Before(cut) {
+			i++
+		}
+		if i == 0 {
+			continue
+		}
+		a.n -= i
+		if i == len(list) {
+			delete(a.keys, k)
+		} else {
+			a.keys[k] = append(list[:0:0], list[i:]...)
+		}
+	}
+}
+
+// idleWarm reports whether w was open, warm and idle from f's SYN until f's
+// request left, and since when it had been idle.
+func idleWarm(f, w *ssEntry) (time.Time, bool) {
+	fr := f.fresh
+	if w.ref.ID == f.ref.ID || !w.syn.Before(f.syn) || w.warmAt.IsZero() || w.warmAt.After(f.syn) {
+		return time.Time{}, false
+	}
+	if !w.closeAt.IsZero() && !w.closeAt.After(fr.ReqStart) {
+		return time.Time{}, false // closed (or closing) before the request could have used it
+	}
+	if !w.busyFrom.IsZero() && !w.busyFrom.Before(f.syn) {
+		return time.Time{}, false // its transactions around that time were not kept: cannot tell
+	}
+	idleSince := w.warmAt
+	for _, sp := range w.busy {
+		if !sp.from.After(fr.ReqStart) && !sp.to.Before(f.syn) {
+			return time.Time{}, false // busy: a new connection was the right call
+		}
+		if !sp.to.After(f.syn) && sp.to.After(idleSince) {
+			idleSince = sp.to
+		}
+	}
+	return idleSince, true
+}
+
+// report emits the finding for fresh connection f beside warm w when they
+// qualify; cur is f's own summary when f is the connection ending now
+// (then its transaction's breakdown still can take the attribution).
+func (a *slowStartAgg) report(r *Reporter, f, w *ssEntry, cur *ConnSummary) bool {
+	idleSince, ok := idleWarm(f, w)
+	if !ok || w.maxFlight <= 0 || f.rtt <= 0 {
+		return false
+	}
+	fr := f.fresh
+	warmFlights := int((fr.Bytes + w.maxFlight - 1) / w.maxFlight)
+	extra := fr.Flights - max(warmFlights, 1)
+	if extra < 1 {
+		return false
+	}
+	f.done = true
+	cost := time.Duration(extra) * f.rtt
+	sizes := make([]string, len(fr.Segments))
+	for i, n := range fr.Segments {
+		sizes[i] = fmt.Sprint(n)
+	}
+	if fr.Flights > len(fr.Segments) {
+		sizes = append(sizes, "…")
+	}
+	mss := a.cfg.InitialWindowSegs
+	r.Report(Finding{
+		Transaction: fr.Tx,
+		Time:        fr.Start.Time,
+		Frames:      frames(fr.SYN, fr.Start, fr.Last),
+		Duration:    cost,
+		Related:     []ConnRef{f.ref, w.ref},
+		Message: fmt.Sprintf("%s on new connection %d (%s → %s): the %d-B response took %d round trips (flights of %s segments: slow start from the initial window) while connection %d to the same server was warm (one round trip carried up to %d B there) and idle for %s; about %d round trip(s), %s, more than on the warm connection",
+			fr.Request, f.ref.ID, f.ref.Client, f.ref.Server, fr.Bytes, fr.Flights, strings.Join(sizes, ", "), w.ref.ID,
+			w.maxFlight, ms(fr.ReqStart.Sub(idleSince)), extra, ms(cost)),
+		Hint: "send the request on the idle keep-alive connection (a connection pool that prefers warm connections) instead of opening a new one; note that Linux servers restart slow start after an idle RTO unless net.ipv4.tcp_slow_start_after_idle=0",
+		Attrs: map[string]any{
+			"flights": fr.Flights, "flight_segments": fr.Segments, "response_bytes": fr.Bytes,
+			"warm_connection": w.ref.ID, "warm_max_flight_bytes": w.maxFlight, "extra_round_trips": extra,
+			"rtt_ms": timingMS(f.rtt), "initial_window_segments": mss,
+		},
+	})
+	if cur != nil {
+		for _, t := range cur.Transactions {
+			if t.Index == fr.Tx {
+				attribute(t, SlowStartFreshConnection.ID, cost)
+				break
+			}
+		}
+	}
+	return true
+}
+
+func (a *slowStartAgg) Flush(r *Reporter) {}

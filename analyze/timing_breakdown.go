@@ -1,0 +1,64 @@
+package analyze
+
+import "time"
+
+// Where a transaction's time went. The engine fills the phases of every
+// TxReport.Timing (connect, send, wait, receive: NewTxReport and dispatchTx
+// in engine.go); the timing rules add, per finding, the milliseconds they
+// explain, keyed by rule ID, through Attribute. Renderers print both: one
+// compact line per transaction in text, numbers in ms in JSON.
+
+// Attribute adds d to the time transaction tx (1-based, as in findings)
+// spent on the cause named by rule. It reports whether the transaction was
+// found: attribution works on the transactions already settled on this
+// connection (Ctx.Transactions), so a checker that finds a stall before its
+// transaction is settled keeps it and attributes it from Transaction() or
+// End(). Transactions beyond MaxTransactionsPerConn are not kept and cannot
+// be attributed to.
+func (c *Ctx) Attribute(tx int, rule string, d time.Duration) bool {
+	if tx <= 0 || d <= 0 {
+		return false
+	}
+	txs := c.st.report.Transactions
+	// Most attributions are for the transaction just settled: search from the end.
+	for i := len(txs) - 1; i >= 0; i-- {
+		if txs[i].Index != tx {
+			continue
+		}
+		attribute(txs[i], rule, d)
+		return true
+	}
+	return false
+}
+
+func attribute(t *TxReport, rule string, d time.Duration) {
+	if t.Timing == nil {
+		t.Timing = &Breakdown{}
+	}
+	if t.Timing.Attributed == nil {
+		t.Timing.Attributed = map[string]time.Duration{}
+	}
+	t.Timing.Attributed[rule] += d
+}
+
+// reportAs reports f under another (enabled) rule of this run. One
+// per-connection detector serves delayed-ack-stall and nagle-delayed-ack, so
+// that a stall is classified once and reported under exactly one of them.
+// It reports false, and drops f, when that rule is not enabled.
+func (c *Ctx) reportAs(id string, f Finding) bool {
+	for _, r := range c.e.rules {
+		if r.ID != id {
+			continue
+		}
+		saved := c.rule
+		c.rule = r
+		c.Report(f)
+		c.rule = saved
+		return true
+	}
+	return false
+}
+
+// setConnTiming hands the connection's timing summary to the
+// cross-connection rules: it travels in the ConnSummary they receive.
+func (c *Ctx) setConnTiming(t *ConnTiming) { c.st.sum.Timing = t }
