@@ -500,7 +500,8 @@ func (a *Assembler) segment(c *conn, d Dir, p *tcpPacket, pos Pos) {
 		peer.ackValid, peer.acked, peer.ackPos = true, ackOff, pos
 		peer.tryAckGap(x)
 	}
-	if !syn || len(p.payload) > 0 {
+	// A RST's payload is a diagnostic text (RFC 9293 §3.5.3), not stream data.
+	if !p.flags.Has(RST) {
 		h.data(x, kind, off, p.payload, pos)
 	}
 	if p.flags.Has(FIN) && !h.finSeen && off >= 0 {

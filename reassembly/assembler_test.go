@@ -299,7 +299,7 @@ func TestRSTEndsBothDirections(t *testing.T) {
 	sr.run([]step{
 		{from: "c", flags: PA, seq: ci + 1, ack: si + 1, data: "req1req2", want: []string{`feed c @0 "req1req2" #4`}},
 		{from: "s", flags: PA, seq: si + 1, ack: ci + 9, data: "resp1", want: []string{`feed s @0 "resp1" #5`}},
-		{from: "s", flags: RST | ACK, seq: si + 6, ack: ci + 9, want: []string{"end s rst @5 #6", "end c rst @8 #6", "finish #6"}},
+		{from: "s", flags: RST | ACK, seq: si + 6, ack: ci + 9, data: "diagnostic", want: []string{"end s rst @5 #6", "end c rst @8 #6", "finish #6"}},
 		{from: "c", flags: PA, seq: ci + 9, ack: si + 6, data: "late"}, // in flight: seen, not delivered
 	})
 	sr.close("connend 1 rst")
@@ -500,4 +500,15 @@ func TestInconsistencyAfterRingGrowth(t *testing.T) {
 	if len(sr.r.incons) != 1 {
 		t.Fatalf("incons %+v", sr.r.incons)
 	}
+}
+
+func TestAckOfMissedFINIsNotAGap(t *testing.T) {
+	sr := newStepRun(t, Options{})
+	sr.run(handshake(ci, si))
+	sr.run([]step{
+		{from: "c", flags: PA, seq: ci + 1, ack: si + 1, data: "GET", want: []string{`feed c @0 "GET" #4`}},
+		// The client's FIN (seq ci+4) is not in the capture; the server acks it.
+		{from: "s", flags: ACK, seq: si + 1, ack: ci + 5},
+	})
+	sr.close("end c capture-end @3 #5", "end s capture-end @0 #5", "finish #5", "connend 1 open")
 }

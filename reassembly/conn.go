@@ -171,6 +171,8 @@ type Conn struct {
 func (c *Conn) Duration() time.Duration { return c.Last.Time.Sub(c.First.Time) }
 
 // Handler receives the Assembler's events, synchronously, in capture order.
+// A *Segment (and *Conn, until ConnEnd) belongs to the Assembler: the Segment
+// is reused for the next packet, so copy it to keep it.
 type Handler interface {
 	ConnStart(c *Conn)
 	Segment(c *Conn, s *Segment)

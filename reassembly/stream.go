@@ -416,9 +416,11 @@ func (h *half) closeOut(x streamCtx, how http1.CloseKind, pos Pos) {
 	h.probeValid = false
 	h.flushOOO(x, false)
 	if !h.ended {
-		tail := h.next
-		var after Pos = pos
-		if h.ackValid && h.acked > tail {
+		tail, after := h.next, pos
+		// An ACK one past everything we hold, with no FIN captured, is far
+		// more likely the ACK of a FIN the capture missed than of one lost
+		// data byte: no gap for it.
+		if h.ackValid && h.acked > tail && (h.finSeen || h.acked != h.next+1) {
 			tail, after = h.acked, h.ackPos
 		}
 		if h.finSeen && tail > h.finOff {
