@@ -202,7 +202,7 @@ type Options struct {
 type Stats struct {
 	Packets           int64
 	NonTCP            int64 // decoded, but not TCP over IP (or TCP inside ICMP etc.)
-	Undecodable       int64 // link/IP/TCP header could not be decoded
+	Undecodable       int64 // link/IP/TCP header could not be decoded, or a link type we do not decode
 	Conns             int64
 	EvictedFull       int64 // connections evicted because MaxConns was reached
 	EvictedIdle       int64

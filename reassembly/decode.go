@@ -121,7 +121,10 @@ func decode(linkType int, data []byte, p *tcpPacket) decodeResult {
 	case linkIPv6:
 		return decodeIPv6(data, p)
 	}
-	return decodedOther
+	// A link type we do not decode (802.11, PPP, ...): report it as
+	// undecodable rather than "not TCP", so that a capture we cannot read
+	// does not look like a capture without TCP.
+	return decodedBad
 }
 
 // decodeEther decodes what follows an ethertype, walking VLAN tags.

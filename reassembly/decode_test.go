@@ -121,6 +121,10 @@ func TestDecodeIPv4Details(t *testing.T) {
 	if r := decode(linkRaw, opt, &p); r != decodedTCP || string(p.payload) != "abcdef" {
 		t.Errorf("options: %d %q", r, p.payload)
 	}
+	// An unsupported link type is undecodable, not "non-TCP".
+	if r := decode(105, ip, &p); r != decodedBad {
+		t.Errorf("802.11: decode = %d", r)
+	}
 	// Truncated headers are undecodable, never a panic.
 	for n := range 40 {
 		if r := decode(linkRaw, ip[:n], &p); r != decodedBad {
