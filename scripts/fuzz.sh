@@ -25,7 +25,7 @@ GO=${GO:-go}
 targets=$(grep -rE --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]+\(' . |
 	grep -v '/testdata/' |
 	sed -E 's#^\./(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]+)\($#\1 \2#; s#^\./[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]+)\($#. \1#' |
-	sort -u | grep -E " (${only})" || true)
+	sort -u | awk -v re="$only" '$2 ~ re')
 if [ -z "$targets" ]; then
 	echo "fuzz.sh: no fuzz target matches ${only}" >&2
 	exit 2
