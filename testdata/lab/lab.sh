@@ -13,6 +13,7 @@ OUT="${LAB_OUT:-$LAB_DIR}"
 DELAY_MS="${LAB_DELAY_MS:-10}"
 SCENARIOS="${LAB_SCENARIOS:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19}"
 WORK="$(mktemp -d /tmp/connlint-lab.XXXXXX)"
+chmod 755 "$WORK"  # squid runs as user proxy
 BIN="$WORK/bin"
 P=cl  # namespace prefix
 NS_C=${P}-client NS_P=${P}-proxy NS_S=${P}-server NS_M1=${P}-wire1 NS_M2=${P}-wire2
@@ -58,7 +59,7 @@ wait_dpkg() {
 }
 install_packages() {
 	local need=() cmd pkg
-	for pair in tcpdump:tcpdump nginx:nginx-light haproxy:haproxy ethtool:ethtool ip:iproute2 \
+	for pair in tcpdump:tcpdump nginx:nginx-light haproxy:haproxy squid:squid ethtool:ethtool ip:iproute2 \
 		curl:curl python3:python3 tshark:tshark mergecap:tshark fuser:psmisc; do
 		cmd=${pair%%:*} pkg=${pair#*:}
 		command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
@@ -224,7 +225,7 @@ nginx_start() { # ns ip port keepalive_timeout
 	printf 'hello\n' >"$d/html/tiny.txt"
 	head -c 4000 /dev/zero | tr '\0' 'a' >"$d/html/4k.txt"
 	head -c 60000 /dev/zero | tr '\0' 'b' >"$d/html/60k.txt"
-	head -c 300000 /dev/zero | tr '\0' 'c' >"$d/html/300k.txt"
+	head -c 100000 /dev/zero | tr '\0' 'c' >"$d/html/100k.txt"
 	cat >"$d/nginx.conf" <<NGX
 worker_processes 1;
 daemon off;

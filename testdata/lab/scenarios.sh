@@ -63,13 +63,13 @@ scenario_4() {
 	nsx $NS_S sysctl -qw net.ipv4.tcp_slow_start_after_idle=0
 	nginx_start $NS_S $S_IP 8081 30s
 	cap_client slow-start-fresh-connection
-	# conn A: warm up with 3 large responses, then stay idle (kept open by the sleep);
+	# conn A: warm up with 2 large responses, then stay idle (kept open by the sleep);
 	# conn B (opened while A idles): the same large response from a cold window.
 	client slow-start-fresh-connection -addr $NGX -nodelay -timeout 5s \
-		-plan "conn 41401; send GET /300k.txt; read; send GET /300k.txt; read; send GET /300k.txt; read; sleep 1500; close" &
+		-plan "conn 41401; send GET /100k.txt; read; send GET /100k.txt; read; sleep 1500; close" &
 	local a=$!
 	sleep 0.9
-	client slow-start-fresh-connection -addr $NGX -nodelay -timeout 5s -plan "conn 41402; send GET /300k.txt; read; close"
+	client slow-start-fresh-connection -addr $NGX -nodelay -timeout 5s -plan "conn 41402; send GET /100k.txt; read; close"
 	wait $a
 	cap_stop; stop $NGINX_PID
 	nsx $NS_S sysctl -qw net.ipv4.tcp_slow_start_after_idle=1
@@ -198,12 +198,12 @@ scenario_14() {
 	truth no-connection-reuse-pooled no-connection-reuse-pooled.pcap --count 10
 }
 
-# 15. Port churn: 1200 short connections in ~2 s from a 500-port range, TIME_WAIT reuse on.
+# 15. Port churn: 800 short connections in ~1.4 s from a 500-port range, TIME_WAIT reuse on.
 scenario_15() {
 	nsx $NS_C sysctl -qw net.ipv4.ip_local_port_range="40000 40499" net.ipv4.tcp_tw_reuse=1
 	nginx_start $NS_S $S_IP 8081 5s
 	cap_client port-churn
-	client port-churn -addr $NGX -nodelay -par 40 -repeat 1200 -plan "conn; send GET /tiny.txt; read; close" >/dev/null
+	client port-churn -addr $NGX -nodelay -par 80 -repeat 800 -plan "conn; send GET /tiny.txt; read; close" >/dev/null
 	cap_stop; stop $NGINX_PID
 	nsx $NS_C sysctl -qw net.ipv4.ip_local_port_range="32768 60999" net.ipv4.tcp_tw_reuse=2
 	truth port-churn port-churn.pcap --client-log "$WORK/port-churn.client.jsonl" --port-range 40000-40499
@@ -243,13 +243,32 @@ HAP
 	PROXY_PID=$LASTPID
 	wait_port $NS_P $P1_IP 8080
 }
+squid_start() {
+	mkdir -p "$WORK/squid"; chmod 777 "$WORK/squid"
+	cat >"$WORK/squid/squid.conf" <<SQ
+http_port $P1_IP:8080
+http_access allow all
+cache deny all
+cache_mem 8 MB
+pid_filename $WORK/squid/squid.pid
+access_log none
+cache_log $WORK/squid/cache.log
+cache_effective_user proxy
+coredump_dir $WORK/squid
+dns_nameservers 127.0.0.1
+shutdown_lifetime 1 seconds
+SQ
+	bg $NS_P squid -N -f "$WORK/squid/squid.conf"
+	PROXY_PID=$LASTPID
+	wait_port $NS_P $P1_IP 8080
+}
 dumbproxy_start() { bg $NS_P timeout 60 "$BIN/dumbproxy" -listen $P1_IP:8080 -origin $NGX; PROXY_PID=$LASTPID; wait_port $NS_P $P1_IP 8080; }
 ka10="v=1.0 h=Connection:~Keep-Alive"
 scenario_17() {
 	nginx_start $NS_S $S_IP 8081 3s
 	local n port=41750
-	for n in dumb-proxy-keepalive dumb-proxy-keepalive-haproxy; do
-		if [ $n = dumb-proxy-keepalive ]; then dumbproxy_start; else haproxy_start; fi
+	for n in dumb-proxy-keepalive dumb-proxy-keepalive-haproxy dumb-proxy-keepalive-squid; do
+		case $n in *haproxy) haproxy_start ;; *squid) squid_start ;; *) dumbproxy_start ;; esac
 		cap_proxy $n
 		port=$((port + 1))
 		client $n -addr $P1_IP:8080 -host $NGX -nodelay -timeout 2s \
@@ -258,8 +277,9 @@ scenario_17() {
 		cap_stop; stop $PROXY_PID
 	done
 	stop $NGINX_PID
-	truth dumb-proxy-keepalive dumb-proxy-keepalive.pcap --client-log "$WORK/dumb-proxy-keepalive.client.jsonl"
-	truth dumb-proxy-keepalive-haproxy dumb-proxy-keepalive-haproxy.pcap --client-log "$WORK/dumb-proxy-keepalive-haproxy.client.jsonl"
+	for n in dumb-proxy-keepalive dumb-proxy-keepalive-haproxy dumb-proxy-keepalive-squid; do
+		truth $n $n.pcap --client-log "$WORK/$n.client.jsonl"
+	done
 }
 
 # 18. Hop-by-hop headers forwarded on the second leg; control: haproxy.
@@ -267,16 +287,15 @@ hop="h=Connection:~close,~X-Lab-Hop h=Keep-Alive:~timeout=5,~max=10 h=Proxy-Conn
 scenario_18() {
 	nginx_start $NS_S $S_IP 8081 3s
 	local n
-	for n in hop-by-hop-forwarded hop-by-hop-haproxy; do
-		if [ $n = hop-by-hop-forwarded ]; then dumbproxy_start; else haproxy_start; fi
+	for n in hop-by-hop-forwarded hop-by-hop-haproxy hop-by-hop-squid; do
+		case $n in *haproxy) haproxy_start ;; *squid) squid_start ;; *) dumbproxy_start ;; esac
 		cap_proxy $n
 		client $n -addr $P1_IP:8080 -host $NGX -nodelay -timeout 2s -plan "conn; send GET http://$NGX/tiny.txt $hop; read; sleep 100; close" || true
 		sleep 0.3
 		cap_stop; stop $PROXY_PID
 	done
 	stop $NGINX_PID
-	truth hop-by-hop-forwarded hop-by-hop-forwarded.pcap
-	truth hop-by-hop-haproxy hop-by-hop-haproxy.pcap
+	for n in hop-by-hop-forwarded hop-by-hop-haproxy hop-by-hop-squid; do truth $n $n.pcap; done
 }
 
 # 19. Unsafe retry: POST, the connection dies without a response, the client resends it on a

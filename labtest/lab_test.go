@@ -1,0 +1,292 @@
+// Package labtest checks connlint against the traffic lab's recordings.
+//
+// testdata/lab/<scenario>.pcap was recorded from real programs by testdata/lab/lab.sh,
+// and <scenario>.truth.json was written by the same generator from what it did (never from
+// connlint's output). For each truth file this test runs `connlint analyze --format json`
+// on the pcap and compares: every `fire: true` expectation needs at least min_count findings
+// of that rule (and, when duration_ms is given, one within tolerance_ms); every `fire: false`
+// expectation needs none. A rule that `connlint rules` does not list yet is reported as
+// pending (skipped with its ID), never as passed.
+package labtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// Truth is the schema of <scenario>.truth.json.
+type Truth struct {
+	Scenario       string         `json:"scenario"`
+	Description    string         `json:"description"`
+	Pcap           string         `json:"pcap"`
+	DelayMsEachWay float64        `json:"delay_ms_each_way"`
+	RTTms          float64        `json:"rtt_ms"`
+	Expect         []Expectation  `json:"expect"`
+	Facts          map[string]any `json:"facts"`
+}
+
+type Expectation struct {
+	Rule        string   `json:"rule"`
+	Fire        bool     `json:"fire"`
+	MinCount    int      `json:"min_count"`
+	DurationMs  *float64 `json:"duration_ms"`
+	ToleranceMs *float64 `json:"tolerance_ms"`
+	Note        string   `json:"note"`
+}
+
+type report struct {
+	Version  int       `json:"version"`
+	Findings []finding `json:"findings"`
+}
+
+type finding struct {
+	Rule       string   `json:"rule"`
+	Severity   string   `json:"severity"`
+	Frames     []int    `json:"frames"`
+	DurationMs *float64 `json:"duration_ms"`
+	Message    string   `json:"message"`
+	Connection struct {
+		ID     any    `json:"id"`
+		Client string `json:"client"`
+		Server string `json:"server"`
+	} `json:"connection"`
+	Transaction any `json:"transaction"`
+}
+
+// The rule catalogue of DESIGN.md (stable IDs).
+var catalogue = map[string]bool{
+	"delayed-ack-stall": true, "nagle-delayed-ack": true, "handshake-overhead": true, "no-connection-reuse": true,
+	"slow-start-fresh-connection": true, "port-churn": true, "parallel-connections": true,
+	"pipelined-unsafe-method": true, "pipelining": true, "content-length-mismatch": true,
+	"conflicting-framing": true, "unframed-persistent-response": true, "body-on-bodiless-response": true,
+	"request-after-close": true, "unsolicited-response": true, "inconsistent-overlap": true,
+	"hop-by-hop-forwarded": true, "dumb-proxy-keepalive": true, "keepalive-misuse": true,
+	"abortive-close": true, "keepalive-race": true, "unsafe-retry": true,
+}
+
+var (
+	root     string // module root
+	labDir   string
+	binary   string // built connlint, "" when the build failed
+	buildErr string
+)
+
+func TestMain(m *testing.M) {
+	wd, _ := os.Getwd()
+	root = filepath.Dir(wd)
+	labDir = filepath.Join(root, "testdata", "lab")
+	tmp, err := os.MkdirTemp("", "connlint-labtest")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if truths, _ := filepath.Glob(filepath.Join(labDir, "*.truth.json")); len(truths) > 0 {
+		bin := filepath.Join(tmp, "connlint")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/connlint")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Sprintf("connlint does not build yet: %v\n%s", err, lastLines(string(out), 15))
+		} else {
+			binary = bin
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+func loadTruths(t *testing.T) []Truth {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(labDir, "*.truth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Skip("no lab recordings in testdata/lab (run `make lab` as root)")
+	}
+	sort.Strings(files)
+	var out []Truth
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tr Truth
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&tr); err != nil {
+			t.Fatalf("%s: %v", filepath.Base(f), err)
+		}
+		if want := strings.TrimSuffix(filepath.Base(f), ".truth.json"); tr.Scenario != want {
+			t.Fatalf("%s: scenario %q does not match the file name", filepath.Base(f), tr.Scenario)
+		}
+		out = append(out, tr)
+	}
+	return out
+}
+
+// TestTruthFiles checks the recordings themselves; it needs no connlint.
+func TestTruthFiles(t *testing.T) {
+	truths := loadTruths(t)
+	var total int64
+	for _, tr := range truths {
+		t.Run(tr.Scenario, func(t *testing.T) {
+			st, err := os.Stat(filepath.Join(labDir, tr.Pcap))
+			if err != nil {
+				t.Skipf("pcap absent: %v", err)
+			}
+			total += st.Size()
+			if st.Size() > 1<<20 {
+				t.Errorf("%s is %d bytes, over 1 MiB", tr.Pcap, st.Size())
+			}
+			if tr.Description == "" || tr.RTTms <= 0 || tr.DelayMsEachWay <= 0 {
+				t.Errorf("description, rtt_ms and delay_ms_each_way are required")
+			}
+			if len(tr.Expect) == 0 {
+				t.Errorf("no expectations")
+			}
+			for _, e := range tr.Expect {
+				if !catalogue[e.Rule] {
+					t.Errorf("rule %q is not in the DESIGN.md catalogue", e.Rule)
+				}
+				if e.Fire && e.MinCount < 1 {
+					t.Errorf("%s: fire:true needs min_count >= 1", e.Rule)
+				}
+				if (e.DurationMs == nil) != (e.ToleranceMs == nil) {
+					t.Errorf("%s: duration_ms and tolerance_ms go together", e.Rule)
+				}
+			}
+		})
+	}
+	if total > 20<<20 {
+		t.Errorf("lab pcaps total %d bytes, over 20 MiB", total)
+	}
+}
+
+func implementedRules(t *testing.T) map[string]bool {
+	t.Helper()
+	out, err := exec.Command(binary, "rules", "--format", "json").Output()
+	if err != nil {
+		t.Skipf("`connlint rules --format json` failed (%v): every expectation pending", err)
+	}
+	var rules []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(out, &rules); err != nil {
+		t.Skipf("`connlint rules --format json` output is not JSON (%v): every expectation pending", err)
+	}
+	m := map[string]bool{}
+	for _, r := range rules {
+		m[r.ID] = true
+	}
+	return m
+}
+
+func analyze(t *testing.T, pcap string) report {
+	t.Helper()
+	cmd := exec.Command(binary, "analyze", "--format", "json", pcap)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var r report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("connlint analyze %s: %v; output not a JSON report: %v\nstderr: %s", filepath.Base(pcap), runErr, err, lastLines(stderr.String(), 10))
+	}
+	return r
+}
+
+func TestLab(t *testing.T) {
+	truths := loadTruths(t)
+	if binary == "" {
+		t.Skip(buildErr)
+	}
+	impl := implementedRules(t)
+	for _, tr := range truths {
+		t.Run(tr.Scenario, func(t *testing.T) {
+			pcap := filepath.Join(labDir, tr.Pcap)
+			if _, err := os.Stat(pcap); err != nil {
+				t.Skipf("pcap absent: %v", err)
+			}
+			var rep *report
+			for i, e := range tr.Expect {
+				name := fmt.Sprintf("%d-%s-", i, e.Rule)
+				if e.Fire {
+					name += "fires"
+				} else {
+					name += "silent"
+				}
+				t.Run(name, func(t *testing.T) {
+					if !impl[e.Rule] {
+						t.Skipf("pending: rule %s not implemented", e.Rule)
+					}
+					if rep == nil {
+						r := analyze(t, pcap)
+						rep = &r
+					}
+					check(t, tr, e, rep.Findings)
+				})
+			}
+		})
+	}
+}
+
+func check(t *testing.T, tr Truth, e Expectation, all []finding) {
+	var got []finding
+	for _, f := range all {
+		if f.Rule == e.Rule {
+			got = append(got, f)
+		}
+	}
+	if !e.Fire {
+		if len(got) > 0 {
+			t.Errorf("%s: rule %s must not fire, got %d finding(s), first: %s", tr.Scenario, e.Rule, len(got), describe(got[0]))
+		}
+		return
+	}
+	if len(got) < e.MinCount {
+		t.Errorf("%s: rule %s: want >= %d finding(s), got %d (%s)", tr.Scenario, e.Rule, e.MinCount, len(got), e.Note)
+		for _, f := range got {
+			t.Logf("  got: %s", describe(f))
+		}
+		return
+	}
+	if e.DurationMs != nil {
+		want, tol := *e.DurationMs, *e.ToleranceMs
+		var seen []string
+		for _, f := range got {
+			if f.DurationMs != nil && math.Abs(*f.DurationMs-want) <= tol {
+				return
+			}
+			if f.DurationMs == nil {
+				seen = append(seen, "none")
+			} else {
+				seen = append(seen, fmt.Sprintf("%.1f", *f.DurationMs))
+			}
+		}
+		t.Errorf("%s: rule %s: no finding with duration %.1f±%.1f ms; got %s (%s)", tr.Scenario, e.Rule, want, tol, strings.Join(seen, ", "), e.Note)
+	}
+}
+
+func describe(f finding) string {
+	d := "-"
+	if f.DurationMs != nil {
+		d = fmt.Sprintf("%.1f ms", *f.DurationMs)
+	}
+	return fmt.Sprintf("conn %v %s->%s txn %v frames %v %s: %s", f.Connection.ID, f.Connection.Client, f.Connection.Server, f.Transaction, f.Frames, d, f.Message)
+}
