@@ -71,6 +71,9 @@ type ConnSummary struct {
 	// KeepAliveTimeout is the timeout= of the server's last Keep-Alive
 	// header, 0 when none was announced.
 	KeepAliveTimeout time.Duration
+	// Data holds compact per-connection facts a checker stored for its
+	// aggregator with Ctx.SetSummaryData, by key (nil when none).
+	Data map[string]any
 	// Timing is the timing rules' compact record (slow_start.go), nil when
 	// they did not run or had nothing to say.
 	Timing *ConnTiming
@@ -112,6 +115,10 @@ type Summary struct {
 	FindingsByRule     map[string]int
 	// Pairs counts connections per client IP → server ip:port (bounded).
 	Pairs []PairCount
+	// ProxyChains lists transactions seen on both legs of a proxy (bounded,
+	// see proxy_legs.go); ProxyChainsDropped counts those not listed.
+	ProxyChains        []ProxyChain
+	ProxyChainsDropped int
 }
 
 // PairCount is a client→server pair and how many connections it opened.
