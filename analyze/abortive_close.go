@@ -37,6 +37,11 @@ type abortiveClose struct {
 	ackPos  [2]http1.Pos        // the segment that last advanced acked[d]
 	finSent [2]uint64           // sent[peer] when d sent its FIN (valid when fin[d])
 	fin     [2]bool
+	// finAck[d]: the peer-stream bytes d's FIN acknowledged. Peer data beyond
+	// it had not reached d when d closed: it was written into a closing
+	// connection (keepalive-race, request-after-close), wherever the capture
+	// point was.
+	finAck [2]uint64
 
 	unanswered []lostTx // transactions without a complete response (bounded)
 	nUnans     int
@@ -69,7 +74,10 @@ func (a *abortiveClose) Segment(ctx *Ctx, s *reassembly.Segment) {
 		}
 	}
 	if s.Flags.Has(reassembly.FIN) && !a.fin[d] {
-		a.fin[d], a.finSent[d] = true, a.sent[peer]
+		a.fin[d], a.finSent[d], a.finAck[d] = true, a.sent[peer], a.sent[peer]
+		if s.Flags.Has(reassembly.ACK) && s.AckValid && s.AckOffset < a.finAck[d] {
+			a.finAck[d] = s.AckOffset
+		}
 	}
 }
 
@@ -106,8 +114,8 @@ func (a *abortiveClose) End(ctx *Ctx) {
 	// already sent its FIN, bytes the peer sent after that are the peer
 	// writing into a closed connection (keepalive-race, request-after-close).
 	peerSent := a.sent[peer]
-	if a.fin[x] && a.finSent[x] < peerSent {
-		peerSent = a.finSent[x]
+	if a.fin[x] && a.finAck[x] < peerSent {
+		peerSent = a.finAck[x]
 	}
 	var peerUnacked, ownUnacked uint64
 	if peerSent > a.acked[peer] {
@@ -119,10 +127,10 @@ func (a *abortiveClose) End(ctx *Ctx) {
 	// Transactions the RST left without a response: requests sent before it
 	// (and, if the server had closed, before its FIN: the later ones are the
 	// keep-alive race's), or responses it cut short.
-	srvFIN := c.Halves[reassembly.ServerToClient].FIN
+	srv := reassembly.ServerToClient
 	var lost []lostTx
 	for _, l := range a.unanswered {
-		if l.reqStart.Ord > r.Ord || (srvFIN != nil && l.reqStart.Ord > srvFIN.Ord) {
+		if l.reqStart.Ord > r.Ord || (a.fin[srv] && l.reqStart.Offset >= a.finAck[srv]) {
 			continue
 		}
 		if l.resp != nil && (l.resp.End == http1.EndGap || l.resp.End == http1.EndMalformed) {

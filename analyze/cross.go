@@ -64,6 +64,10 @@ type crossConn struct {
 	closeRST bool
 	closeAt  time.Time
 	closePos Frame
+	// doneAt is when the connection stopped being usable: its first FIN or
+	// RST (the teardown handshake after it does not make it "open"), else
+	// its last packet.
+	doneAt time.Time
 
 	txs                int
 	offeredPersistence bool
@@ -124,6 +128,10 @@ func compactConn(s *ConnSummary) *crossConn {
 				r.closeAt, r.closePos = p.Time, frameAt(*p)
 			}
 		}
+	}
+	r.doneAt = r.end
+	if r.closer >= 0 {
+		r.doneAt = r.closeAt
 	}
 	if n := len(s.Transactions); n > 0 {
 		last := s.Transactions[n-1]

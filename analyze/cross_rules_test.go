@@ -93,7 +93,7 @@ func TestNoConnectionReuse(t *testing.T) {
 	}
 	runLC(t, "no-connection-reuse", []lcCase{
 		{name: "ten curl runs", want: 1, build: seq(10, c2s),
-			says: []string{"10 sequential connections", "reusing one connection would save 9 handshakes", "at 1.0 ms each"}},
+			says: []string{"10 connections in", "reusing one connection would save 9 handshakes", "at 1.0 ms each"}},
 		{name: "four is below the threshold", want: 0, build: seq(4, c2s)},
 		{name: "server asked to close", want: 0, build: seq(10, s2c, "Connection", "close")},
 		{name: "server closed first", want: 0, build: seq(10, s2c)},

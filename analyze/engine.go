@@ -141,7 +141,11 @@ func (r *Reporter) Config() *Config { return r.e.cfg }
 
 func (e *Engine) emit(r *Rule, f Finding) *Finding {
 	f.Rule = r.ID
-	f.Severity = e.cfg.SeverityOf(r)
+	// A rule may lower one finding's severity (Finding.Severity set); the
+	// user's configured severity for the rule still wins.
+	if _, set := e.cfg.Severity[r.ID]; set || f.Severity == 0 {
+		f.Severity = e.cfg.SeverityOf(r)
+	}
 	fp := &f
 	e.sum.FindingsByRule[f.Rule]++
 	e.sum.FindingsBySeverity[f.Severity.String()]++

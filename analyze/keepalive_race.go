@@ -38,6 +38,18 @@ type keepaliveRace struct {
 	idle   time.Duration
 	ka     keepAlive
 	lost   int // requests lost the same way (cand and any after it)
+
+	// The client-stream bytes the server's FIN acknowledged: a request
+	// starting at or beyond it had not reached the server when it closed,
+	// wherever the capture was taken (the request crossed the FIN).
+	finAck      uint64
+	finAckValid bool
+}
+
+func (k *keepaliveRace) Segment(ctx *Ctx, s *reassembly.Segment) {
+	if s.Dir == reassembly.ServerToClient && s.Flags.Has(reassembly.FIN) && !k.finAckValid && s.AckValid && s.Flags.Has(reassembly.ACK) {
+		k.finAck, k.finAckValid = s.AckOffset, true
+	}
 }
 
 func (k *keepaliveRace) Transaction(ctx *Ctx, t *http1.Transaction) {
@@ -93,6 +105,12 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 			how, sc.Frame, ms(sc.Time.Sub(k.prev.Last.Time)), ms(gap))
 		if srv.RST != nil && srv.RST != sc && srv.RST.Ord > q.Start.Ord {
 			what += fmt.Sprintf("; the request was answered by RST (frame %d)", srv.RST.Frame)
+		}
+	} else if how == "FIN" && k.finAckValid && k.finAck <= q.Start.Offset {
+		gap = sc.Time.Sub(q.Start.Time)
+		what = fmt.Sprintf("the request crossed the server's FIN (frame %d, %s later), which did not acknowledge it: the server was already closing", sc.Frame, ms(gap))
+		if srv.RST != nil && srv.RST.Ord > q.Start.Ord {
+			what += fmt.Sprintf(", and its RST (frame %d) answered the request", srv.RST.Frame)
 		}
 	} else {
 		gap = sc.Time.Sub(q.Start.Time)

@@ -113,6 +113,7 @@ func (lc *lcConn) emit(p http1.Pos, d reassembly.Dir, n int, fl reassembly.Flags
 // data sends n bytes from d at ms (acknowledging everything of the peer).
 func (lc *lcConn) data(d reassembly.Dir, ms float64, n int) http1.Pos {
 	p := lc.k.pos(ms)
+	p.Offset = lc.sent[d]
 	lc.emit(p, d, n, reassembly.ACK|reassembly.PSH)
 	return p
 }

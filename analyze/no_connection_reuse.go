@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -12,12 +13,16 @@ import (
 // costs a handshake round trip, a fresh congestion window and, on the side
 // that closes, a TIME_WAIT entry.
 //
-// A run ends (and is reported if long enough) when the client reuses a
-// connection, when the server refuses persistence, when the idle time
-// between two connections exceeds what a kept-alive connection would have
-// survived (the server's announced timeout, else noReuseMaxIdle), or when
-// the pair goes quiet for CrossWindow. Connections that overlap the previous
-// one are parallel, not sequential: they neither count nor break the run.
+// A connection joins the run when it started after an earlier one of the
+// run was done (closed) no longer than a kept-alive connection would have
+// survived (the server's announced timeout, else noReuseMaxIdle): that
+// earlier connection could have carried its request. The run's first
+// connection counts too. A connection overlapping every recent one is
+// parallel (parallel-connections' business): it neither counts nor breaks
+// the run. The run ends (and is reported if long enough) when the client
+// reuses a connection, when the server refuses persistence or closes first,
+// when the gap since the last connection is too long, or when the pair
+// goes quiet for CrossWindow.
 var NoConnectionReuse = &Rule{
 	ID:           "no-connection-reuse",
 	Severity:     Warning,
@@ -34,17 +39,32 @@ const noReuseMaxIdle = 15 * time.Second
 // maxRunRefs bounds the connections named in one finding.
 const maxRunRefs = 10
 
+// noReuseRecent is how many recent close times a run remembers to find the
+// connection a new one could have reused.
+const noReuseRecent = 64
+
 type noReuseRun struct {
 	count     int
 	handshake time.Duration // sum over the run
 	hsSeen    int           // connections whose handshake was measured
 	first     *crossConn    // first connection of the run (compact record, no copies)
 	lastEnd   time.Time
-	lastStart time.Time
+	done      [noReuseRecent]time.Time // ring of recent doneAt times
+	nDone     int
 	refs      []ConnRef
 	frames    []Frame
-	clientClosed,
-	serverClosed int
+}
+
+// reusable returns the latest recent close at or before t.
+func (r *noReuseRun) reusable(t time.Time) (time.Time, bool) {
+	var best time.Time
+	ok := false
+	for i := 0; i < min(r.nDone, noReuseRecent); i++ {
+		if d := r.done[i]; !d.After(t) && (!ok || d.After(best)) {
+			best, ok = d, true
+		}
+	}
+	return best, ok
 }
 
 type noReuse struct {
@@ -82,14 +102,15 @@ func (n *noReuse) process(rep *Reporter, c *crossConn) {
 		return
 	}
 	if run.count > 0 {
-		if c.start.Before(run.lastEnd) {
-			return // parallel, not sequential
+		prev, ok := run.reusable(c.start)
+		if !ok {
+			return // overlaps every recent one: parallel, not sequential
 		}
 		maxIdle := noReuseMaxIdle
 		if c.keepAliveTimeout > 0 {
 			maxIdle = c.keepAliveTimeout
 		}
-		if c.start.Sub(run.lastEnd) > maxIdle {
+		if c.start.Sub(prev) > maxIdle {
 			n.finish(rep, c.key, run)
 		}
 	}
@@ -103,10 +124,11 @@ func (n *noReuse) process(rep *Reporter, c *crossConn) {
 		run.handshake += c.handshake
 		run.hsSeen++
 	}
-	run.lastEnd, run.lastStart = c.end, c.start
-	if c.closer == 0 {
-		run.clientClosed++
+	if c.end.After(run.lastEnd) {
+		run.lastEnd = c.end
 	}
+	run.done[run.nDone%noReuseRecent] = c.doneAt
+	run.nDone++
 	if len(run.refs) < maxRunRefs {
 		run.refs = append(run.refs, c.ref)
 		run.frames = append(run.frames, c.first)
@@ -129,11 +151,13 @@ func (n *noReuse) finish(rep *Reporter, k pairKey, run *noReuseRun) {
 			run.count-1, ms(save), ms(avg), run.count-1)
 		attrs["saved_ms"] = float64(save) / float64(time.Millisecond)
 	}
+	sort.Slice(run.frames, func(i, j int) bool { return run.frames[i].Frame < run.frames[j].Frame })
+	sort.Slice(run.refs, func(i, j int) bool { return run.refs[i].ID < run.refs[j].ID })
 	rep.Report(Finding{
 		Time:     run.first.start,
 		Frames:   run.frames,
 		Duration: run.handshake,
-		Message: fmt.Sprintf("%s: %d sequential connections in %s carried one transaction each although the server offered to keep them open; %s spent in TCP handshakes%s",
+		Message: fmt.Sprintf("%s: %d connections in %s carried one transaction each, each opened after an earlier one had closed, although the server offered to keep them open; %s spent in TCP handshakes%s",
 			pairText(k), run.count, ms(span), ms(run.handshake), saved),
 		Hint:    "reuse connections: keep one client (connection pool / HTTP agent) for all requests instead of one per request, and do not send Connection: close unless done",
 		Related: run.refs,

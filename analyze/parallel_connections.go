@@ -7,7 +7,9 @@ import (
 )
 
 // ParallelConnections: more than ParallelMax HTTP connections from one client
-// IP to one server ip:port were open at the same time. RFC 9112 §9.4 asks
+// IP to one server ip:port were open at the same time. A connection counts as
+// open from its first packet to its first FIN or RST: a client that closed
+// one and opened the next is not holding both. RFC 9112 §9.4 asks
 // clients to limit simultaneous connections to a server; browsers use 6.
 // Each extra connection has its own handshake and slow start and competes
 // with the others for the same path.
@@ -80,7 +82,7 @@ func (p *parallel) process(rep *Reporter, c *crossConn) {
 	}
 	e := p.tab.get(c.key, c.end, func() *parallelPair { return &parallelPair{} })
 	pp := e.val
-	n := &interval{start: c.start, end: c.end, startOrd: c.startOrd, ref: c.ref, frame: c.first, open: 1}
+	n := &interval{start: c.start, end: c.doneAt, startOrd: c.startOrd, ref: c.ref, frame: c.first, open: 1}
 	pp.total++
 	for _, j := range pp.ivs {
 		if n.covers(j) {

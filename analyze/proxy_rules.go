@@ -1,4 +1,8 @@
 package analyze
 
-// proxyRules: what happens on the two legs of a proxy.
-var proxyRules = []*Rule{}
+// proxyRules: what happens on the two legs of a proxy (proxy_legs.go pairs
+// them).
+var proxyRules = []*Rule{
+	HopByHopForwarded,
+	DumbProxyKeepAlive,
+}

@@ -1,0 +1,250 @@
+package analyze
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/connlint/connlint/reassembly"
+)
+
+// DumbProxyKeepAlive is the Keep-Alive hang of RFC 9112 appendix C.2.2
+// (RFC 2068 §19.7.1): an HTTP/1.0 client asks its proxy for
+// "Connection: Keep-Alive"; a proxy that does not understand Connection
+// relays it verbatim; the origin grants persistence and keeps its connection
+// open after the response; the proxy, which only knows "the response ends
+// when the origin closes", never finishes; the client, told the connection
+// persists, waits — for the rest of the response or for an answer to its
+// next request — until someone times out.
+//
+// Two legs in the capture: pair the client's transaction A with the proxy's
+// upstream copy B (proxy_legs.go) and require
+//
+//   - B still carries the keep-alive (Connection or Proxy-Connection token)
+//     that A carried: relayed verbatim;
+//   - B's response is complete and the upstream connection was not closed
+//     within DumbProxyMinHang of it: the origin kept it open;
+//   - the client leg stalled for at least DumbProxyMinHang: either A's
+//     response never reached the client or reached it that much after the
+//     origin sent it (a proxy that buffers until close), or the client's next
+//     request on the connection got no answer, or got it that late.
+//
+// The hang is measured from when the client could have had its answer (the
+// origin's last response byte, or the next request's last byte) to when the
+// stall ended: the answer arrived, or the first FIN/RST on the client leg
+// (who sent it is who gave up), or the end of the capture.
+//
+// One leg in the capture (at the origin): a request that came through a
+// proxy (Via, X-Forwarded-For, Forwarded, or a Proxy-Connection header,
+// which only a client-to-proxy hop may carry) and still carries
+// Proxy-Connection, or Connection: Keep-Alive on HTTP/1.0, tells that the
+// proxy in front did not strip them. That is the precondition of the hang,
+// not the hang itself, and is reported at severity warning. Absolute-form
+// requests are the client→proxy leg, where Proxy-Connection is legitimate;
+// CONNECT tunnels are not HTTP and are never looked at; responses are not
+// looked at (a Via on a response is how proxies should behave).
+var DumbProxyKeepAlive = &Rule{
+	ID:       "dumb-proxy-keepalive",
+	Severity: Error,
+	Title:    "Keep-Alive relayed by a dumb proxy: the client hangs",
+	NewConn:  newLegCollector,
+	NewAggregate: func(cfg *Config) Aggregate {
+		d := &dumbProxy{minHang: cfg.DumbProxyMinHang}
+		return &legAggregate{
+			p:           newLegPairer(cfg),
+			recordChain: !cfg.On(HopByHopForwarded.ID),
+			onPair:      d.pair,
+			onSingle:    d.single,
+		}
+	},
+}
+
+type dumbProxy struct {
+	minHang time.Duration
+}
+
+// keepAliveAsked reports whether m asks for persistence the 1.0 way.
+func keepAliveAsked(m *legMsg) bool {
+	if m.connHas("keep-alive") {
+		return true
+	}
+	f, ok := m.get("Proxy-Connection")
+	return ok && containsToken(f.value, "keep-alive")
+}
+
+func containsToken(v, tok string) bool {
+	for _, t := range strings.Split(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(t), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *dumbProxy) pair(r *Reporter, a, b *legTx) {
+	if !keepAliveAsked(&a.req) || !keepAliveAsked(&b.req) || !b.hasResp || !b.respComplete {
+		return
+	}
+	// the origin kept its connection open after the response
+	up := b.conn
+	if p, _, ok := up.closeAfter(b.respEnd.t); ok && p.t.Sub(b.respEnd.t) < d.minHang {
+		return
+	}
+	if up.end == reassembly.EndRefused {
+		return
+	}
+	cl := a.conn
+	var (
+		start     legPos
+		what      string
+		stalledTx = a
+		answered  *legPos
+	)
+	switch {
+	case !a.hasResp:
+		start, what = b.respEnd, fmt.Sprintf("the response the origin finished at frame %d never reached the client", b.respEnd.frame.Frame)
+	case a.respStart.t.Sub(b.respEnd.t) >= d.minHang:
+		start, what = b.respEnd, fmt.Sprintf("the proxy held the response the origin finished at frame %d", b.respEnd.frame.Frame)
+		answered = &a.respStart
+	default:
+		// the response went through; did the client's next request hang?
+		var next *legTx
+		for _, t := range cl.txs {
+			if t.index == a.index+1 {
+				next = t
+			}
+		}
+		if next == nil || next.gap {
+			return
+		}
+		if next.hasResp && next.respStart.t.Sub(next.reqEnd.t) < d.minHang {
+			return
+		}
+		stalledTx, start = next, next.reqEnd
+		what = fmt.Sprintf("the client's next request on the connection (%s %s, transaction %d) got no answer", next.method, legShort(next.target), next.index)
+		if next.hasResp {
+			answered = &next.respStart
+			what = fmt.Sprintf("the client's next request on the connection (%s %s, transaction %d) waited", next.method, legShort(next.target), next.index)
+		}
+	}
+	// a client leg already closing before the stall began is some other story
+	if p, _, ok := cl.closeAfter(time.Time{}); ok && p.t.Before(start.t) {
+		return
+	}
+	// the stall ends with the answer, the first close on the client leg, or the capture
+	end, side, closed := cl.closeAfter(start.t)
+	if answered != nil && (!closed || answered.ord < end.ord) {
+		end, side, closed = *answered, -1, true
+	}
+	how := ""
+	switch {
+	case side == int(reassembly.ClientToServer):
+		how = "until the client gave up"
+		if cl.rst[0].set() && cl.rst[0] == end {
+			how += " (RST)"
+		}
+	case side == int(reassembly.ServerToClient):
+		how = "until the proxy closed the client's connection"
+		if cl.rst[1].set() && cl.rst[1] == end {
+			how += " (RST: the request was still unread)"
+		}
+		if oc, oside, ok := up.closeAfter(b.respEnd.t); ok && oc.ord <= end.ord {
+			if oside == int(reassembly.ServerToClient) {
+				how += fmt.Sprintf(", %s after the origin closed its idle connection (frame %d, %s after the response: its keep-alive timeout)",
+					fmtSecs(end.t.Sub(oc.t)), oc.frame.Frame, fmtSecs(oc.t.Sub(b.respEnd.t)))
+			} else {
+				how += " (the proxy gave up on the origin)"
+			}
+		}
+	case answered != nil && closed && side == -1:
+		how = "before the proxy finally answered"
+	default:
+		end = cl.last
+		how = "and was still waiting when the capture ended"
+	}
+	hang := end.t.Sub(start.t)
+	if hang < d.minHang {
+		return
+	}
+	gaveUp := map[int]string{0: "client", 1: "proxy", -1: "nobody (answered late)"}[side]
+	if !closed {
+		gaveUp = "capture-end"
+	}
+	ka := "Connection: Keep-Alive"
+	if !b.req.connHas("keep-alive") {
+		ka = "Proxy-Connection: Keep-Alive"
+	}
+	r.Report(Finding{
+		Conn:        cl.ref,
+		Transaction: stalledTx.index,
+		Time:        start.t,
+		Frames:      dedupFrames([]Frame{a.reqStart.frame, b.reqStart.frame, b.respEnd.frame, start.frame, end.frame}),
+		Duration:    hang,
+		Message: fmt.Sprintf("proxy %s relayed %s %s (%s) with %s to %s (conn %d), which kept its connection open after the response; %s: the client hung %s %s",
+			proxyText(a, b), a.method, legShort(a.target), a.proto, ka, b.conn.ref.Server, b.conn.ref.ID, what, fmtSecs(hang), how),
+		Hint:    "the proxy must not forward Connection/Keep-Alive/Proxy-Connection (RFC 9110 §7.6.1) and must delimit responses by their framing, not by the origin's close; replace or configure it (or have the client send Connection: close through it)",
+		Related: []ConnRef{b.conn.ref},
+		Attrs: map[string]any{
+			"hang_s":      hang.Seconds(),
+			"gave_up":     gaveUp,
+			"proxy":       a.conn.ref.Server.String(),
+			"proxy_out":   b.conn.ref.Client.String(),
+			"origin":      b.conn.ref.Server.String(),
+			"origin_conn": b.conn.ref.ID,
+			"origin_tx":   b.index,
+			"client_tx":   a.index,
+		},
+	})
+}
+
+func (d *dumbProxy) single(r *Reporter, t *legTx) {
+	if t.absolute || t.conn.oneLegShown {
+		return // the client→proxy leg: Proxy-Connection is legitimate there
+	}
+	_, pc := t.req.get("Proxy-Connection")
+	if !t.req.proxied() && !pc {
+		return
+	}
+	var kept string
+	switch {
+	case pc:
+		kept = "Proxy-Connection"
+	case t.http10() && t.req.connHas("keep-alive"):
+		kept = "Connection: Keep-Alive"
+	default:
+		return
+	}
+	how := "a Proxy-Connection header (only a client talking to its proxy sends one)"
+	switch {
+	case t.req.via != "":
+		how = "Via: " + t.req.via
+	case t.req.xff:
+		how = "X-Forwarded-For"
+	case t.req.fwd:
+		how = "Forwarded"
+	}
+	t.conn.oneLegShown = true
+	r.Report(Finding{
+		Severity:    Warning,
+		Conn:        t.conn.ref,
+		Transaction: t.index,
+		Time:        t.reqStart.t,
+		Frames:      []Frame{t.reqStart.frame},
+		Message: fmt.Sprintf("%s %s (%s) from %s came through a proxy (%s) and still carries %s: the proxy in front did not strip it. This is the precondition of the dumb-proxy Keep-Alive hang, not the hang itself (only this leg is in the capture)",
+			t.method, legShort(t.target), t.proto, t.conn.ref.Client.Addr(), how, kept),
+		Hint: "capture the client side of the proxy too to see whether clients hang; configure the proxy to drop hop-by-hop headers (RFC 9110 §7.6.1)",
+		Attrs: map[string]any{
+			"one_leg": true,
+			"kept":    kept,
+			"proxy":   t.conn.ref.Client.Addr().String(),
+		},
+	})
+}
+
+// fmtSecs prints a duration in seconds for messages.
+func fmtSecs(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
