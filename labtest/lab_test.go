@@ -7,6 +7,8 @@
 // of that rule (and, when duration_ms is given, one within tolerance_ms); every `fire: false`
 // expectation needs none. A rule that `connlint rules` does not list yet is reported as
 // pending (skipped with its ID), never as passed.
+//
+// CONNLINT_BIN=/path/to/connlint tests that binary instead of building ./cmd/connlint.
 package labtest
 
 import (
@@ -88,7 +90,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	if truths, _ := filepath.Glob(filepath.Join(labDir, "*.truth.json")); len(truths) > 0 {
+	if b := os.Getenv("CONNLINT_BIN"); b != "" { // test a prebuilt binary instead
+		binary = b
+	} else if truths, _ := filepath.Glob(filepath.Join(labDir, "*.truth.json")); len(truths) > 0 {
 		bin := filepath.Join(tmp, "connlint")
 		cmd := exec.Command("go", "build", "-o", bin, "./cmd/connlint")
 		cmd.Dir = root

@@ -585,6 +585,12 @@ def main():
     facts.setdefault("frames", len(pkts))
     facts.setdefault("connections_in_pcap", len(conns))
     facts["rtt_ms_min_max"] = [r3(min(rtts)), r3(max(rtts))]
+    if any(c.server[1] == 8080 for c in conns):
+        facts["vantage"] = ("proxy host, both interfaces merged (client leg: client->proxy:8080, server leg: "
+                            "proxy->origin:8081); each leg is 1 link, RTT ~ 2 x delay_ms_each_way")
+    else:
+        facts["vantage"] = ("client host interface; client and server are 2 links apart (through the proxy host "
+                            "as a router), RTT ~ 4 x delay_ms_each_way")
     facts["rtt_method"] = "SYN -> client's handshake ACK, median over the pcap's connections"
     doc = {"scenario": a.scenario, "description": desc, "pcap": a.pcap, "delay_ms_each_way": a.delay_ms,
            "rtt_ms": r3(rtt), "expect": expect, "facts": facts}
