@@ -161,6 +161,33 @@ func (l *connList) remove(c *conn) {
 
 // Assembler owns the connection table. It is not safe for concurrent use;
 // shard packets by a symmetric flow hash to run several.
+//
+// What happens at each bound:
+//   - MaxConns: a new connection first ends a settled (closed, lingering)
+//     one, else the least recently active one (EndEvicted, Stats.EvictedFull).
+//   - IdleTimeout: Flush (run by Packet about once per second of capture
+//     time, or by the caller for live captures) ends connections idle that
+//     long (EndIdle, Stats.EvictedIdle); the parser sees a capture end.
+//   - MaxOutOfOrderBytes: the holes before the buffered data are declared
+//     gaps and the data delivered (Conn.OutOfOrderDropped counts the hole bytes).
+//   - CompareBytes: retransmissions older than that are not compared.
+//
+// Heuristics and limitations:
+//   - Roles: a SYN's sender is the client; a SYN-ACK's sender the server.
+//     Without either, packets are held (at most 16 packets / 16 KiB) until
+//     payload decides: a request line makes its sender the client, a status
+//     line makes its sender the server; else the lower (well-known) port is
+//     the server. Conn.RolesGuessed is then set.
+//   - Gaps are declared only when the capture proves bytes were sent: the
+//     peer acknowledged them and later data (or the FIN) is here, or at the
+//     end (RST, capture end, eviction) up to what was acknowledged. An ACK
+//     one byte past the data with no FIN captured is taken as the ACK of a
+//     missed FIN, not as a lost byte.
+//   - A capture duplicate is a copy of the connection's previous packet with
+//     the same IP ID, checksum and TCP timestamp within 5 ms.
+//   - Only the outermost IP header's TCP is used; first IP fragments give
+//     what they carry (the rest of the segment becomes a gap), later ones
+//     are skipped and counted.
 type Assembler struct {
 	h     Handler
 	opts  Options
