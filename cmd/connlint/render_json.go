@@ -313,9 +313,18 @@ func (r *jsonRenderer) finish(res *result) {
 type ndjsonRenderer struct {
 	enc    *json.Encoder
 	inputs []string
+	// alwaysInput names the input on every finding (lint reads files one by one)
+	alwaysInput bool
 }
 
-func (r *ndjsonRenderer) Finding(f *analyze.Finding)     { r.enc.Encode(toJSONFinding(f, r.inputs)) }
+func (r *ndjsonRenderer) Finding(f *analyze.Finding) {
+	j := toJSONFinding(f, r.inputs)
+	if r.alwaysInput && len(r.inputs) > 0 {
+		j.Input = r.inputs[0]
+	}
+	r.enc.Encode(j)
+}
+
 func (r *ndjsonRenderer) Connection(*analyze.ConnReport) {}
 func (r *ndjsonRenderer) finish(*result)                 {}
 
