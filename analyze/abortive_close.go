@@ -18,8 +18,10 @@ import (
 //
 // Silent when nothing was lost: a RST after both sides finished and every
 // byte was acknowledged (browsers, BITS), a RST answering a SYN (refused:
-// the summary counts it), and a RST after a capture gap (the hole hides
-// whether data was outstanding).
+// the summary counts it), a RST after a capture gap (the hole hides whether
+// data was outstanding), a RST answering data written after the resetter's
+// FIN (keepalive-race, request-after-close report that), and a RST to a peer
+// that had itself closed already with nothing it was receiving cut short.
 var AbortiveClose = &Rule{
 	ID:       "abortive-close",
 	Severity: Error,
@@ -151,6 +153,17 @@ func (a *abortiveClose) End(ctx *Ctx) {
 		return
 	}
 
+	cut := false
+	for _, l := range lost {
+		cut = cut || l.resp != nil
+	}
+	if a.fin[peer] && ownUnacked == 0 && !cut {
+		// The peer had already closed (given up waiting, e.g. a client
+		// timeout) and nothing it was receiving was cut: the RST destroyed
+		// nothing it still read. Why it waited is another rule's story
+		// (dumb-proxy-keepalive, a slow server).
+		return
+	}
 	var parts []string
 	attrs := map[string]any{"reset_by": who}
 	if len(lost) > 0 {

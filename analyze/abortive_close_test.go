@@ -104,6 +104,18 @@ func TestAbortiveClose(t *testing.T) {
 				lc.settle(q, nil)
 				lc.end(reassembly.EndRST)
 			}},
+		{name: "peer had given up (FIN) before the reset, nothing cut", want: 0,
+			build: func(k *lcCap) {
+				lc := k.open(cli, srv, 0, 1)
+				lc.get("/", 2, 1)
+				q := lc.request("GET", "/hang", 100, 0)
+				lc.ack(s2c, 100.2)
+				lc.fin(c2s, 2100)
+				lc.ack(s2c, 2100.2)
+				lc.rst(s2c, 3000)
+				lc.settle(q, nil)
+				lc.end(reassembly.EndRST)
+			}},
 		{name: "client gives up on a silent server", want: 0,
 			build: func(k *lcCap) {
 				lc := k.open(cli, srv, 0, 1)

@@ -19,10 +19,11 @@ import (
 // earlier connection could have carried its request. The run's first
 // connection counts too. A connection overlapping every recent one is
 // parallel (parallel-connections' business): it neither counts nor breaks
-// the run. The run ends (and is reported if long enough) when the client
-// reuses a connection, when the server refuses persistence or closes first,
-// when the gap since the last connection is too long, or when the pair
-// goes quiet for CrossWindow.
+// the run; so does a connection the server refused to keep open (it could
+// not be reused, but the ones it kept open could have been). The run ends
+// (and is reported if long enough) when the client reuses a connection,
+// when the gap since the last usable connection is too long, or when the
+// pair goes quiet for CrossWindow.
 var NoConnectionReuse = &Rule{
 	ID:           "no-connection-reuse",
 	Severity:     Warning,
@@ -97,8 +98,9 @@ func (n *noReuse) process(rep *Reporter, c *crossConn) {
 	case !c.completeTx:
 		return // no complete answer: says nothing either way
 	case !c.offeredPersistence || c.serverAskedClose || c.closer == 1:
-		// the server ended it: the client had no choice
-		n.finish(rep, c.key, run)
+		// the server ended this one: the client had no choice here, but
+		// that says nothing about the connections the server did keep
+		// open (a scanner mixing bad and good requests, say)
 		return
 	}
 	if run.count > 0 {
