@@ -238,6 +238,8 @@ type jsonSummary struct {
 	FindingsByRule     map[string]int      `json:"findings_by_rule"`
 	Suppressed         int64               `json:"findings_suppressed,omitempty"`
 	Pairs              []analyze.PairCount `json:"client_server_pairs"`
+	ProxyChains        []jsonProxyChain    `json:"proxy_chains,omitempty"`
+	ProxyChainsDropped int                 `json:"proxy_chains_not_listed,omitempty"`
 	Error              string              `json:"error,omitempty"`
 }
 
@@ -255,6 +257,7 @@ func toJSONSummary(s *analyze.Summary, readErr error) jsonSummary {
 	if j.Pairs == nil {
 		j.Pairs = []analyze.PairCount{}
 	}
+	j.ProxyChains, j.ProxyChainsDropped = toJSONChains(s), s.ProxyChainsDropped
 	if readErr != nil {
 		j.Error = readErr.Error()
 	}
@@ -344,4 +347,44 @@ func sortFindings(fs []*analyze.Finding) {
 		}
 		return a.Rule < b.Rule
 	})
+}
+
+// jsonProxyChain is one transaction seen on both legs of a proxy
+// (analyze.ProxyChain): client → proxy → origin and the time each hop added.
+type jsonProxyChain struct {
+	ClientConn uint64  `json:"client_conn"`
+	ClientTx   int     `json:"client_transaction"`
+	OriginConn uint64  `json:"origin_conn"`
+	OriginTx   int     `json:"origin_transaction"`
+	Client     string  `json:"client"`
+	Proxy      string  `json:"proxy"`
+	ProxyOut   string  `json:"proxy_out"`
+	Origin     string  `json:"origin"`
+	Method     string  `json:"method"`
+	Target     string  `json:"target"`
+	Status     int     `json:"status,omitempty"`
+	Answered   bool    `json:"answered"`
+	Start      string  `json:"start"`
+	Frames     []int64 `json:"frames"`
+	ProxyInMS  float64 `json:"proxy_in_ms"`
+	OriginMS   float64 `json:"origin_ms"`
+	ProxyOutMS float64 `json:"proxy_out_ms"`
+	TotalMS    float64 `json:"total_ms"`
+}
+
+func toJSONChains(s *analyze.Summary) []jsonProxyChain {
+	var out []jsonProxyChain
+	for _, c := range s.ProxyChains {
+		j := jsonProxyChain{
+			ClientConn: c.ClientConn, ClientTx: c.ClientTx, OriginConn: c.OriginConn, OriginTx: c.OriginTx,
+			Client: addrString(c.Client), Proxy: addrString(c.Proxy), ProxyOut: addrString(c.ProxyOut), Origin: addrString(c.Origin),
+			Method: c.Method, Target: c.Target, Status: c.Status, Answered: c.Answered, Start: ts(c.Start), Frames: []int64{},
+			ProxyInMS: msf(c.ProxyInDelay), OriginMS: msf(c.OriginDelay), ProxyOutMS: msf(c.ProxyOutDelay), TotalMS: msf(c.Total),
+		}
+		for _, f := range c.Frames {
+			j.Frames = append(j.Frames, f.Frame)
+		}
+		out = append(out, j)
+	}
+	return out
 }

@@ -82,8 +82,36 @@ func (r *textRenderer) Connection(cr *analyze.ConnReport) {
 	if len(cr.Transactions) > 0 {
 		r.txTable(cr)
 	}
-	for _, f := range cr.Findings {
-		r.finding(f, "  ")
+	r.findings(cr.Findings)
+}
+
+// fullPerRule: findings of one rule on one connection printed in full; the
+// rest are listed one short line each (JSON always has them all).
+const fullPerRule = 3
+
+func (r *textRenderer) findings(fs []*analyze.Finding) {
+	seen := map[string]int{}
+	var rest []*analyze.Finding
+	for _, f := range fs {
+		seen[f.Rule]++
+		if seen[f.Rule] <= fullPerRule {
+			r.finding(f, "  ")
+		} else {
+			rest = append(rest, f)
+		}
+	}
+	for _, f := range rest {
+		line := fmt.Sprintf("  %s %s", r.p.sev(f.Severity), f.Rule)
+		if f.Transaction > 0 {
+			line += fmt.Sprintf("  tx %d", f.Transaction)
+		}
+		if len(f.Frames) > 0 {
+			line += "  frames " + r.frameList(f.Frames)
+		}
+		if f.Duration > 0 {
+			line += "  " + fmtDur(f.Duration)
+		}
+		fmt.Fprintln(r.w, line+"  "+r.p.dim("(same as above)"))
 	}
 }
 
@@ -240,6 +268,7 @@ func (r *textRenderer) finish(res *result) {
 			}
 		}
 	}
+	writeProxyChains(w, p, res.summary)
 	writeTextSummary(w, p, res)
 }
 
@@ -328,4 +357,36 @@ func fmtBytes(n uint64) string {
 		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 	}
 	return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+}
+
+// maxTextChains bounds the proxy chains printed (JSON lists all the engine kept).
+const maxTextChains = 20
+
+// writeProxyChains prints the transactions seen on both legs of a proxy:
+// client → proxy → origin, with the time each hop added.
+func writeProxyChains(w io.Writer, p palette, s *analyze.Summary) {
+	if len(s.ProxyChains) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s %s\n", p.head("Proxy chains"), p.dim("client → proxy → origin; time each hop added, as seen where the capture was taken"))
+	for i, c := range s.ProxyChains {
+		if i == maxTextChains {
+			fmt.Fprintf(w, "  %s\n", p.dim(fmt.Sprintf("… %d more (--format json lists them)", len(s.ProxyChains)-i+s.ProxyChainsDropped)))
+			return
+		}
+		status := "no response to the client"
+		if c.Answered {
+			status = fmt.Sprint(c.Status)
+		}
+		fmt.Fprintf(w, "  %s  %s %s → %s\n", p.bold(fmt.Sprintf("conn %d tx %d → conn %d tx %d", c.ClientConn, c.ClientTx, c.OriginConn, c.OriginTx)), c.Method, c.Target, status)
+		fmt.Fprintf(w, "      %s → %s ⇒ %s → %s\n", c.Client, c.Proxy, c.ProxyOut, c.Origin)
+		line := fmt.Sprintf("proxy in +%s · origin %s · proxy out +%s", fmtDur(c.ProxyInDelay), fmtDur(c.OriginDelay), fmtDur(c.ProxyOutDelay))
+		if c.Answered {
+			line += fmt.Sprintf(" · client total %s", fmtDur(c.Total))
+		}
+		fmt.Fprintf(w, "      %s\n", p.dim(line))
+	}
+	if s.ProxyChainsDropped > 0 {
+		fmt.Fprintf(w, "  %s\n", p.dim(fmt.Sprintf("… %d more not kept", s.ProxyChainsDropped)))
+	}
 }
