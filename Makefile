@@ -6,7 +6,7 @@ GO        ?= go
 BIN       ?= bin/connlint
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
-SAMPLE    ?= testdata/real/nagle-post.pcap
+SAMPLE    ?= testdata/lab/nagle-delayed-ack.pcap
 APT_PKGS  := libpcap-dev gcc
 
 .PHONY: all deps build build-nocgo run test test-short vet lint bench fuzz lab clean
