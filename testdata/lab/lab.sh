@@ -68,11 +68,11 @@ install_packages() {
 	log "installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	command -v fuser >/dev/null 2>&1 && wait_dpkg
-	apt-get update -q || true
+	apt-get update -q -o DPkg::Lock::Timeout=600 || true
 	command -v fuser >/dev/null 2>&1 && wait_dpkg
 	local i
 	for i in 1 2 3 4 5 6; do
-		apt-get install -y -q "${need[@]}" && return 0
+		apt-get install -y -q -o DPkg::Lock::Timeout=600 "${need[@]}" && return 0
 		log "apt-get install failed (lock?), retry $i"; sleep 10
 	done
 	die "could not install ${need[*]}"

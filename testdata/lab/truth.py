@@ -592,7 +592,7 @@ def main():
         facts["vantage"] = ("client host interface; client and server are 2 links apart (through the proxy host "
                             "as a router), RTT ~ 4 x delay_ms_each_way")
     facts["rtt_method"] = "SYN -> client's handshake ACK, median over the pcap's connections"
-    doc = {"scenario": a.scenario, "description": desc, "pcap": a.pcap, "delay_ms_each_way": a.delay_ms,
+    doc = {"scenario": a.scenario, "description": desc, "pcap": a.pcap, "delay_ms_each_way": int(a.delay_ms) if a.delay_ms == int(a.delay_ms) else a.delay_ms,
            "rtt_ms": r3(rtt), "expect": expect, "facts": facts}
     with open(os.path.join(a.out, a.scenario + ".truth.json"), "w") as f:
         json.dump(doc, f, indent=1); f.write("\n")
