@@ -54,6 +54,11 @@ func truncation(c *reassembly.Conn, m *http1.Message) (Finding, bool) {
 			endPos = c.Halves[1-m.Dir].RST
 		}
 	case http1.EndCaptureEnd:
+		if c.End == reassembly.EndEvicted || c.End == reassembly.EndIdle {
+			// connlint stopped following the connection (table full, idle):
+			// the rest of the message may well have come
+			return Finding{}, false
+		}
 		by = "the end of the capture"
 	default:
 		return Finding{}, false

@@ -660,6 +660,22 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 			return // the replay ended it
 		}
 	}
+	// End is decided before the conversation is settled, so that handlers
+	// seeing its last messages and transactions can tell an eviction from
+	// a close or the capture's end: what an evicted connection's cut
+	// messages lack was not lost, it was not looked at.
+	switch {
+	case c.refused:
+		c.End = EndRefused
+	case c.Halves[0].RST != nil || c.Halves[1].RST != nil:
+		c.End = EndRST
+	case !c.finished && (why == EndEvicted || why == EndIdle):
+		c.End = why // a FIN from one side did not end it either
+	case c.h[0].finSeen || c.h[1].finSeen:
+		c.End = EndFIN
+	default:
+		c.End = why
+	}
 	if !c.finished {
 		x := streamCtx{a, c}
 		c.h[0].closeOut(x, http1.CloseCaptureEnd, c.Last)
@@ -668,16 +684,6 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 	}
 	c.h[0].release()
 	c.h[1].release()
-	switch {
-	case c.refused:
-		c.End = EndRefused
-	case c.Halves[0].RST != nil || c.Halves[1].RST != nil:
-		c.End = EndRST
-	case c.h[0].finSeen || c.h[1].finSeen:
-		c.End = EndFIN
-	default:
-		c.End = why
-	}
 	a.updateFlags(c)
 	a.drop(c)
 	a.h.ConnEnd(&c.Conn)

@@ -109,8 +109,8 @@ const (
 	EndOpen    EndReason = iota // still open when the capture ended
 	EndFIN                      // both sides (or one side, then nothing) sent FIN
 	EndRST                      // a RST ended it
-	EndIdle                     // evicted after the idle timeout
-	EndEvicted                  // evicted because the connection table was full
+	EndIdle                     // evicted after the idle timeout (even if one side had sent FIN)
+	EndEvicted                  // evicted because the connection table was full (even if one side had sent FIN)
 	EndRefused                  // SYN answered by RST
 )
 
@@ -154,7 +154,12 @@ type Conn struct {
 	Halves      [2]Half // indexed by Dir
 	Gaps        []Gap   // every hole, in order found (capped; GapsDropped counts the rest)
 	GapsDropped int
-	End         EndReason
+	// End says how the connection ended. It is set before the connection's
+	// last Message and Transaction events when the Assembler ends it (end
+	// of capture, eviction), so a handler can tell a message cut by an
+	// eviction (EndEvicted, EndIdle: nothing is known about the rest) from
+	// one cut by the end of the capture.
+	End EndReason
 	// OutOfOrderDropped counts bytes dropped because the out-of-order buffer cap was hit.
 	OutOfOrderDropped uint64
 
