@@ -29,9 +29,11 @@ const (
 	// maxMarks bounds the (offset → packet) list kept beside the compare ring;
 	// with full-size segments 64 marks cover ~93 KiB, more than the default ring.
 	maxMarks = 64
-	// firstRingSize is the compare ring's first allocation; it doubles up to
-	// Options.CompareBytes, so short connections stay small.
-	firstRingSize = 4 << 10
+	// firstRingSize is the compare ring's smallest allocation; it grows to
+	// the next power of two of what was delivered, up to Options.CompareBytes,
+	// so that the many short connections of a busy link (a request and a
+	// response of a few hundred bytes) do not cost 4 KiB per direction.
+	firstRingSize = 256
 	// maxJump is the farthest beyond the next expected byte a segment may start
 	// and still be buffered; anything farther is garbage or a sequence-number
 	// confusion, and buffering it could later declare an absurd gap.

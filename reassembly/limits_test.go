@@ -1,0 +1,111 @@
+package reassembly
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// endAtTx records, for every transaction, the connection's End at the
+// moment the transaction was delivered.
+type endAtTx struct {
+	recorder
+	ends []EndReason
+}
+
+func (e *endAtTx) Transaction(c *Conn, t *http1.Transaction) { e.ends = append(e.ends, c.End) }
+
+// TestEvictionVisibleBeforeLastTransaction: when a connection is evicted
+// (table full or idle) in the middle of a response, its End says so already
+// when the cut transaction is delivered, also if one side had sent a FIN
+// (half-close): rules must be able to tell an eviction from the end of the
+// capture.
+func TestEvictionVisibleBeforeLastTransaction(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		opts     Options
+		halfShut bool
+		evict    func(a *Assembler, frame *int64)
+		want     EndReason
+	}{
+		{"table full", Options{MaxConns: 1}, false, func(a *Assembler, frame *int64) {
+			*frame++
+			syn := buildIP(t, pktSpec{src: netip.MustParseAddrPort("10.0.0.9:4000"), dst: srvAddr, flags: SYN, seq: 77})
+			a.Packet(linkRaw, syn, Pos{Time: t0.Add(time.Second), Frame: *frame, Ord: *frame})
+		}, EndEvicted},
+		{"table full after a client FIN", Options{MaxConns: 1}, true, func(a *Assembler, frame *int64) {
+			*frame++
+			syn := buildIP(t, pktSpec{src: netip.MustParseAddrPort("10.0.0.9:4000"), dst: srvAddr, flags: SYN, seq: 77})
+			a.Packet(linkRaw, syn, Pos{Time: t0.Add(time.Second), Frame: *frame, Ord: *frame})
+		}, EndEvicted},
+		{"idle", Options{IdleTimeout: time.Minute}, false, func(a *Assembler, frame *int64) {
+			a.Flush(t0.Add(2 * time.Minute))
+		}, EndIdle},
+		{"idle after a client FIN", Options{IdleTimeout: time.Minute}, true, func(a *Assembler, frame *int64) {
+			a.Flush(t0.Add(2 * time.Minute))
+		}, EndIdle},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &endAtTx{}
+			a := NewAssembler(r, tc.opts)
+			var frame int64
+			send := func(s pktSpec) {
+				frame++
+				s.win = 65535
+				a.Packet(linkRaw, buildIP(t, s), Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
+			}
+			req := "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+			resp := "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part"
+			send(pktSpec{src: cliAddr, dst: srvAddr, flags: SYN, seq: ci})
+			send(pktSpec{src: srvAddr, dst: cliAddr, flags: SYN | ACK, seq: si, ack: ci + 1})
+			send(pktSpec{src: cliAddr, dst: srvAddr, flags: ACK, seq: ci + 1, ack: si + 1})
+			send(pktSpec{src: cliAddr, dst: srvAddr, flags: PA, seq: ci + 1, ack: si + 1, payload: []byte(req)})
+			cseq := ci + 1 + uint32(len(req))
+			if tc.halfShut {
+				send(pktSpec{src: cliAddr, dst: srvAddr, flags: FIN | ACK, seq: cseq, ack: si + 1})
+				cseq++
+			}
+			send(pktSpec{src: srvAddr, dst: cliAddr, flags: PA, seq: si + 1, ack: cseq, payload: []byte(resp)})
+			tc.evict(a, &frame)
+			if len(r.ends) != 1 || r.ends[0] != tc.want {
+				t.Fatalf("End when the cut transaction was delivered: %v, want [%v]", r.ends, tc.want)
+			}
+			a.Close()
+		})
+	}
+}
+
+// TestShortConnectionRingsStaySmall: the compare rings of a connection that
+// carried a short request and response are sized to what was delivered,
+// not to a fixed first allocation: a busy link has many such connections.
+func TestShortConnectionRingsStaySmall(t *testing.T) {
+	r := &recorder{}
+	a := NewAssembler(r, Options{})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var frame int64
+	send := func(s pktSpec) {
+		frame++
+		s.win = 65535
+		a.Packet(linkRaw, buildIP(t, s), Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
+	}
+	req := "GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n"
+	resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+	send(pktSpec{src: cliAddr, dst: srvAddr, flags: SYN, seq: ci})
+	send(pktSpec{src: srvAddr, dst: cliAddr, flags: SYN | ACK, seq: si, ack: ci + 1})
+	send(pktSpec{src: cliAddr, dst: srvAddr, flags: PA, seq: ci + 1, ack: si + 1, payload: []byte(req)})
+	send(pktSpec{src: srvAddr, dst: cliAddr, flags: PA, seq: si + 1, ack: ci + 1 + uint32(len(req)), payload: []byte(resp)})
+	if len(a.conns) != 1 {
+		t.Fatalf("%d connections", len(a.conns))
+	}
+	for _, c := range a.conns {
+		for d := range c.h {
+			if n := len(c.h[d].ring); n == 0 || n > 256 {
+				t.Errorf("%v: compare ring of %d bytes after %d delivered", Dir(d), n, c.h[d].next)
+			}
+		}
+	}
+	a.Close()
+}
