@@ -96,7 +96,9 @@ func (a *abortiveClose) Transaction(ctx *Ctx, t *http1.Transaction) {
 func (a *abortiveClose) End(ctx *Ctx) {
 	c := ctx.Conn
 	r := a.rst
-	if r == nil || c.End == reassembly.EndRefused {
+	// connlint judges HTTP: a reset TLS or SSH session is someone else's
+	// business (and its "lost" bytes cannot be tied to transactions)
+	if r == nil || c.End == reassembly.EndRefused || !c.HTTP {
 		return
 	}
 	// A RST before the handshake completed answers the SYN: refused, not abortive.

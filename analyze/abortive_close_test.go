@@ -38,6 +38,14 @@ func TestAbortiveClose(t *testing.T) {
 				lc.rst(c2s, 2901.1)
 				lc.end(reassembly.EndRST)
 			}},
+		{name: "not HTTP (a TLS session reset with data in flight): not connlint's business", want: 0,
+			build: func(k *lcCap) {
+				lc := k.open(cli, srv, 0, 1)
+				lc.c.HTTP = false
+				lc.dataAck(c2s, 2, 1862, 0)
+				lc.rst(c2s, 3)
+				lc.end(reassembly.EndRST)
+			}},
 		{name: "RST answering a SYN is a refused connection", want: 0,
 			build: func(k *lcCap) { k.refused(cli, srv, 0) }},
 		{name: "RST after a capture gap hides what was outstanding", want: 0,
