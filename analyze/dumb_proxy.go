@@ -174,17 +174,18 @@ func (d *dumbProxy) pair(r *Reporter, a, b *legTx) {
 	if !b.req.connHas("keep-alive") {
 		ka = "Proxy-Connection: Keep-Alive"
 	}
+	// about two connections: no Conn, Related = client leg, upstream leg
 	r.Report(Finding{
-		Conn:        cl.ref,
-		Transaction: stalledTx.index,
-		Time:        start.t,
-		Frames:      dedupFrames([]Frame{a.reqStart.frame, b.reqStart.frame, b.respEnd.frame, start.frame, end.frame}),
-		Duration:    hang,
-		Message: fmt.Sprintf("proxy %s relayed %s %s (%s) with %s to %s (conn %d), which kept its connection open after the response; %s: the client hung %s %s",
-			proxyText(a, b), a.method, legShort(a.target), a.proto, ka, b.conn.ref.Server, b.conn.ref.ID, what, fmtSecs(hang), how),
+		Time:     start.t,
+		Frames:   dedupFrames([]Frame{a.reqStart.frame, b.reqStart.frame, b.respEnd.frame, start.frame, end.frame}),
+		Duration: hang,
+		Message: fmt.Sprintf("conn %d: proxy %s relayed %s %s (%s) with %s to %s (conn %d), which kept its connection open after the response; %s: the client hung %s %s",
+			cl.ref.ID, proxyText(a, b), a.method, legShort(a.target), a.proto, ka, b.conn.ref.Server, b.conn.ref.ID, what, fmtSecs(hang), how),
 		Hint:    "the proxy must not forward Connection/Keep-Alive/Proxy-Connection (RFC 9110 §7.6.1) and must delimit responses by their framing, not by the origin's close; replace or configure it (or have the client send Connection: close through it)",
-		Related: []ConnRef{b.conn.ref},
+		Related: []ConnRef{cl.ref, b.conn.ref},
 		Attrs: map[string]any{
+			"client_conn": cl.ref.ID,
+			"stalled_tx":  stalledTx.index,
 			"hang_s":      hang.Seconds(),
 			"gave_up":     gaveUp,
 			"proxy":       a.conn.ref.Server.String(),
@@ -224,17 +225,21 @@ func (d *dumbProxy) single(r *Reporter, t *legTx) {
 		how = "Forwarded"
 	}
 	t.conn.oneLegShown = true
+	// Reported from the aggregator, after the connection itself was
+	// rendered: like the two-leg findings it names its connection in
+	// Related (and details.conn/tx) rather than in Conn.
 	r.Report(Finding{
-		Severity:    Warning,
-		Conn:        t.conn.ref,
-		Transaction: t.index,
-		Time:        t.reqStart.t,
-		Frames:      []Frame{t.reqStart.frame},
-		Message: fmt.Sprintf("%s %s (%s) from %s came through a proxy (%s) and still carries %s: the proxy in front did not strip it. This is the precondition of the dumb-proxy Keep-Alive hang, not the hang itself (only this leg is in the capture)",
-			t.method, legShort(t.target), t.proto, t.conn.ref.Client.Addr(), how, kept),
+		Severity: Warning,
+		Time:     t.reqStart.t,
+		Related:  []ConnRef{t.conn.ref},
+		Frames:   []Frame{t.reqStart.frame},
+		Message: fmt.Sprintf("conn %d tx %d: %s %s (%s) from %s came through a proxy (%s) and still carries %s: the proxy in front did not strip it. This is the precondition of the dumb-proxy Keep-Alive hang, not the hang itself (only this leg is in the capture)",
+			t.conn.ref.ID, t.index, t.method, legShort(t.target), t.proto, t.conn.ref.Client.Addr(), how, kept),
 		Hint: "capture the client side of the proxy too to see whether clients hang; configure the proxy to drop hop-by-hop headers (RFC 9110 §7.6.1)",
 		Attrs: map[string]any{
 			"one_leg": true,
+			"conn":    t.conn.ref.ID,
+			"tx":      t.index,
 			"kept":    kept,
 			"proxy":   t.conn.ref.Client.Addr().String(),
 		},

@@ -60,7 +60,7 @@ func TestDumbProxyHangClientGaveUp(t *testing.T) {
 	}
 	f := fs[0]
 	want := 2142*time.Millisecond - 141010*time.Microsecond // request 2's last byte → client FIN
-	if f.Severity != Error || f.Duration != want || f.Conn.ID != 1 || f.Transaction != 2 || f.Attrs["gave_up"] != "client" {
+	if f.Severity != Error || f.Duration != want || f.Related[0].ID != 1 || f.Attrs["stalled_tx"] != 2 || f.Attrs["gave_up"] != "client" {
 		t.Errorf("finding = %+v", f)
 	}
 	if !strings.Contains(f.Message, "until the client gave up") || !strings.Contains(f.Message, "198.18.1.2:8080") {

@@ -138,9 +138,11 @@ func hopByHopPair(r *Reporter, a, b *legTx) {
 		"response_hop":  []string{},
 		"origin_target": b.target,
 	}
-	// The finding sits on the connection where the forwarded fields are:
-	// the upstream leg for a request, the client leg for a response.
-	conn, tx, related, at := b.conn.ref, b.index, a.conn.ref, b.reqStart
+	// A finding about two connections has no Conn (DESIGN.md: zero ID for
+	// findings about several connections; the text renderer lists it under
+	// "Across connections"); Related names the client leg, then the
+	// upstream leg. It is dated where the forwarded fields first appear.
+	at := b.reqStart
 	if len(reqHop) > 0 {
 		parts = append(parts, fmt.Sprintf("the request to %s kept %s", b.conn.ref.Server, strings.Join(reqHop, ", ")))
 		frs = append(frs, a.reqStart.frame, b.reqStart.frame)
@@ -151,18 +153,16 @@ func hopByHopPair(r *Reporter, a, b *legTx) {
 		frs = append(frs, b.respStart.frame, a.respStart.frame)
 		attrs["response_hop"] = respHop
 		if len(reqHop) == 0 {
-			conn, tx, related, at = a.conn.ref, a.index, b.conn.ref, a.respStart
+			at = a.respStart
 		}
 	}
 	r.Report(Finding{
-		Conn:        conn,
-		Transaction: tx,
-		Time:        at.t,
-		Frames:      dedupFrames(frs),
+		Time:   at.t,
+		Frames: dedupFrames(frs),
 		Message: fmt.Sprintf("proxy %s forwarded hop-by-hop headers of %s %s (client conn %d tx %d → upstream conn %d tx %d): %s",
 			proxyText(a, b), a.method, legShort(a.target), a.conn.ref.ID, a.index, b.conn.ref.ID, b.index, strings.Join(parts, "; ")),
 		Hint:    "a proxy must drop Connection, the fields it names, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade and Proxy-Authorization/-Authenticate before forwarding (RFC 9110 §7.6.1); fix or replace the proxy",
-		Related: []ConnRef{related},
+		Related: []ConnRef{a.conn.ref, b.conn.ref},
 		Attrs:   attrs,
 	})
 }

@@ -28,7 +28,7 @@ func TestHopByHopForwardedNamesHeaders(t *testing.T) {
 	}
 	f := fs[0]
 	want := "kept Connection, Keep-Alive, Proxy-Connection, TE, Upgrade, Proxy-Authorization, X-Hop"
-	if !strings.Contains(f.Message, want) || !strings.Contains(f.Message, "proxy 10.0.0.2:3128") || f.Conn.ID != 2 || f.Severity != Error {
+	if !strings.Contains(f.Message, want) || !strings.Contains(f.Message, "proxy 10.0.0.2:3128") || f.Conn.ID != 0 || len(f.Related) != 2 || f.Related[1].ID != 2 || f.Severity != Error {
 		t.Errorf("finding %+v\nwant %q", f, want)
 	}
 }
@@ -71,7 +71,7 @@ func TestHopByHopForwardedResponse(t *testing.T) {
 	ka := []string{"Connection", "Keep-Alive", "Keep-Alive", "timeout=5, max=100"}
 	rec, _ := runLegs(t, hopLegs("HTTP/1.0", []string{"Connection", "Keep-Alive"}, []string{"connection", "keep-alive"}, ka, ka, 200)...)
 	fs := rec.byRule(HopByHopForwarded.ID)
-	if len(fs) != 1 || !strings.Contains(fs[0].Message, "the response back to 10.0.0.1:50000 kept Connection, Keep-Alive") || fs[0].Conn.ID != 1 {
+	if len(fs) != 1 || !strings.Contains(fs[0].Message, "the response back to 10.0.0.1:50000 kept Connection, Keep-Alive") || fs[0].Related[0].ID != 1 {
 		t.Fatalf("findings: %v", fs)
 	}
 }
