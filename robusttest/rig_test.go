@@ -79,18 +79,26 @@ func (f *frameTemplate) frame(src, dst endpoint, seq, ack uint32, flags byte, pa
 	return b[:hdrLen+n]
 }
 
-// countingSink keeps counts only, so that the sink itself stays bounded.
+// countingSink keeps counts only, so that the sink itself stays bounded
+// (unless keep is set: the fuzzer checks every finding).
 type countingSink struct {
 	findings map[string]int
 	conns    int64
 	ends     map[reassembly.EndReason]int64
+	keep     bool
+	kept     []*analyze.Finding
 }
 
 func newCountingSink() *countingSink {
 	return &countingSink{findings: map[string]int{}, ends: map[reassembly.EndReason]int64{}}
 }
 
-func (s *countingSink) Finding(f *analyze.Finding) { s.findings[f.Rule]++ }
+func (s *countingSink) Finding(f *analyze.Finding) {
+	s.findings[f.Rule]++
+	if s.keep {
+		s.kept = append(s.kept, f)
+	}
+}
 func (s *countingSink) Connection(c *analyze.ConnReport) {
 	s.conns++
 	s.ends[c.Conn.End]++
