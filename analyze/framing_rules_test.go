@@ -280,6 +280,14 @@ func TestRequestAfterClose(t *testing.T) {
 			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(4, 10), at(5, 11), "Connection", "close"))
 			s.tx(req("GET", "/2", at(3, 1), at(3, 1)), nil)
 		}, 0, ""},
+		{"response lost in a capture gap: the request after the close is still certain", func(s *script) {
+			s.tx(req("GET", "/1", at(5, 0), at(5, 0)), resp(200, at(7, 10), at(7, 10), "Connection", "close"))
+			s.deliver(&http1.Transaction{Index: 1, Request: req("GET", "/2", at(10, 20), at(10, 20)), Gap: true})
+		}, 1, "GET /2 (transaction 2) was sent after the server's Connection: close in transaction 1; whether the server answered it is unknown"},
+		{"near miss: request lost in a gap is not reported", func(s *script) {
+			s.tx(req("GET", "/1", at(5, 0), at(5, 0)), resp(200, at(7, 10), at(7, 10), "Connection", "close"))
+			s.deliver(&http1.Transaction{Index: 1, Response: resp(200, at(14, 20), at(14, 20)), Gap: true})
+		}, 0, ""},
 		{"Connection: keep-alive is not close", func(s *script) {
 			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11), "Connection", "Keep-Alive"))
 			s.tx(req("GET", "/2", at(5, 20), at(5, 20)), resp(200, at(6, 30), at(7, 31)))
@@ -311,7 +319,27 @@ func TestUnsolicitedResponse(t *testing.T) {
 		{"request lost in a gap", func(s *script) {
 			s.deliver(&http1.Transaction{Index: 0, Response: resp(200, at(5, 12), at(5, 12)), Gap: true})
 		}, 0, ""},
+		// zero-length-bodies-with-drops.pcap f34/f35: the server ACKs client
+		// bytes the capture lacks, then answers them; the client hole is
+		// declared only at f37, when client data beyond it arrives.
+		{"server acknowledged a request the capture lacks", unseenRequest(250), 0, ""},
+		{"near miss: server acknowledged only what was seen", unseenRequest(100), 1, "no request outstanding"},
 	})
+}
+
+// unseenRequest: GET /1 (client bytes 0-99) answered, then a server packet
+// acknowledging client stream offset ack, then a response with no request.
+func unseenRequest(ack uint64) func(s *script) {
+	return func(s *script) {
+		s.c.Halves[reassembly.ClientToServer].Segments = 3
+		s.seg(reassembly.ClientToServer, 2, 0, 0, 100, 0)
+		s.seg(reassembly.ServerToClient, 3, 10, 0, 50, 100)
+		s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(3, 10)))
+		s.seg(reassembly.ServerToClient, 5, 20, 50, 0, ack)
+		s.seg(reassembly.ServerToClient, 6, 21, 50, 50, ack)
+		s.deliver(&http1.Transaction{Index: 1, Response: resp(200, at(6, 21), at(6, 21)), Unsolicited: true})
+		s.seg(reassembly.ClientToServer, 7, 30, 250, 0, 100)
+	}
 }
 
 func TestInconsistentOverlap(t *testing.T) {

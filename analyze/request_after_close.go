@@ -25,12 +25,16 @@ type requestAfterClose struct {
 }
 
 func (r *requestAfterClose) Transaction(ctx *Ctx, t *http1.Transaction) {
-	if t.Gap {
-		return
-	}
+	// A capture gap on this transaction makes its pairing uncertain, not the
+	// request itself nor the close seen before it: both are in the capture
+	// (http-gap-beyond-body.pcap: close at f7, GET /2 at f10, its response
+	// lost in a hole). Only whether it was answered is unknown.
 	if q := t.Request; q != nil && r.closeAt != nil && r.after(ctx, q) {
 		answered := "the server did not answer it"
-		if t.Response != nil {
+		switch {
+		case t.Gap:
+			answered = "whether the server answered it is unknown (capture gap)"
+		case t.Response != nil:
 			answered = "the server answered it anyway"
 		}
 		ctx.Report(Finding{

@@ -23,6 +23,57 @@ type unsolicited struct {
 	// response after them is not unsolicited.
 	junkOrd int64
 	held    []Finding
+
+	// The server acknowledging client bytes the capture does not hold (yet)
+	// proves the client sent something the capture lacks — possibly the
+	// request a response answers. cliEnd is the end of the client stream
+	// seen so far (FIN counted), srvAck the highest server ACK of it;
+	// unseenFrom is the Ord since which srvAck > cliEnd (0 when not), and
+	// unseen the closed spans [from, to) of such periods (the latest few).
+	cliEnd     uint64
+	srvAck     uint64
+	unseenFrom int64
+	unseen     [][2]int64
+}
+
+// maxUnseenSpans bounds the remembered periods: a held response is checked
+// when its transaction settles, shortly after it started.
+const maxUnseenSpans = 16
+
+func (u *unsolicited) Segment(ctx *Ctx, s *reassembly.Segment) {
+	if s.Dir == reassembly.ClientToServer {
+		end := s.Offset + uint64(s.Len)
+		if s.Flags.Has(reassembly.FIN) {
+			end++
+		}
+		u.cliEnd = max(u.cliEnd, end)
+	} else if s.AckValid {
+		u.srvAck = max(u.srvAck, s.AckOffset)
+	}
+	switch ahead := u.srvAck > u.cliEnd; {
+	case ahead && u.unseenFrom == 0:
+		u.unseenFrom = s.Ord
+	case !ahead && u.unseenFrom != 0:
+		if len(u.unseen) == maxUnseenSpans {
+			u.unseen = append(u.unseen[:0], u.unseen[1:]...)
+		}
+		u.unseen = append(u.unseen, [2]int64{u.unseenFrom, s.Ord})
+		u.unseenFrom = 0
+	}
+}
+
+// requestMayBeUnseen reports whether, when the packet at ord was captured, the
+// server had acknowledged client bytes the capture did not hold.
+func (u *unsolicited) requestMayBeUnseen(ord int64) bool {
+	if u.unseenFrom != 0 && ord >= u.unseenFrom {
+		return true
+	}
+	for _, sp := range u.unseen {
+		if ord >= sp[0] && ord < sp[1] {
+			return true
+		}
+	}
+	return false
 }
 
 func (u *unsolicited) Message(ctx *Ctx, m *http1.Message) {
@@ -40,6 +91,12 @@ func (u *unsolicited) Transaction(ctx *Ctx, t *http1.Transaction) {
 	}
 	r := t.Response
 	if u.junkOrd != 0 && u.junkOrd < r.Start.Ord {
+		return
+	}
+	// The server had acknowledged client data the capture lacks: the
+	// response may answer a request lost in that hole (it is declared only
+	// later, when client data beyond it arrives).
+	if u.requestMayBeUnseen(r.Start.Ord) {
 		return
 	}
 	// Reported at End: a capture that holds no client packet at all

@@ -530,6 +530,27 @@ var convCases = []convCase{
 		tx: []string{"GET /1 -> 200", "- -> 202 gap", "GET /3 -> 203"},
 	},
 	{
+		// miss_end_data.pcap: the whole response is in the hole before the
+		// server's FIN: the request is not known to be unanswered.
+		name: "response-lost-in-trailing-server-gap",
+		in: `>>> GET /1 HTTP/1.1\r\n\r\n
+		     <>< s 2902
+		     <<| fin
+		     >>| fin`,
+		tx: []string{"GET /1 -> - gap"},
+	},
+	{
+		// near miss: the hole came before the request was sent.
+		name: "server-gap-before-request-then-close",
+		in: `>>> GET /1 HTTP/1.1\r\n\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n
+		     <>< s 1
+		     >>> GET /2 HTTP/1.1\r\n\r\n
+		     <<| fin
+		     >>| fin`,
+		tx: []string{"GET /1 -> 200", "GET /2 -> -"},
+	},
+	{
 		name:      "midstream-response-first",
 		midStream: true,
 		in: `<<< ly the end of a body\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n

@@ -282,6 +282,12 @@ func (c *Conversation) settleAll() {
 	}
 	c.interim = nil
 	for _, s := range c.pending {
+		// A server gap since the last pairing may hold this request's
+		// response (miss_end_data.pcap: the whole response is in the hole
+		// before the server's FIN): unanswered is not certain.
+		if c.serverGap && s.tx.Request.Start.Ord < c.serverGapOrd {
+			s.tx.Gap = true
+		}
 		c.settle(s)
 	}
 	c.pending = nil
