@@ -74,4 +74,7 @@ type Finding struct {
 	Related []ConnRef
 	// Attrs holds rule-specific measured facts for machine consumers (JSON "details").
 	Attrs map[string]any
+	// Across is set on findings of cross-connection rules: they are reported
+	// once the connections are over, so they are not in any ConnReport.
+	Across bool
 }

@@ -57,7 +57,9 @@ type textRenderer struct {
 }
 
 func (r *textRenderer) Finding(f *analyze.Finding) {
-	if f.Conn.ID == 0 {
+	// per-connection findings are printed with their connection; the rest
+	// (cross-connection rules) come after all connections
+	if f.Conn.ID == 0 || f.Across {
 		r.cross = append(r.cross, f)
 	}
 }
@@ -216,6 +218,9 @@ func breakdown(t *analyze.TxReport) string {
 func (r *textRenderer) finding(f *analyze.Finding, indent string) {
 	w, p := r.w, r.p
 	head := fmt.Sprintf("%s%s %s", indent, r.p.sev(f.Severity), p.bold(f.Rule))
+	if f.Across && f.Conn.ID != 0 {
+		head += fmt.Sprintf("  conn %d", f.Conn.ID)
+	}
 	if f.Transaction > 0 {
 		head += fmt.Sprintf("  tx %d", f.Transaction)
 	}
