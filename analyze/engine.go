@@ -33,10 +33,9 @@ type Engine struct {
 	conns map[uint64]*connState
 	sum   Summary
 	// txHist counts HTTP connections by number of transactions (for the median).
-	txHist     map[int]int64
-	pairs      map[pairKey]int
-	pairsFull  bool
-	Suppressed int64
+	txHist    map[int]int64
+	pairs     map[pairKey]int
+	pairsFull bool
 }
 
 type aggEntry struct {
@@ -115,7 +114,7 @@ type Ctx struct {
 func (c *Ctx) Report(f Finding) {
 	c.st.counts[c.rule.ID]++
 	if c.st.counts[c.rule.ID] > maxFindingsPerRuleConn {
-		c.e.Suppressed++
+		c.e.sum.Suppressed++
 		return
 	}
 	f.Conn = ConnRef{ID: c.Conn.ID, Client: c.Conn.Client, Server: c.Conn.Server}
@@ -134,7 +133,10 @@ type Reporter struct {
 }
 
 // Report records a finding for the reporter's rule.
-func (r *Reporter) Report(f Finding) { r.e.emit(r.rule, f) }
+func (r *Reporter) Report(f Finding) {
+	f.Across = true
+	r.e.emit(r.rule, f)
+}
 
 // Config returns the run's configuration.
 func (r *Reporter) Config() *Config { return r.e.cfg }

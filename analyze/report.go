@@ -113,6 +113,8 @@ type Summary struct {
 
 	FindingsBySeverity map[string]int
 	FindingsByRule     map[string]int
+	// Suppressed counts findings dropped beyond the per-rule, per-connection cap.
+	Suppressed int64
 	// Pairs counts connections per client IP → server ip:port (bounded).
 	Pairs []PairCount
 	// ProxyChains lists transactions seen on both legs of a proxy (bounded,
@@ -123,7 +125,7 @@ type Summary struct {
 
 // PairCount is a client→server pair and how many connections it opened.
 type PairCount struct {
-	Client      string
-	Server      string
-	Connections int
+	Client      string `json:"client"`
+	Server      string `json:"server"`
+	Connections int    `json:"connections"`
 }
