@@ -19,8 +19,9 @@ import (
 
 // FileOptions configure OpenFiles.
 type FileOptions struct {
-	Filter  string // BPF expression; needs libpcap (cgo build), else OpenFiles fails with ErrNoLibpcap
-	Snaplen int    // snap length the filter is compiled for (default DefaultSnaplen)
+	Filter  string    // BPF expression; needs libpcap (cgo build), else OpenFiles fails with ErrNoLibpcap
+	Snaplen int       // snap length the filter is compiled for (default DefaultSnaplen)
+	Stdin   io.Reader // what "-" reads (default os.Stdin)
 }
 
 // DefaultSnaplen is libpcap's MAXIMUM_SNAPLEN, the default of tcpdump and Wireshark.
@@ -95,7 +96,11 @@ func OpenFiles(paths []string, opts FileOptions) (Source, error) {
 				err = &InputError{Path: p, Offset: -1, Err: errors.New("stdin given twice")}
 			} else {
 				stdin = true
-				in, err = newInput(i, p, os.Stdin, nopCloser{})
+				r := opts.Stdin
+				if r == nil {
+					r = os.Stdin
+				}
+				in, err = newInput(i, p, r, nopCloser{})
 			}
 		} else {
 			in, err = openInput(i, p)

@@ -63,7 +63,7 @@ func newAnalyzeCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitBadInput, err: err}
 			}
-			res, err := analyzeFiles(args, &fl, cfg, stdout, stderr, all, !noProgress)
+			res, err := analyzeFiles(args, &fl, cfg, stdin, stdout, stderr, all, !noProgress)
 			if err != nil {
 				return err
 			}
@@ -81,8 +81,8 @@ func newAnalyzeCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 
 // analyzeFiles runs one analysis over the given inputs (merged in time order)
 // and renders it to stdout.
-func analyzeFiles(paths []string, fl *analysisFlags, cfg *analyze.Config, stdout, stderr io.Writer, all, progress bool) (*result, error) {
-	src, err := capture.OpenFiles(paths, capture.FileOptions{Filter: fl.filter})
+func analyzeFiles(paths []string, fl *analysisFlags, cfg *analyze.Config, stdin io.Reader, stdout, stderr io.Writer, all, progress bool) (*result, error) {
+	src, err := capture.OpenFiles(paths, capture.FileOptions{Filter: fl.filter, Stdin: stdin})
 	if err != nil {
 		return nil, &exitError{code: exitBadInput, err: err}
 	}
@@ -141,7 +141,7 @@ func newLintCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitBadInput, err: err}
 			}
-			return lintFiles(args, &fl, cfg, threshold, stdout, stderr)
+			return lintFiles(args, &fl, cfg, threshold, stdin, stdout, stderr)
 		},
 	}
 	fl.register(cmd.Flags(), "text")
@@ -149,12 +149,12 @@ func newLintCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
-func lintFiles(paths []string, fl *analysisFlags, cfg *analyze.Config, threshold analyze.Severity, stdout, stderr io.Writer) error {
+func lintFiles(paths []string, fl *analysisFlags, cfg *analyze.Config, threshold analyze.Severity, stdin io.Reader, stdout, stderr io.Writer) error {
 	failed, bad := 0, 0
 	// --format json: one document per file, wrapped as {"version":1,"files":[...]}
 	var docs [][]byte
 	for _, path := range paths {
-		src, err := capture.OpenFiles([]string{path}, capture.FileOptions{Filter: fl.filter})
+		src, err := capture.OpenFiles([]string{path}, capture.FileOptions{Filter: fl.filter, Stdin: stdin})
 		if err != nil {
 			bad++
 			fmt.Fprintln(stderr, "connlint:", oneLine(err.Error()))

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/docs"
+)
+
+const labNagle = "../../testdata/lab/nagle-delayed-ack.pcap"
+const labNagleControl = "../../testdata/lab/nagle-delayed-ack-nodelay.pcap"
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, nil, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func needFile(t *testing.T, p string) {
+	t.Helper()
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("%s missing", p)
+	}
+}
+
+func TestEveryRuleHasAPage(t *testing.T) {
+	for _, r := range analyze.Rules {
+		page, err := docs.RulePage(r.ID)
+		if err != nil {
+			t.Errorf("rule %s has no docs/rules/%s.md", r.ID, r.ID)
+			continue
+		}
+		for _, section := range []string{"## What it means", "## Why it matters", "## Example", "## How to fix", "## How to silence"} {
+			if !strings.Contains(page, section) {
+				t.Errorf("docs/rules/%s.md lacks %q", r.ID, section)
+			}
+		}
+		code, out, _ := runCLI("explain", r.ID)
+		if code != 0 || out != page {
+			t.Errorf("explain %s: exit %d, printed %d bytes of %d", r.ID, code, len(out), len(page))
+		}
+	}
+}
+
+func TestRulesCommand(t *testing.T) {
+	code, out, _ := runCLI("rules", "--format", "json")
+	var rows []struct{ ID, Severity, Title string }
+	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != len(analyze.Rules) {
+		t.Fatalf("rules --format json: exit %d, %d rows, want %d", code, len(rows), len(analyze.Rules))
+	}
+	code, out, _ = runCLI("rules")
+	if code != 0 || !strings.Contains(out, "nagle-delayed-ack") || !strings.Contains(out, "SEVERITY") {
+		t.Fatalf("rules text: exit %d\n%s", code, out)
+	}
+}
+
+func TestLintExitCodes(t *testing.T) {
+	needFile(t, labNagle)
+	needFile(t, labNagleControl)
+	cases := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"lint", "--fail-on", "warning", labNagle}, exitFindings},
+		{[]string{"lint", "--fail-on", "error", labNagle}, exitOK}, // Nagle is a warning
+		{[]string{"lint", "--fail-on", "warning", "--disable", "nagle-delayed-ack", labNagle}, exitOK},
+		{[]string{"lint", "--fail-on", "warning", "--set", "nagle-delayed-ack=error", "--fail-on", "error", labNagle}, exitFindings},
+		{[]string{"lint", "--fail-on", "warning", labNagleControl}, exitOK},
+		{[]string{"lint", "--fail-on", "bogus", labNagle}, exitBadInput},
+		{[]string{"lint", "--disable", "no-such-rule", labNagle}, exitBadInput},
+		{[]string{"lint", "--fail-on", "warning", labNagle, "no-such-file.pcap"}, exitBadInput},
+		{[]string{"analyze", "--format", "yaml", labNagle}, exitBadInput},
+		{[]string{"explain", "no-such-rule"}, exitBadInput},
+		{[]string{"analyze"}, exitBadInput},
+	}
+	for _, c := range cases {
+		code, _, stderr := runCLI(c.args...)
+		if code != c.want {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", c.args, code, c.want, stderr)
+		}
+		if code == exitBadInput && (stderr == "" || strings.Count(strings.TrimRight(stderr, "\n"), "\n") > 1) {
+			t.Errorf("%v: want a short error on stderr, got %q", c.args, stderr)
+		}
+	}
+	// lint text lines name the file and the first evidence frame
+	_, out, _ := runCLI("lint", "--fail-on", "warning", labNagle)
+	if !strings.Contains(out, "nagle-delayed-ack.pcap#10: warning nagle-delayed-ack:") {
+		t.Errorf("lint line format:\n%s", out)
+	}
+}
+
+// A damaged file: what could be read is analyzed, then one line on stderr
+// naming the file and where it broke, exit 2.
+func TestTruncatedInput(t *testing.T) {
+	needFile(t, labNagle)
+	b, _ := os.ReadFile(labNagle)
+	cut := filepath.Join(t.TempDir(), "cut.pcap")
+	os.WriteFile(cut, b[:len(b)*2/3], 0o644)
+	code, out, stderr := runCLI("analyze", "--format", "json", cut)
+	if code != exitBadInput {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "cut.pcap") || !strings.Contains(lines[0], "frame") {
+		t.Fatalf("stderr %q: want one line naming the file and the frame", stderr)
+	}
+	var doc jsonDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Summary.Transactions == 0 {
+		t.Fatalf("the readable part was not analyzed: %v, %d transactions", err, doc.Summary.Transactions)
+	}
+}
+
+// gzip, stdin and several inputs: the same traffic, evidence naming files.
+func TestInputsGzipStdinAndMerge(t *testing.T) {
+	needFile(t, labNagle)
+	b, _ := os.ReadFile(labNagle)
+	gz := filepath.Join(t.TempDir(), "n.pcap.gz")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	zw.Close()
+	os.WriteFile(gz, buf.Bytes(), 0o644)
+	plain, _, _ := analyzeJSON(t, labNagle)
+	zipped, code, _ := analyzeJSON(t, gz)
+	if code != 0 || len(zipped.Findings) != len(plain.Findings) || zipped.Summary.Packets != plain.Summary.Packets {
+		t.Fatalf("gzip: exit %d, %d findings vs %d", code, len(zipped.Findings), len(plain.Findings))
+	}
+	var out, errb bytes.Buffer
+	var piped jsonDoc
+	if c := run([]string{"analyze", "--format", "json", "-"}, bytes.NewReader(buf.Bytes()), &out, &errb); c != 0 ||
+		json.Unmarshal(out.Bytes(), &piped) != nil || len(piped.Findings) != len(plain.Findings) {
+		t.Fatalf("gzip on stdin: exit %d, stderr %q", c, errb.String())
+	}
+	// two inputs: text evidence names the file
+	code, text, _ := runCLI("analyze", "--color", "never", labNagle, labNagleControl)
+	if code != 0 || !strings.Contains(text, "nagle-delayed-ack.pcap#10") {
+		t.Fatalf("merged inputs: exit %d, evidence does not name the file:\n%.600s", code, text)
+	}
+}
