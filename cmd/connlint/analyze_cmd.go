@@ -133,13 +133,16 @@ func newLintCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 --fail-on, 1 at least one, 2 an input could not be read or the usage is wrong.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			threshold, err := analyze.ParseSeverity(failOn)
-			if err != nil {
-				return &exitError{code: exitBadInput, err: fmt.Errorf("--fail-on: %v", err)}
-			}
 			cfg, err := fl.config()
 			if err != nil {
 				return &exitError{code: exitBadInput, err: err}
+			}
+			if !cmd.Flags().Changed("fail-on") && fl.fileFailOn != "" {
+				failOn = fl.fileFailOn
+			}
+			threshold, err := analyze.ParseSeverity(failOn)
+			if err != nil {
+				return &exitError{code: exitBadInput, err: fmt.Errorf("--fail-on: %v", err)}
 			}
 			return lintFiles(args, &fl, cfg, threshold, stdin, stdout, stderr)
 		},

@@ -143,3 +143,27 @@ func TestInputsGzipStdinAndMerge(t *testing.T) {
 		t.Fatalf("merged inputs: exit %d, evidence does not name the file:\n%.600s", code, text)
 	}
 }
+
+func TestConfigFile(t *testing.T) {
+	needFile(t, labNagle)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte("disable: [nagle-delayed-ack]\nfail-on: warning\n"), 0o644)
+	if code, _, errs := runCLI("lint", "--config", cfg, labNagle); code != exitOK {
+		t.Errorf("config disables the rule: exit %d %s", code, errs)
+	}
+	os.WriteFile(cfg, []byte("severity: {nagle-delayed-ack: error}\nfail-on: error\n"), 0o644)
+	if code, _, _ := runCLI("lint", "--config", cfg, labNagle); code != exitFindings {
+		t.Errorf("config raises the severity: exit %d", code)
+	}
+	if code, _, _ := runCLI("lint", "--config", cfg, "--fail-on", "error", "--set", "nagle-delayed-ack=info", labNagle); code != exitOK {
+		t.Errorf("flags must win over the file: exit %d", code)
+	}
+	os.WriteFile(cfg, []byte("thresholds: {stal-min: 5ms}\n"), 0o644)
+	if code, _, errs := runCLI("lint", "--config", cfg, labNagle); code != exitBadInput || !strings.Contains(errs, "stal-min") {
+		t.Errorf("a misspelt key must be an error: exit %d %q", code, errs)
+	}
+	if code, _, _ := runCLI("lint", "--config", filepath.Join(dir, "missing.yaml"), labNagle); code != exitBadInput {
+		t.Errorf("an explicit missing config must be an error: exit %d", code)
+	}
+}

@@ -20,6 +20,7 @@ type analysisFlags struct {
 	filter   string
 	maxConns int
 	maxOOO   int
+	oooTotal int
 	idle     time.Duration
 	stallMin time.Duration
 	noReuse  int
@@ -27,10 +28,19 @@ type analysisFlags struct {
 	msl      time.Duration
 	ports    int
 	sets     []string
+
+	unframedIdle time.Duration
+	configPath   string
+	fs           *pflag.FlagSet
+	// failOn is filled from the config file for lint when --fail-on is not given.
+	fileFailOn string
 }
 
 func (f *analysisFlags) register(fs *pflag.FlagSet, defaultFormat string) {
 	def := analyze.DefaultConfig()
+	f.fs = fs
+	fs.StringVar(&f.configPath, "config", defaultConfigFile, "settings file (YAML: enable, disable, severity, fail-on, thresholds, limits); flags win")
+	fs.DurationVar(&f.unframedIdle, "unframed-idle", def.UnframedIdle, "unframed-persistent-response: how long a silent, still-open server counts as not closing")
 	fs.StringVar(&f.format, "format", defaultFormat, "output format: text, json or ndjson")
 	fs.StringSliceVar(&f.enable, "enable", nil, "run only these rules (comma-separated IDs)")
 	fs.StringSliceVar(&f.disable, "disable", nil, "do not run these rules (comma-separated IDs)")
@@ -38,6 +48,7 @@ func (f *analysisFlags) register(fs *pflag.FlagSet, defaultFormat string) {
 	fs.StringVarP(&f.filter, "filter", "f", "", "BPF filter expression (needs libpcap; trailing arguments after -- work too)")
 	fs.IntVar(&f.maxConns, "max-conns", 100000, "connections tracked at once; beyond it the least recently active is evicted")
 	fs.IntVar(&f.maxOOO, "max-ooo-bytes", 1<<20, "out-of-order bytes buffered per direction before a gap is declared")
+	fs.IntVar(&f.oooTotal, "max-ooo-total", reassembly.DefaultMaxOutOfOrderTotal, "out-of-order bytes buffered over all connections before holes are given up")
 	fs.DurationVar(&f.idle, "idle-timeout", 5*time.Minute, "evict connections idle this long (capture time)")
 	fs.DurationVar(&f.stallMin, "stall-min", def.StallMin, "delayed-ack-stall: minimum ACK delay beyond the path RTT")
 	fs.IntVar(&f.noReuse, "no-reuse-min", def.NoReuseMin, "no-connection-reuse: sequential one-request connections that fire the rule")
@@ -48,6 +59,16 @@ func (f *analysisFlags) register(fs *pflag.FlagSet, defaultFormat string) {
 }
 
 func (f *analysisFlags) config() (*analyze.Config, error) {
+	if f.configPath != "" {
+		fc, err := loadConfigFile(f.configPath, f.fs != nil && f.fs.Changed("config"))
+		if err != nil {
+			return nil, err
+		}
+		if fc != nil {
+			fc.apply(f, f.fs)
+			f.fileFailOn = fc.FailOn
+		}
+	}
 	switch f.format {
 	case "text", "json", "ndjson":
 	default:
@@ -82,15 +103,16 @@ func (f *analysisFlags) config() (*analyze.Config, error) {
 		}
 		c.Severity[id] = v
 	}
-	if f.maxConns < 1 || f.maxOOO < 0 || f.idle <= 0 || f.noReuse < 2 || f.parallel < 1 || f.ports < 1 || f.msl <= 0 {
+	if f.maxConns < 1 || f.maxOOO < 0 || f.oooTotal < 0 || f.idle <= 0 || f.noReuse < 2 || f.parallel < 1 || f.ports < 1 || f.msl <= 0 {
 		return nil, fmt.Errorf("limits and thresholds must be positive (--max-conns, --idle-timeout, --no-reuse-min ≥ 2, ...)")
 	}
 	c.StallMin, c.NoReuseMin, c.ParallelMax, c.MSL, c.EphemeralPorts = f.stallMin, f.noReuse, f.parallel, f.msl, f.ports
+	c.UnframedIdle = f.unframedIdle
 	return c, nil
 }
 
 func (f *analysisFlags) assemblerOptions() reassembly.Options {
-	return reassembly.Options{MaxConns: f.maxConns, MaxOutOfOrderBytes: f.maxOOO, IdleTimeout: f.idle}
+	return reassembly.Options{MaxConns: f.maxConns, MaxOutOfOrderBytes: f.maxOOO, MaxOutOfOrderTotal: f.oooTotal, IdleTimeout: f.idle}
 }
 
 // bpfFromArgs joins trailing arguments into a filter the way tcpdump does,
