@@ -474,12 +474,16 @@ func NewTxReport(t *http1.Transaction) *TxReport {
 		}
 		tr.ResponseBody = r.BodyLength
 		tr.ResponseComplete = r.End == http1.EndComplete
-		tr.ResponseStart, tr.ResponseEnd = first.Start, r.Last
-		tr.Timing.Receive = r.Last.Time.Sub(first.Start.Time)
+		// ResponseStart is the final response (what a user looks for); TTFB
+		// counts from the first byte of any response, a 100 Continue included.
+		tr.ResponseStart, tr.ResponseEnd = r.Start, r.Last
+		tr.Timing.Receive = r.Last.Time.Sub(r.Start.Time)
 		if tr.HasRequest {
 			tr.TTFB = nonNeg(first.Start.Time.Sub(tr.RequestStart.Time))
 			tr.Total = nonNeg(r.Last.Time.Sub(tr.RequestStart.Time))
-			tr.Timing.Wait = nonNeg(first.Start.Time.Sub(tr.RequestEnd.Time))
+			// after a 100 Continue the body is sent, then the server works:
+			// wait is from the last request byte to the final response
+			tr.Timing.Wait = nonNeg(r.Start.Time.Sub(tr.RequestEnd.Time))
 		}
 	}
 	return tr
