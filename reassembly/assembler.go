@@ -13,6 +13,10 @@ import (
 const (
 	DefaultMaxConns           = 100_000
 	DefaultMaxOutOfOrderBytes = 1 << 20
+	// DefaultMaxOutOfOrderTotal is the out-of-order budget all connections
+	// share: without it, MaxConns connections could each hold
+	// MaxOutOfOrderBytes per direction (200 GiB with the defaults).
+	DefaultMaxOutOfOrderTotal = 128 << 20
 	DefaultIdleTimeout        = 5 * time.Minute
 	// DefaultCompareBytes keeps the last 64 KiB delivered per direction to
 	// compare retransmissions with: enough for a typical flight of data.
@@ -198,6 +202,7 @@ type Assembler struct {
 
 	nextSeq    uint64 // connections created so far: the next Conn.ID
 	stats      Stats
+	oooTotal   int // out-of-order bytes buffered over all connections
 	lastFlush  time.Time
 	sinceFlush int
 
@@ -218,6 +223,9 @@ func NewAssembler(h Handler, opts Options) *Assembler {
 	}
 	if opts.MaxOutOfOrderBytes <= 0 {
 		opts.MaxOutOfOrderBytes = DefaultMaxOutOfOrderBytes
+	}
+	if opts.MaxOutOfOrderTotal <= 0 {
+		opts.MaxOutOfOrderTotal = DefaultMaxOutOfOrderTotal
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
@@ -682,6 +690,7 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 		c.h[1].closeOut(x, http1.CloseCaptureEnd, c.Last)
 		a.finish(c, c.Last)
 	}
+	a.oooTotal -= c.h[0].oooBytes + c.h[1].oooBytes
 	c.h[0].release()
 	c.h[1].release()
 	a.updateFlags(c)

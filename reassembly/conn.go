@@ -193,6 +193,12 @@ type Options struct {
 	MaxConns           int           // live connections; beyond it the least recently active is evicted (default 100 000)
 	MaxOutOfOrderBytes int           // buffered out-of-order bytes per direction (default 1 MiB)
 	IdleTimeout        time.Duration // capture-time idle eviction (default 5 min)
+	// MaxOutOfOrderTotal bounds the out-of-order bytes buffered over all
+	// connections (default 128 MiB). A direction that would go beyond it
+	// gives up its holes as if it had hit MaxOutOfOrderBytes (the bytes
+	// count in OutOfOrderDropped): under a flood of connections that never
+	// fill their holes, whoever buffers next pays, and memory stays bounded.
+	MaxOutOfOrderTotal int
 	// CompareBytes is how much recently delivered data is kept per direction
 	// to compare retransmissions with (Inconsistency); rounded up to a power
 	// of two; default 64 KiB, negative disables the check.

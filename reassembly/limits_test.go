@@ -109,3 +109,54 @@ func TestShortConnectionRingsStaySmall(t *testing.T) {
 	}
 	a.Close()
 }
+
+// TestOutOfOrderTotalBudget: many connections that each keep a hole open
+// share MaxOutOfOrderTotal: no more is ever buffered, the holes given up
+// are counted as dropped, and a connection within the budget still fills
+// its hole without loss.
+func TestOutOfOrderTotalBudget(t *testing.T) {
+	r := &recorder{}
+	opts := Options{MaxOutOfOrderBytes: 8 << 10, MaxOutOfOrderTotal: 20 << 10}
+	a := NewAssembler(r, opts)
+	a.newSink = func(*Assembler, *conn) streamSink { return nopSink{} }
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var frame int64
+	send := func(s pktSpec) {
+		frame++
+		s.win = 65535
+		a.Packet(linkRaw, buildIP(t, s), Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
+		if a.oooTotal > opts.MaxOutOfOrderTotal || a.oooTotal < 0 {
+			t.Fatalf("frame %d: %d out-of-order bytes buffered, budget %d", frame, a.oooTotal, opts.MaxOutOfOrderTotal)
+		}
+	}
+	payload := make([]byte, 1000)
+	const conns = 10
+	for i := 0; i < conns; i++ {
+		cli := netip.AddrPortFrom(cliAddr.Addr(), uint16(41000+i))
+		send(pktSpec{src: cli, dst: srvAddr, flags: SYN, seq: ci})
+		send(pktSpec{src: srvAddr, dst: cli, flags: SYN | ACK, seq: si, ack: ci + 1})
+		// 1000 bytes missing at the start, then 6000 bytes beyond the hole.
+		for k := 1; k <= 6; k++ {
+			send(pktSpec{src: cli, dst: srvAddr, flags: PA, seq: ci + 1 + uint32(k*1000), ack: si + 1, payload: payload})
+		}
+	}
+	if st := a.Stats(); st.OutOfOrderDropped == 0 {
+		t.Errorf("%d connections × 6000 bytes beyond a hole within a 20 KiB budget: nothing dropped", conns)
+	}
+	// A connection whose hole is filled while it is within the budget loses nothing.
+	before := a.Stats().OutOfOrderDropped
+	cli := netip.AddrPortFrom(cliAddr.Addr(), 42000)
+	send(pktSpec{src: cli, dst: srvAddr, flags: SYN, seq: ci})
+	send(pktSpec{src: srvAddr, dst: cli, flags: SYN | ACK, seq: si, ack: ci + 1})
+	send(pktSpec{src: cli, dst: srvAddr, flags: PA, seq: ci + 1001, ack: si + 1, payload: payload})
+	send(pktSpec{src: cli, dst: srvAddr, flags: PA, seq: ci + 1, ack: si + 1, payload: payload})
+	a.Close()
+	if a.oooTotal != 0 {
+		t.Errorf("%d out-of-order bytes still accounted after Close", a.oooTotal)
+	}
+	last := r.ended[len(r.ended)-1]
+	if last.Halves[ClientToServer].Bytes != 2000 || last.Halves[ClientToServer].GapBytes != 0 {
+		t.Errorf("connection within the budget: %d bytes, %d gap bytes (dropped before %d, after %d)",
+			last.Halves[ClientToServer].Bytes, last.Halves[ClientToServer].GapBytes, before, a.Stats().OutOfOrderDropped)
+	}
+}

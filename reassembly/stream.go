@@ -237,6 +237,7 @@ func (h *half) drain(x streamCtx, at Pos) {
 		h.ooo[0] = chunk{}
 		h.ooo = h.ooo[1:]
 		h.oooBytes -= len(c.data)
+		x.a.oooTotal -= len(c.data)
 		if c.end() > h.next {
 			skip := h.next - c.off
 			h.deliver(x, c.data[skip:], h.next, c.pos, at)
@@ -254,9 +255,10 @@ func (h *half) insert(x streamCtx, off uint64, b []byte, pos Pos) {
 		h.dropped(x, uint64(len(b)))
 		return
 	}
-	limit := x.a.opts.MaxOutOfOrderBytes
-	if h.oooBytes+len(b) > limit || len(h.ooo) >= maxOOOChunks {
-		// Out of room: stop waiting for the oldest hole(s). Everything buffered
+	limit, total := x.a.opts.MaxOutOfOrderBytes, x.a.opts.MaxOutOfOrderTotal
+	if h.oooBytes+len(b) > limit || len(h.ooo) >= maxOOOChunks || x.a.oooTotal+len(b) > total {
+		// Out of room, in this direction or in the budget all connections
+		// share: stop waiting for the oldest hole(s). Everything buffered
 		// is delivered behind gaps, then this segment is placed again.
 		h.flushOOO(x, true)
 		if off < h.next {
@@ -272,7 +274,9 @@ func (h *half) insert(x streamCtx, off uint64, b []byte, pos Pos) {
 			h.maybeEnd(x)
 			return
 		}
-		if len(b) > limit {
+		if len(b) > limit || x.a.oooTotal+len(b) > total {
+			// Still no room (other connections hold the shared budget):
+			// this hole is given up at once.
 			h.gap(x, off-h.next, pos, true)
 			h.deliver(x, b, off, pos, pos)
 			h.maybeEnd(x)
@@ -298,6 +302,7 @@ func (h *half) insert(x streamCtx, off uint64, b []byte, pos Pos) {
 		copy(h.ooo[i+1:], h.ooo[i:])
 		h.ooo[i] = chunk{off: cur, data: append([]byte(nil), b[cur-off:e-off]...), pos: pos}
 		h.oooBytes += int(e - cur)
+		x.a.oooTotal += int(e - cur)
 		cur = e
 		i++
 	}
@@ -412,6 +417,7 @@ func (h *half) end(x streamCtx, how http1.CloseKind, pos Pos) {
 // proves) but the capture lacks become a trailing gap.
 func (h *half) closeOut(x streamCtx, how http1.CloseKind, pos Pos) {
 	if h.ended {
+		x.a.oooTotal -= h.oooBytes
 		h.release()
 		return
 	}
