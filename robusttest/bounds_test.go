@@ -23,7 +23,26 @@ const (
 	// slack covers what the run allocates once: maps growing to their
 	// steady size, the template, the summary.
 	slack = 24 << 20
+	// crossRecordBudget: what the cross-connection rules (port-churn,
+	// no-connection-reuse, parallel-connections, proxy legs, ...) keep per
+	// finished connection, all of them together, within their window
+	// (Config.CrossWindow) and bound (Config.CrossMaxEntries per rule).
+	crossRecordBudget = 8 << 10
 )
+
+// analysisConfig is the default configuration, with the cross-connection
+// rules' table bound scaled down like the attacks (full size under
+// CONNLINT_STRESS=1): it bounds what they keep of finished connections.
+func analysisConfig() *analyze.Config {
+	cfg := analyze.DefaultConfig()
+	cfg.CrossMaxEntries = scale(cfg.CrossMaxEntries, 10_000, 2_000)
+	return cfg
+}
+
+// crossBound is the most the cross-connection rules may keep under cfg.
+func crossBound(cfg *analyze.Config) int64 {
+	return int64(cfg.CrossMaxEntries) * crossRecordBudget
+}
 
 // checkBound fails when the peak live heap grew by more than limit.
 func checkBound(t *testing.T, r *rig, name string, limit int64) {
@@ -34,15 +53,17 @@ func checkBound(t *testing.T, r *rig, name string, limit int64) {
 	}
 }
 
-// checkFlat fails when the heap measured at the end of an attack is more
-// than 25% (plus 4 MiB) above the one measured when the attack had reached
-// its steady state: a bound that holds only because the attack was short
-// is no bound.
-func checkFlat(t *testing.T, name string, steady, end memSample) {
+// checkFlat fails when the peak heap of an attack's second half is more
+// than 25% (plus 4 MiB) above the peak of its first half, by which time the
+// attack had reached its steady state: a bound that holds only because the
+// attack was short is no bound.
+func checkFlat(t *testing.T, r *rig, name string) {
 	t.Helper()
-	if end.heapInuse > steady.heapInuse+steady.heapInuse/4+4<<20 {
-		t.Errorf("%s: heap still growing: %s in use at steady state, %s at the end",
-			name, mib(int64(steady.heapInuse)), mib(int64(end.heapInuse)))
+	r.sample()
+	first, second := r.halves[0].heapInuse, r.halves[1].heapInuse
+	if !r.late || second > first+first/4+4<<20 {
+		t.Errorf("%s: heap still growing: peak %s in use in the first half, %s in the second",
+			name, mib(int64(first)), mib(int64(second)))
 	}
 }
 
@@ -58,22 +79,24 @@ func TestSYNFlood(t *testing.T) {
 		maxConns = n / 10
 		opts.MaxConns = maxConns
 	}
-	r := newRig(t, opts, nil)
+	cfg := analysisConfig()
+	r := newRig(t, opts, cfg)
 	r.every = int64(n / 20)
-	var steady memSample
 	for i := 0; i < n; i++ {
 		src := ep(10, byte(i>>16), byte(i>>8), byte(i), uint16(1024+i%64000))
 		dst := ep(192, 0, 2, 1, uint16(1+i%65535))
 		r.now = time.Duration(i) * 10 * time.Microsecond // 100 000 SYNs per second
 		r.send(src, dst, uint32(i)*7919, 0, fSYN, nil)
 		if i == n/2 {
-			steady = r.sample()
+			r.halfway()
+		}
+		if i == n-1 {
+			writeHeapProfile(t, "synflood")
 		}
 	}
-	end := r.sample()
 	s := r.finish()
-	checkBound(t, r, fmt.Sprintf("SYN flood of %d (MaxConns %d)", n, maxConns), int64(maxConns)*synConnBudget+slack)
-	checkFlat(t, "SYN flood", steady, end)
+	checkBound(t, r, fmt.Sprintf("SYN flood of %d (MaxConns %d)", n, maxConns), int64(maxConns)*synConnBudget+crossBound(cfg)+slack)
+	checkFlat(t, r, "SYN flood")
 	if want := int64(n - maxConns); s.EvictedFull < want {
 		t.Errorf("EvictedFull = %d, want ≥ %d", s.EvictedFull, want)
 	}
@@ -98,12 +121,14 @@ func TestIdleConnections(t *testing.T) {
 		opts.IdleTimeout = idle
 	}
 	const every = 4 * time.Millisecond // 250 new connections per second
-	live := int(idle/every) + 1
-	r := newRig(t, opts, nil)
+	// Flush runs about once a second of capture time: a connection may
+	// outlive the idle timeout by that much.
+	live := int((idle+2*time.Second)/every) + 1
+	cfg := analysisConfig()
+	r := newRig(t, opts, cfg)
 	r.every = int64(n / 10)
 	req := []byte("GET /poll HTTP/1.1\r\nHost: example.com\r\n\r\n")
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-	var steady memSample
 	srv := ep(192, 0, 2, 1, 80)
 	for i := 0; i < n; i++ {
 		r.now = time.Duration(i) * every
@@ -113,17 +138,16 @@ func TestIdleConnections(t *testing.T) {
 		r.serverData(c, resp, mss)
 		r.clientAck(c)
 		if i == max(2*live, n/2) {
-			steady = r.sample()
+			r.halfway()
 			writeHeapProfile(t, "idle")
 		}
 	}
-	end := r.sample()
 	s := r.finish()
-	checkBound(t, r, fmt.Sprintf("%d idle connections (idle timeout %v, ~%d live)", n, idle, live), int64(live)*httpConnBudget+slack)
-	if steady.heapInuse > 0 {
-		checkFlat(t, "idle connections", steady, end)
+	checkBound(t, r, fmt.Sprintf("%d idle connections (idle timeout %v, ~%d live)", n, idle, live), int64(live)*httpConnBudget+crossBound(cfg)+slack)
+	if r.late {
+		checkFlat(t, r, "idle connections")
 	}
-	if want := int64(n - live - 1); s.EvictedIdle < want {
+	if want := int64(n - live); s.EvictedIdle < want {
 		t.Errorf("EvictedIdle = %d, want ≥ %d", s.EvictedIdle, want)
 	}
 	if s.EvictedFull != 0 {
@@ -236,7 +260,6 @@ func TestEndlessChunkedBody(t *testing.T) {
 			r.every = int64(total / mss / 20)
 			// Full-size segments cut across chunk boundaries.
 			stream := bytes.Repeat(tc.piece, (64<<10)/len(tc.piece)+1)
-			var steady memSample
 			for sent, seg := 0, 0; sent < total; seg++ {
 				off := (sent % len(tc.piece))
 				b := stream[off : off+mss]
@@ -246,15 +269,14 @@ func TestEndlessChunkedBody(t *testing.T) {
 				if seg%2 == 1 {
 					r.clientAck(c)
 				}
-				if steady.heapInuse == 0 && sent >= total/2 {
-					steady = r.sample()
+				if !r.late && sent >= total/2 {
+					r.halfway()
 				}
 			}
-			end := r.sample()
 			r.finish()
 			name := fmt.Sprintf("endless chunked body (%s), %d MiB", tc.name, total>>20)
 			checkBound(t, r, name, 2*reassembly.DefaultCompareBytes+httpConnBudget+slack)
-			checkFlat(t, name, steady, end)
+			checkFlat(t, r, name)
 		})
 	}
 }
@@ -262,23 +284,26 @@ func TestEndlessChunkedBody(t *testing.T) {
 // TestOutOfOrderFlood: data beyond a hole that is never filled, on many
 // connections at once; the server never acknowledges past the hole. Each
 // direction buffers at most MaxOutOfOrderBytes (or maxOOOChunks chunks for
-// tiny segments), then gives up on the hole: the bytes are declared a gap
-// and counted in OutOfOrderDropped.
+// tiny segments) and all connections together at most MaxOutOfOrderTotal;
+// then the holes are given up: declared gaps, counted in OutOfOrderDropped.
 func TestOutOfOrderFlood(t *testing.T) {
-	k := scale(64, 16, 2)
 	perConnBytes := scale(16<<20, 4<<20, 2<<20)
 	for _, tc := range []struct {
-		name string
-		seg  int // segment size
-		hole int // segments sent between holes
+		name  string
+		k     int // connections
+		seg   int // segment size
+		hole  int // segments sent between holes
+		total int // MaxOutOfOrderTotal (0: the default)
 	}{
-		{"full segments", mss, 1500}, // a new hole every ~2 MiB
-		{"1-byte segments", 1, 2000},
+		{"full segments", scale(64, 16, 2), mss, 1500, 0}, // a new hole every ~2 MiB
+		{"1-byte segments", scale(64, 16, 2), 1, 2000, 0},
+		// More connections than the shared budget allows at 1 MiB each.
+		{"shared budget", scale(1000, 64, 8), mss, 1500, scale(0, 16<<20, 4<<20)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, reassembly.Options{}, nil)
+			r := newRig(t, reassembly.Options{MaxOutOfOrderTotal: tc.total}, nil)
 			srv := ep(192, 0, 2, 1, 80)
-			cs := make([]*conn, k)
+			cs := make([]*conn, tc.k)
 			for i := range cs {
 				cs[i] = newConn(ep(10, 8, byte(i>>8), byte(i), uint16(30000+i)), srv)
 				r.handshake(cs[i])
@@ -287,11 +312,13 @@ func TestOutOfOrderFlood(t *testing.T) {
 			}
 			payload := bytes.Repeat([]byte("y"), mss)
 			limit := perConnBytes
-			if tc.seg == 1 {
+			switch {
+			case tc.seg == 1:
 				limit = perConnBytes / 64 // a packet per byte: keep the run short
+			case tc.total != 0 || stress() && tc.k > 100:
+				limit = 3 << 20 // enough to fill the shared budget many times over
 			}
-			r.every = int64(limit / tc.seg * k / 20)
-			var steady memSample
+			r.every = int64(limit / tc.seg * tc.k / 20)
 			for sent, seg := 0, 0; sent < limit; sent, seg = sent+tc.seg, seg+1 {
 				r.now += 10 * time.Microsecond
 				for _, c := range cs {
@@ -300,18 +327,22 @@ func TestOutOfOrderFlood(t *testing.T) {
 					}
 					r.clientData(c, payload[:tc.seg], tc.seg)
 				}
-				if steady.heapInuse == 0 && sent >= limit/2 {
-					steady = r.sample()
+				if !r.late && sent >= limit/2 {
+					r.halfway()
 				}
 			}
-			end := r.sample()
 			s := r.finish()
-			// Per connection: one direction's buffer (bytes, or chunks of
-			// one byte with their bookkeeping), and the compare ring.
-			perConn := int64(reassembly.DefaultMaxOutOfOrderBytes+2*reassembly.DefaultCompareBytes+httpConnBudget) + 1024*96
-			name := fmt.Sprintf("out-of-order flood (%s) on %d connections, %d MiB each", tc.name, k, limit>>20)
-			checkBound(t, r, name, int64(k)*perConn+slack)
-			checkFlat(t, name, steady, end)
+			total := int64(tc.total)
+			if total == 0 {
+				total = reassembly.DefaultMaxOutOfOrderTotal
+			}
+			// Per connection: one direction's buffer (bytes, or chunks of one
+			// byte with their bookkeeping), but no more than the shared
+			// budget over all of them; and the compare rings.
+			buffered := min(int64(tc.k)*(reassembly.DefaultMaxOutOfOrderBytes+1024*96), total+int64(tc.k)*1024*96)
+			name := fmt.Sprintf("out-of-order flood (%s) on %d connections, %d MiB each", tc.name, tc.k, limit>>20)
+			checkBound(t, r, name, buffered+int64(tc.k)*(2*reassembly.DefaultCompareBytes+httpConnBudget)+slack)
+			checkFlat(t, r, name)
 			if s.OutOfOrderDropped == 0 {
 				t.Errorf("OutOfOrderDropped = 0: the cap was never reported")
 			}
@@ -330,7 +361,6 @@ func TestTinySegments(t *testing.T) {
 	r.clientData(c, []byte(fmt.Sprintf("POST /up HTTP/1.1\r\nHost: example.com\r\nContent-Length: %d\r\n\r\n", n)), mss)
 	r.every = int64(n / 10)
 	one := []byte("z")
-	var steady memSample
 	for i := 0; i < n; i++ {
 		r.now += 20 * time.Microsecond
 		r.clientData(c, one, 1)
@@ -338,15 +368,14 @@ func TestTinySegments(t *testing.T) {
 			r.serverAck(c)
 		}
 		if i == n/2 {
-			steady = r.sample()
+			r.halfway()
 		}
 	}
 	r.serverData(c, []byte("HTTP/1.1 204 No Content\r\n\r\n"), mss)
-	end := r.sample()
 	s := r.finish()
 	name := fmt.Sprintf("%d one-byte segments on one connection", n)
 	checkBound(t, r, name, 2*reassembly.DefaultCompareBytes+httpConnBudget+slack)
-	checkFlat(t, name, steady, end)
+	checkFlat(t, r, name)
 	if s.Transactions != 1 {
 		t.Errorf("%d transactions, want 1", s.Transactions)
 	}
@@ -363,7 +392,6 @@ func TestPipelinedFloodNoResponse(t *testing.T) {
 	r.handshake(c)
 	req := []byte("GET /a HTTP/1.1\r\nHost: example.com\r\nX-Pad: " + strings.Repeat("p", 400) + "\r\n\r\n")
 	r.every = int64(n / 10)
-	var steady memSample
 	for i := 0; i < n; i++ {
 		r.now += 10 * time.Microsecond
 		r.clientData(c, req, mss)
@@ -371,16 +399,15 @@ func TestPipelinedFloodNoResponse(t *testing.T) {
 			r.serverAck(c)
 		}
 		if i == n/2 {
-			steady = r.sample()
+			r.halfway()
 		}
 	}
-	end := r.sample()
 	r.finish()
 	// MaxPending requests of ~600 bytes each, with their parsed fields.
 	perReq := int64(len(req) + 1024)
 	name := fmt.Sprintf("%d pipelined requests never answered", n)
 	checkBound(t, r, name, http1.DefaultMaxPending*perReq+2*reassembly.DefaultCompareBytes+httpConnBudget+slack)
-	checkFlat(t, name, steady, end)
+	checkFlat(t, r, name)
 }
 
 // TestLongRunningSniff: hours of capture time of continuous traffic, as
@@ -390,15 +417,15 @@ func TestPipelinedFloodNoResponse(t *testing.T) {
 // time-windowed state, and memory at the end is what it was after the
 // first hour.
 func TestLongRunningSniff(t *testing.T) {
-	hours := scale(6, 2, 1)
-	const rate = 50 // connections per second
+	hours := scale(12, 2, 1)
+	const rate = 20 // connections per second
 	n := hours * 3600 * rate
-	r := newRig(t, reassembly.Options{}, nil)
+	cfg := analysisConfig()
+	r := newRig(t, reassembly.Options{}, cfg)
 	r.every = int64(n) // samples taken by hand below
 	req := []byte("GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n")
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
 	srv := ep(192, 0, 2, 1, 80)
-	var afterHour memSample
 	for i := 0; i < n; i++ {
 		r.now = time.Duration(i) * time.Second / rate
 		cli := ep(10, 7, byte(i%200), byte(i%199), uint16(1024+i%60000))
@@ -415,21 +442,20 @@ func TestLongRunningSniff(t *testing.T) {
 			r.send(c.cli, c.srv, c.cseq+1, c.sseq+1, fACK, nil)
 		}
 		if i == 3600*rate {
-			afterHour = r.sample()
+			r.halfway() // the first hour against the rest
 		}
 		if i == n-1 {
 			writeHeapProfile(t, "long-running")
 		}
 	}
-	end := r.sample()
 	s := r.finish()
 	name := fmt.Sprintf("%d h of continuous traffic (%d connections)", hours, n)
 	// One idle timeout's worth of connections (some still open) plus the
 	// closing ones lingering.
 	live := int64(reassembly.DefaultIdleTimeout/time.Second) * rate
-	checkBound(t, r, name, live*httpConnBudget+slack)
-	if afterHour.heapInuse > 0 && hours > 1 {
-		checkFlat(t, name, afterHour, end)
+	checkBound(t, r, name, live*httpConnBudget+crossBound(cfg)+slack)
+	if hours > 1 {
+		checkFlat(t, r, name)
 	}
 	if s.EvictedIdle == 0 {
 		t.Errorf("no idle eviction in %d h of continuous traffic", hours)

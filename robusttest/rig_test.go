@@ -118,6 +118,8 @@ type rig struct {
 
 	base      memSample
 	peak      memSample
+	halves    [2]memSample // peaks before and after halfway()
+	late      bool         // halfway() was called
 	samples   int
 	lastCheck int64
 	every     int64 // sample the heap every this many packets (0: only when asked)
@@ -161,7 +163,21 @@ func (r *rig) sample() memSample {
 	r.samples++
 	r.peak.heapInuse = max(r.peak.heapInuse, m.heapInuse)
 	r.peak.heapAlloc = max(r.peak.heapAlloc, m.heapAlloc)
+	h := &r.halves[0]
+	if r.late {
+		h = &r.halves[1]
+	}
+	h.heapInuse = max(h.heapInuse, m.heapInuse)
+	h.heapAlloc = max(h.heapAlloc, m.heapAlloc)
 	return m
+}
+
+// halfway marks the middle of an attack: checkFlat compares the peak heap
+// of the second half with that of the first (an attack reaches its steady
+// state well before its middle; memory may saw-tooth, it must not climb).
+func (r *rig) halfway() {
+	r.sample()
+	r.late = true
 }
 
 // finish closes the pipeline and returns the summary.
