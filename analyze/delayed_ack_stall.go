@@ -42,18 +42,27 @@ const (
 
 // sentSeg is one segment of new data as it passed the capture point.
 type sentSeg struct {
-	pos  reassembly.Pos // Offset = stream offset of its first byte
-	n    int
-	retx bool // part of it was sent again (Karn: no RTT sample)
+	pos mark // off = stream offset of its first byte
+	n   int
 }
 
-func (s sentSeg) end() uint64 { return s.pos.Offset + uint64(s.n) }
+// inFlight is an unacknowledged segment in the flight list. It holds no
+// pointers (a time.Time does), so the list is cheap to shift and invisible
+// to the garbage collector.
+type inFlight struct {
+	off  uint64
+	n    int
+	at   int64 // capture time, Unix ns
+	retx bool  // part of it was sent again (Karn: no RTT sample)
+}
+
+func (f inFlight) end() uint64 { return f.off + uint64(f.n) }
 
 // ackRelease is an acknowledgement that advanced the peer's view of a
 // direction after that direction's sender last sent new data.
 type ackRelease struct {
 	valid     bool
-	pos       reassembly.Pos
+	pos       mark
 	ackOff    uint64 // stream offset acknowledged
 	prevUna   uint64 // what was acknowledged before it
 	pure      bool   // no payload, no SYN/FIN/RST: nothing but the ACK
@@ -73,7 +82,8 @@ type stallHalf struct {
 	started  bool
 	end      uint64  // offset after A's last new data
 	last     sentSeg // A's last new data segment (the one before a wait)
-	flight   []sentSeg
+	flight   []inFlight
+	buf      [4]inFlight // flight's first backing array: request/response flows rarely need more
 	overflow bool
 	una      uint64 // acknowledged by B
 	unaValid bool
@@ -88,12 +98,12 @@ type stallHalf struct {
 // newData records A's new segment g and starts a new "since" period.
 func (h *stallHalf) newData(g *reassembly.Segment) {
 	h.started = true
-	h.last = sentSeg{pos: g.Pos, n: g.Len}
+	h.last = sentSeg{pos: markOf(g.Pos), n: g.Len}
 	h.end = g.Offset + uint64(g.Len)
 	h.rel = ackRelease{}
 	h.tainted = false
 	if len(h.flight) < maxFlightTracked {
-		h.flight = append(h.flight, h.last)
+		h.flight = append(h.flight, inFlight{off: g.Offset, n: g.Len, at: g.Time.UnixNano()})
 	} else {
 		h.overflow = true
 	}
@@ -104,7 +114,7 @@ func (h *stallHalf) resent(g *reassembly.Segment) {
 	from, to := g.Offset, g.Offset+uint64(g.Len)
 	for i := range h.flight {
 		f := &h.flight[i]
-		if f.pos.Offset < to && f.end() > from {
+		if f.off < to && f.end() > from {
 			f.retx = true
 		}
 	}
@@ -116,7 +126,7 @@ func (h *stallHalf) resent(g *reassembly.Segment) {
 type stallCand struct {
 	dir      reassembly.Dir
 	d, n     sentSeg // the data before the wait, the first data after it
-	k        reassembly.Pos
+	k        mark
 	ackDelay time.Duration // D → K at the capture point
 	stall    time.Duration // ackDelay minus the capture point ↔ B RTT
 	rB, rA   time.Duration
@@ -147,7 +157,13 @@ type stallDetector struct {
 	pending []*stallCand
 }
 
-func newStallDetector() *stallDetector { return &stallDetector{} }
+func newStallDetector() *stallDetector {
+	s := &stallDetector{}
+	for i := range s.half {
+		s.half[i].flight = s.half[i].buf[:0]
+	}
+	return s
+}
 
 // Segment implements SegmentChecker.
 func (s *stallDetector) Segment(ctx *Ctx, g *reassembly.Segment) {
@@ -191,14 +207,44 @@ func (s *stallDetector) Segment(ctx *Ctx, g *reassembly.Segment) {
 	case reassembly.SegPartialOverlap:
 		h.resent(g)
 		h.newData(g)
-		h.flight[len(h.flight)-1].retx = true
+		if n := len(h.flight); n > 0 && h.flight[n-1].off == g.Offset {
+			h.flight[n-1].retx = true
+		}
 		h.tainted = true
 	default:
+		if g.Kind == reassembly.SegRetransmit && s.echo(h, g) {
+			return
+		}
 		// Retransmission (RTO, fast retransmit, TLP), out-of-order (the
 		// capture missed something), keep-alive or zero-window probe.
 		h.resent(g)
 		h.tainted = true
 	}
+}
+
+// echo reports whether a repeat of already-seen bytes came too soon to be
+// a retransmission: no sender can detect a loss in less than a round trip
+// (fast retransmit needs three duplicate ACKs, RACK and TLP wait for at
+// least an RTT, the RTO floor is 200 ms on Linux and 1 s in RFC 6298). A
+// copy seen within one end-to-end RTT of the original is the network or
+// the capture duplicating a packet (captures merged from several
+// interfaces, SPAN ports) that the Assembler did not recognise because
+// other packets came in between. Such a copy says nothing about the sender.
+func (s *stallDetector) echo(h *stallHalf, g *reassembly.Segment) bool {
+	rtt, ok := s.rtt.full()
+	if !ok {
+		return false
+	}
+	for i := len(h.flight) - 1; i >= 0; i-- {
+		f := &h.flight[i]
+		if f.off == g.Offset && f.n == g.Len {
+			return time.Duration(g.Time.UnixNano()-f.at) < rtt
+		}
+	}
+	if h.last.pos.off == g.Offset && h.last.n == g.Len {
+		return time.Duration(g.Time.UnixNano()-h.last.pos.t) < rtt
+	}
+	return false
 }
 
 // ack processes g's acknowledgement of the other direction's data.
@@ -220,13 +266,13 @@ func (s *stallDetector) ack(ctx *Ctx, acker reassembly.Dir, g *reassembly.Segmen
 		}
 		return
 	}
-	rel := ackRelease{valid: true, pos: g.Pos, ackOff: g.AckOffset, prevUna: h.una,
+	rel := ackRelease{valid: true, pos: markOf(g.Pos), ackOff: g.AckOffset, prevUna: h.una,
 		pure:      g.Len == 0 && g.Flags&(reassembly.SYN|reassembly.FIN|reassembly.RST) == 0,
 		winBefore: winBefore, winValid: winValid, unsure: h.overflow}
 	h.una = g.AckOffset
 	mss := sendMSS(ctx.Conn, 1-acker)
 	i := 0
-	var newest *sentSeg
+	var newest *inFlight
 	for ; i < len(h.flight) && h.flight[i].end() <= g.AckOffset; i++ {
 		f := &h.flight[i]
 		rel.segs++
@@ -239,13 +285,13 @@ func (s *stallDetector) ack(ctx *Ctx, acker reassembly.Dir, g *reassembly.Segmen
 	}
 	if newest != nil && !newest.retx {
 		// Karn: only data sent once gives an RTT sample.
-		s.rtt.sample(acker, g.Time.Sub(newest.pos.Time))
+		s.rtt.sample(acker, time.Duration(g.Time.UnixNano()-newest.at))
 	}
 	h.flight = append(h.flight[:0], h.flight[i:]...)
 	if len(h.flight) == 0 && g.AckOffset >= h.end {
 		h.overflow = false
 	}
-	if h.started && g.Pos.Ord > h.last.pos.Ord {
+	if h.started && g.Pos.Ord > h.last.pos.ord {
 		h.rel = rel
 	}
 }
@@ -274,7 +320,7 @@ func (s *stallDetector) evaluate(ctx *Ctx, d reassembly.Dir, n *reassembly.Segme
 	if !okB || !okA || mss == 0 {
 		return
 	}
-	ackDelay := k.pos.Time.Sub(h.last.pos.Time)
+	ackDelay := k.pos.since(h.last.pos)
 	stall := ackDelay - rB
 	if stall < ctx.Config.StallMin || stall > maxDelayedAck {
 		return
@@ -282,12 +328,12 @@ func (s *stallDetector) evaluate(ctx *Ctx, d reassembly.Dir, n *reassembly.Segme
 	// A's next data must be seen one capture point ↔ A round trip after the
 	// ACK passed, give or take the slack: earlier, A sent it before the ACK
 	// reached it; later, A had nothing to send yet (the application was idle).
-	gap := n.Time.Sub(k.pos.Time)
+	gap := time.Duration(n.Time.UnixNano() - k.pos.t)
 	slack := releaseSlackMin + rA/releaseSlackDiv
 	if gap > rA+slack || gap < rA-slack {
 		return
 	}
-	c := &stallCand{dir: d, d: h.last, n: sentSeg{pos: n.Pos, n: n.Len}, k: k.pos,
+	c := &stallCand{dir: d, d: h.last, n: sentSeg{pos: markOf(n.Pos), n: n.Len}, k: k.pos,
 		ackDelay: ackDelay, stall: stall, rB: rB, rA: rA, mss: mss, acked: k}
 	if !fullSized(n.Len, mss) {
 		c.nagle = k.small
@@ -313,7 +359,7 @@ func (s *stallDetector) Message(ctx *Ctx, m *http1.Message) {
 			keep = append(keep, c)
 			continue
 		}
-		lastD := c.n.pos.Offset - 1 // the last byte before the wait
+		lastD := c.n.pos.off - 1 // the last byte before the wait
 		usable := m.GapBytes == 0 && m.End != http1.EndMalformed && m.End != http1.EndGap
 		switch c.state {
 		case candWaitMsg:
@@ -326,9 +372,9 @@ func (s *stallDetector) Message(ctx *Ctx, m *http1.Message) {
 			}
 			c.msgD = m
 			switch {
-			case c.n.pos.Offset <= m.Last.Offset:
+			case c.n.pos.off <= m.Last.Offset:
 				c.msgN, c.state = m, candConfirmed
-			case c.n.pos.Offset == m.Last.Offset+1 && m.Dir == http1.ClientToServer:
+			case c.n.pos.off == m.Last.Offset+1 && m.Dir == http1.ClientToServer:
 				// D ended the request; N must start the next one, sent before
 				// any response byte (B sent no data meanwhile): pipelined.
 				c.state = candWaitNext
@@ -336,7 +382,7 @@ func (s *stallDetector) Message(ctx *Ctx, m *http1.Message) {
 				continue
 			}
 		case candWaitNext:
-			if m.Start.Offset != c.n.pos.Offset || !usable {
+			if m.Start.Offset != c.n.pos.off || !usable {
 				continue
 			}
 			c.msgN, c.state = m, candConfirmed
@@ -395,26 +441,25 @@ func (s *stallDetector) report(ctx *Ctx, t *http1.Transaction, c *stallCand) {
 	}
 	f := Finding{
 		Transaction: tx,
-		Time:        c.d.pos.Time,
-		Frames:      frames(c.d.pos, c.k, c.n.pos),
+		Time:        c.d.pos.pos().Time,
+		Frames:      frames(c.d.pos.pos(), c.k.pos(), c.n.pos.pos()),
 		Duration:    c.stall,
+		// At most 8 entries: a map that small is one allocation.
 		Attrs: map[string]any{
-			"stall_ms":            timingMS(c.stall),
-			"ack_delay_ms":        timingMS(c.ackDelay),
-			"rtt_to_receiver_ms":  timingMS(c.rB),
-			"rtt_to_sender_ms":    timingMS(c.rA),
-			"held_bytes":          c.n.n,
-			"acked_bytes":         c.acked.ackOff - c.acked.prevUna,
-			"mss":                 c.mss,
-			"sender":              sender,
-			"held_segment_submss": c.nagle || c.tail,
+			"stall_ms":           timingMS(c.stall),
+			"ack_delay_ms":       timingMS(c.ackDelay),
+			"rtt_to_receiver_ms": timingMS(c.rB),
+			"held_bytes":         c.n.n,
+			"mss":                c.mss,
+			"sender":             sender,
 		},
 	}
 	if c.nagle {
+		split := nagleSplit(c)
 		f.Message = fmt.Sprintf("%s — the %s held %d B (frame %d) behind the unacknowledged %d-B segment (frame %d) until the %s's delayed ACK (frame %d) came %s beyond the RTT; %s",
-			nagleSplit(c), sender, c.n.n, c.n.pos.Frame, c.acked.smallBytes, c.d.pos.Frame, receiver, c.k.Frame, ms(c.stall), nagleVariant(c))
+			split, sender, c.n.n, c.n.pos.frame, c.acked.smallBytes, c.d.pos.frame, receiver, c.k.frame, ms(c.stall), nagleVariant(c))
 		f.Hint = "write the message in one call (one buffer, or writev), or set TCP_NODELAY on the sending socket"
-		f.Attrs["split"] = nagleSplit(c)
+		f.Attrs["split"] = split
 		f.Attrs["nagle"] = "classic+minshall"
 		if ctx.reportAs(NagleDelayedAck.ID, f) {
 			ctx.Attribute(tx, NagleDelayedAck.ID, c.stall)
@@ -422,7 +467,7 @@ func (s *stallDetector) report(ctx *Ctx, t *http1.Transaction, c *stallCand) {
 		return
 	}
 	f.Message = fmt.Sprintf("%s: the %s's next %d B (frame %d) left only when the %s's ACK (frame %d) of %d B (frame %d) arrived, %s after the data — %s beyond the %s RTT to the %s, with no data to carry it: a delayed ACK (RFC 1122 §4.2.3.2) stalled the %s",
-		what, sender, c.n.n, c.n.pos.Frame, receiver, c.k.Frame, c.acked.ackOff-c.acked.prevUna, c.d.pos.Frame,
+		what, sender, c.n.n, c.n.pos.frame, receiver, c.k.frame, c.acked.ackOff-c.acked.prevUna, c.d.pos.frame,
 		ms(c.ackDelay), ms(c.stall), ms(c.rB), receiver, sender)
 	if c.tail {
 		f.Message += fmt.Sprintf("; the held %d B were less than a full segment (MSS %d) behind full-sized unacknowledged data: classic Nagle (RFC 896: BSD, macOS, Windows) holds such a tail, Linux's Minshall variant does not — or the congestion window was one segment", c.n.n, c.mss)

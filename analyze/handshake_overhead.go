@@ -80,12 +80,10 @@ func (h *handshakeOverhead) End(ctx *Ctx) {
 			describe(t.Request), size, ms(hs), ms(total), 100*share),
 		Hint: "reuse connections (keep-alive, a connection pool) so one handshake serves many requests; batch small requests to the same server",
 		Attrs: map[string]any{
-			"handshake_ms":    timingMS(hs),
-			"syn_to_end_ms":   timingMS(total),
-			"share":           roundTo(share, 3),
-			"bytes":           size,
-			"rtt_client_side": timingMS(rc),
-			"rtt_server_side": timingMS(c.SYNACK.Time.Sub(c.SYN.Time)),
+			"handshake_ms":  timingMS(hs),
+			"syn_to_end_ms": timingMS(total),
+			"share":         roundTo(share, 3),
+			"bytes":         size,
 		},
 	})
 	ctx.Attribute(tx, HandshakeOverhead.ID, hs)

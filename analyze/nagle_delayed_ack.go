@@ -30,7 +30,7 @@ func nagleSplit(c *stallCand) string {
 	if c.msgD != m {
 		return fmt.Sprintf("%s (pipelined behind %s)", describe(m), describe(c.msgD))
 	}
-	at := c.n.pos.Offset
+	at := c.n.pos.off
 	start := m.Start.Offset
 	end := m.Last.Offset + 1
 	if m.HeaderBytes <= 0 {

@@ -100,3 +100,27 @@ func sendMSS(c *reassembly.Conn, d reassembly.Dir) int {
 // blocks up to 40 with the header) come out of the MSS, so a segment within
 // 40 bytes of it is full.
 func fullSized(n, mss int) bool { return n >= mss-40 }
+
+// mark is a pointer-free copy of a capture position. The per-segment state
+// of the timing checkers is built from it rather than from reassembly.Pos,
+// whose time.Time holds a *Location: storing that on every segment costs a
+// GC write barrier each time, measurable on the hot path.
+type mark struct {
+	t     int64 // Unix ns
+	frame int64
+	ord   int64
+	off   uint64
+	input int
+}
+
+func markOf(p reassembly.Pos) mark {
+	return mark{t: p.Time.UnixNano(), frame: p.Frame, ord: p.Ord, off: p.Offset, input: p.Input}
+}
+
+// since is the time from o to m.
+func (m mark) since(o mark) time.Duration { return time.Duration(m.t - o.t) }
+
+// pos turns m back into a position for a finding (times in UTC).
+func (m mark) pos() reassembly.Pos {
+	return reassembly.Pos{Time: time.Unix(0, m.t).UTC(), Input: m.input, Frame: m.frame, Ord: m.ord, Offset: m.off}
+}

@@ -24,7 +24,7 @@ var SlowStartFreshConnection = &Rule{
 	ID:           "slow-start-fresh-connection",
 	Severity:     Info,
 	Title:        "response spent round trips in slow start beside an idle warm connection",
-	NewConn:      func(cfg *Config) any { return &flightCounter{iw: cfg.InitialWindowSegs} },
+	NewConn:      func(cfg *Config) any { return newFlightCounter(cfg) },
 	NewAggregate: func(cfg *Config) Aggregate { return &slowStartAgg{cfg: cfg, keys: map[pairKey][]*ssEntry{}} },
 }
 
@@ -70,15 +70,15 @@ type FreshResponse struct {
 }
 
 // flight is one round trip's worth of server data as seen at the capture
-// point: segments with no pause of half an RTT between them.
+// point (see roundEnds).
 type flight struct {
-	start  reassembly.Pos
+	start  uint64 // stream offset of its first byte
 	bytes  int64
 	segs   int
 	appGap bool // the pause before it was not ACK-clocked: the server had nothing to send
 }
 
-func (f flight) end() uint64 { return f.start.Offset + uint64(f.bytes) }
+func (f flight) end() uint64 { return f.start + uint64(f.bytes) }
 
 type flightCounter struct {
 	iw       int
@@ -87,19 +87,26 @@ type flightCounter struct {
 	rtt, rs  time.Duration // end to end; capture point ↔ server
 	mss      int
 	started  bool
-	lastData time.Time
+	lastData int64 // Unix ns (pointer-free hot-path state, see mark)
 	end      uint64
 	cur      flight
-	ackAt    time.Time // first client ACK that advanced since cur started
+	ackAt    int64 // Unix ns of the first client ACK of the current round's data
 	haveAck  bool
 	una      uint64
 	flights  []flight
-	full     bool // more flights than maxFlights
+	buf      [4]flight // flights' first backing array
+	full     bool      // more flights than maxFlights
 	maxFl    int64
 	lossSeen bool
 	lossAt   uint64
 	warmAt   time.Time
 	fresh    *FreshResponse
+}
+
+func newFlightCounter(cfg *Config) *flightCounter {
+	f := &flightCounter{iw: cfg.InitialWindowSegs}
+	f.flights = f.buf[:0]
+	return f
 }
 
 func (f *flightCounter) Segment(ctx *Ctx, g *reassembly.Segment) {
@@ -127,8 +134,10 @@ func (f *flightCounter) Segment(ctx *Ctx, g *reassembly.Segment) {
 	if g.Dir == reassembly.ClientToServer {
 		if g.AckValid && g.AckOffset > f.una {
 			f.una = g.AckOffset
-			if f.started && !f.haveAck {
-				f.ackAt, f.haveAck = g.Time, true
+			if f.started && !f.haveAck && g.AckOffset > f.cur.start {
+				// the first ACK of this round's data: one capture point ↔
+				// server round trip later the server may send the next round
+				f.ackAt, f.haveAck = g.Time.UnixNano(), true
 			}
 		}
 		return
@@ -150,29 +159,47 @@ func (f *flightCounter) Segment(ctx *Ctx, g *reassembly.Segment) {
 	}
 	if !f.started {
 		f.started = true
-		f.cur = flight{start: g.Pos, bytes: int64(g.Len), segs: 1}
-	} else if g.Time.Sub(f.lastData) >= f.rtt/2 {
-		// A pause of half an RTT or more ends a flight. The next one is
-		// ACK-clocked when it began one capture point ↔ server round trip
-		// after the first ACK of the previous flight passed (slow start
-		// sends on each ACK); otherwise the server was waiting for its
-		// application, not for the window.
-		slack := releaseSlackMin + f.rs/releaseSlackDiv
-		since := g.Time.Sub(f.ackAt)
-		clocked := f.haveAck && since >= f.rs-slack && since <= f.rs+slack
+		f.cur = flight{start: g.Offset, bytes: int64(g.Len), segs: 1}
+	} else if now := g.Time.UnixNano(); f.roundEnds(now) {
 		f.closeFlight()
-		f.cur = flight{start: g.Pos, bytes: int64(g.Len), segs: 1, appGap: !clocked}
+		f.cur = flight{start: g.Offset, bytes: int64(g.Len), segs: 1, appGap: f.appLimited(now)}
 		f.haveAck = false
 	} else {
 		f.cur.bytes += int64(g.Len)
 		f.cur.segs++
 	}
-	f.lastData = g.Time
+	f.lastData = g.Time.UnixNano()
 	f.end = g.Offset + uint64(g.Len)
 	if f.warmAt.IsZero() && f.end >= uint64(2*f.iw*f.mss) {
 		f.warmAt = g.Time
 	}
 }
+
+// roundEnds decides whether new server data at t starts the next round
+// trip. Slow start is ACK-clocked: the server sends round k+1 when the
+// first ACK of round k reaches it, so at the capture point round k+1 starts
+// about rs after that ACK passed (rs = capture point ↔ server RTT). And a
+// window-limited server then pauses: it has sent its window and waits, so
+// there is a silence of a good part of the RTT (a quarter) before the new
+// round. Without the pause the pipe is full and further round trips are
+// the path's bandwidth, not the window: they are not counted. Rounds are
+// spread out by the bottleneck (and by pacing) at a client-side capture, so
+// a plain "gap of half an RTT" would merge them.
+func (f *flightCounter) roundEnds(t int64) bool {
+	gap := time.Duration(t - f.lastData)
+	if !f.haveAck {
+		return gap >= f.rtt/2 // no ACK of this round yet: only a long silence starts another
+	}
+	return gap >= f.rtt/4 && time.Duration(t-f.ackAt) >= f.rs-f.slack()
+}
+
+// appLimited: the new round began well after the ACK could have released
+// it, so the server was waiting for its application, not for the window.
+func (f *flightCounter) appLimited(t int64) bool {
+	return !f.haveAck || time.Duration(t-f.ackAt) > f.rs+f.slack()
+}
+
+func (f *flightCounter) slack() time.Duration { return releaseSlackMin + f.rs/releaseSlackDiv }
 
 func (f *flightCounter) closeFlight() {
 	f.maxFl = max(f.maxFl, f.cur.bytes)
@@ -206,7 +233,7 @@ func (f *flightCounter) Transaction(ctx *Ctx, t *http1.Transaction) {
 		fr.Start = t.Interim[0].Start
 	}
 	for _, fl := range all {
-		if fl.start.Offset >= to || fl.end() <= from {
+		if fl.start >= to || fl.end() <= from {
 			continue
 		}
 		if fr.Flights > 0 && fl.appGap {

@@ -283,3 +283,5 @@ type (
 func gapAt(d reassembly.Dir, off, n uint64) reassembly.Gap {
 	return reassembly.Gap{Dir: d, Offset: off, Bytes: n}
 }
+
+func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
