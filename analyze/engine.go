@@ -339,7 +339,12 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 	e.tallyConn(c, st)
 	st.report.Conn = *c
 	st.report.Conn.Gaps = append([]reassembly.Gap(nil), c.Gaps...)
-	if len(e.aggs) > 0 {
+	// A connection connlint stopped following (table full, idle timeout)
+	// has no known end and maybe more transactions: the cross-connection
+	// rules reason about when connections close and what they carried,
+	// so it is kept out of them (no finding may rest on evicted data).
+	evicted := c.End == reassembly.EndEvicted || c.End == reassembly.EndIdle
+	if len(e.aggs) > 0 && !evicted {
 		st.sum.Conn = &st.report.Conn
 		st.sum.Transactions = st.report.Transactions
 		st.sum.FirstCloser = firstCloser(c)
