@@ -32,6 +32,9 @@ const (
 	// who the client is, but never more than this many packets or bytes.
 	maxHeldPackets = 16
 	maxHeldBytes   = 16 << 10
+	// maxHeldReorder: a held packet this far (or farther) below its
+	// direction's first data segment is not taken as the stream's start.
+	maxHeldReorder = 1 << 20
 	// flushEvery: Packet runs Flush after this many packets (or when capture
 	// time moved on by more than flushInterval), so idle connections go away
 	// without the caller having to call Flush.
@@ -448,10 +451,30 @@ func (a *Assembler) release(c *conn, aIsClient bool) {
 	held := c.held
 	c.held, c.heldBuf, c.heldSides = nil, nil, 0
 	// Each direction starts at the lowest sequence number held for it, so a
-	// capture that shows the first packets slightly reordered loses nothing.
+	// capture that shows the first packets slightly reordered loses nothing;
+	// but only sequence numbers near the direction's first data segment
+	// count: one far below it (a crafted or stale packet, an anonymiser's
+	// garbage) would open a hole of megabytes before the stream.
+	var ref [2]uint32
+	var refRank [2]int // 0 none, 1 a packet without payload, 2 a data segment
 	for i := range held {
 		hp := &held[i]
-		h := &c.h[c.dirOf(hp.srcIsA)]
+		d := c.dirOf(hp.srcIsA)
+		rank := 1
+		if len(hp.p.payload) > 0 {
+			rank = 2
+		}
+		if rank > refRank[d] {
+			ref[d], refRank[d] = hp.p.seq, rank
+		}
+	}
+	for i := range held {
+		hp := &held[i]
+		d := c.dirOf(hp.srcIsA)
+		h := &c.h[d]
+		if below := ref[d] - hp.p.seq; int32(below) > 0 && below > maxHeldReorder {
+			continue
+		}
 		if !h.baseKnown || int32(hp.p.seq-h.base) < 0 {
 			h.baseKnown, h.base = true, hp.p.seq
 		}

@@ -160,3 +160,35 @@ func TestOutOfOrderTotalBudget(t *testing.T) {
 			last.Halves[ClientToServer].Bytes, last.Halves[ClientToServer].GapBytes, before, a.Stats().OutOfOrderDropped)
 	}
 }
+
+// TestMidStreamBaseIgnoresFarSequence: a connection seen without its
+// handshake starts each direction at the lowest sequence number held, but a
+// packet whose sequence number is far below the direction's data (a crafted
+// or stale packet, anonymiser garbage as in nDPI's reasm_crash_anon.pcapng)
+// must not open a hole of 100 MB before the stream.
+func TestMidStreamBaseIgnoresFarSequence(t *testing.T) {
+	r := &recorder{}
+	a := NewAssembler(r, Options{})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var frame int64
+	send := func(s pktSpec) {
+		frame++
+		s.win = 65535
+		a.Packet(linkRaw, buildIP(t, s), Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
+	}
+	const seq = 1_006_331_165
+	cli := netip.MustParseAddrPort("10.0.0.1:51218")
+	srv := netip.MustParseAddrPort("10.0.0.2:21999")
+	send(pktSpec{src: cli, dst: srv, flags: PA, seq: seq, ack: 7000, payload: []byte("<details />\r\n")})
+	send(pktSpec{src: cli, dst: srv, flags: ACK, seq: seq - 134_217_676, ack: 7000}) // garbage
+	send(pktSpec{src: cli, dst: srv, flags: PA, seq: seq - 13, ack: 7000, payload: []byte("<details ab>\r\n")[:13]})
+	send(pktSpec{src: srv, dst: cli, flags: PA, seq: 7000, ack: seq + 13, payload: []byte("<ok/>\r\n")})
+	a.Close()
+	if len(r.ended) != 1 {
+		t.Fatalf("%d connections", len(r.ended))
+	}
+	h := r.ended[0].Halves[ClientToServer]
+	if h.Bytes != 26 || h.GapBytes != 0 {
+		t.Errorf("client stream: %d bytes, %d gap bytes; want 26 and 0 (gaps %+v)", h.Bytes, h.GapBytes, r.ended[0].Gaps)
+	}
+}
