@@ -336,11 +336,7 @@ func (a *Assembler) newConn(k connKey, p *tcpPacket, srcIsA bool, pos Pos) *conn
 			a.endConn(v, EndOpen) // already settled: ending it early loses nothing
 			continue
 		}
-		v := a.open.tail
-		if !v.pending {
-			a.stats.EvictedFull++
-		}
-		a.endConn(v, EndEvicted)
+		a.endConn(a.open.tail, EndEvicted)
 	}
 	a.nextSeq++
 	// The ID is taken at the first packet, so IDs follow first-packet order
@@ -702,6 +698,14 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 		c.End = EndRST
 	case !c.finished && (why == EndEvicted || why == EndIdle):
 		c.End = why // a FIN from one side did not end it either
+		// Counted here, once the connection is published (a pending one
+		// with a few stray packets is dropped above, not evicted), so that
+		// the Stats agree with the connections that say they were evicted.
+		if why == EndEvicted {
+			a.stats.EvictedFull++
+		} else {
+			a.stats.EvictedIdle++
+		}
 	case c.h[0].finSeen || c.h[1].finSeen:
 		c.End = EndFIN
 	default:
@@ -737,9 +741,6 @@ func (a *Assembler) Flush(now time.Time) {
 	a.lastFlush, a.sinceFlush = now, 0
 	idle := now.Add(-a.opts.IdleTimeout)
 	for c := a.open.tail; c != nil && c.Last.Time.Before(idle); c = a.open.tail {
-		if !c.pending {
-			a.stats.EvictedIdle++
-		}
 		a.endConn(c, EndIdle)
 	}
 	linger := now.Add(-a.closeLinger)

@@ -192,3 +192,37 @@ func TestMidStreamBaseIgnoresFarSequence(t *testing.T) {
 		t.Errorf("client stream: %d bytes, %d gap bytes; want 26 and 0 (gaps %+v)", h.Bytes, h.GapBytes, r.ended[0].Gaps)
 	}
 }
+
+// TestEvictionCountsMatchConnections: every connection that ends as evicted
+// (table full) or idle is counted in Stats, also one whose roles were still
+// unknown (seen mid-stream, not HTTP) when it was evicted; stray packets
+// that never made a connection are not.
+func TestEvictionCountsMatchConnections(t *testing.T) {
+	r := &recorder{}
+	a := NewAssembler(r, Options{MaxConns: 2, IdleTimeout: time.Minute})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var frame int64
+	send := func(at time.Duration, s pktSpec) {
+		frame++
+		s.win = 65535
+		a.Packet(linkRaw, buildIP(t, s), Pos{Time: t0.Add(at), Frame: frame, Ord: frame})
+	}
+	for i := 0; i < 4; i++ { // mid-stream, not HTTP: held with its roles unknown
+		cli := netip.AddrPortFrom(cliAddr.Addr(), uint16(42000+i))
+		send(time.Duration(i)*time.Millisecond, pktSpec{src: cli, dst: srvAddr, flags: PA, seq: 1, ack: 1, payload: []byte("\x16\x03\x01 hello")})
+	}
+	for i := 0; i < 3; i++ { // handshakes that then go quiet
+		cli := netip.AddrPortFrom(cliAddr.Addr(), uint16(43000+i))
+		send(time.Second, pktSpec{src: cli, dst: srvAddr, flags: SYN, seq: ci})
+	}
+	send(3*time.Minute, pktSpec{src: cliAddr, dst: srvAddr, flags: ACK, seq: 5, ack: 5}) // a stray ACK triggers the flush
+	a.Close()
+	ends := map[EndReason]int64{}
+	for _, c := range r.ended {
+		ends[c.End]++
+	}
+	st := a.Stats()
+	if st.EvictedFull != ends[EndEvicted] || st.EvictedIdle != ends[EndIdle] || st.EvictedFull == 0 || st.EvictedIdle == 0 {
+		t.Errorf("Stats: %d evicted, %d idle; connections: %d evicted, %d idle", st.EvictedFull, st.EvictedIdle, ends[EndEvicted], ends[EndIdle])
+	}
+}
