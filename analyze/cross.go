@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"container/heap"
-	"net/netip"
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
@@ -329,11 +328,3 @@ func (a *crossRule) Flush(r *Reporter) {
 
 // pairText names a client→server pair in messages.
 func pairText(k pairKey) string { return k.client.String() + " → " + k.server.String() }
-
-// compareAddrPort orders server addresses for deterministic output.
-func compareAddrPort(a, b netip.AddrPort) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return int(a.Port()) - int(b.Port())
-}

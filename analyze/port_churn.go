@@ -70,19 +70,18 @@ type churnPair struct {
 	total   int // TIME_WAIT-producing closes in the episode
 
 	// the measurement (largest window population that fired) reported
-	detected           bool
-	since              time.Time
-	rate               float64
-	n, byClient        int
-	span               time.Duration
-	from, to           time.Time
-	fromF, toF         Frame
-	reuses             int
-	reuseClientTW      int
-	firstReuse         [2]portUse
-	firstReusePort     uint16
-	firstReuseGap      time.Duration
-	firstReuseStartPos Frame
+	detected       bool
+	since          time.Time
+	rate           float64
+	n, byClient    int
+	span           time.Duration
+	from, to       time.Time
+	fromF, toF     Frame
+	reuses         int
+	reuseClientTW  int
+	firstReuse     [2]portUse
+	firstReusePort uint16
+	firstReuseGap  time.Duration
 }
 
 type portChurn struct {
