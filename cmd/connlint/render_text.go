@@ -103,17 +103,7 @@ func (r *textRenderer) findings(fs []*analyze.Finding) {
 		}
 	}
 	for _, f := range rest {
-		line := fmt.Sprintf("  %s %s", r.p.sev(f.Severity), f.Rule)
-		if f.Transaction > 0 {
-			line += fmt.Sprintf("  tx %d", f.Transaction)
-		}
-		if len(f.Frames) > 0 {
-			line += "  frames " + r.frameList(f.Frames)
-		}
-		if f.Duration > 0 {
-			line += "  " + fmtDur(f.Duration)
-		}
-		fmt.Fprintln(r.w, line+"  "+r.p.dim("(same as above)"))
+		fmt.Fprintln(r.w, r.head(f, "  ")+"  "+r.p.dim("(same as above)"))
 	}
 }
 
@@ -215,25 +205,30 @@ func breakdown(t *analyze.TxReport) string {
 	return strings.Join(parts, " · ")
 }
 
-func (r *textRenderer) finding(f *analyze.Finding, indent string) {
-	w, p := r.w, r.p
-	head := fmt.Sprintf("%s%s %s", indent, r.p.sev(f.Severity), p.bold(f.Rule))
+// head is a finding's first line: severity, rule, connection (for
+// cross-connection findings), transaction, frames and the measured duration.
+func (r *textRenderer) head(f *analyze.Finding, indent string) string {
+	h := fmt.Sprintf("%s%s %s", indent, r.p.sev(f.Severity), r.p.bold(f.Rule))
 	if f.Across && f.Conn.ID != 0 {
-		head += fmt.Sprintf("  conn %d", f.Conn.ID)
+		h += fmt.Sprintf("  conn %d", f.Conn.ID)
 	}
 	if f.Transaction > 0 {
-		head += fmt.Sprintf("  tx %d", f.Transaction)
+		h += fmt.Sprintf("  tx %d", f.Transaction)
 	}
 	if len(f.Frames) > 0 {
-		head += "  frames " + r.frameList(f.Frames)
+		h += "  frames " + r.frameList(f.Frames)
 	}
 	if f.Duration > 0 {
-		head += "  " + fmtDur(f.Duration)
+		h += "  " + fmtDur(f.Duration)
 	}
-	fmt.Fprintln(w, head)
-	fmt.Fprintf(w, "%s    %s\n", indent, f.Message)
+	return h
+}
+
+func (r *textRenderer) finding(f *analyze.Finding, indent string) {
+	fmt.Fprintln(r.w, r.head(f, indent))
+	fmt.Fprintf(r.w, "%s    %s\n", indent, f.Message)
 	if f.Hint != "" {
-		fmt.Fprintf(w, "%s    %s %s\n", indent, p.dim("hint:"), f.Hint)
+		fmt.Fprintf(r.w, "%s    %s %s\n", indent, r.p.dim("hint:"), f.Hint)
 	}
 }
 
