@@ -34,7 +34,10 @@ const (
 	releaseSlackDiv = 4
 	// maxFlightTracked bounds the unacknowledged segments kept per direction;
 	// beyond it the direction is "unsure" until its flight is acknowledged.
-	maxFlightTracked = 256
+	// A delayed-ACK stall waits on at most one full-sized segment plus small
+	// ones, so a longer flight can only end in silence anyway: keeping bulk
+	// transfers out of the list is free accuracy-wise and saves their cost.
+	maxFlightTracked = 16
 	// maxStallPending bounds the stalls waiting for their HTTP message and
 	// transaction (the oldest is dropped).
 	maxStallPending = 32
@@ -287,9 +290,14 @@ func (s *stallDetector) ack(ctx *Ctx, acker reassembly.Dir, g *reassembly.Segmen
 		// Karn: only data sent once gives an RTT sample.
 		s.rtt.sample(acker, time.Duration(g.Time.UnixNano()-newest.at))
 	}
-	h.flight = append(h.flight[:0], h.flight[i:]...)
-	if len(h.flight) == 0 && g.AckOffset >= h.end {
-		h.overflow = false
+	// Pop by reslicing (no shifting: a bulk flight is acknowledged two
+	// segments at a time); once empty, start again in the inline buffer.
+	h.flight = h.flight[i:]
+	if len(h.flight) == 0 {
+		h.flight = h.buf[:0]
+		if g.AckOffset >= h.end {
+			h.overflow = false
+		}
 	}
 	if h.started && g.Pos.Ord > h.last.pos.ord {
 		h.rel = rel

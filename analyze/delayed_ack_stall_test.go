@@ -193,6 +193,19 @@ func TestStallDetector(t *testing.T) {
 				sc.tx(req, resp)
 				return nil
 			}},
+		{name: "capture duplicate of the headers (not a retransmission) within one RTT", rs: 20, rc: 0.1,
+			wantRule: "nagle-delayed-ack", wantStall: 40,
+			play: func(sc *sconn) []int64 {
+				fh := sc.data(0, 20.2, 212)
+				sc.resend(0, 21.2, 0, 212) // the same frame recorded again 1 ms later, other packets between
+				fk := sc.ack(1, 80.2)
+				fn := sc.data(0, 80.3, 18)
+				sc.data(1, 101, 300)
+				req := sc.msg(0, 0, 212, 18, "POST /upload")
+				resp := sc.msg(1, 0, 300, 0, "200")
+				sc.tx(req, resp)
+				return []int64{fh, fk, fn}
+			}},
 		{name: "RTO: the next data is itself a retransmission", rs: 20, rc: 0.1,
 			play: func(sc *sconn) []int64 {
 				sc.data(0, 20.2, 212)

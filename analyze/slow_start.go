@@ -43,6 +43,8 @@ const (
 	// client→server pair, transactions (busy spans) kept per connection.
 	ssMaxPerPair = 32
 	ssMaxBusy    = 64
+	// ssSweepEvery: connections between full expiry sweeps of the table.
+	ssSweepEvery = 1024
 )
 
 // ConnTiming is what the timing rules tell the cross-connection
@@ -260,6 +262,9 @@ func (f *flightCounter) End(ctx *Ctx) {
 	if f.started {
 		f.maxFl = max(f.maxFl, f.cur.bytes)
 	}
+	if f.warmAt.IsZero() && (f.fresh == nil || f.fresh.Flights < minFreshFlights) {
+		return // neither warm nor a slow fresh response: nothing for the aggregate
+	}
 	ctx.setConnTiming(&ConnTiming{RTT: f.rtt, MSS: f.mss, WarmAt: f.warmAt, MaxFlight: f.maxFl, Fresh: f.fresh})
 }
 
@@ -284,6 +289,7 @@ type slowStartAgg struct {
 	cfg    *Config
 	keys   map[pairKey][]*ssEntry
 	n      int
+	calls  int
 	newest time.Time
 }
 
@@ -326,9 +332,15 @@ func (a *slowStartAgg) Conn(r *Reporter, s *ConnSummary) {
 	if e.end.After(a.newest) {
 		a.newest = e.end
 	}
-	a.expire()
-
 	key := pairKey{client: c.Client.Addr(), server: c.Server}
+	// Expire the pair at hand on every call, and the whole table now and
+	// then: a full sweep per connection would be quadratic in the pairs.
+	a.calls++
+	if a.calls%ssSweepEvery == 0 {
+		a.expire()
+	} else {
+		a.expireKey(key)
+	}
 	list := a.keys[key]
 	if e.fresh != nil && e.fresh.Flights >= minFreshFlights {
 		for _, w := range list {
@@ -361,21 +373,26 @@ func (a *slowStartAgg) Conn(r *Reporter, s *ConnSummary) {
 // expire drops connections that ended more than CrossWindow (capture time)
 // before the newest end seen.
 func (a *slowStartAgg) expire() {
+	for k := range a.keys {
+		a.expireKey(k)
+	}
+}
+
+func (a *slowStartAgg) expireKey(k pairKey) {
+	list := a.keys[k]
 	cut := a.newest.Add(-a.cfg.CrossWindow)
-	for k, list := range a.keys {
-		i := 0
-		for i < len(list) && list[i].end.Before(cut) {
-			i++
-		}
-		if i == 0 {
-			continue
-		}
-		a.n -= i
-		if i == len(list) {
-			delete(a.keys, k)
-		} else {
-			a.keys[k] = append(list[:0:0], list[i:]...)
-		}
+	i := 0
+	for i < len(list) && list[i].end.Before(cut) {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	a.n -= i
+	if i == len(list) {
+		delete(a.keys, k)
+	} else {
+		a.keys[k] = append(list[:0:0], list[i:]...)
 	}
 }
 

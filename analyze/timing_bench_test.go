@@ -12,6 +12,16 @@ import (
 	"github.com/connlint/connlint/reassembly"
 )
 
+// benchCaptures exercise the timing rules: keep-alive GETs (one long
+// connection), a bulk transfer beside a warm connection, Nagle stalls, and
+// hundreds of one-request connections (a finding on each).
+var benchCaptures = []string{
+	"../../shared/corpus/zeek/traces/http/1000-requests-one-dropped-response.pcap",
+	"../testdata/lab/slow-start-fresh-connection.pcap",
+	"../testdata/lab/nagle-delayed-ack.pcap",
+	"../testdata/lab/port-churn.pcap",
+}
+
 // BenchmarkTimingRules measures what the timing rules add to analysis:
 // decode → reassembly → HTTP parsing → every rule, with the four timing
 // rules disabled ("off") and enabled ("on"), on captures that exercise
@@ -20,12 +30,7 @@ import (
 //
 //	go test ./analyze -run '^$' -bench TimingRules -count 10 | benchstat -
 func BenchmarkTimingRules(b *testing.B) {
-	for _, name := range []string{
-		"../../shared/corpus/zeek/traces/http/1000-requests-one-dropped-response.pcap",
-		"../testdata/lab/slow-start-fresh-connection.pcap",
-		"../testdata/lab/nagle-delayed-ack.pcap",
-		"../testdata/lab/port-churn.pcap",
-	} {
+	for _, name := range benchCaptures {
 		pkts := loadPackets(b, name)
 		if pkts == nil {
 			continue
@@ -46,14 +51,7 @@ func BenchmarkTimingRules(b *testing.B) {
 				b.ReportAllocs()
 				cpu0 := cpuTime()
 				for b.Loop() {
-					e := NewEngine(cfg, discard{})
-					a := reassembly.NewAssembler(e, reassembly.Options{})
-					for i := range pkts {
-						p := &pkts[i]
-						a.Packet(p.LinkType, p.Data, reassembly.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: int64(i + 1)})
-					}
-					a.Close()
-					e.Close()
+					analyzePackets(cfg, pkts)
 				}
 				// CPU time (user+system, GC included) is steadier than wall
 				// time on a shared machine: compare cpu-ns/op.
@@ -71,6 +69,61 @@ func cpuTime() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkTimingOverhead pairs the two modes inside each iteration (off
+// then on, then the other way round) and keeps, per mode, the smallest CPU
+// time of a sample (each sample analyses at least 4000 packets): on a busy
+// shared machine the minimum is the run least disturbed by the others.
+// It reports the timing rules' share of that CPU time.
+//
+//	go test ./analyze -run '^$' -bench TimingOverhead -benchtime 300x
+func BenchmarkTimingOverhead(b *testing.B) {
+	for _, name := range benchCaptures {
+		pkts := loadPackets(b, name)
+		if pkts == nil {
+			continue
+		}
+		off := DefaultConfig()
+		for _, r := range timingRules {
+			off.Disabled[r.ID] = true
+		}
+		on := DefaultConfig()
+		reps := 1 + 4000/len(pkts)
+		b.Run(filepath.Base(name), func(b *testing.B) {
+			best := [2]int64{1 << 62, 1 << 62}
+			i := 0
+			for b.Loop() {
+				for k := range 2 {
+					mode := (i + k) % 2 // alternate which mode goes first
+					cfg := off
+					if mode == 1 {
+						cfg = on
+					}
+					t := cpuTime()
+					for range reps {
+						analyzePackets(cfg, pkts)
+					}
+					best[mode] = min(best[mode], cpuTime()-t)
+				}
+				i++
+			}
+			b.ReportMetric(float64(best[0])/float64(reps), "off-cpu-ns/run")
+			b.ReportMetric(float64(best[1])/float64(reps), "on-cpu-ns/run")
+			b.ReportMetric(100*float64(best[1]-best[0])/float64(best[0]), "overhead-%")
+		})
+	}
+}
+
+func analyzePackets(cfg *Config, pkts []capture.Packet) {
+	e := NewEngine(cfg, discard{})
+	a := reassembly.NewAssembler(e, reassembly.Options{})
+	for i := range pkts {
+		p := &pkts[i]
+		a.Packet(p.LinkType, p.Data, reassembly.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: int64(i + 1)})
+	}
+	a.Close()
+	e.Close()
 }
 
 type discard struct{}
