@@ -15,6 +15,10 @@ func sharedDir(t testing.TB, sub string) string {
 	t.Helper()
 	for _, cand := range []string{filepath.Join("..", "..", "..", "shared", sub), filepath.Join("/work/shared", sub)} {
 		if st, err := os.Stat(cand); err == nil && st.IsDir() {
+			// a symlinked folder would stop filepath.WalkDir at its root
+			if real, err := filepath.EvalSymlinks(cand); err == nil {
+				return real
+			}
 			return cand
 		}
 	}
