@@ -240,8 +240,14 @@ func (in *input) openPcap() (*input, error) {
 		return nil, &InputError{Path: in.path, Offset: 4, Err: fmt.Errorf("unsupported pcap version %d.%d", major, minor)}
 	}
 	bo.PutUint16(hdr[6:], 4)
-	if snap := bo.Uint32(hdr[16:]); snap > maxRecord {
+	switch snap := bo.Uint32(hdr[16:]); {
+	case snap > maxRecord:
 		bo.PutUint32(hdr[16:], maxRecord)
+	case snap < DefaultSnaplen:
+		// pcapgo reads records up to 256 KiB whatever a smaller snap length
+		// says (as tcpdump and Wireshark do); left as it is, its error for
+		// a longer record would name the file's limit, "524501 > 0".
+		bo.PutUint32(hdr[16:], DefaultSnaplen)
 	}
 	in.linkType = int(bo.Uint32(hdr[20:]) & linkTypeLowMask)
 	// pcapgo reads ahead through a buffer of its own, so error offsets come
