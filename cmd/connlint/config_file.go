@@ -33,6 +33,8 @@ type fileConfig struct {
 		MSL            *time.Duration `yaml:"msl"`
 		EphemeralPorts *int           `yaml:"ephemeral-ports"`
 		UnframedIdle   *time.Duration `yaml:"unframed-idle"`
+		HandshakeShare *float64       `yaml:"handshake-share"`
+		InitialWindow  *int           `yaml:"initial-window"`
 	} `yaml:"thresholds"`
 	Limits struct {
 		MaxConns    *int           `yaml:"max-conns"`
@@ -98,6 +100,12 @@ func (fc *fileConfig) apply(f *analysisFlags, fs *pflag.FlagSet) {
 	}
 	if t.UnframedIdle != nil && !set("unframed-idle") {
 		f.unframedIdle = *t.UnframedIdle
+	}
+	if t.HandshakeShare != nil && !set("handshake-share") {
+		f.hsShare = *t.HandshakeShare
+	}
+	if t.InitialWindow != nil && !set("initial-window") {
+		f.iwSegs = *t.InitialWindow
 	}
 	l := fc.Limits
 	if l.MaxConns != nil && !set("max-conns") {

@@ -30,6 +30,8 @@ type analysisFlags struct {
 	sets     []string
 
 	unframedIdle time.Duration
+	hsShare      float64
+	iwSegs       int
 	configPath   string
 	fs           *pflag.FlagSet
 	// failOn is filled from the config file for lint when --fail-on is not given.
@@ -40,6 +42,8 @@ func (f *analysisFlags) register(fs *pflag.FlagSet, defaultFormat string) {
 	def := analyze.DefaultConfig()
 	f.fs = fs
 	fs.StringVar(&f.configPath, "config", defaultConfigFile, "settings file (YAML: enable, disable, severity, fail-on, thresholds, limits); flags win")
+	fs.Float64Var(&f.hsShare, "handshake-share", def.HandshakeShare, "handshake-overhead: share of SYN → end of response the handshake must reach (0–1)")
+	fs.IntVar(&f.iwSegs, "initial-window", def.InitialWindowSegs, "slow-start-fresh-connection: initial congestion window in segments")
 	fs.DurationVar(&f.unframedIdle, "unframed-idle", def.UnframedIdle, "unframed-persistent-response: how long a silent, still-open server counts as not closing")
 	fs.StringVar(&f.format, "format", defaultFormat, "output format: text, json or ndjson")
 	fs.StringSliceVar(&f.enable, "enable", nil, "run only these rules (comma-separated IDs)")
@@ -108,6 +112,10 @@ func (f *analysisFlags) config() (*analyze.Config, error) {
 	}
 	c.StallMin, c.NoReuseMin, c.ParallelMax, c.MSL, c.EphemeralPorts = f.stallMin, f.noReuse, f.parallel, f.msl, f.ports
 	c.UnframedIdle = f.unframedIdle
+	if f.hsShare <= 0 || f.hsShare > 1 || f.iwSegs < 1 {
+		return nil, fmt.Errorf("--handshake-share must be in (0, 1] and --initial-window ≥ 1")
+	}
+	c.HandshakeShare, c.InitialWindowSegs = f.hsShare, f.iwSegs
 	return c, nil
 }
 
