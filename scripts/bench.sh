@@ -16,7 +16,9 @@ measure() { # name, command...
   local name=$1; shift
   local start end rss
   start=$(date +%s.%N)
-  rss=$( { /usr/bin/time -f '%M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 || true)
+  local tf; tf=$(mktemp)
+  /usr/bin/time -f '%M' -o "$tf" "$@" >/dev/null 2>&1 || true
+  rss=$(tail -1 "$tf"); rm -f "$tf"
   end=$(date +%s.%N)
   awk -v n="$name" -v s="$start" -v e="$end" -v b="$size" -v r="$rss" 'BEGIN{d=e-s; printf "%-28s %7.2f s  %7.1f MB/s  max RSS %s kB\n", n, d, b/d/1e6, r}'
 }
