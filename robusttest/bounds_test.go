@@ -465,7 +465,6 @@ func TestLongRunningSniff(t *testing.T) {
 	}
 }
 
-
 // TestNoFindingFromEvictedData: keep-alive clients whose connections are
 // evicted in the middle of a response, once by a SYN flood that fills the
 // table and once by staying quiet past the idle timeout, then carry on.
