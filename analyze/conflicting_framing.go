@@ -37,6 +37,9 @@ func (conflictingFraming) Transaction(ctx *Ctx, t *http1.Transaction) {
 		if m.Has(http1.AnomInvalidTE) {
 			why = append(why, fmt.Sprintf("a Transfer-Encoding whose final coding is not chunked (%q)", strings.Join(m.Values("Transfer-Encoding"), ", ")))
 		}
+		if m.Has(http1.AnomObscuredFraming) {
+			why = append(why, "a Content-Length or Transfer-Encoding header folded over two lines (obs-fold) or with whitespace before its colon, which RFC 9112 §5.1–5.2 says to reject")
+		}
 		if len(why) == 0 {
 			continue
 		}

@@ -111,6 +111,8 @@ func TestConflictingFraming(t *testing.T) {
 		{"two CLs", with(http1.AnomDuplicateCL, "Content-Length", "68", "Content-Length", "34"), 1, "different Content-Length values (68, 34)"},
 		{"invalid CL", with(http1.AnomInvalidCL, "Content-Length", "18446744073709551615"), 1, "invalid Content-Length"},
 		{"TE not ending in chunked", with(http1.AnomInvalidTE, "Transfer-Encoding", "chunked, identity"), 1, "final coding is not chunked"},
+		{"TE folded over two lines", with(http1.AnomObscuredFraming, "Transfer-Encoding", "chunked"), 1, "folded over two lines"},
+		{"obs-fold on another header is not about framing", with(http1.AnomObsFold, "X-Long", "a b"), 0, ""},
 		{"same CL twice is fine", with(http1.AnomRepeatedCL, "Content-Length", "5", "Content-Length", "5"), 0, ""},
 	})
 }

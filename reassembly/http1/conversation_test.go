@@ -428,7 +428,15 @@ var convCases = []convCase{
 		in:   `>>> POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\nGET /smuggled-obsfold HTTP/1.1\r\n\r\n`,
 		tx:   []string{"POST / -> -", "GET /smuggled-obsfold -> -"},
 		check: func(t *testing.T, r *recorder, c *Conversation) {
-			want(t, find(t, r, c2s, 0), FramingChunked, EndComplete, 0, AnomObsFold)
+			want(t, find(t, r, c2s, 0), FramingChunked, EndComplete, 0, AnomObsFold, AnomObscuredFraming)
+		},
+	},
+	{
+		name: "te-space-before-colon",
+		in:   `>>> POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n`,
+		tx:   []string{"POST / -> -"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			want(t, find(t, r, c2s, 0), FramingChunked, EndComplete, 0, AnomWhitespaceBeforeColon, AnomObscuredFraming)
 		},
 	},
 	{

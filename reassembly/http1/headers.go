@@ -48,6 +48,10 @@ func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl startLine) 
 			m.addAnomaly(AnomObsFold)
 			if kept >= 0 {
 				h := &m.Headers[kept]
+				if isFramingHeader(h.Name) {
+					// a parser that does not unfold sees another framing
+					m.addAnomaly(AnomObscuredFraming)
+				}
 				if v := trimOWS(line); v != "" {
 					if h.Value == "" {
 						h.Value = v
@@ -68,6 +72,11 @@ func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl startLine) 
 		if tn := trimOWS(name); len(tn) != len(name) {
 			m.addAnomaly(AnomWhitespaceBeforeColon)
 			name = tn
+			if isFramingHeader(name) {
+				// "Transfer-Encoding : chunked": RFC 9112 §5.1 says reject;
+				// servers that accept it disagree with those that ignore it
+				m.addAnomaly(AnomObscuredFraming)
+			}
 			if name == "" {
 				m.addAnomaly(AnomHeaderNoColon)
 				kept = -1
@@ -209,4 +218,9 @@ func hasHeader(hs []Header, name string) bool {
 		}
 	}
 	return false
+}
+
+// isFramingHeader: the headers that decide where a message ends.
+func isFramingHeader(name string) bool {
+	return equalFold(name, "Transfer-Encoding") || equalFold(name, "Content-Length")
 }

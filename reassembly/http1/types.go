@@ -110,6 +110,7 @@ const (
 	AnomTooManyHeaders                           // more than MaxHeaders fields: the rest are counted in DroppedHeaders
 	AnomChunkSizeWhitespace                      // whitespace between a chunk size and its ';' or CRLF
 	AnomBadChunkFraming                          // chunk data not followed by CRLF (message ends EndMalformed)
+	AnomObscuredFraming                          // Content-Length/Transfer-Encoding folded (obs-fold) or with whitespace before the colon
 )
 
 var anomalyNames = map[Anomaly]string{
@@ -122,6 +123,7 @@ var anomalyNames = map[Anomaly]string{
 	AnomInterimResponse: "interim-response", AnomWhitespaceBeforeColon: "whitespace-before-colon",
 	AnomHeaderTooLarge: "header-too-large", AnomTooManyHeaders: "too-many-headers",
 	AnomChunkSizeWhitespace: "chunk-size-whitespace", AnomBadChunkFraming: "bad-chunk-framing",
+	AnomObscuredFraming: "obscured-framing",
 }
 
 func (a Anomaly) String() string {
