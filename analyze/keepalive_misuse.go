@@ -198,7 +198,7 @@ func (k *keepaliveMisuse) End(ctx *Ctx) {
 		Message: fmt.Sprintf("the server announced Keep-Alive: timeout=%d%s in %s (transaction %d) but closed the idle connection (%s) after %s, before that timeout: a client trusting the announcement would send its next request into the close",
 			int(k.lastKA.timeout/time.Second), maxText, describe(r), k.lastTx, how, ms(idle)),
 		Hint: "announce the timeout the server really applies (e.g. Apache KeepAliveTimeout, nginx keepalive_timeout's second argument), or stop announcing one",
-		Attrs: map[string]any{"idle_ms": float64(idle) / float64(time.Millisecond),
+		Attrs: map[string]any{"idle_ms": timingMS(idle),
 			"announced_timeout_s": int(k.lastKA.timeout / time.Second)},
 	})
 }

@@ -124,7 +124,7 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 		what = fmt.Sprintf("the server answered it with %s (frame %d) %s later and no response: it was closing the idle connection", how, sc.Frame, ms(gap))
 	}
 	timeout := "the server announced no Keep-Alive timeout"
-	attrs := map[string]any{"idle_ms": float64(k.idle) / float64(time.Millisecond), "lost_requests": k.lost}
+	attrs := map[string]any{"idle_ms": timingMS(k.idle), "lost_requests": k.lost}
 	if k.ka.hasTimeout {
 		timeout = fmt.Sprintf("the server had announced Keep-Alive: timeout=%d", int(k.ka.timeout/time.Second))
 		attrs["announced_timeout_s"] = int(k.ka.timeout / time.Second)

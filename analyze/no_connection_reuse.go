@@ -145,13 +145,13 @@ func (n *noReuse) finish(rep *Reporter, k pairKey, run *noReuseRun) {
 	}
 	span := run.lastEnd.Sub(run.first.start)
 	saved := ""
-	attrs := map[string]any{"connections": run.count, "handshake_ms": float64(run.handshake) / float64(time.Millisecond)}
+	attrs := map[string]any{"connections": run.count, "handshake_ms": timingMS(run.handshake)}
 	if run.hsSeen > 0 {
 		avg := run.handshake / time.Duration(run.hsSeen)
 		save := avg * time.Duration(run.count-1)
 		saved = fmt.Sprintf("; reusing one connection would save %d handshakes (about %s of round trips at %s each), %d TIME_WAIT entries and the slow-start of every new connection",
 			run.count-1, ms(save), ms(avg), run.count-1)
-		attrs["saved_ms"] = float64(save) / float64(time.Millisecond)
+		attrs["saved_ms"] = timingMS(save)
 	}
 	sort.Slice(run.frames, func(i, j int) bool { return run.frames[i].Frame < run.frames[j].Frame })
 	sort.Slice(run.refs, func(i, j int) bool { return run.refs[i].ID < run.refs[j].ID })

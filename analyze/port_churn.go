@@ -245,7 +245,7 @@ func (p *portChurn) report(rep *Reporter, k pairKey, cp *churnPair) {
 	if pop >= float64(p.cfg.EphemeralPorts) {
 		dur = time.Duration(float64(p.cfg.EphemeralPorts) / cp.rate * float64(time.Second))
 		msg += fmt.Sprintf(": at this rate the client runs out of ports to this server after %s", ms(dur))
-		attrs["exhaustion_ms"] = float64(dur) / float64(time.Millisecond)
+		attrs["exhaustion_ms"] = timingMS(dur)
 	}
 	fr := []Frame{cp.fromF, cp.toF}
 	var related []ConnRef
