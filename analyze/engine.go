@@ -112,6 +112,9 @@ type Ctx struct {
 // Report records a finding for the current rule on this connection. Rule,
 // severity and connection are filled in.
 func (c *Ctx) Report(f Finding) {
+	if c.st.counts == nil {
+		c.st.counts = map[string]int{}
+	}
 	c.st.counts[c.rule.ID]++
 	if c.st.counts[c.rule.ID] > maxFindingsPerRuleConn {
 		c.e.sum.Suppressed++
@@ -159,7 +162,9 @@ func (e *Engine) emit(r *Rule, f Finding) *Finding {
 
 // ConnStart implements reassembly.Handler.
 func (e *Engine) ConnStart(c *reassembly.Conn) {
-	st := &connState{report: &ConnReport{}, counts: map[string]int{}, delivered: map[*http1.Message]bool{}}
+	// maps are made on first use: most connections of a SYN flood or a scan
+	// never carry a message or a finding
+	st := &connState{report: &ConnReport{}}
 	st.ctx = Ctx{Conn: c, Config: e.cfg, e: e, st: st}
 	for _, r := range e.rules {
 		if r.NewConn == nil {
@@ -243,6 +248,9 @@ func (e *Engine) Message(c *reassembly.Conn, m *http1.Message) {
 	for _, x := range st.msgs {
 		st.ctx.rule = x.rule
 		x.c.Message(&st.ctx, m)
+	}
+	if st.delivered == nil {
+		st.delivered = map[*http1.Message]bool{}
 	}
 	st.delivered[m] = true
 	e.flushTx(c, st, false)
