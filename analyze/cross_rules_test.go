@@ -279,7 +279,7 @@ func TestCrossMemoryBounded(t *testing.T) {
 			}
 		}
 	})
-	if got := len(k.close().rule("port-churn")); got == 0 {
+	if got := len(k.close().byRule("port-churn")); got == 0 {
 		t.Errorf("port-churn did not fire on 1000 connections/s")
 	}
 }

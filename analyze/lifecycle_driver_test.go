@@ -15,24 +15,9 @@ import (
 // Message, Transaction and ConnEnd the way the Assembler does, packet by
 // packet with global frame numbers, no pcap needed.
 
-type lcSink struct{ findings []*Finding }
-
-func (s *lcSink) Finding(f *Finding)     { s.findings = append(s.findings, f) }
-func (s *lcSink) Connection(*ConnReport) {}
-
-func (s *lcSink) rule(id string) []*Finding {
-	var out []*Finding
-	for _, f := range s.findings {
-		if f.Rule == id {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 type lcCap struct {
 	e    *Engine
-	sink *lcSink
+	sink *recorder
 	ord  int64
 	ids  uint64
 	base time.Time
@@ -45,7 +30,7 @@ func newLC(cfg *Config, rules ...string) *lcCap {
 	for _, id := range rules {
 		cfg.Enabled[id] = true
 	}
-	s := &lcSink{}
+	s := &recorder{}
 	return &lcCap{e: NewEngine(cfg, s), sink: s, base: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
 }
 
@@ -54,7 +39,7 @@ func (k *lcCap) pos(ms float64) http1.Pos {
 	return http1.Pos{Time: k.base.Add(time.Duration(ms * float64(time.Millisecond))), Frame: k.ord, Ord: k.ord}
 }
 
-func (k *lcCap) close() *lcSink {
+func (k *lcCap) close() *recorder {
 	k.e.Close()
 	return k.sink
 }
@@ -220,7 +205,7 @@ func runLC(t *testing.T, rule string, cases []lcCase) {
 			}
 			k := newLC(cfg, rule)
 			tc.build(k)
-			got := k.close().rule(rule)
+			got := k.close().byRule(rule)
 			if len(got) != tc.want {
 				for _, f := range got {
 					t.Logf("finding: %s", f.Message)

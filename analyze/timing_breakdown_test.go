@@ -18,24 +18,6 @@ import (
 // pcap is needed, so every distinction the rules make can be pinned down
 // to the microsecond.
 
-type tSink struct {
-	findings []*Finding
-	conns    []*ConnReport
-}
-
-func (r *tSink) Finding(f *Finding)       { r.findings = append(r.findings, f) }
-func (r *tSink) Connection(c *ConnReport) { r.conns = append(r.conns, c) }
-
-func (r *tSink) byRule(id string) []*Finding {
-	var out []*Finding
-	for _, f := range r.findings {
-		if f.Rule == id {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 // timingConfig runs only the timing rules (the others are tested elsewhere
 // and must not add noise here).
 func timingConfig() *Config {
@@ -52,7 +34,7 @@ var tBase = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 type tRun struct {
 	t     *testing.T
 	e     *Engine
-	sink  *tSink
+	sink  *recorder
 	frame int64
 	ids   uint64
 }
@@ -61,7 +43,7 @@ func newTRun(t *testing.T, cfg *Config) *tRun {
 	if cfg == nil {
 		cfg = timingConfig()
 	}
-	s := &tSink{}
+	s := &recorder{}
 	return &tRun{t: t, e: NewEngine(cfg, s), sink: s}
 }
 
