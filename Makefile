@@ -2,6 +2,8 @@
 # Debian machine as root: `deps` installs what is missing (libpcap-dev for
 # live capture and BPF filters; Go itself must be on PATH).
 
+# Go from the official tarball location when it is not on PATH yet (fresh machine)
+export PATH := $(PATH):/usr/local/go/bin
 GO        ?= go
 BIN       ?= bin/connlint
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
