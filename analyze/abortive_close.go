@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -36,7 +37,7 @@ type abortiveClose struct {
 	rst     *reassembly.Segment // a copy of the first RST
 	sent    [2]uint64           // stream bytes each side had sent before the RST
 	acked   [2]uint64           // stream bytes of each side the peer had acknowledged
-	ackPos  [2]http1.Pos        // the segment that last advanced acked[d]
+	ackPos  [2]flow.Pos         // the segment that last advanced acked[d]
 	finSent [2]uint64           // sent[peer] when d sent its FIN (valid when fin[d])
 	fin     [2]bool
 	// finAck[d]: the peer-stream bytes d's FIN acknowledged. Peer data beyond
@@ -53,7 +54,7 @@ type lostTx struct {
 	tx       int
 	req      *http1.Message
 	resp     *http1.Message // nil when no response started
-	reqStart http1.Pos
+	reqStart flow.Pos
 }
 
 func (a *abortiveClose) Segment(ctx *Ctx, s *reassembly.Segment) {
@@ -111,7 +112,7 @@ func (a *abortiveClose) End(ctx *Ctx) {
 	x := r.Dir // who reset
 	peer := 1 - x
 	who, other := "server", "client"
-	if x == reassembly.ClientToServer {
+	if x == flow.ClientToServer {
 		who, other = "client", "server"
 	}
 	// Data of the peer the resetter never acknowledged. When the resetter had
@@ -131,7 +132,7 @@ func (a *abortiveClose) End(ctx *Ctx) {
 	// Transactions the RST left without a response: requests sent before it
 	// (and, if the server had closed, before its FIN: the later ones are the
 	// keep-alive race's), or responses it cut short.
-	srv := reassembly.ServerToClient
+	srv := flow.ServerToClient
 	var lost []lostTx
 	for _, l := range a.unanswered {
 		if l.reqStart.Ord > r.Ord || (a.fin[srv] && l.reqStart.Offset >= a.finAck[srv]) {
@@ -140,7 +141,7 @@ func (a *abortiveClose) End(ctx *Ctx) {
 		if l.resp != nil && (l.resp.End == http1.EndGap || l.resp.End == http1.EndMalformed) {
 			continue // cut by the capture or by bad framing, not by the RST
 		}
-		if x == reassembly.ClientToServer && l.resp == nil {
+		if x == flow.ClientToServer && l.resp == nil {
 			continue // a client giving up on a silent server loses nothing in flight
 		}
 		lost = append(lost, l)
@@ -148,7 +149,7 @@ func (a *abortiveClose) End(ctx *Ctx) {
 	if peerUnacked == 0 && ownUnacked == 0 && len(lost) == 0 {
 		return // everything delivered and acknowledged: a harmless RST
 	}
-	if x == reassembly.ClientToServer && a.fin[x] && len(lost) == 0 && ownUnacked == 0 {
+	if x == flow.ClientToServer && a.fin[x] && len(lost) == 0 && ownUnacked == 0 {
 		// The client had finished with every response complete; the bytes it
 		// refused arrived after its FIN (unsolicited data, e.g. an injected
 		// or duplicated response): nothing it wanted was lost.
@@ -184,7 +185,7 @@ func (a *abortiveClose) End(ctx *Ctx) {
 		parts = append(parts, fmt.Sprintf("%d bytes the %s had sent were never acknowledged", peerUnacked, other))
 		attrs["unacked_bytes_received"] = peerUnacked
 	}
-	ev := []http1.Pos{}
+	ev := []flow.Pos{}
 	if len(lost) > 0 {
 		ev = append(ev, lost[0].reqStart)
 	}
@@ -200,14 +201,14 @@ func (a *abortiveClose) End(ctx *Ctx) {
 	if len(lost) == 0 {
 		consequence = "the " + other + " loses what it had not read yet"
 	}
-	if x == reassembly.ClientToServer {
+	if x == flow.ClientToServer {
 		consequence = "the rest of the response was thrown away"
 		if len(lost) == 0 {
 			consequence = "the server's data in flight was thrown away"
 		}
 	}
 	hint := "close in stages: shut down the sending side (FIN), keep reading until the peer closes or a timeout, then close (RFC 9112 §9.6; Apache's lingering close); never close() with unread data"
-	if x == reassembly.ClientToServer {
+	if x == flow.ClientToServer {
 		hint = "a client that resets loses the rest of the response: read it to the end (or close with FIN) before closing; if it gave up on purpose (timeout, cancel), this is the cost"
 	}
 	ctx.Report(Finding{
@@ -221,7 +222,7 @@ func (a *abortiveClose) End(ctx *Ctx) {
 }
 
 // lostText names the transactions a RST left without (complete) responses.
-func lostText(lost []lostTx, x reassembly.Dir) string {
+func lostText(lost []lostTx, x flow.Dir) string {
 	var names []string
 	for i, l := range lost {
 		if i == maxLostListed {
@@ -235,7 +236,7 @@ func lostText(lost []lostTx, x reassembly.Dir) string {
 		names = append(names, s)
 	}
 	verb := "had no complete response"
-	if x == reassembly.ServerToClient {
+	if x == flow.ServerToClient {
 		verb = "were unanswered"
 	}
 	n := fmt.Sprintf("%d request(s) %s", len(lost), verb)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -18,7 +19,7 @@ func TestAbortiveClose(t *testing.T) {
 				q3 := lc.request("GET", "/ok", 2.2, 0)
 				// the server acks the three requests, sends 60 kB and resets
 				p := lc.dataAck(s2c, 3, 60150, lc.sent[c2s])
-				r := &http1.Message{Dir: http1.ServerToClient, Status: 200, Proto: "HTTP/1.1", Major: 1, Minor: 1, Start: p, HeaderEnd: p, Last: p,
+				r := &http1.Message{Dir: flow.ServerToClient, Status: 200, Proto: "HTTP/1.1", Major: 1, Minor: 1, Start: p, HeaderEnd: p, Last: p,
 					ContentLength: 60000, BodyLength: 60000, BodyBytes: 60000, Framing: http1.FramingContentLength,
 					Headers: []http1.Header{{Name: "Connection", Value: "close"}}}
 				k.e.Message(lc.c, r)
@@ -64,7 +65,7 @@ func TestAbortiveClose(t *testing.T) {
 				lc := k.open(cli, srv, 0, 1)
 				q := lc.request("GET", "/big", 2, 0)
 				p := lc.data(s2c, 3, 1460)
-				r := &http1.Message{Dir: http1.ServerToClient, Status: 200, Proto: "HTTP/1.1", Major: 1, Minor: 1, Start: p, HeaderEnd: p, Last: p,
+				r := &http1.Message{Dir: flow.ServerToClient, Status: 200, Proto: "HTTP/1.1", Major: 1, Minor: 1, Start: p, HeaderEnd: p, Last: p,
 					ContentLength: 100000, BodyLength: 1300, BodyBytes: 1300, MissingBytes: 98700, Framing: http1.FramingContentLength, End: http1.EndRST}
 				lc.ack(c2s, 3.2)
 				lc.data(s2c, 3.3, 1460) // in flight

@@ -1,6 +1,7 @@
 package analyze
 
 import "github.com/connlint/connlint/reassembly"
+import "github.com/connlint/connlint/reassembly/flow"
 
 // ackIndex remembers, for a connection's recent client data segments, how
 // much of the server's stream the client had acknowledged when it sent them.
@@ -22,7 +23,7 @@ type ackEntry struct {
 const ackIndexSize = 256
 
 func (a *ackIndex) add(s *reassembly.Segment) {
-	if s.Dir != reassembly.ClientToServer || s.Len == 0 || !s.AckValid {
+	if s.Dir != flow.ClientToServer || s.Len == 0 || !s.AckValid {
 		return
 	}
 	switch s.Kind {

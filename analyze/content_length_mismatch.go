@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -42,7 +43,7 @@ func (contentLengthMismatch) Transaction(ctx *Ctx, t *http1.Transaction) {
 
 func truncation(c *reassembly.Conn, m *http1.Message) (Finding, bool) {
 	var by string
-	var endPos *http1.Pos
+	var endPos *flow.Pos
 	h := &c.Halves[m.Dir]
 	switch m.End {
 	case http1.EndFIN:
@@ -104,7 +105,7 @@ func overrun(m *http1.Message) (Finding, bool) {
 	}
 	// RFC 9112 §2.2: a server SHOULD ignore empty lines before a request-line,
 	// and some clients send CRLF after a request body — not an overrun.
-	if m.Dir == http1.ClientToServer && m.OverrunBytes <= 2 {
+	if m.Dir == flow.ClientToServer && m.OverrunBytes <= 2 {
 		return Finding{}, false
 	}
 	if m.Framing == http1.FramingNone {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // This file is the machinery the cross-connection lifecycle rules share
@@ -120,7 +121,7 @@ func compactConn(s *ConnSummary) *crossConn {
 	var at int64
 	for d := 0; d < 2; d++ {
 		h := &c.Halves[d]
-		for _, p := range []*reassembly.Pos{h.FIN, h.RST} {
+		for _, p := range []*flow.Pos{h.FIN, h.RST} {
 			if p != nil && (r.closer < 0 || p.Ord < at) {
 				r.closer, at = d, p.Ord
 				r.closeRST = p == h.RST

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // oneShot is a one-transaction connection from client port p: handshake at
 // ms, GET, response, then the client closes (FIN) unless closer says otherwise.
-func oneShot(k *lcCap, port int, ms float64, closer reassembly.Dir, respHeaders ...string) *lcConn {
+func oneShot(k *lcCap, port int, ms float64, closer flow.Dir, respHeaders ...string) *lcConn {
 	lc := k.open(fmt.Sprintf("10.0.0.1:%d", port), srv, ms, 1)
 	lc.get("/tiny.txt", ms+1.5, 1, respHeaders...)
 	lc.closeFIN(closer, ms+3)
@@ -84,7 +85,7 @@ func TestUnsafeRetry(t *testing.T) {
 }
 
 func TestNoConnectionReuse(t *testing.T) {
-	seq := func(n int, closer reassembly.Dir, hdr ...string) func(k *lcCap) {
+	seq := func(n int, closer flow.Dir, hdr ...string) func(k *lcCap) {
 		return func(k *lcCap) {
 			for i := 0; i < n; i++ {
 				oneShot(k, 40000+i, float64(i)*10, closer, hdr...)
@@ -158,7 +159,7 @@ func TestParallelConnections(t *testing.T) {
 }
 
 func TestPortChurn(t *testing.T) {
-	churn := func(n int, perSec float64, ports int, closer reassembly.Dir) func(k *lcCap) {
+	churn := func(n int, perSec float64, ports int, closer flow.Dir) func(k *lcCap) {
 		return func(k *lcCap) {
 			for i := 0; i < n; i++ {
 				oneShot(k, 40000+i%ports, float64(i)*1000/perSec, closer)

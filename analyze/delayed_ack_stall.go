@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -127,7 +128,7 @@ func (h *stallHalf) resent(g *reassembly.Segment) {
 // view: the held data must continue the message of the data before it (or
 // start a pipelined request), on a transaction without gaps.
 type stallCand struct {
-	dir      reassembly.Dir
+	dir      flow.Dir
 	d, n     sentSeg // the data before the wait, the first data after it
 	k        mark
 	ackDelay time.Duration // D → K at the capture point
@@ -251,7 +252,7 @@ func (s *stallDetector) echo(h *stallHalf, g *reassembly.Segment) bool {
 }
 
 // ack processes g's acknowledgement of the other direction's data.
-func (s *stallDetector) ack(ctx *Ctx, acker reassembly.Dir, g *reassembly.Segment) {
+func (s *stallDetector) ack(ctx *Ctx, acker flow.Dir, g *reassembly.Segment) {
 	h := &s.half[1-acker]
 	winBefore, winValid := h.win, h.winValid
 	h.win, h.winValid = g.Window, true
@@ -307,7 +308,7 @@ func (s *stallDetector) ack(ctx *Ctx, acker reassembly.Dir, g *reassembly.Segmen
 // evaluate decides, when A sends new data n right after its previous data,
 // whether A was blocked on a delayed ACK in between. Every test that fails
 // means "something else explains the wait, or we cannot tell": silence.
-func (s *stallDetector) evaluate(ctx *Ctx, d reassembly.Dir, n *reassembly.Segment) {
+func (s *stallDetector) evaluate(ctx *Ctx, d flow.Dir, n *reassembly.Segment) {
 	h := &s.half[d]
 	k := h.rel
 	if !k.valid || !k.pure || k.unsure || k.segs == 0 {
@@ -382,7 +383,7 @@ func (s *stallDetector) Message(ctx *Ctx, m *http1.Message) {
 			switch {
 			case c.n.pos.off <= m.Last.Offset:
 				c.msgN, c.state = m, candConfirmed
-			case c.n.pos.off == m.Last.Offset+1 && m.Dir == http1.ClientToServer:
+			case c.n.pos.off == m.Last.Offset+1 && m.Dir == flow.ClientToServer:
 				// D ended the request; N must start the next one, sent before
 				// any response byte (B sent no data meanwhile): pipelined.
 				c.state = candWaitNext
@@ -440,11 +441,11 @@ func inTx(t *http1.Transaction, m *http1.Message) bool {
 func (s *stallDetector) report(ctx *Ctx, t *http1.Transaction, c *stallCand) {
 	tx := t.Index + 1
 	sender, receiver := "client", "server"
-	if c.dir == reassembly.ServerToClient {
+	if c.dir == flow.ServerToClient {
 		sender, receiver = "server", "client"
 	}
 	what := describe(c.msgN)
-	if c.msgN.Dir == http1.ServerToClient && t.Request != nil {
+	if c.msgN.Dir == flow.ServerToClient && t.Request != nil {
 		what += " to " + describe(t.Request)
 	}
 	f := Finding{

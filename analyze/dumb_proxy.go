@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // DumbProxyKeepAlive is the Keep-Alive hang of RFC 9112 appendix C.2.2
@@ -138,18 +139,18 @@ func (d *dumbProxy) pair(r *Reporter, a, b *legTx) {
 	}
 	how := ""
 	switch {
-	case side == int(reassembly.ClientToServer):
+	case side == int(flow.ClientToServer):
 		how = "until the client gave up"
 		if cl.rst[0].set() && cl.rst[0] == end {
 			how += " (RST)"
 		}
-	case side == int(reassembly.ServerToClient):
+	case side == int(flow.ServerToClient):
 		how = "until the proxy closed the client's connection"
 		if cl.rst[1].set() && cl.rst[1] == end {
 			how += " (RST: the request was still unread)"
 		}
 		if oc, oside, ok := up.closeAfter(b.respEnd.t); ok && oc.ord <= end.ord {
-			if oside == int(reassembly.ServerToClient) {
+			if oside == int(flow.ServerToClient) {
 				how += fmt.Sprintf(", %s after the origin closed its idle connection (frame %d, %s after the response: its keep-alive timeout)",
 					fmtSecs(end.t.Sub(oc.t)), oc.frame.Frame, fmtSecs(oc.t.Sub(b.respEnd.t)))
 			} else {

@@ -24,7 +24,8 @@ const maxFindingsPerRuleConn = 50
 const maxPairs = 10000
 
 // Engine runs the rules. It implements reassembly.Handler: feed it from an
-// Assembler, then call Close once the Assembler is closed.
+// Assembler whose Options.Consumers is e.HTTP1Consumers(…), then call Close
+// once the Assembler is closed.
 type Engine struct {
 	cfg   *Config
 	sink  Sink
@@ -239,7 +240,7 @@ func (e *Engine) Inconsistency(c *reassembly.Conn, in reassembly.Inconsistency) 
 	}
 }
 
-// Message implements reassembly.Handler.
+// Message receives an HTTP/1 message of c (from HTTP1Consumers).
 func (e *Engine) Message(c *reassembly.Conn, m *http1.Message) {
 	st := e.conns[c.ID]
 	if st == nil {
@@ -289,7 +290,7 @@ func (st *connState) forget(t *http1.Transaction) {
 	}
 }
 
-// Transaction implements reassembly.Handler.
+// Transaction receives an HTTP/1 transaction of c (from HTTP1Consumers).
 func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
 	st := e.conns[c.ID]
 	if st == nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -49,7 +50,7 @@ func TestContentLengthMismatch(t *testing.T) {
 			r.ContentLength, r.BodyLength, r.MissingBytes, r.End = 3388, 3388-missing, missing, end
 			if end == http1.EndFIN {
 				p := at(7, 13)
-				s.c.Halves[reassembly.ServerToClient].FIN = &p
+				s.c.Halves[flow.ServerToClient].FIN = &p
 			}
 			s.tx(req("GET", "/", at(2, 0), at(2, 0)), r)
 		}
@@ -147,12 +148,12 @@ func TestUnframedPersistentResponse(t *testing.T) {
 			r.Framing = http1.FramingClose
 			if serverFIN > 0 {
 				p := at(9, serverFIN)
-				s.c.Halves[reassembly.ServerToClient].FIN = &p
+				s.c.Halves[flow.ServerToClient].FIN = &p
 				s.c.Last = p
 			}
 			if clientFIN > 0 {
 				p := at(8, clientFIN)
-				s.c.Halves[reassembly.ClientToServer].FIN = &p
+				s.c.Halves[flow.ClientToServer].FIN = &p
 				if p.Ord > s.c.Last.Ord {
 					s.c.Last = p
 				}
@@ -168,7 +169,7 @@ func TestUnframedPersistentResponse(t *testing.T) {
 			r := resp(200, at(4, 10), at(5, 20), "Content-Length", "68", "Content-Length", "34")
 			r.Framing, r.Anomalies = http1.FramingClose, []http1.Anomaly{http1.AnomDuplicateCL}
 			p := at(8, 5020)
-			s.c.Halves[reassembly.ClientToServer].FIN = &p
+			s.c.Halves[flow.ClientToServer].FIN = &p
 			s.c.Last = p
 			s.tx(req("GET", "/", at(2, 0), at(2, 0)), r)
 		}, 0, ""},
@@ -225,16 +226,16 @@ func TestPipelining(t *testing.T) {
 		{"POST behind GET", pipelined("GET", "POST"), 1, "POST /b (transaction 2) is not idempotent"},
 		{"GET behind POST", pipelined("POST", "GET"), 1, "GET /b (transaction 2) was pipelined behind POST /a (transaction 1)"},
 		{"request behind an unanswered POST, no server byte in between", func(s *script) {
-			s.seg(reassembly.ClientToServer, 2, 0, 0, 100, 0)
-			s.seg(reassembly.ClientToServer, 3, 1, 100, 50, 0)
+			s.seg(flow.ClientToServer, 2, 0, 0, 100, 0)
+			s.seg(flow.ClientToServer, 3, 1, 100, 50, 0)
 			q1, q2 := req("POST", "/a", at(2, 0), at(2, 0)), req("GET", "/b", at(3, 1), at(3, 1))
 			q2.Start.Offset = 100
 			s.tx(q1, nil)
 			s.tx(q2, resp(200, at(4, 10), at(5, 11)))
 		}, 1, "behind POST /a"},
 		{"one-sided capture: the client's ACKs show the response came", func(s *script) {
-			s.seg(reassembly.ClientToServer, 2, 0, 0, 100, 0)
-			s.seg(reassembly.ClientToServer, 3, 30, 100, 50, 149)
+			s.seg(flow.ClientToServer, 2, 0, 0, 100, 0)
+			s.seg(flow.ClientToServer, 3, 30, 100, 50, 149)
 			q1, q2 := req("POST", "/a", at(2, 0), at(2, 0)), req("GET", "/b", at(3, 30), at(3, 30))
 			q2.Start.Offset = 100
 			s.tx(q1, nil)
@@ -247,8 +248,8 @@ func TestPipelining(t *testing.T) {
 		{"ACKs beat capture order: request sent before the response was received", func(s *script) {
 			// capture at the server: the response left (frame 4) before the
 			// request arrived (frame 6), but the request does not ACK it
-			s.seg(reassembly.ClientToServer, 2, 0, 0, 100, 0)
-			s.seg(reassembly.ClientToServer, 6, 12, 100, 50, 0)
+			s.seg(flow.ClientToServer, 2, 0, 0, 100, 0)
+			s.seg(flow.ClientToServer, 6, 12, 100, 50, 0)
 			q1, q2 := req("POST", "/a", at(2, 0), at(2, 0)), req("POST", "/b", at(6, 12), at(6, 12))
 			q2.Start.Offset = 100
 			r1 := resp(200, at(4, 10), at(5, 11))
@@ -304,10 +305,10 @@ func TestUnsolicitedResponse(t *testing.T) {
 		}, 0, ""},
 		{"one-sided capture: no client packet at all", func(s *script) {
 			s.deliver(&http1.Transaction{Index: 0, Response: resp(200, at(5, 12), at(5, 12)), Unsolicited: true})
-			s.c.Halves[reassembly.ClientToServer].Segments = 0
+			s.c.Halves[flow.ClientToServer].Segments = 0
 		}, 0, ""},
 		{"extra responses", func(s *script) {
-			s.c.Halves[reassembly.ClientToServer].Segments = 3
+			s.c.Halves[flow.ClientToServer].Segments = 3
 			s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(4, 11)))
 			s.deliver(&http1.Transaction{Index: 1, Response: resp(200, at(5, 12), at(5, 12)), Unsolicited: true})
 			s.deliver(&http1.Transaction{Index: 2, Response: resp(200, at(5, 12), at(5, 12)), Unsolicited: true})
@@ -333,20 +334,20 @@ func TestUnsolicitedResponse(t *testing.T) {
 // acknowledging client stream offset ack, then a response with no request.
 func unseenRequest(ack uint64) func(s *script) {
 	return func(s *script) {
-		s.c.Halves[reassembly.ClientToServer].Segments = 3
-		s.seg(reassembly.ClientToServer, 2, 0, 0, 100, 0)
-		s.seg(reassembly.ServerToClient, 3, 10, 0, 50, 100)
+		s.c.Halves[flow.ClientToServer].Segments = 3
+		s.seg(flow.ClientToServer, 2, 0, 0, 100, 0)
+		s.seg(flow.ServerToClient, 3, 10, 0, 50, 100)
 		s.tx(req("GET", "/1", at(2, 0), at(2, 0)), resp(200, at(3, 10), at(3, 10)))
-		s.seg(reassembly.ServerToClient, 5, 20, 50, 0, ack)
-		s.seg(reassembly.ServerToClient, 6, 21, 50, 50, ack)
+		s.seg(flow.ServerToClient, 5, 20, 50, 0, ack)
+		s.seg(flow.ServerToClient, 6, 21, 50, 50, ack)
 		s.deliver(&http1.Transaction{Index: 1, Response: resp(200, at(6, 21), at(6, 21)), Unsolicited: true})
-		s.seg(reassembly.ClientToServer, 7, 30, 250, 0, 100)
+		s.seg(flow.ClientToServer, 7, 30, 250, 0, 100)
 	}
 }
 
 func TestInconsistentOverlap(t *testing.T) {
 	s := newScript(t, nil, "inconsistent-overlap")
-	s.e.Inconsistency(s.c, reassembly.Inconsistency{Dir: reassembly.ServerToClient, Offset: 0, Bytes: 43, First: at(5, 10), Second: at(9, 20)})
+	s.e.Inconsistency(s.c, reassembly.Inconsistency{Dir: flow.ServerToClient, Offset: 0, Bytes: 43, First: at(5, 10), Second: at(9, 20)})
 	got := s.end().byRule("inconsistent-overlap")
 	if len(got) != 1 || len(got[0].Frames) != 2 || got[0].Frames[0].Frame != 5 || got[0].Frames[1].Frame != 9 {
 		t.Fatalf("got %+v", got)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -31,8 +32,8 @@ func (r *recorder) byRule(id string) []*Finding {
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
 // at builds a position: frame n at t0 + ms milliseconds; Ord = frame.
-func at(frame int64, ms float64) http1.Pos {
-	return http1.Pos{Time: t0.Add(time.Duration(ms * float64(time.Millisecond))), Frame: frame, Ord: frame}
+func at(frame int64, ms float64) flow.Pos {
+	return flow.Pos{Time: t0.Add(time.Duration(ms * float64(time.Millisecond))), Frame: frame, Ord: frame}
 }
 
 func newConn(id uint64) *reassembly.Conn {
@@ -46,8 +47,8 @@ func newConn(id uint64) *reassembly.Conn {
 	}
 }
 
-func req(method, target string, start, end http1.Pos, headers ...string) *http1.Message {
-	m := &http1.Message{Dir: http1.ClientToServer, Method: method, Target: target, Proto: "HTTP/1.1", Major: 1, Minor: 1,
+func req(method, target string, start, end flow.Pos, headers ...string) *http1.Message {
+	m := &http1.Message{Dir: flow.ClientToServer, Method: method, Target: target, Proto: "HTTP/1.1", Major: 1, Minor: 1,
 		Start: start, HeaderEnd: end, Last: end, ContentLength: -1}
 	for i := 0; i+1 < len(headers); i += 2 {
 		m.Headers = append(m.Headers, http1.Header{Name: headers[i], Value: headers[i+1]})
@@ -55,8 +56,8 @@ func req(method, target string, start, end http1.Pos, headers ...string) *http1.
 	return m
 }
 
-func resp(status int, start, end http1.Pos, headers ...string) *http1.Message {
-	m := &http1.Message{Dir: http1.ServerToClient, Status: status, Proto: "HTTP/1.1", Major: 1, Minor: 1,
+func resp(status int, start, end flow.Pos, headers ...string) *http1.Message {
+	m := &http1.Message{Dir: flow.ServerToClient, Status: status, Proto: "HTTP/1.1", Major: 1, Minor: 1,
 		Start: start, HeaderEnd: start, Last: end, ContentLength: -1, Framing: http1.FramingContentLength}
 	for i := 0; i+1 < len(headers); i += 2 {
 		m.Headers = append(m.Headers, http1.Header{Name: headers[i], Value: headers[i+1]})
@@ -115,7 +116,7 @@ func (s *script) end() *recorder {
 
 // seg delivers a data segment: dir, frame (also Ord), stream offset and
 // length, and the peer-stream offset it acknowledges.
-func (s *script) seg(dir reassembly.Dir, frame int64, ms float64, off uint64, n int, ack uint64) {
+func (s *script) seg(dir flow.Dir, frame int64, ms float64, off uint64, n int, ack uint64) {
 	p := at(frame, ms)
 	p.Offset = off
 	s.e.Segment(s.c, &reassembly.Segment{Pos: p, Dir: dir, Len: n, Flags: reassembly.ACK, AckOffset: ack, AckValid: true})

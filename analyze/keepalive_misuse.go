@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -71,12 +72,12 @@ type keepaliveMisuse struct {
 	lastKA keepAlive
 	lastTx int
 	// lastReq is where the latest request started (idle means: none after last).
-	lastReq http1.Pos
+	lastReq flow.Pos
 
 	// max=: requests with a 0-based index above maxIndex exceed the announcement.
 	maxIndex    int
 	maxSet      bool
-	maxFrom     http1.Pos
+	maxFrom     flow.Pos
 	maxAnnTx    int
 	maxAnn      int
 	maxReported bool
@@ -171,11 +172,11 @@ func (k *keepaliveMisuse) End(ctx *Ctx) {
 	if len(c.Gaps) > 0 || c.GapsDropped > 0 {
 		return
 	}
-	sc := firstClose(&c.Halves[reassembly.ServerToClient])
+	sc := firstClose(&c.Halves[flow.ServerToClient])
 	if sc == nil || sc.Ord < r.Last.Ord || k.lastReq.Ord > r.Last.Ord {
 		return // the server did not close, or a request was outstanding: not idle
 	}
-	if cc := firstClose(&c.Halves[reassembly.ClientToServer]); cc != nil && cc.Ord < sc.Ord {
+	if cc := firstClose(&c.Halves[flow.ClientToServer]); cc != nil && cc.Ord < sc.Ord {
 		return // the client closed first
 	}
 	idle := sc.Time.Sub(r.Last.Time)
@@ -183,7 +184,7 @@ func (k *keepaliveMisuse) End(ctx *Ctx) {
 		return
 	}
 	how := "FIN"
-	if c.Halves[reassembly.ServerToClient].RST == sc {
+	if c.Halves[flow.ServerToClient].RST == sc {
 		how = "RST"
 	}
 	maxText := ""
@@ -204,7 +205,7 @@ func (k *keepaliveMisuse) End(ctx *Ctx) {
 }
 
 // firstClose is the earlier of a half's FIN and RST.
-func firstClose(h *reassembly.Half) *reassembly.Pos {
+func firstClose(h *reassembly.Half) *flow.Pos {
 	switch {
 	case h.FIN == nil:
 		return h.RST

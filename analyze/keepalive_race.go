@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -47,7 +48,7 @@ type keepaliveRace struct {
 }
 
 func (k *keepaliveRace) Segment(ctx *Ctx, s *reassembly.Segment) {
-	if s.Dir == reassembly.ServerToClient && s.Flags.Has(reassembly.FIN) && !k.finAckValid && s.AckValid && s.Flags.Has(reassembly.ACK) {
+	if s.Dir == flow.ServerToClient && s.Flags.Has(reassembly.FIN) && !k.finAckValid && s.AckValid && s.Flags.Has(reassembly.ACK) {
 		k.finAck, k.finAckValid = s.AckOffset, true
 	}
 }
@@ -85,12 +86,12 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 	if hasGapBefore(c, q.Start.Ord) {
 		return
 	}
-	srv := &c.Halves[reassembly.ServerToClient]
+	srv := &c.Halves[flow.ServerToClient]
 	sc := firstClose(srv)
 	if sc == nil || sc.Ord < k.prev.Last.Ord {
 		return
 	}
-	if cc := firstClose(&c.Halves[reassembly.ClientToServer]); cc != nil && cc.Ord < sc.Ord && cc.Ord < q.Start.Ord {
+	if cc := firstClose(&c.Halves[flow.ClientToServer]); cc != nil && cc.Ord < sc.Ord && cc.Ord < q.Start.Ord {
 		return // the client closed first: not the server's timeout
 	}
 	how := "FIN"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -34,9 +35,9 @@ func newLC(cfg *Config, rules ...string) *lcCap {
 	return &lcCap{e: NewEngine(cfg, s), sink: s, base: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
 }
 
-func (k *lcCap) pos(ms float64) http1.Pos {
+func (k *lcCap) pos(ms float64) flow.Pos {
 	k.ord++
-	return http1.Pos{Time: k.base.Add(time.Duration(ms * float64(time.Millisecond))), Frame: k.ord, Ord: k.ord}
+	return flow.Pos{Time: k.base.Add(time.Duration(ms * float64(time.Millisecond))), Frame: k.ord, Ord: k.ord}
 }
 
 func (k *lcCap) close() *recorder {
@@ -60,11 +61,11 @@ func (k *lcCap) open(client, server string, ms, rtt float64) *lcConn {
 	c.SYN = k.pos(ms)
 	c.First, c.Last = c.SYN, c.SYN
 	k.e.ConnStart(c)
-	lc.emit(c.SYN, reassembly.ClientToServer, 0, reassembly.SYN)
+	lc.emit(c.SYN, flow.ClientToServer, 0, reassembly.SYN)
 	c.SYNACK = k.pos(ms + rtt/2)
-	lc.emit(c.SYNACK, reassembly.ServerToClient, 0, reassembly.SYN|reassembly.ACK)
+	lc.emit(c.SYNACK, flow.ServerToClient, 0, reassembly.SYN|reassembly.ACK)
 	c.HandshakeACK = k.pos(ms + rtt)
-	lc.emit(c.HandshakeACK, reassembly.ClientToServer, 0, reassembly.ACK)
+	lc.emit(c.HandshakeACK, flow.ClientToServer, 0, reassembly.ACK)
 	return lc
 }
 
@@ -76,13 +77,13 @@ func (k *lcCap) refused(client, server string, ms float64) {
 	c.SYN = k.pos(ms)
 	c.First, c.Last = c.SYN, c.SYN
 	k.e.ConnStart(c)
-	lc.emit(c.SYN, reassembly.ClientToServer, 0, reassembly.SYN)
-	lc.rst(reassembly.ServerToClient, ms+0.1)
+	lc.emit(c.SYN, flow.ClientToServer, 0, reassembly.SYN)
+	lc.rst(flow.ServerToClient, ms+0.1)
 	c.End = reassembly.EndRefused
 	k.e.ConnEnd(c)
 }
 
-func (lc *lcConn) emit(p http1.Pos, d reassembly.Dir, n int, fl reassembly.Flags) {
+func (lc *lcConn) emit(p flow.Pos, d flow.Dir, n int, fl reassembly.Flags) {
 	p.Offset = lc.sent[d]
 	s := &reassembly.Segment{Pos: p, Dir: d, Len: n, Flags: fl}
 	if fl.Has(reassembly.ACK) {
@@ -96,7 +97,7 @@ func (lc *lcConn) emit(p http1.Pos, d reassembly.Dir, n int, fl reassembly.Flags
 }
 
 // data sends n bytes from d at ms (acknowledging everything of the peer).
-func (lc *lcConn) data(d reassembly.Dir, ms float64, n int) http1.Pos {
+func (lc *lcConn) data(d flow.Dir, ms float64, n int) flow.Pos {
 	p := lc.k.pos(ms)
 	p.Offset = lc.sent[d]
 	lc.emit(p, d, n, reassembly.ACK|reassembly.PSH)
@@ -104,7 +105,7 @@ func (lc *lcConn) data(d reassembly.Dir, ms float64, n int) http1.Pos {
 }
 
 // dataNoAck sends n bytes whose ACK field acknowledges only upTo bytes of the peer.
-func (lc *lcConn) dataAck(d reassembly.Dir, ms float64, n int, upTo uint64) http1.Pos {
+func (lc *lcConn) dataAck(d flow.Dir, ms float64, n int, upTo uint64) flow.Pos {
 	p := lc.k.pos(ms)
 	p.Offset = lc.sent[d]
 	s := &reassembly.Segment{Pos: p, Dir: d, Len: n, Flags: reassembly.ACK | reassembly.PSH, AckOffset: upTo, AckValid: true}
@@ -115,15 +116,15 @@ func (lc *lcConn) dataAck(d reassembly.Dir, ms float64, n int, upTo uint64) http
 	return p
 }
 
-func (lc *lcConn) ack(d reassembly.Dir, ms float64) { lc.emit(lc.k.pos(ms), d, 0, reassembly.ACK) }
+func (lc *lcConn) ack(d flow.Dir, ms float64) { lc.emit(lc.k.pos(ms), d, 0, reassembly.ACK) }
 
-func (lc *lcConn) fin(d reassembly.Dir, ms float64) {
+func (lc *lcConn) fin(d flow.Dir, ms float64) {
 	p := lc.k.pos(ms)
 	lc.emit(p, d, 0, reassembly.FIN|reassembly.ACK)
 	lc.c.Halves[d].FIN = &p
 }
 
-func (lc *lcConn) rst(d reassembly.Dir, ms float64) {
+func (lc *lcConn) rst(d flow.Dir, ms float64) {
 	p := lc.k.pos(ms)
 	lc.emit(p, d, 0, reassembly.RST|reassembly.ACK)
 	lc.c.Halves[d].RST = &p
@@ -131,8 +132,8 @@ func (lc *lcConn) rst(d reassembly.Dir, ms float64) {
 
 // request sends a request of n bytes (headers name/value pairs) and delivers its message.
 func (lc *lcConn) request(method, target string, ms float64, body int64, headers ...string) *http1.Message {
-	p := lc.data(reassembly.ClientToServer, ms, 200+int(body))
-	m := &http1.Message{Dir: http1.ClientToServer, Method: method, Target: target, Proto: "HTTP/1.1", Major: 1, Minor: 1,
+	p := lc.data(flow.ClientToServer, ms, 200+int(body))
+	m := &http1.Message{Dir: flow.ClientToServer, Method: method, Target: target, Proto: "HTTP/1.1", Major: 1, Minor: 1,
 		Start: p, HeaderEnd: p, Last: p, ContentLength: body, BodyLength: body, Index: lc.n}
 	for i := 0; i+1 < len(headers); i += 2 {
 		m.Headers = append(m.Headers, http1.Header{Name: headers[i], Value: headers[i+1]})
@@ -145,8 +146,8 @@ func (lc *lcConn) request(method, target string, ms float64, body int64, headers
 // response answers with n body bytes at ms (proto "HTTP/1.1" unless set in
 // headers as ":proto"), acks it from the client, and settles the transaction.
 func (lc *lcConn) response(q *http1.Message, status int, ms float64, n int, headers ...string) *http1.Message {
-	p := lc.data(reassembly.ServerToClient, ms, 150+n)
-	m := &http1.Message{Dir: http1.ServerToClient, Status: status, Proto: "HTTP/1.1", Major: 1, Minor: 1,
+	p := lc.data(flow.ServerToClient, ms, 150+n)
+	m := &http1.Message{Dir: flow.ServerToClient, Status: status, Proto: "HTTP/1.1", Major: 1, Minor: 1,
 		Start: p, HeaderEnd: p, Last: p, ContentLength: int64(n), BodyLength: int64(n), BodyBytes: int64(n), Framing: http1.FramingContentLength}
 	for i := 0; i+1 < len(headers); i += 2 {
 		if headers[i] == ":proto" {
@@ -156,7 +157,7 @@ func (lc *lcConn) response(q *http1.Message, status int, ms float64, n int, head
 		m.Headers = append(m.Headers, http1.Header{Name: headers[i], Value: headers[i+1]})
 	}
 	lc.k.e.Message(lc.c, m)
-	lc.ack(reassembly.ClientToServer, ms+0.2)
+	lc.ack(flow.ClientToServer, ms+0.2)
 	lc.settle(q, m)
 	return m
 }
@@ -173,7 +174,7 @@ func (lc *lcConn) get(target string, ms, rtt float64, respHeaders ...string) {
 }
 
 // closeFIN: d closes first at ms, the peer answers with its FIN, d acks.
-func (lc *lcConn) closeFIN(d reassembly.Dir, ms float64) {
+func (lc *lcConn) closeFIN(d flow.Dir, ms float64) {
 	lc.fin(d, ms)
 	lc.fin(1-d, ms+0.5)
 	lc.ack(d, ms+1)
@@ -232,6 +233,6 @@ func runLC(t *testing.T, rule string, cases []lcCase) {
 const (
 	cli = "10.0.0.1:50000"
 	srv = "10.0.0.2:80"
-	c2s = reassembly.ClientToServer
-	s2c = reassembly.ServerToClient
+	c2s = flow.ClientToServer
+	s2c = flow.ServerToClient
 )

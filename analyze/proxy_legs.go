@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -102,7 +103,7 @@ type legPos struct {
 	ord   int64
 }
 
-func legPosOf(p http1.Pos) legPos { return legPos{t: p.Time, frame: frameAt(p), ord: p.Ord} }
+func legPosOf(p flow.Pos) legPos { return legPos{t: p.Time, frame: frameAt(p), ord: p.Ord} }
 
 func (p legPos) set() bool { return p.frame.Frame != 0 || !p.t.IsZero() }
 

@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // Synthetic legs: positions are milliseconds after t0; a position's Ord (and
 // Frame) is its time in microseconds, so capture order is time order.
 
-func lpos(ms float64) http1.Pos {
+func lpos(ms float64) flow.Pos {
 	us := int64(math.Round(ms * 1000))
-	return http1.Pos{Time: t0.Add(time.Duration(us) * time.Microsecond), Frame: us + 1, Ord: us + 1}
+	return flow.Pos{Time: t0.Add(time.Duration(us) * time.Microsecond), Frame: us + 1, Ord: us + 1}
 }
 
 // lreq is a request whose header block spans [start, start+0.01 ms].
@@ -63,7 +64,7 @@ func (s *legSpec) conn() *reassembly.Conn {
 			last = max(last, float64(m.Last.Ord-1)/1000)
 		}
 	}
-	set := func(ms float64) *http1.Pos {
+	set := func(ms float64) *flow.Pos {
 		if ms == 0 {
 			return nil
 		}

@@ -3,6 +3,7 @@ package analyze
 import (
 	"strconv"
 
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -32,11 +33,11 @@ var framingRules = []*Rule{
 }
 
 // frameAt turns a stream position into an evidence frame.
-func frameAt(p http1.Pos) Frame { return Frame{Input: p.Input, Frame: p.Frame} }
+func frameAt(p flow.Pos) Frame { return Frame{Input: p.Input, Frame: p.Frame} }
 
 // frames builds an evidence list from positions, skipping unset ones and
 // repeats, in the order given.
-func frames(ps ...http1.Pos) []Frame {
+func frames(ps ...flow.Pos) []Frame {
 	var out []Frame
 	for _, p := range ps {
 		if p.Frame == 0 {
@@ -72,7 +73,7 @@ func describe(m *http1.Message) string {
 	if m == nil {
 		return "message"
 	}
-	if m.Dir == http1.ClientToServer {
+	if m.Dir == flow.ClientToServer {
 		t := m.Target
 		if len(t) > 80 {
 			t = t[:77] + "..."

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
-	"github.com/connlint/connlint/reassembly/http1"
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // TxReport is one transaction as the report shows it.
@@ -26,7 +26,7 @@ type TxReport struct {
 	Unsolicited      bool
 	Gap              bool
 	// Positions: request first/last byte, response first/last byte.
-	RequestStart, RequestEnd, ResponseStart, ResponseEnd http1.Pos
+	RequestStart, RequestEnd, ResponseStart, ResponseEnd flow.Pos
 	// TTFB is request start → first response byte; Total is request start → last response byte.
 	TTFB, Total time.Duration
 	// Timing is where the time went (filled by the timing breakdown).

@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -16,7 +17,7 @@ var RequestAfterClose = &Rule{
 }
 
 type requestAfterClose struct {
-	closeAt *http1.Pos // requests sent after this position violate the close
+	closeAt *flow.Pos // requests sent after this position violate the close
 	closeBy string
 	closeTx int
 	// byServer: closeAt is in the server's stream (the client must have
@@ -67,7 +68,7 @@ func (r *requestAfterClose) after(ctx *Ctx, q *http1.Message) bool {
 	return !ctx.SentBefore(q.Start.Offset, q.Start.Ord, r.closeAt.Offset, r.closeAt.Ord)
 }
 
-func (r *requestAfterClose) set(p http1.Pos, by string, tx int, byServer bool) {
+func (r *requestAfterClose) set(p flow.Pos, by string, tx int, byServer bool) {
 	if r.closeAt == nil || p.Ord < r.closeAt.Ord {
 		pp := p
 		r.closeAt, r.closeBy, r.closeTx, r.byServer = &pp, by, tx, byServer

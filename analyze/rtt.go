@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // pathRTT estimates the round-trip time between the capture point and each
@@ -38,16 +39,16 @@ func (r *pathRTT) fromHandshake(c *reassembly.Conn) {
 	if c.SYN.Frame == 0 || c.SYNACK.Frame == 0 {
 		return
 	}
-	r.sample(reassembly.ServerToClient, c.SYNACK.Time.Sub(c.SYN.Time))
+	r.sample(flow.ServerToClient, c.SYNACK.Time.Sub(c.SYN.Time))
 	if c.HandshakeACK.Frame != 0 {
-		r.sample(reassembly.ClientToServer, c.HandshakeACK.Time.Sub(c.SYNACK.Time))
+		r.sample(flow.ClientToServer, c.HandshakeACK.Time.Sub(c.SYNACK.Time))
 	}
 }
 
 // sample offers an upper bound for the side of the endpoint that sends
 // direction d. A zero sample is kept as the smallest positive duration: the
 // capture point sits at that endpoint, and 0 must keep meaning "unknown".
-func (r *pathRTT) sample(d reassembly.Dir, v time.Duration) {
+func (r *pathRTT) sample(d flow.Dir, v time.Duration) {
 	if v < 0 {
 		return
 	}
@@ -60,7 +61,7 @@ func (r *pathRTT) sample(d reassembly.Dir, v time.Duration) {
 }
 
 // of returns the capture point ↔ sender-of-d RTT and whether it is known.
-func (r *pathRTT) of(d reassembly.Dir) (time.Duration, bool) {
+func (r *pathRTT) of(d flow.Dir) (time.Duration, bool) {
 	return r.side[d], r.side[d] != 0
 }
 
@@ -77,11 +78,11 @@ func (r *pathRTT) full() (time.Duration, bool) {
 // of 536 (IPv4) / 1220 (IPv6) bytes when the peer's SYN carried none. A
 // sender that was seen sending more (segmentation offload captured at the
 // sender) raises it. 0 means unknown (no handshake seen).
-func sendMSS(c *reassembly.Conn, d reassembly.Dir) int {
+func sendMSS(c *reassembly.Conn, d flow.Dir) int {
 	mss := c.Halves[1-d].MSS
 	if mss == 0 {
 		peerSYN := c.SYNACK
-		if d == reassembly.ServerToClient {
+		if d == flow.ServerToClient {
 			peerSYN = c.SYN
 		}
 		if peerSYN.Frame == 0 {
@@ -113,7 +114,7 @@ type mark struct {
 	input int
 }
 
-func markOf(p reassembly.Pos) mark {
+func markOf(p flow.Pos) mark {
 	return mark{t: p.Time.UnixNano(), frame: p.Frame, ord: p.Ord, off: p.Offset, input: p.Input}
 }
 
@@ -121,6 +122,6 @@ func markOf(p reassembly.Pos) mark {
 func (m mark) since(o mark) time.Duration { return time.Duration(m.t - o.t) }
 
 // pos turns m back into a position for a finding (times in UTC).
-func (m mark) pos() reassembly.Pos {
-	return reassembly.Pos{Time: time.Unix(0, m.t).UTC(), Input: m.input, Frame: m.frame, Ord: m.ord, Offset: m.off}
+func (m mark) pos() flow.Pos {
+	return flow.Pos{Time: time.Unix(0, m.t).UTC(), Input: m.input, Frame: m.frame, Ord: m.ord, Offset: m.off}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -66,8 +67,8 @@ type FreshResponse struct {
 	Bytes         int64 // response bytes on the wire
 	Flights       int
 	Segments      []int // segments per flight (first maxFlightSizes)
-	Start, Last   http1.Pos
-	SYN           http1.Pos
+	Start, Last   flow.Pos
+	SYN           flow.Pos
 	FirstFlightSz int64
 }
 
@@ -127,13 +128,13 @@ func (f *flightCounter) Segment(ctx *Ctx, g *reassembly.Segment) {
 		f.seeded = true
 		f.rs = c.SYNACK.Time.Sub(c.SYN.Time)
 		f.rtt = c.HandshakeACK.Time.Sub(c.SYN.Time)
-		f.mss = sendMSS(c, reassembly.ServerToClient)
+		f.mss = sendMSS(c, flow.ServerToClient)
 		if f.rtt <= 0 || f.mss == 0 {
 			f.off = true
 			return
 		}
 	}
-	if g.Dir == reassembly.ClientToServer {
+	if g.Dir == flow.ClientToServer {
 		if g.AckValid && g.AckOffset > f.una {
 			f.una = g.AckOffset
 			if f.started && !f.haveAck && g.AckOffset > f.cur.start {
@@ -302,7 +303,7 @@ func (a *slowStartAgg) Conn(r *Reporter, s *ConnSummary) {
 	e := &ssEntry{ref: ConnRef{ID: c.ID, Client: c.Client, Server: c.Server}, syn: c.SYN.Time, end: c.Last.Time,
 		warmAt: t.WarmAt, maxFlight: t.MaxFlight, rtt: t.RTT, fresh: t.Fresh}
 	for d := range 2 {
-		for _, p := range []*reassembly.Pos{c.Halves[d].FIN, c.Halves[d].RST} {
+		for _, p := range []*flow.Pos{c.Halves[d].FIN, c.Halves[d].RST} {
 			if p != nil && (e.closeAt.IsZero() || p.Time.Before(e.closeAt)) {
 				e.closeAt = p.Time
 			}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/connlint/connlint/capture"
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
+	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // benchCaptures exercise the timing rules: keep-alive GETs (one long
@@ -117,10 +119,10 @@ func BenchmarkTimingOverhead(b *testing.B) {
 
 func analyzePackets(cfg *Config, pkts []capture.Packet) {
 	e := NewEngine(cfg, discard{})
-	a := reassembly.NewAssembler(e, reassembly.Options{})
+	a := reassembly.NewAssembler(e, reassembly.Options{Consumers: e.HTTP1Consumers(http1.Options{})})
 	for i := range pkts {
 		p := &pkts[i]
-		a.Packet(p.LinkType, p.Data, reassembly.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: int64(i + 1)})
+		a.Packet(p.LinkType, p.Data, flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: int64(i + 1)})
 	}
 	a.Close()
 	e.Close()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -97,9 +98,9 @@ func (r *tRun) openMid(at float64) *sconn {
 	return sc
 }
 
-func (sc *sconn) pos(at float64) reassembly.Pos {
+func (sc *sconn) pos(at float64) flow.Pos {
 	sc.r.frame++
-	return reassembly.Pos{Time: tAt(at), Frame: sc.r.frame, Ord: sc.r.frame}
+	return flow.Pos{Time: tAt(at), Frame: sc.r.frame, Ord: sc.r.frame}
 }
 
 func (sc *sconn) emit(s reassembly.Segment) *reassembly.Segment {
@@ -111,7 +112,7 @@ func (sc *sconn) emit(s reassembly.Segment) *reassembly.Segment {
 
 // data sends n new bytes from d at `at` ms, acknowledging what d has
 // received so far. It returns the segment's frame.
-func (sc *sconn) data(d reassembly.Dir, at float64, n int) int64 {
+func (sc *sconn) data(d flow.Dir, at float64, n int) int64 {
 	p := sc.pos(at)
 	p.Offset = sc.next[d]
 	sc.next[d] += uint64(n)
@@ -123,7 +124,7 @@ func (sc *sconn) data(d reassembly.Dir, at float64, n int) int64 {
 
 // dataNoAck sends data that does not acknowledge anything new (the sender
 // had not received the peer's latest data yet).
-func (sc *sconn) dataNoAck(d reassembly.Dir, at float64, n int) int64 {
+func (sc *sconn) dataNoAck(d flow.Dir, at float64, n int) int64 {
 	p := sc.pos(at)
 	p.Offset = sc.next[d]
 	sc.next[d] += uint64(n)
@@ -133,10 +134,10 @@ func (sc *sconn) dataNoAck(d reassembly.Dir, at float64, n int) int64 {
 }
 
 // ack is a pure ACK from d for everything the peer sent.
-func (sc *sconn) ack(d reassembly.Dir, at float64) int64 { return sc.ackTo(d, at, sc.next[1-d]) }
+func (sc *sconn) ack(d flow.Dir, at float64) int64 { return sc.ackTo(d, at, sc.next[1-d]) }
 
 // ackTo is a pure ACK from d up to peer offset off.
-func (sc *sconn) ackTo(d reassembly.Dir, at float64, off uint64) int64 {
+func (sc *sconn) ackTo(d flow.Dir, at float64, off uint64) int64 {
 	p := sc.pos(at)
 	p.Offset = sc.next[d]
 	sc.acked[d] = off
@@ -146,7 +147,7 @@ func (sc *sconn) ackTo(d reassembly.Dir, at float64, off uint64) int64 {
 }
 
 // resend retransmits n bytes of d's stream from offset off.
-func (sc *sconn) resend(d reassembly.Dir, at float64, off uint64, n int) {
+func (sc *sconn) resend(d flow.Dir, at float64, off uint64, n int) {
 	p := sc.pos(at)
 	p.Offset = off
 	sc.emit(reassembly.Segment{Pos: p, Dir: d, Len: n, Flags: reassembly.ACK | reassembly.PSH, Window: sc.win[d],
@@ -154,7 +155,7 @@ func (sc *sconn) resend(d reassembly.Dir, at float64, off uint64, n int) {
 }
 
 // posAt finds the position of stream byte off of direction d.
-func (sc *sconn) posAt(d reassembly.Dir, off uint64) http1.Pos {
+func (sc *sconn) posAt(d flow.Dir, off uint64) flow.Pos {
 	for _, s := range sc.segs[d] {
 		if s.Len > 0 && s.Offset <= off && off < s.Offset+uint64(s.Len) {
 			p := s.Pos
@@ -163,15 +164,15 @@ func (sc *sconn) posAt(d reassembly.Dir, off uint64) http1.Pos {
 		}
 	}
 	sc.r.t.Fatalf("no segment holds byte %d of direction %d", off, d)
-	return http1.Pos{}
+	return flow.Pos{}
 }
 
 // msg delivers an HTTP message of d at stream offsets [start, start+hdr+body).
-func (sc *sconn) msg(d reassembly.Dir, start uint64, hdr int, body int64, line string) *http1.Message {
+func (sc *sconn) msg(d flow.Dir, start uint64, hdr int, body int64, line string) *http1.Message {
 	m := &http1.Message{Dir: d, Index: sc.msgs[d], HeaderBytes: hdr, BodyBytes: body, BodyLength: body,
 		ContentLength: body, Proto: "HTTP/1.1", Major: 1, Minor: 1, Framing: http1.FramingContentLength}
 	sc.msgs[d]++
-	if d == reassembly.ClientToServer {
+	if d == flow.ClientToServer {
 		f := strings.Fields(line)
 		m.Method, m.Target = f[0], f[1]
 	} else {
@@ -262,7 +263,7 @@ type (
 	httpTx  = http1.Transaction
 )
 
-func gapAt(d reassembly.Dir, off, n uint64) reassembly.Gap {
+func gapAt(d flow.Dir, off, n uint64) reassembly.Gap {
 	return reassembly.Gap{Dir: d, Offset: off, Bytes: n}
 }
 

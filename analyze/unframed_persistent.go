@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -48,8 +48,8 @@ func (u *unframedPersistent) End(ctx *Ctx) {
 		return
 	}
 	c := ctx.Conn
-	server := &c.Halves[reassembly.ServerToClient]
-	client := &c.Halves[reassembly.ClientToServer]
+	server := &c.Halves[flow.ServerToClient]
+	client := &c.Halves[flow.ClientToServer]
 	serverEnd := server.FIN
 	if serverEnd == nil {
 		serverEnd = server.RST
@@ -60,28 +60,28 @@ func (u *unframedPersistent) End(ctx *Ctx) {
 	}
 	var wait time.Duration
 	var how string
-	var ev []http1.Pos
+	var ev []flow.Pos
 	switch {
 	case clientEnd != nil && clientEnd.Ord > r.Last.Ord && (serverEnd == nil || clientEnd.Ord < serverEnd.Ord) &&
 		clientEnd.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
 		wait = clientEnd.Time.Sub(r.Last.Time)
 		how = fmt.Sprintf("the client gave up and closed %s after the last byte; the server had not closed", ms(wait))
-		ev = []http1.Pos{*clientEnd}
+		ev = []flow.Pos{*clientEnd}
 	case serverEnd != nil && serverEnd.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
 		wait = serverEnd.Time.Sub(r.Last.Time)
 		how = fmt.Sprintf("the server closed only %s after the last byte (an idle timeout), and until then the client could not know the response was complete", ms(wait))
-		ev = []http1.Pos{*serverEnd}
+		ev = []flow.Pos{*serverEnd}
 	case serverEnd == nil && clientEnd == nil && c.Last.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
 		wait = c.Last.Time.Sub(r.Last.Time)
 		how = fmt.Sprintf("the connection was still open %s after the last byte when the capture ended", ms(wait))
-		ev = []http1.Pos{c.Last}
+		ev = []flow.Pos{c.Last}
 	default:
 		return
 	}
 	ctx.Report(Finding{
 		Transaction: u.tx,
 		Time:        r.Last.Time,
-		Frames:      frames(append([]http1.Pos{r.Start, r.Last}, ev...)...),
+		Frames:      frames(append([]flow.Pos{r.Start, r.Last}, ev...)...),
 		Duration:    wait,
 		Message:     fmt.Sprintf("%s has neither Content-Length nor chunked encoding, so it ends only when the server closes; %s", describe(r), how),
 		Hint:        "send Content-Length or Transfer-Encoding: chunked, or close the connection right after the body (Connection: close)",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -41,7 +42,7 @@ type unsolicited struct {
 const maxUnseenSpans = 16
 
 func (u *unsolicited) Segment(ctx *Ctx, s *reassembly.Segment) {
-	if s.Dir == reassembly.ClientToServer {
+	if s.Dir == flow.ClientToServer {
 		end := s.Offset + uint64(s.Len)
 		if s.Flags.Has(reassembly.FIN) {
 			end++
@@ -77,7 +78,7 @@ func (u *unsolicited) requestMayBeUnseen(ord int64) bool {
 }
 
 func (u *unsolicited) Message(ctx *Ctx, m *http1.Message) {
-	if m.Dir == http1.ClientToServer && m.OverrunBytes > 0 && m.OverrunPos.Ord > u.junkOrd {
+	if m.Dir == flow.ClientToServer && m.OverrunBytes > 0 && m.OverrunPos.Ord > u.junkOrd {
 		u.junkOrd = m.OverrunPos.Ord
 	}
 }
@@ -111,7 +112,7 @@ func (u *unsolicited) Transaction(ctx *Ctx, t *http1.Transaction) {
 }
 
 func (u *unsolicited) End(ctx *Ctx) {
-	if ctx.Conn.Halves[reassembly.ClientToServer].Segments == 0 {
+	if ctx.Conn.Halves[flow.ClientToServer].Segments == 0 {
 		return
 	}
 	for _, f := range u.held {

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/connlint/connlint/reassembly/http1"
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // Defaults for Options' zero values, and fixed bounds.
@@ -98,7 +98,7 @@ type fingerprint struct {
 // heldPacket is a packet of a connection whose roles are not known yet.
 type heldPacket struct {
 	p      tcpPacket // payload points into conn.heldBuf
-	pos    Pos
+	pos    flow.Pos
 	srcIsA bool
 }
 
@@ -107,8 +107,9 @@ type conn struct {
 	key       connKey
 	seq       uint64 // creation order, for deterministic Close
 	aIsClient bool   // endpoint a of key is the client
-	h         [2]half
-	sink      streamSink
+	dirs      [2]dirStream
+	sink      Consumer   // nil when Options.Consumers gave none
+	recog     Recognizer // sink as a Recognizer, when it is one
 
 	pending   bool // roles not decided yet: packets are held
 	held      []heldPacket
@@ -123,17 +124,17 @@ type conn struct {
 	fpTime  time.Time
 	fpValid bool
 
-	finPos, rstPos [2]Pos // targets of Half.FIN/RST
+	finPos, rstPos [2]flow.Pos // targets of Half.FIN/RST
 
 	list       *connList
 	prev, next *conn
 }
 
-func (c *conn) dirOf(srcIsA bool) Dir {
+func (c *conn) dirOf(srcIsA bool) flow.Dir {
 	if srcIsA == c.aIsClient {
-		return ClientToServer
+		return flow.ClientToServer
 	}
-	return ServerToClient
+	return flow.ServerToClient
 }
 
 // connList is an intrusive doubly linked list, most recently active first:
@@ -212,10 +213,6 @@ type Assembler struct {
 	pkt tcpPacket // decode scratch
 	seg Segment   // event scratch: handlers must not keep the pointer
 
-	// Seams for tests: the stream sink and the role sniffers.
-	newSink     func(a *Assembler, c *conn) streamSink
-	looksReq    func([]byte) bool
-	looksResp   func([]byte) bool
 	closeLinger time.Duration
 }
 
@@ -246,9 +243,6 @@ func NewAssembler(h Handler, opts Options) *Assembler {
 		h:           h,
 		opts:        opts,
 		conns:       make(map[connKey]*conn),
-		newSink:     newConversationSink,
-		looksReq:    http1.LooksLikeRequest,
-		looksResp:   http1.LooksLikeResponse,
 		closeLinger: opts.CloseLinger,
 	}
 }
@@ -258,7 +252,7 @@ func (a *Assembler) Stats() Stats { return a.stats }
 
 // Packet decodes one captured packet and processes it. linkType is the pcap
 // LINKTYPE_ number of the packet's interface. data is not retained.
-func (a *Assembler) Packet(linkType int, data []byte, pos Pos) {
+func (a *Assembler) Packet(linkType int, data []byte, pos flow.Pos) {
 	a.stats.Packets++
 	p := &a.pkt
 	switch decode(linkType, data, p) {
@@ -307,20 +301,20 @@ func (a *Assembler) Packet(linkType int, data []byte, pos Pos) {
 
 // startsNew reports whether a SYN on an existing tuple begins a new
 // connection (port reuse) rather than belonging to the existing one.
-func (a *Assembler) startsNew(c *conn, p *tcpPacket, srcIsA bool, pos Pos) bool {
+func (a *Assembler) startsNew(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) bool {
 	if c.pending {
 		return true // stragglers of an earlier connection; the SYN starts afresh
 	}
 	d := c.dirOf(srcIsA)
-	h := &c.h[d]
+	h := &c.dirs[d]
 	if h.pub.ISNKnown && h.pub.ISN == p.seq {
 		return false // a retransmitted SYN or SYN-ACK
 	}
-	if p.flags.Has(ACK) && d == ServerToClient && c.SYNACK.Frame == 0 &&
-		c.h[ClientToServer].pub.ISNKnown && p.ack == c.h[ClientToServer].pub.ISN+1 {
+	if p.flags.Has(ACK) && d == flow.ServerToClient && c.SYNACK.Frame == 0 &&
+		c.dirs[flow.ClientToServer].pub.ISNKnown && p.ack == c.dirs[flow.ClientToServer].pub.ISN+1 {
 		return false // the answer to this connection's SYN
 	}
-	if c.finished || c.h[0].finSeen || c.h[1].finSeen || c.h[0].pub.RST != nil || c.h[1].pub.RST != nil {
+	if c.finished || c.dirs[0].finSeen || c.dirs[1].finSeen || c.dirs[0].pub.RST != nil || c.dirs[1].pub.RST != nil {
 		return true
 	}
 	if pos.Time.Sub(c.Last.Time) > reuseIdle {
@@ -330,7 +324,7 @@ func (a *Assembler) startsNew(c *conn, p *tcpPacket, srcIsA bool, pos Pos) bool 
 	return c.SYNACK.Frame == 0 && c.Halves[0].Bytes == 0 && c.Halves[1].Bytes == 0
 }
 
-func (a *Assembler) newConn(k connKey, p *tcpPacket, srcIsA bool, pos Pos) *conn {
+func (a *Assembler) newConn(k connKey, p *tcpPacket, srcIsA bool, pos flow.Pos) *conn {
 	for len(a.conns) >= a.opts.MaxConns {
 		if v := a.closed.tail; v != nil {
 			a.endConn(v, EndOpen) // already settled: ending it early loses nothing
@@ -345,9 +339,9 @@ func (a *Assembler) newConn(k connKey, p *tcpPacket, srcIsA bool, pos Pos) *conn
 	c := &conn{key: k, seq: a.nextSeq}
 	c.ID = a.nextSeq
 	c.First, c.Last = pos, pos
-	for d := range c.h {
-		h := &c.h[d]
-		h.dir, h.pub, h.synWS = Dir(d), &c.Halves[d], -1
+	for d := range c.dirs {
+		h := &c.dirs[d]
+		h.dir, h.pub, h.synWS = flow.Dir(d), &c.Halves[d], -1
 		h.pub.WScale = -1
 	}
 	a.conns[k] = c
@@ -372,13 +366,16 @@ func (a *Assembler) start(c *conn) {
 	a.stats.Conns++
 	c.Client = c.key.addrPort(c.aIsClient)
 	c.Server = c.key.addrPort(!c.aIsClient)
-	c.sink = a.newSink(a, c)
 	a.h.ConnStart(&c.Conn)
+	if a.opts.Consumers != nil {
+		c.sink = a.opts.Consumers.NewConsumer(&c.Conn)
+		c.recog, _ = c.sink.(Recognizer)
+	}
 }
 
 // hold keeps a packet of a connection seen without its handshake until its
 // payload (or the bounds) decide the roles.
-func (a *Assembler) hold(c *conn, p *tcpPacket, srcIsA bool, pos Pos) {
+func (a *Assembler) hold(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) {
 	hp := heldPacket{p: *p, pos: pos, srcIsA: srcIsA}
 	n := len(c.heldBuf)
 	c.heldBuf = append(c.heldBuf, p.payload...)
@@ -388,11 +385,11 @@ func (a *Assembler) hold(c *conn, p *tcpPacket, srcIsA bool, pos Pos) {
 
 	client, decided := false, false // client: whether endpoint a is the client
 	if len(p.payload) > 0 {
-		switch {
-		case a.looksReq(p.payload):
-			client, decided = srcIsA, true
-		case a.looksResp(p.payload):
-			client, decided = !srcIsA, true
+		if a.opts.Consumers != nil {
+			var d flow.Dir
+			if d, decided = a.opts.Consumers.SenderDir(p.payload); decided {
+				client = srcIsA == (d == flow.ClientToServer)
+			}
 		}
 		if srcIsA {
 			c.heldSides |= 1
@@ -467,7 +464,7 @@ func (a *Assembler) release(c *conn, aIsClient bool) {
 	for i := range held {
 		hp := &held[i]
 		d := c.dirOf(hp.srcIsA)
-		h := &c.h[d]
+		h := &c.dirs[d]
 		if below := ref[d] - hp.p.seq; int32(below) > 0 && below > maxHeldReorder {
 			continue
 		}
@@ -486,16 +483,16 @@ func (a *Assembler) release(c *conn, aIsClient bool) {
 }
 
 // segment processes one TCP packet of a connection with known roles.
-func (a *Assembler) segment(c *conn, d Dir, p *tcpPacket, pos Pos) {
+func (a *Assembler) segment(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) {
 	x := streamCtx{a, c}
-	h, peer := &c.h[d], &c.h[1-d]
+	h, peer := &c.dirs[d], &c.dirs[1-d]
 	c.Last = pos
 	s := &a.seg
 	*s = Segment{Pos: pos, Dir: d, Seq: p.seq, Ack: p.ack, Len: p.wireLen, Captured: len(p.payload),
 		Flags: p.flags, Window: uint32(p.window), SACK: p.sack}
 
 	fp := fingerprint{seq: p.seq, ack: p.ack, tsval: p.tsval, wire: p.wireLen, win: p.window,
-		csum: p.csum, ipID: p.ipID, flags: p.flags, srcIsA: (d == ClientToServer) == c.aIsClient}
+		csum: p.csum, ipID: p.ipID, flags: p.flags, srcIsA: (d == flow.ClientToServer) == c.aIsClient}
 	// The fingerprint's checksum covers the payload, so no payload is kept per packet.
 	if c.fpValid && fp == c.fp && absDuration(pos.Time.Sub(c.fpTime)) <= dupWindow {
 		s.Kind = SegDuplicate
@@ -533,7 +530,7 @@ func (a *Assembler) segment(c *conn, d Dir, p *tcpPacket, pos Pos) {
 			s.AckOffset, s.AckValid = uint64(ao), true
 		}
 	}
-	if d == ClientToServer && !syn && p.flags.Has(ACK) && c.SYNACK.Frame != 0 && c.HandshakeACK.Frame == 0 &&
+	if d == flow.ClientToServer && !syn && p.flags.Has(ACK) && c.SYNACK.Frame != 0 && c.HandshakeACK.Frame == 0 &&
 		peer.pub.ISNKnown && p.ack == peer.pub.ISN+1 {
 		c.HandshakeACK = pos
 	}
@@ -568,7 +565,7 @@ func (a *Assembler) segment(c *conn, d Dir, p *tcpPacket, pos Pos) {
 	if p.flags.Has(RST) {
 		a.reset(c, d, pos)
 	}
-	if !c.finished && c.h[0].ended && c.h[1].ended {
+	if !c.finished && c.dirs[0].ended && c.dirs[1].ended {
 		a.finish(c, pos)
 	}
 	if len(p.payload) > 0 {
@@ -584,17 +581,17 @@ func absDuration(d time.Duration) time.Duration {
 }
 
 // handshake records a SYN or SYN-ACK and reports whether it was a retransmission.
-func (a *Assembler) handshake(c *conn, d Dir, p *tcpPacket, pos Pos) bool {
-	h := &c.h[d]
+func (a *Assembler) handshake(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) bool {
+	h := &c.dirs[d]
 	isSYNACK := p.flags.Has(ACK)
 	retrans := h.pub.ISNKnown && h.pub.ISN == p.seq
 	switch {
-	case !isSYNACK && d == ClientToServer:
+	case !isSYNACK && d == flow.ClientToServer:
 		retrans = retrans && c.SYN.Frame != 0
 		if c.SYN.Frame == 0 {
 			c.SYN = pos
 		}
-	case isSYNACK && d == ServerToClient:
+	case isSYNACK && d == flow.ServerToClient:
 		retrans = retrans && c.SYNACK.Frame != 0
 		if c.SYNACK.Frame == 0 {
 			c.SYNACK = pos
@@ -617,42 +614,42 @@ func (a *Assembler) handshake(c *conn, d Dir, p *tcpPacket, pos Pos) bool {
 		// The SYN-ACK acknowledges the client's ISN+1 (plus TFO data the
 		// server accepted): enough to place the client's stream when the
 		// SYN itself was not captured.
-		ph := &c.h[1-d]
+		ph := &c.dirs[1-d]
 		if !ph.pub.ISNKnown {
 			ph.pub.ISN, ph.pub.ISNKnown = p.ack-1, true
 			ph.baseKnown, ph.base = true, p.ack
 		}
 	}
-	c.wsOK = c.h[0].synWS >= 0 && c.h[1].synWS >= 0 && c.SYN.Frame != 0 && c.SYNACK.Frame != 0
-	for i := range c.h {
+	c.wsOK = c.dirs[0].synWS >= 0 && c.dirs[1].synWS >= 0 && c.SYN.Frame != 0 && c.SYNACK.Frame != 0
+	for i := range c.dirs {
 		c.Halves[i].WScale = -1
 		if c.wsOK {
-			c.Halves[i].WScale = int(c.h[i].synWS)
+			c.Halves[i].WScale = int(c.dirs[i].synWS)
 		}
 	}
 	return retrans
 }
 
 // reset handles a RST from direction d: both directions end here.
-func (a *Assembler) reset(c *conn, d Dir, pos Pos) {
-	if c.h[d].pub.RST == nil {
+func (a *Assembler) reset(c *conn, d flow.Dir, pos flow.Pos) {
+	if c.dirs[d].pub.RST == nil {
 		c.rstPos[d] = pos
-		c.h[d].pub.RST = &c.rstPos[d]
+		c.dirs[d].pub.RST = &c.rstPos[d]
 	}
-	if d == ServerToClient && c.SYN.Frame != 0 && c.SYNACK.Frame == 0 && c.Halves[0].Bytes == 0 && c.Halves[1].Bytes == 0 {
+	if d == flow.ServerToClient && c.SYN.Frame != 0 && c.SYNACK.Frame == 0 && c.Halves[0].Bytes == 0 && c.Halves[1].Bytes == 0 {
 		c.refused = true
 	}
 	if c.finished {
 		return
 	}
 	x := streamCtx{a, c}
-	c.h[d].closeOut(x, http1.CloseRST, pos)
-	c.h[1-d].closeOut(x, http1.CloseRST, pos)
+	c.dirs[d].closeOut(x, flow.CloseRST, pos)
+	c.dirs[1-d].closeOut(x, flow.CloseRST, pos)
 	a.finish(c, pos)
 }
 
 // finish settles the conversation; the connection lingers in the closed list.
-func (a *Assembler) finish(c *conn, pos Pos) {
+func (a *Assembler) finish(c *conn, pos flow.Pos) {
 	if c.finished {
 		return
 	}
@@ -668,8 +665,8 @@ func (a *Assembler) finish(c *conn, pos Pos) {
 }
 
 func (a *Assembler) updateFlags(c *conn) {
-	if c.sink != nil {
-		c.HTTP, c.NotHTTP, c.Tunnel = c.sink.IsHTTP(), c.sink.NotHTTP(), c.sink.Tunnel()
+	if c.recog != nil {
+		c.HTTP, c.NotHTTP, c.Tunnel = c.recog.IsHTTP(), c.recog.NotHTTP(), c.recog.Tunnel()
 	}
 }
 
@@ -706,24 +703,24 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 		} else {
 			a.stats.EvictedIdle++
 		}
-	case c.h[0].finSeen || c.h[1].finSeen:
+	case c.dirs[0].finSeen || c.dirs[1].finSeen:
 		c.End = EndFIN
 	default:
 		c.End = why
 	}
 	if !c.finished {
 		x := streamCtx{a, c}
-		c.h[0].closeOut(x, http1.CloseCaptureEnd, c.Last)
-		c.h[1].closeOut(x, http1.CloseCaptureEnd, c.Last)
+		c.dirs[0].closeOut(x, flow.CloseCaptureEnd, c.Last)
+		c.dirs[1].closeOut(x, flow.CloseCaptureEnd, c.Last)
 		a.finish(c, c.Last)
 	}
-	a.oooTotal -= c.h[0].oooBytes + c.h[1].oooBytes
-	c.h[0].release()
-	c.h[1].release()
+	a.oooTotal -= c.dirs[0].oooBytes + c.dirs[1].oooBytes
+	c.dirs[0].release()
+	c.dirs[1].release()
 	a.updateFlags(c)
 	a.drop(c)
 	a.h.ConnEnd(&c.Conn)
-	c.sink = nil
+	c.sink, c.recog = nil, nil
 }
 
 func (a *Assembler) drop(c *conn) {

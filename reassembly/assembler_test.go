@@ -1,6 +1,7 @@
 package reassembly
 
 import (
+	"github.com/connlint/connlint/reassembly/flow"
 	"net/netip"
 	"testing"
 	"time"
@@ -167,7 +168,7 @@ func TestMidStreamRolesFromBytes(t *testing.T) {
 			}
 			// The held ACK was replayed first, as the server's, with a valid AckOffset
 			// only once the client's stream base is known (it is: the client's data is held too).
-			if len(sr.r.segs) != 3 || sr.r.segs[0].Dir != ServerToClient || sr.r.segs[0].Frame != 1 || sr.r.segs[1].Frame != 2 {
+			if len(sr.r.segs) != 3 || sr.r.segs[0].Dir != flow.ServerToClient || sr.r.segs[0].Frame != 1 || sr.r.segs[1].Frame != 2 {
 				t.Fatalf("segments %+v", sr.r.segs)
 			}
 		})
@@ -413,7 +414,7 @@ func TestIdleEvictionAndMaxConns(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	syn := func(port uint16, at time.Duration, frame int64) {
 		src := netip.AddrPortFrom(cliAddr.Addr(), port)
-		a.Packet(linkIPv4, buildIP(t, pktSpec{src: src, dst: srvAddr, flags: SYN, seq: 1}), Pos{Time: t0.Add(at), Frame: frame})
+		a.Packet(linkIPv4, buildIP(t, pktSpec{src: src, dst: srvAddr, flags: SYN, seq: 1}), flow.Pos{Time: t0.Add(at), Frame: frame})
 	}
 	syn(1001, 0, 1)
 	syn(1002, time.Second, 2)
@@ -453,7 +454,7 @@ func TestSnaplenTruncationBecomesGap(t *testing.T) {
 	// Frame 4 is cut to 3 of its 8 payload bytes by the snapshot length.
 	ip := buildIP(t, pktSpec{src: cliAddr, dst: srvAddr, flags: PA, seq: ci + 1, ack: si + 1, win: 100, payload: []byte("abcdefgh"), ipID: 77})
 	sr.frame++
-	sr.a.Packet(linkRaw, ip[:len(ip)-5], Pos{Time: sr.now, Frame: sr.frame})
+	sr.a.Packet(linkRaw, ip[:len(ip)-5], flow.Pos{Time: sr.now, Frame: sr.frame})
 	if s := sr.r.segs[len(sr.r.segs)-1]; s.Len != 8 || s.Captured != 3 {
 		t.Errorf("Len %d Captured %d", s.Len, s.Captured)
 	}
@@ -480,7 +481,7 @@ func TestInconsistencyAfterRingGrowth(t *testing.T) {
 		sr.frame++
 		sr.now = sr.now.Add(time.Millisecond)
 		sr.a.Packet(linkRaw, buildIP(t, pktSpec{src: cliAddr, dst: srvAddr, flags: PA, seq: ci + 1 + uint32(i*1000),
-			ack: si + 1, win: 100, payload: b, ipID: uint16(sr.frame)}), Pos{Time: sr.now, Frame: sr.frame})
+			ack: si + 1, win: 100, payload: b, ipID: uint16(sr.frame)}), flow.Pos{Time: sr.now, Frame: sr.frame})
 	}
 	for i := range 30 { // 30 000 bytes: the ring grows 4K → 8K → 16K and wraps
 		send(i, segAt(i))

@@ -6,31 +6,31 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connlint/connlint/reassembly/http1"
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // nopHandler and nopSink discard everything: the benchmark measures reassembly.
 type nopHandler struct{}
 
-func (nopHandler) ConnStart(*Conn)                       {}
-func (nopHandler) Segment(*Conn, *Segment)               {}
-func (nopHandler) Gap(*Conn, Gap)                        {}
-func (nopHandler) Inconsistency(*Conn, Inconsistency)    {}
-func (nopHandler) Message(*Conn, *http1.Message)         {}
-func (nopHandler) Transaction(*Conn, *http1.Transaction) {}
-func (nopHandler) ConnEnd(*Conn)                         {}
+func (nopHandler) ConnStart(*Conn)                    {}
+func (nopHandler) Segment(*Conn, *Segment)            {}
+func (nopHandler) Gap(*Conn, Gap)                     {}
+func (nopHandler) Inconsistency(*Conn, Inconsistency) {}
+func (nopHandler) ConnEnd(*Conn)                      {}
 
 type nopSink struct{}
 
-func (nopSink) Feed(Dir, []byte, Pos)         {}
-func (nopSink) Gap(Dir, uint64, Pos)          {}
-func (nopSink) End(Dir, http1.CloseKind, Pos) {}
-func (nopSink) Finish(Pos)                    {}
-func (nopSink) IsHTTP() bool                  { return true }
-func (nopSink) NotHTTP() bool                 { return false }
-func (nopSink) Tunnel() bool                  { return false }
+func (nopSink) Feed(flow.Dir, []byte, flow.Pos)        {}
+func (nopSink) Gap(flow.Dir, uint64, flow.Pos)         {}
+func (nopSink) End(flow.Dir, flow.CloseKind, flow.Pos) {}
+func (nopSink) Finish(flow.Pos)                        {}
+func (nopSink) IsHTTP() bool                           { return true }
+func (nopSink) NotHTTP() bool                          { return false }
+func (nopSink) Tunnel() bool                           { return false }
 
-func nopSinkFor(*Assembler, *conn) streamSink { return nopSink{} }
+// nopConsumers gives every connection a nopSink, which is also a
+// Recognizer, as an http1.Conversation is.
+var nopConsumers = consumers(func(*Conn) Consumer { return nopSink{} })
 
 func benchAddr(i int, port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), port)
@@ -42,8 +42,8 @@ func patchSeqAck(ip []byte, seq, ack uint32) {
 	binary.BigEndian.PutUint32(ip[28:], ack)
 }
 
-func benchPos(t0 time.Time, n int64) Pos {
-	return Pos{Time: t0.Add(time.Duration(n) * 10 * time.Microsecond), Frame: n, Ord: n}
+func benchPos(t0 time.Time, n int64) flow.Pos {
+	return flow.Pos{Time: t0.Add(time.Duration(n) * 10 * time.Microsecond), Frame: n, Ord: n}
 }
 
 func benchSpec(src, dst netip.AddrPort, f Flags, n int) pktSpec {
@@ -59,8 +59,7 @@ func BenchmarkAssembler(b *testing.B) {
 		conns int
 	}{{"conns=1", 1}, {"conns=1000", 1000}} {
 		b.Run(bc.name, func(b *testing.B) {
-			a := NewAssembler(nopHandler{}, Options{})
-			a.newSink = nopSinkFor
+			a := NewAssembler(nopHandler{}, Options{Consumers: nopConsumers})
 			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			var n int64
 			type flow struct {
@@ -122,8 +121,7 @@ func BenchmarkAssembler(b *testing.B) {
 // TestSteadyPathAllocations holds the per-packet allocation budget at zero
 // once a connection's buffers have grown.
 func TestSteadyPathAllocations(t *testing.T) {
-	a := NewAssembler(nopHandler{}, Options{})
-	a.newSink = nopSinkFor
+	a := NewAssembler(nopHandler{}, Options{Consumers: nopConsumers})
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	cli, srv := cliAddr, srvAddr
 	var n int64

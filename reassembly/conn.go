@@ -1,32 +1,11 @@
-// Package reassembly decodes packets (link layer → IP → TCP), keeps the
-// connection table, rebuilds each direction's byte stream (retransmissions,
-// overlaps, out-of-order segments, capture gaps) and drives an http1
-// Conversation per connection. It reports, through Handler, one compact
-// Segment event per TCP segment plus the HTTP messages and transactions.
-//
-// Call order per connection: ConnStart once; then Segment, Gap,
-// Inconsistency, Message and Transaction any number of times in capture
-// order; then ConnEnd once. The *Conn stays valid (and owned by the
-// Assembler) until ConnEnd returns; handlers must copy what they keep.
 package reassembly
 
 import (
 	"net/netip"
 	"time"
 
-	"github.com/connlint/connlint/reassembly/http1"
+	"github.com/connlint/connlint/reassembly/flow"
 )
-
-// Dir re-exports http1.Dir: 0 = client→server, 1 = server→client.
-type Dir = http1.Dir
-
-const (
-	ClientToServer = http1.ClientToServer
-	ServerToClient = http1.ServerToClient
-)
-
-// Pos re-exports http1.Pos (time, input, frame, global ordinal, stream offset).
-type Pos = http1.Pos
 
 // Flags are TCP flags.
 type Flags uint16
@@ -64,14 +43,14 @@ func (k SegKind) String() string {
 
 // Segment is the compact per-segment event every timing rule works from.
 type Segment struct {
-	Pos    // Time, Input, Frame, Ord; Offset = stream offset of the first payload byte
-	Dir    Dir
-	Seq    uint32 // raw TCP sequence number
-	Ack    uint32 // raw TCP acknowledgement number
-	Len    int    // payload length
-	Flags  Flags
-	Window uint32 // receive window, already scaled by the sender's window scale when known
-	Kind   SegKind
+	flow.Pos // Time, Input, Frame, Ord; Offset = stream offset of the first payload byte
+	Dir      flow.Dir
+	Seq      uint32 // raw TCP sequence number
+	Ack      uint32 // raw TCP acknowledgement number
+	Len      int    // payload length
+	Flags    Flags
+	Window   uint32 // receive window, already scaled by the sender's window scale when known
+	Kind     SegKind
 	// AckOffset is the peer-stream offset this segment acknowledges (bytes of the
 	// other direction's stream acked), valid when AckValid.
 	AckOffset uint64
@@ -86,20 +65,20 @@ type Segment struct {
 // Gap is a hole in one direction's stream: bytes the peer acknowledged or that
 // later data proves were sent, but that the capture does not hold.
 type Gap struct {
-	Dir    Dir
+	Dir    flow.Dir
 	Offset uint64 // stream offset of the first missing byte
 	Bytes  uint64
-	After  Pos // the packet after the hole (frame shown to users)
+	After  flow.Pos // the packet after the hole (frame shown to users)
 }
 
 // Inconsistency is retransmitted/overlapping data that differs from what was
 // first seen at the same stream offset. The first-seen bytes are kept.
 type Inconsistency struct {
-	Dir    Dir
+	Dir    flow.Dir
 	Offset uint64
 	Bytes  int
-	First  Pos // the packet that delivered the kept bytes
-	Second Pos // the packet with different bytes
+	First  flow.Pos // the packet that delivered the kept bytes
+	Second flow.Pos // the packet with different bytes
 }
 
 // EndReason says how a connection ended.
@@ -128,9 +107,9 @@ type Half struct {
 	GapBytes    uint64
 	Segments    int // segments sent in this direction (including pure ACKs)
 	Retransmits int
-	MaxSegment  int  // largest payload seen (MSS fallback)
-	FIN         *Pos // first FIN sent by this side
-	RST         *Pos // first RST sent by this side
+	MaxSegment  int       // largest payload seen (MSS fallback)
+	FIN         *flow.Pos // first FIN sent by this side
+	RST         *flow.Pos // first RST sent by this side
 }
 
 // Conn is one TCP connection (4-tuple + SYN generation).
@@ -143,22 +122,22 @@ type Conn struct {
 	RolesGuessed bool
 	MidStream    bool // the capture did not start with the handshake
 
-	First Pos // first packet
-	Last  Pos // last packet
+	First flow.Pos // first packet
+	Last  flow.Pos // last packet
 
 	// Handshake packets, zero Frame when not seen.
-	SYN, SYNACK, HandshakeACK Pos
+	SYN, SYNACK, HandshakeACK flow.Pos
 	// FastOpen is true when the SYN carried data.
 	FastOpen bool
 
 	Halves      [2]Half // indexed by Dir
 	Gaps        []Gap   // every hole, in order found (capped; GapsDropped counts the rest)
 	GapsDropped int
-	// End says how the connection ended. It is set before the connection's
-	// last Message and Transaction events when the Assembler ends it (end
-	// of capture, eviction), so a handler can tell a message cut by an
-	// eviction (EndEvicted, EndIdle: nothing is known about the rest) from
-	// one cut by the end of the capture.
+	// End says how the connection ended. When the Assembler ends it (end of
+	// capture, eviction) it is set before the Consumer's last End and Finish
+	// calls, so what a consumer reports then (an HTTP message cut short) can
+	// tell an eviction (EndEvicted, EndIdle: nothing is known about the rest)
+	// from the end of the capture.
 	End EndReason
 	// OutOfOrderDropped counts bytes dropped because the out-of-order buffer cap was hit.
 	OutOfOrderDropped uint64
@@ -167,6 +146,8 @@ type Conn struct {
 	// they are reported as SegDuplicate and otherwise ignored.
 	Duplicates int
 
+	// What the connection's Consumer recognised, when it implements
+	// Recognizer (else false).
 	HTTP    bool // an HTTP/1.x request or status line was parsed on it
 	NotHTTP bool // bytes were seen and they are not HTTP/1.x
 	Tunnel  bool // switched to tunnel mode (CONNECT/101)
@@ -175,16 +156,20 @@ type Conn struct {
 // Duration is Last.Time - First.Time.
 func (c *Conn) Duration() time.Duration { return c.Last.Time.Sub(c.First.Time) }
 
-// Handler receives the Assembler's events, synchronously, in capture order.
-// A *Segment (and *Conn, until ConnEnd) belongs to the Assembler: the Segment
-// is reused for the next packet, so copy it to keep it.
+// Handler receives the Assembler's TCP events, synchronously, in capture
+// order. Per connection: ConnStart once; then Segment (once per packet),
+// Gap and Inconsistency any number of times; then ConnEnd once. The stream
+// bytes go to the connection's Consumer (see Options.Consumers), whose calls
+// are interleaved with these events.
+//
+// A *Segment and a *Conn belong to the Assembler: the Segment is reused for
+// the next packet, and the Conn is valid until ConnEnd returns, so copy what
+// you keep.
 type Handler interface {
 	ConnStart(c *Conn)
 	Segment(c *Conn, s *Segment)
 	Gap(c *Conn, g Gap)
 	Inconsistency(c *Conn, x Inconsistency)
-	Message(c *Conn, m *http1.Message)
-	Transaction(c *Conn, t *http1.Transaction)
 	ConnEnd(c *Conn)
 }
 
@@ -206,7 +191,10 @@ type Options struct {
 	// CloseLinger is how long (capture time) a connection closed by FIN both
 	// ways or RST stays in the table for its last ACKs before ConnEnd (default 2 s).
 	CloseLinger time.Duration
-	HTTP        http1.Options
+	// Consumers chooses each connection's stream consumer and guesses roles
+	// from payload when the handshake was not captured. Nil: no consumer,
+	// and roles without a handshake are guessed from the port numbers.
+	Consumers ConsumerFactory
 }
 
 // Stats counts what the Assembler saw and where bounds were hit.
@@ -222,17 +210,3 @@ type Stats struct {
 	Duplicates        int64 // capture duplicates (SegDuplicate)
 	Stray             int64 // packets of no connection: a lone RST, or a few payload-less packets never joined by payload
 }
-
-/*
-Assembler API (implementation in assembler.go):
-
-	func NewAssembler(h Handler, opts Options) *Assembler
-	// Packet decodes one captured packet and processes it. linkType is the
-	// pcap LINKTYPE_ number of the packet's interface.
-	func (a *Assembler) Packet(linkType int, data []byte, pos Pos)
-	// Flush evicts connections idle since before now (capture time).
-	func (a *Assembler) Flush(now time.Time)
-	// Close ends every remaining connection (EndOpen / CaptureEnd).
-	func (a *Assembler) Close()
-	func (a *Assembler) Stats() Stats
-*/

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -44,9 +45,9 @@ func runCapture(t *testing.T, path string) (*corpusHandler, Stats) {
 	}
 	defer f.Close()
 	h := &corpusHandler{}
-	a := NewAssembler(h, Options{})
+	a := NewAssembler(h, withHTTP(Options{}, h))
 	var frame int64
-	feed := func(lt int, data []byte, pos Pos) {
+	feed := func(lt int, data []byte, pos flow.Pos) {
 		frame++
 		pos.Frame, pos.Ord = frame, frame
 		a.Packet(lt, data, pos)
@@ -65,7 +66,7 @@ func runCapture(t *testing.T, path string) (*corpusHandler, Stats) {
 			if intf, err := r.Interface(ci.InterfaceIndex); err == nil {
 				lt = int(intf.LinkType)
 			}
-			feed(lt, data, Pos{Time: ci.Timestamp})
+			feed(lt, data, flow.Pos{Time: ci.Timestamp})
 		}
 	} else {
 		r, err := pcapgo.NewReader(br)
@@ -76,7 +77,7 @@ func runCapture(t *testing.T, path string) (*corpusHandler, Stats) {
 				break
 			}
 			must(t, err)
-			feed(int(r.LinkType()), data, Pos{Time: ci.Timestamp})
+			feed(int(r.LinkType()), data, flow.Pos{Time: ci.Timestamp})
 		}
 	}
 	a.Close()
@@ -117,7 +118,7 @@ func TestCorpusCases(t *testing.T) {
 			t.Fatalf("inconsistencies %+v", h.incons)
 		}
 		x := h.incons[0]
-		if x.Dir != ServerToClient || x.First.Frame != 5 || x.Second.Frame != 9 {
+		if x.Dir != flow.ServerToClient || x.First.Frame != 5 || x.Second.Frame != 9 {
 			t.Errorf("inconsistency %+v", x)
 		}
 		if len(h.ends) != 1 || h.ends[0].End != EndRST {
@@ -160,7 +161,7 @@ func TestCorpusCases(t *testing.T) {
 	})
 	t.Run("capture end data missing: trailing gap", func(t *testing.T) {
 		h, _ := runCapture(t, corpusDir+"/zeek/traces/tcp/miss_end_data.pcap")
-		if len(h.gaps) != 1 || h.gaps[0].Dir != ServerToClient {
+		if len(h.gaps) != 1 || h.gaps[0].Dir != flow.ServerToClient {
 			t.Errorf("gaps %+v", h.gaps)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -68,7 +69,7 @@ func TestDecodeLinkTypes(t *testing.T) {
 			// And the whole path: a connection on this link type delivers its bytes.
 			r := &recorder{}
 			a := newTestAssembler(r, Options{})
-			a.Packet(tc.link, data, Pos{Time: time.Unix(1, 0), Frame: 1})
+			a.Packet(tc.link, data, flow.Pos{Time: time.Unix(1, 0), Frame: 1})
 			a.Close()
 			if string(r.delivered[0]) != "hello" || len(r.ended) != 1 || r.ended[0].Client != tc.cli {
 				t.Errorf("delivered %q, conns %+v", r.delivered[0], r.ended)
@@ -157,9 +158,9 @@ func TestDecodeOnlyOuterTCP(t *testing.T) {
 	r := &recorder{}
 	a := newTestAssembler(r, Options{})
 	for i, pkt := range [][]byte{icmp, sflow, ipip, v6in6} {
-		a.Packet(linkEthernet, frameFor(t, linkEthernet, pkt), Pos{Time: time.Unix(1, 0), Frame: int64(i + 1)})
+		a.Packet(linkEthernet, frameFor(t, linkEthernet, pkt), flow.Pos{Time: time.Unix(1, 0), Frame: int64(i + 1)})
 	}
-	a.Packet(linkEthernet, []byte{0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 6, 0x08, 0x06, 0, 1}, Pos{Frame: 5}) // ARP
+	a.Packet(linkEthernet, []byte{0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 6, 0x08, 0x06, 0, 1}, flow.Pos{Frame: 5}) // ARP
 	a.Close()
 	if st := a.Stats(); st.NonTCP != 5 || st.Conns != 0 || len(r.started) != 0 {
 		t.Errorf("stats %+v, started %d", st, len(r.started))
@@ -194,8 +195,8 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("captured payload %d beyond wire length %d", len(p.payload), p.wireLen)
 		}
 		a := newTestAssembler(&recorder{}, Options{})
-		a.Packet(link, data, Pos{Frame: 1})
-		a.Packet(link, data, Pos{Frame: 2, Time: time.Unix(0, int64(time.Second))})
+		a.Packet(link, data, flow.Pos{Frame: 1})
+		a.Packet(link, data, flow.Pos{Frame: 2, Time: time.Unix(0, int64(time.Second))})
 		a.Close()
 	})
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connlint/connlint/reassembly/http1"
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // fuzzSrc reads parameters from the fuzz input; past its end it reads zeros.
@@ -36,8 +36,8 @@ type modelSink struct {
 	finished bool
 }
 
-func (m *modelSink) Feed(d Dir, b []byte, pos Pos) {
-	if d != ClientToServer {
+func (m *modelSink) Feed(d flow.Dir, b []byte, pos flow.Pos) {
+	if d != flow.ClientToServer {
 		m.t.Fatalf("server stream fed %q", b)
 	}
 	if m.ended {
@@ -53,8 +53,8 @@ func (m *modelSink) Feed(d Dir, b []byte, pos Pos) {
 	m.cursor = end
 }
 
-func (m *modelSink) Gap(d Dir, n uint64, pos Pos) {
-	if d != ClientToServer || pos.Offset != m.cursor || n == 0 {
+func (m *modelSink) Gap(d flow.Dir, n uint64, pos flow.Pos) {
+	if d != flow.ClientToServer || pos.Offset != m.cursor || n == 0 {
 		m.t.Fatalf("gap dir %v at %d+%d, cursor %d", d, pos.Offset, n, m.cursor)
 	}
 	end := pos.Offset + n
@@ -71,15 +71,12 @@ func (m *modelSink) Gap(d Dir, n uint64, pos Pos) {
 	m.cursor = end
 }
 
-func (m *modelSink) End(d Dir, how http1.CloseKind, pos Pos) {
-	if d == ClientToServer {
+func (m *modelSink) End(d flow.Dir, how flow.CloseKind, pos flow.Pos) {
+	if d == flow.ClientToServer {
 		m.ended = true
 	}
 }
-func (m *modelSink) Finish(pos Pos) { m.finished = true }
-func (m *modelSink) IsHTTP() bool   { return false }
-func (m *modelSink) NotHTTP() bool  { return false }
-func (m *modelSink) Tunnel() bool   { return false }
+func (m *modelSink) Finish(pos flow.Pos) { m.finished = true }
 
 type fuzzSend struct {
 	kind     byte // 'd' data, 'a' server ACK, 'f' client FIN
@@ -146,9 +143,9 @@ func FuzzReassembly(f *testing.F) {
 			opts.MaxOutOfOrderBytes = 300
 		}
 		r := &recorder{}
-		a := NewAssembler(r, opts)
 		m := &modelSink{t: t, stream: stream, seen: make([]bool, n), strict: !capSmall}
-		a.newSink = func(*Assembler, *conn) streamSink { return m }
+		opts.Consumers = consumers(func(*Conn) Consumer { return m })
+		a := NewAssembler(r, opts)
 		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		frame := int64(0)
 		feed := func(s pktSpec, at time.Duration, copies int) {
@@ -157,7 +154,7 @@ func FuzzReassembly(f *testing.F) {
 			data := buildIP(t, s)
 			for range copies {
 				frame++
-				a.Packet(linkRaw, data, Pos{Time: t0.Add(at), Frame: frame, Ord: frame})
+				a.Packet(linkRaw, data, flow.Pos{Time: t0.Add(at), Frame: frame, Ord: frame})
 			}
 		}
 		feed(pktSpec{src: cliAddr, dst: srvAddr, flags: SYN, seq: isn}, 0, 1)
@@ -252,7 +249,7 @@ func FuzzAssemblerChaos(f *testing.F) {
 			copies := 1 + int(ctl>>6&1)
 			for range copies {
 				frame++
-				a.Packet(linkRaw, data, Pos{Time: now, Frame: frame, Ord: frame})
+				a.Packet(linkRaw, data, flow.Pos{Time: now, Frame: frame, Ord: frame})
 			}
 		}
 		a.Close()

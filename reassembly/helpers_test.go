@@ -12,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -153,8 +154,8 @@ func (r *recorder) logf(format string, args ...any) {
 	r.log = append(r.log, fmt.Sprintf(format, args...))
 }
 
-func dirName(d Dir) string {
-	if d == ClientToServer {
+func dirName(d flow.Dir) string {
+	if d == flow.ClientToServer {
 		return "c"
 	}
 	return "s"
@@ -170,15 +171,55 @@ func (r *recorder) Inconsistency(c *Conn, x Inconsistency) {
 	r.incons = append(r.incons, x)
 	r.logf("incons %s @%d +%d first#%d second#%d", dirName(x.Dir), x.Offset, x.Bytes, x.First.Frame, x.Second.Frame)
 }
-func (r *recorder) Message(c *Conn, m *http1.Message)         {}
-func (r *recorder) Transaction(c *Conn, t *http1.Transaction) {}
 func (r *recorder) ConnEnd(c *Conn) {
 	r.ended = append(r.ended, *c)
 	r.logf("connend %d %v", c.ID, c.End)
 }
 
-// sink returns a streamSink that logs into r.
-func (r *recorder) sink(a *Assembler, c *conn) streamSink { return &fakeSink{r: r} }
+// consumers is a ConsumerFactory for tests: the func makes each
+// connection's consumer; roles are guessed from payload as in production
+// (http1.SenderDir).
+type consumers func(c *Conn) Consumer
+
+func (f consumers) NewConsumer(c *Conn) Consumer { return f(c) }
+
+func (consumers) SenderDir(b []byte) (flow.Dir, bool) { return http1.SenderDir(b) }
+
+// httpHandler receives the HTTP/1 events of every connection, with the
+// connection, as analyze.Engine does.
+type httpHandler interface {
+	Message(c *Conn, m *http1.Message)
+	Transaction(c *Conn, t *http1.Transaction)
+}
+
+// withHTTP returns opts with the production wiring in miniature: an
+// http1.Conversation per connection reporting to h (nil: discarded).
+func withHTTP(opts Options, h httpHandler) Options {
+	if h == nil {
+		h = nopHTTP{}
+	}
+	opts.Consumers = consumers(func(c *Conn) Consumer {
+		return http1.NewConversation(httpEvents{h, c}, http1.Options{}, c.MidStream)
+	})
+	return opts
+}
+
+// httpEvents attaches the connection to a Conversation's callbacks.
+type httpEvents struct {
+	h httpHandler
+	c *Conn
+}
+
+func (e httpEvents) Message(m *http1.Message)         { e.h.Message(e.c, m) }
+func (e httpEvents) Transaction(t *http1.Transaction) { e.h.Transaction(e.c, t) }
+
+type nopHTTP struct{}
+
+func (nopHTTP) Message(*Conn, *http1.Message)         {}
+func (nopHTTP) Transaction(*Conn, *http1.Transaction) {}
+
+// sink returns a Consumer that logs into r.
+func (r *recorder) sink(c *Conn) Consumer { return &fakeSink{r: r} }
 
 type fakeSink struct {
 	r       *recorder
@@ -186,7 +227,7 @@ type fakeSink struct {
 	started [2]bool
 }
 
-func (f *fakeSink) Feed(d Dir, b []byte, pos Pos) {
+func (f *fakeSink) Feed(d flow.Dir, b []byte, pos flow.Pos) {
 	if f.started[d] && pos.Offset != f.next[d] {
 		panic(fmt.Sprintf("Feed offset %d, expected %d", pos.Offset, f.next[d]))
 	}
@@ -194,7 +235,7 @@ func (f *fakeSink) Feed(d Dir, b []byte, pos Pos) {
 	f.r.delivered[d] = append(f.r.delivered[d], b...)
 	f.r.logf("feed %s @%d %q #%d", dirName(d), pos.Offset, b, pos.Frame)
 }
-func (f *fakeSink) Gap(d Dir, n uint64, pos Pos) {
+func (f *fakeSink) Gap(d flow.Dir, n uint64, pos flow.Pos) {
 	if f.started[d] && pos.Offset != f.next[d] {
 		panic(fmt.Sprintf("Gap offset %d, expected %d", pos.Offset, f.next[d]))
 	}
@@ -203,18 +244,14 @@ func (f *fakeSink) Gap(d Dir, n uint64, pos Pos) {
 	f.r.holes[d] = append(f.r.holes[d], [2]uint64{pos.Offset, n})
 	f.r.logf("gap %s @%d +%d #%d", dirName(d), pos.Offset, n, pos.Frame)
 }
-func (f *fakeSink) End(d Dir, how http1.CloseKind, pos Pos) {
+func (f *fakeSink) End(d flow.Dir, how flow.CloseKind, pos flow.Pos) {
 	f.r.logf("end %s %s @%d #%d", dirName(d), [...]string{"fin", "rst", "capture-end"}[how], pos.Offset, pos.Frame)
 }
-func (f *fakeSink) Finish(pos Pos) { f.r.logf("finish #%d", pos.Frame) }
-func (f *fakeSink) IsHTTP() bool   { return false }
-func (f *fakeSink) NotHTTP() bool  { return false }
-func (f *fakeSink) Tunnel() bool   { return false }
+func (f *fakeSink) Finish(pos flow.Pos) { f.r.logf("finish #%d", pos.Frame) }
 
 func newTestAssembler(r *recorder, opts Options) *Assembler {
-	a := NewAssembler(r, opts)
-	a.newSink = r.sink
-	return a
+	opts.Consumers = consumers(r.sink)
+	return NewAssembler(r, opts)
 }
 
 // step is one packet of a step table, from the client ("c") or server ("s")
@@ -290,7 +327,7 @@ func (sr *stepRun) run(steps []step) {
 		sr.last = data
 		sr.frame++
 		nlog, nseg := len(sr.r.log), len(sr.r.segs)
-		sr.a.Packet(sr.link, data, Pos{Time: sr.now, Frame: sr.frame, Ord: sr.frame})
+		sr.a.Packet(sr.link, data, flow.Pos{Time: sr.now, Frame: sr.frame, Ord: sr.frame})
 		got := sr.r.log[nlog:]
 		if !equalStrings(got, st.want) {
 			t.Errorf("step %d (frame %d): events\n got: %s\nwant: %s", i, sr.frame, strings.Join(got, " | "), strings.Join(st.want, " | "))

@@ -18,12 +18,13 @@ func (r *httpRecorder) Transaction(c *Conn, t *http1.Transaction) {
 	r.txs = append(r.txs, t)
 }
 
-// TestHTTPThroughConversation runs the production sink: segments → stream →
-// http1.Conversation → Handler, with the frames of the packets that carried them.
+// TestHTTPThroughConversation runs the production consumer: segments →
+// stream → http1.Conversation → its handler, with the frames of the packets
+// that carried them, and the Conversation's Recognizer answers in Conn.
 func TestHTTPThroughConversation(t *testing.T) {
 	sr := newStepRun(t, Options{})
 	hr := &httpRecorder{}
-	sr.a = NewAssembler(hr, Options{}) // the real conversation sink
+	sr.a = NewAssembler(hr, withHTTP(Options{}, hr)) // the production consumer
 	sr.r = &hr.recorder
 	req := "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
 	resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -15,6 +16,7 @@ type endAtTx struct {
 	ends []EndReason
 }
 
+func (e *endAtTx) Message(c *Conn, m *http1.Message)         {}
 func (e *endAtTx) Transaction(c *Conn, t *http1.Transaction) { e.ends = append(e.ends, c.End) }
 
 // TestEvictionVisibleBeforeLastTransaction: when a connection is evicted
@@ -34,12 +36,12 @@ func TestEvictionVisibleBeforeLastTransaction(t *testing.T) {
 		{"table full", Options{MaxConns: 1}, false, func(a *Assembler, frame *int64) {
 			*frame++
 			syn := buildIP(t, pktSpec{src: netip.MustParseAddrPort("10.0.0.9:4000"), dst: srvAddr, flags: SYN, seq: 77})
-			a.Packet(linkRaw, syn, Pos{Time: t0.Add(time.Second), Frame: *frame, Ord: *frame})
+			a.Packet(linkRaw, syn, flow.Pos{Time: t0.Add(time.Second), Frame: *frame, Ord: *frame})
 		}, EndEvicted},
 		{"table full after a client FIN", Options{MaxConns: 1}, true, func(a *Assembler, frame *int64) {
 			*frame++
 			syn := buildIP(t, pktSpec{src: netip.MustParseAddrPort("10.0.0.9:4000"), dst: srvAddr, flags: SYN, seq: 77})
-			a.Packet(linkRaw, syn, Pos{Time: t0.Add(time.Second), Frame: *frame, Ord: *frame})
+			a.Packet(linkRaw, syn, flow.Pos{Time: t0.Add(time.Second), Frame: *frame, Ord: *frame})
 		}, EndEvicted},
 		{"idle", Options{IdleTimeout: time.Minute}, false, func(a *Assembler, frame *int64) {
 			a.Flush(t0.Add(2 * time.Minute))
@@ -50,12 +52,12 @@ func TestEvictionVisibleBeforeLastTransaction(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &endAtTx{}
-			a := NewAssembler(r, tc.opts)
+			a := NewAssembler(r, withHTTP(tc.opts, r))
 			var frame int64
 			send := func(s pktSpec) {
 				frame++
 				s.win = 65535
-				a.Packet(linkRaw, buildIP(t, s), Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
+				a.Packet(linkRaw, buildIP(t, s), flow.Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
 			}
 			req := "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 			resp := "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part"
@@ -83,13 +85,13 @@ func TestEvictionVisibleBeforeLastTransaction(t *testing.T) {
 // not to a fixed first allocation: a busy link has many such connections.
 func TestShortConnectionRingsStaySmall(t *testing.T) {
 	r := &recorder{}
-	a := NewAssembler(r, Options{})
+	a := NewAssembler(r, withHTTP(Options{}, nil))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var frame int64
 	send := func(s pktSpec) {
 		frame++
 		s.win = 65535
-		a.Packet(linkRaw, buildIP(t, s), Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
+		a.Packet(linkRaw, buildIP(t, s), flow.Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
 	}
 	req := "GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n"
 	resp := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
@@ -101,9 +103,9 @@ func TestShortConnectionRingsStaySmall(t *testing.T) {
 		t.Fatalf("%d connections", len(a.conns))
 	}
 	for _, c := range a.conns {
-		for d := range c.h {
-			if n := len(c.h[d].ring); n == 0 || n > 256 {
-				t.Errorf("%v: compare ring of %d bytes after %d delivered", Dir(d), n, c.h[d].next)
+		for d := range c.dirs {
+			if n := len(c.dirs[d].ring); n == 0 || n > 256 {
+				t.Errorf("%v: compare ring of %d bytes after %d delivered", flow.Dir(d), n, c.dirs[d].next)
 			}
 		}
 	}
@@ -117,14 +119,14 @@ func TestShortConnectionRingsStaySmall(t *testing.T) {
 func TestOutOfOrderTotalBudget(t *testing.T) {
 	r := &recorder{}
 	opts := Options{MaxOutOfOrderBytes: 8 << 10, MaxOutOfOrderTotal: 20 << 10}
+	opts.Consumers = nopConsumers
 	a := NewAssembler(r, opts)
-	a.newSink = func(*Assembler, *conn) streamSink { return nopSink{} }
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var frame int64
 	send := func(s pktSpec) {
 		frame++
 		s.win = 65535
-		a.Packet(linkRaw, buildIP(t, s), Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
+		a.Packet(linkRaw, buildIP(t, s), flow.Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
 		if a.oooTotal > opts.MaxOutOfOrderTotal || a.oooTotal < 0 {
 			t.Fatalf("frame %d: %d out-of-order bytes buffered, budget %d", frame, a.oooTotal, opts.MaxOutOfOrderTotal)
 		}
@@ -155,9 +157,9 @@ func TestOutOfOrderTotalBudget(t *testing.T) {
 		t.Errorf("%d out-of-order bytes still accounted after Close", a.oooTotal)
 	}
 	last := r.ended[len(r.ended)-1]
-	if last.Halves[ClientToServer].Bytes != 2000 || last.Halves[ClientToServer].GapBytes != 0 {
+	if last.Halves[flow.ClientToServer].Bytes != 2000 || last.Halves[flow.ClientToServer].GapBytes != 0 {
 		t.Errorf("connection within the budget: %d bytes, %d gap bytes (dropped before %d, after %d)",
-			last.Halves[ClientToServer].Bytes, last.Halves[ClientToServer].GapBytes, before, a.Stats().OutOfOrderDropped)
+			last.Halves[flow.ClientToServer].Bytes, last.Halves[flow.ClientToServer].GapBytes, before, a.Stats().OutOfOrderDropped)
 	}
 }
 
@@ -168,13 +170,13 @@ func TestOutOfOrderTotalBudget(t *testing.T) {
 // must not open a hole of 100 MB before the stream.
 func TestMidStreamBaseIgnoresFarSequence(t *testing.T) {
 	r := &recorder{}
-	a := NewAssembler(r, Options{})
+	a := NewAssembler(r, withHTTP(Options{}, nil))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var frame int64
 	send := func(s pktSpec) {
 		frame++
 		s.win = 65535
-		a.Packet(linkRaw, buildIP(t, s), Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
+		a.Packet(linkRaw, buildIP(t, s), flow.Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
 	}
 	const seq = 1_006_331_165
 	cli := netip.MustParseAddrPort("10.0.0.1:51218")
@@ -187,7 +189,7 @@ func TestMidStreamBaseIgnoresFarSequence(t *testing.T) {
 	if len(r.ended) != 1 {
 		t.Fatalf("%d connections", len(r.ended))
 	}
-	h := r.ended[0].Halves[ClientToServer]
+	h := r.ended[0].Halves[flow.ClientToServer]
 	if h.Bytes != 26 || h.GapBytes != 0 {
 		t.Errorf("client stream: %d bytes, %d gap bytes; want 26 and 0 (gaps %+v)", h.Bytes, h.GapBytes, r.ended[0].Gaps)
 	}
@@ -199,13 +201,13 @@ func TestMidStreamBaseIgnoresFarSequence(t *testing.T) {
 // that never made a connection are not.
 func TestEvictionCountsMatchConnections(t *testing.T) {
 	r := &recorder{}
-	a := NewAssembler(r, Options{MaxConns: 2, IdleTimeout: time.Minute})
+	a := NewAssembler(r, withHTTP(Options{MaxConns: 2, IdleTimeout: time.Minute}, nil))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var frame int64
 	send := func(at time.Duration, s pktSpec) {
 		frame++
 		s.win = 65535
-		a.Packet(linkRaw, buildIP(t, s), Pos{Time: t0.Add(at), Frame: frame, Ord: frame})
+		a.Packet(linkRaw, buildIP(t, s), flow.Pos{Time: t0.Add(at), Frame: frame, Ord: frame})
 	}
 	for i := 0; i < 4; i++ { // mid-stream, not HTTP: held with its roles unknown
 		cli := netip.AddrPortFrom(cliAddr.Addr(), uint16(42000+i))

@@ -4,22 +4,8 @@ import (
 	"bytes"
 	"sort"
 
-	"github.com/connlint/connlint/reassembly/http1"
+	"github.com/connlint/connlint/reassembly/flow"
 )
-
-// streamSink receives one connection's in-order stream data. The real sink is
-// an *http1.Conversation (see http.go); tests use a recorder so that delivered
-// bytes and gaps can be checked without the HTTP parser. Bytes passed to Feed
-// are only valid during the call.
-type streamSink interface {
-	Feed(d Dir, data []byte, pos Pos)
-	Gap(d Dir, n uint64, pos Pos)
-	End(d Dir, how http1.CloseKind, pos Pos)
-	Finish(pos Pos)
-	IsHTTP() bool
-	NotHTTP() bool
-	Tunnel() bool
-}
 
 const (
 	// maxOOOChunks bounds the out-of-order list length: a flood of 1-byte
@@ -44,7 +30,7 @@ const (
 type chunk struct {
 	off  uint64
 	data []byte
-	pos  Pos // the packet that carried it
+	pos  flow.Pos // the packet that carried it
 }
 
 func (c *chunk) end() uint64 { return c.off + uint64(len(c.data)) }
@@ -52,14 +38,15 @@ func (c *chunk) end() uint64 { return c.off + uint64(len(c.data)) }
 // mark says which packet delivered the stream bytes from off on.
 type mark struct {
 	off uint64
-	pos Pos
+	pos flow.Pos
 }
 
-// half is one direction of a connection: its sequence space, what has been
-// delivered in order, the out-of-order buffer, and what the peer acknowledged.
-// The same type is used for both directions.
-type half struct {
-	dir Dir
+// dirStream rebuilds one direction's byte stream for the Consumer: its
+// sequence space, what has been delivered in order, the out-of-order buffer,
+// and what the peer acknowledged. The same type is used for both directions;
+// what it publishes for the Handler is the Half it points to (pub).
+type dirStream struct {
+	dir flow.Dir
 	pub *Half // the exported counters, inside Conn
 
 	baseKnown bool
@@ -71,13 +58,13 @@ type half struct {
 
 	finSeen bool
 	finOff  uint64 // offset of the FIN's sequence number (= stream length)
-	finPos  Pos
-	ended   bool // End was given to the sink
+	finPos  flow.Pos
+	ended   bool // End was given to the Consumer
 
 	// What the peer acknowledged of this stream (highest), and the packet.
 	ackValid bool
 	acked    uint64
-	ackPos   Pos
+	ackPos   flow.Pos
 
 	// The raw window this side last advertised (for the peer's zero-window probes).
 	winValid bool
@@ -89,7 +76,7 @@ type half struct {
 	probeValid bool
 	probe      byte
 	probeOff   uint64
-	probePos   Pos
+	probePos   flow.Pos
 
 	// Compare ring: the last delivered bytes (ring[off & (len-1)]) for
 	// offsets in [ringFrom, next), and which packet delivered them.
@@ -102,7 +89,7 @@ type half struct {
 // offset unwraps a sequence number relative to the next expected byte, so a
 // stream may cross the 2^32 wrap (and exceed 4 GiB) as long as segments stay
 // within ±2 GiB of the delivery point. Negative means before the stream start.
-func (h *half) offset(seq uint32) int64 {
+func (h *dirStream) offset(seq uint32) int64 {
 	return int64(h.next) + int64(int32(seq-(h.base+uint32(h.next))))
 }
 
@@ -110,7 +97,7 @@ func (h *half) offset(seq uint32) int64 {
 // changed, so that the Segment event precedes the delivery it causes.
 // off is the offset of the first payload byte, n the captured payload, wire
 // the payload on the wire.
-func (h *half) classify(off int64, n, wire int, f Flags, peerZeroWin bool) SegKind {
+func (h *dirStream) classify(off int64, n, wire int, f Flags, peerZeroWin bool) SegKind {
 	next := int64(h.next)
 	if wire <= 1 && off == next-1 && next > 0 && !h.finSeen && f&(SYN|FIN|RST) == 0 {
 		return SegKeepAlive // seq = next-1 with 0 or 1 garbage byte (RFC 9293 §3.8.4)
@@ -142,7 +129,7 @@ func (h *half) classify(off int64, n, wire int, f Flags, peerZeroWin bool) SegKi
 }
 
 // oooCovers reports whether [off,end) is entirely inside buffered chunks.
-func (h *half) oooCovers(off, end uint64) bool {
+func (h *dirStream) oooCovers(off, end uint64) bool {
 	i := sort.Search(len(h.ooo), func(i int) bool { return h.ooo[i].end() > off })
 	for ; i < len(h.ooo) && off < end; i++ {
 		if h.ooo[i].off > off {
@@ -153,8 +140,8 @@ func (h *half) oooCovers(off, end uint64) bool {
 	return off >= end
 }
 
-// streamCtx is what a half needs to report: the assembler (handler, sink,
-// options) and the connection. Passing it keeps half free of back pointers.
+// streamCtx is what a dirStream needs to report: the assembler (handler, sink,
+// options) and the connection. Passing it keeps dirStream free of back pointers.
 type streamCtx struct {
 	a *Assembler
 	c *conn
@@ -162,7 +149,7 @@ type streamCtx struct {
 
 // data applies a segment's captured payload at offset off (which may be
 // negative: bytes before the stream start are dropped).
-func (h *half) data(x streamCtx, kind SegKind, off int64, b []byte, pos Pos) {
+func (h *dirStream) data(x streamCtx, kind SegKind, off int64, b []byte, pos flow.Pos) {
 	if len(b) == 0 || kind == SegKeepAlive {
 		return
 	}
@@ -214,7 +201,7 @@ func (h *half) data(x streamCtx, kind SegKind, off int64, b []byte, pos Pos) {
 // deliver hands in-order bytes to the sink and remembers them for comparing
 // retransmissions. from is the packet that carried the bytes; at the packet
 // that made them deliverable (they differ when a hole was filled).
-func (h *half) deliver(x streamCtx, b []byte, off uint64, from, at Pos) {
+func (h *dirStream) deliver(x streamCtx, b []byte, off uint64, from, at flow.Pos) {
 	if off != h.next {
 		panic("reassembly: deliver out of order") // an internal invariant, not input-driven
 	}
@@ -231,7 +218,7 @@ func (h *half) deliver(x streamCtx, b []byte, off uint64, from, at Pos) {
 }
 
 // drain delivers buffered chunks that became contiguous.
-func (h *half) drain(x streamCtx, at Pos) {
+func (h *dirStream) drain(x streamCtx, at flow.Pos) {
 	for len(h.ooo) > 0 && h.ooo[0].off <= h.next {
 		c := h.ooo[0]
 		h.ooo[0] = chunk{}
@@ -250,7 +237,7 @@ func (h *half) drain(x streamCtx, at Pos) {
 
 // insert buffers out-of-order bytes; where they overlap buffered bytes the
 // buffered (first-seen) bytes win and differences are reported.
-func (h *half) insert(x streamCtx, off uint64, b []byte, pos Pos) {
+func (h *dirStream) insert(x streamCtx, off uint64, b []byte, pos flow.Pos) {
 	if off-h.next > maxJump {
 		h.dropped(x, uint64(len(b)))
 		return
@@ -309,14 +296,14 @@ func (h *half) insert(x streamCtx, off uint64, b []byte, pos Pos) {
 }
 
 // dropped counts bytes given up because of the out-of-order bounds.
-func (h *half) dropped(x streamCtx, n uint64) {
+func (h *dirStream) dropped(x streamCtx, n uint64) {
 	x.c.OutOfOrderDropped += n
 	x.a.stats.OutOfOrderDropped += int64(n)
 }
 
 // flushOOO delivers every buffered chunk, declaring the holes before them as
 // gaps. capHit says the bound forced it (the hole bytes count as dropped).
-func (h *half) flushOOO(x streamCtx, capHit bool) {
+func (h *dirStream) flushOOO(x streamCtx, capHit bool) {
 	for len(h.ooo) > 0 {
 		c := h.ooo[0]
 		if c.off > h.next {
@@ -328,7 +315,7 @@ func (h *half) flushOOO(x streamCtx, capHit bool) {
 }
 
 // gap declares n missing bytes at next; after is the packet after the hole.
-func (h *half) gap(x streamCtx, n uint64, after Pos, capHit bool) {
+func (h *dirStream) gap(x streamCtx, n uint64, after flow.Pos, capHit bool) {
 	if n == 0 {
 		return
 	}
@@ -360,14 +347,14 @@ func (h *half) gap(x streamCtx, n uint64, after Pos, capHit bool) {
 // not hold, and data (or the FIN) beyond the hole is here: the hole up to
 // that data is declared and delivery goes on. Without data beyond the hole we
 // wait: captures often show an ACK just before the data it acknowledges.
-func (h *half) tryAckGap(x streamCtx) {
+func (h *dirStream) tryAckGap(x streamCtx) {
 	for h.ackValid && h.acked > h.next {
 		if h.probeValid && h.probeOff == h.next {
 			h.deliverProbe(x)
 			continue
 		}
 		var target uint64
-		var after Pos
+		var after flow.Pos
 		switch {
 		case len(h.ooo) > 0:
 			target, after = h.ooo[0].off, h.ooo[0].pos
@@ -386,7 +373,7 @@ func (h *half) tryAckGap(x streamCtx) {
 	}
 }
 
-func (h *half) deliverProbe(x streamCtx) {
+func (h *dirStream) deliverProbe(x streamCtx) {
 	h.probeValid = false
 	b := [1]byte{h.probe}
 	h.deliver(x, b[:], h.probeOff, h.probePos, h.probePos)
@@ -395,13 +382,13 @@ func (h *half) deliverProbe(x streamCtx) {
 }
 
 // maybeEnd tells the sink about the FIN once every byte before it is in.
-func (h *half) maybeEnd(x streamCtx) {
+func (h *dirStream) maybeEnd(x streamCtx) {
 	if h.finSeen && !h.ended && h.next >= h.finOff && len(h.ooo) == 0 {
-		h.end(x, http1.CloseFIN, h.finPos)
+		h.end(x, flow.CloseFIN, h.finPos)
 	}
 }
 
-func (h *half) end(x streamCtx, how http1.CloseKind, pos Pos) {
+func (h *dirStream) end(x streamCtx, how flow.CloseKind, pos flow.Pos) {
 	if h.ended {
 		return
 	}
@@ -415,7 +402,7 @@ func (h *half) end(x streamCtx, how http1.CloseKind, pos Pos) {
 // closeOut ends the direction for good (RST, capture end, eviction): whatever
 // is buffered is delivered behind gaps, bytes the peer acknowledged (or a FIN
 // proves) but the capture lacks become a trailing gap.
-func (h *half) closeOut(x streamCtx, how http1.CloseKind, pos Pos) {
+func (h *dirStream) closeOut(x streamCtx, how flow.CloseKind, pos flow.Pos) {
 	if h.ended {
 		x.a.oooTotal -= h.oooBytes
 		h.release()
@@ -446,15 +433,15 @@ func (h *half) closeOut(x streamCtx, how http1.CloseKind, pos Pos) {
 	h.release()
 }
 
-// release drops the buffers; the half is not used for data afterwards.
-func (h *half) release() {
+// release drops the buffers; the dirStream is not used for data afterwards.
+func (h *dirStream) release() {
 	h.ooo, h.oooBytes = nil, 0
 	h.ring, h.marks = nil, nil
 }
 
 // remember copies delivered bytes into the compare ring and notes the packet.
 // It runs before next advances past b.
-func (h *half) remember(x streamCtx, b []byte, off uint64, from Pos) {
+func (h *dirStream) remember(x streamCtx, b []byte, off uint64, from flow.Pos) {
 	limit := x.a.opts.CompareBytes
 	if limit <= 0 || len(b) == 0 {
 		return
@@ -484,7 +471,7 @@ func (h *half) remember(x streamCtx, b []byte, off uint64, from Pos) {
 	}
 }
 
-func (h *half) growRing(size int) {
+func (h *dirStream) growRing(size int) {
 	old := h.ring
 	h.ring = make([]byte, size)
 	if old == nil {
@@ -510,7 +497,7 @@ func nextPow2(n int) int {
 }
 
 // validFrom is the first offset the ring can still vouch for.
-func (h *half) validFrom() uint64 {
+func (h *dirStream) validFrom() uint64 {
 	from := h.ringFrom
 	if w := uint64(len(h.ring)); h.next > w && h.next-w > from {
 		from = h.next - w
@@ -524,8 +511,8 @@ func (h *half) validFrom() uint64 {
 }
 
 // packetAt returns the packet that delivered the byte at off.
-func (h *half) packetAt(off uint64) Pos {
-	var best Pos
+func (h *dirStream) packetAt(off uint64) flow.Pos {
+	var best flow.Pos
 	var bestOff uint64
 	found := false
 	for _, m := range h.marks {
@@ -539,7 +526,7 @@ func (h *half) packetAt(off uint64) Pos {
 
 // compareRing compares retransmitted bytes b at off (< next) with what was
 // delivered, as far as the ring still holds it.
-func (h *half) compareRing(x streamCtx, off uint64, b []byte, pos Pos) {
+func (h *dirStream) compareRing(x streamCtx, off uint64, b []byte, pos flow.Pos) {
 	if len(h.ring) == 0 || len(b) == 0 {
 		return
 	}
@@ -582,7 +569,7 @@ func (h *half) compareRing(x streamCtx, off uint64, b []byte, pos Pos) {
 
 // compare compares overlapping out-of-order bytes: b (new) against kept
 // (buffered earlier by packet first).
-func (h *half) compare(x streamCtx, off uint64, b, kept []byte, first, pos Pos) {
+func (h *dirStream) compare(x streamCtx, off uint64, b, kept []byte, first, pos flow.Pos) {
 	if bytes.Equal(b, kept) {
 		return
 	}
@@ -598,7 +585,7 @@ func (h *half) compare(x streamCtx, off uint64, b, kept []byte, first, pos Pos) 
 	h.inconsistent(x, off+uint64(lo), hi-lo+1, first, pos)
 }
 
-func (h *half) inconsistent(x streamCtx, off uint64, n int, first, second Pos) {
+func (h *dirStream) inconsistent(x streamCtx, off uint64, n int, first, second flow.Pos) {
 	second.Offset = off
 	x.a.h.Inconsistency(&x.c.Conn, Inconsistency{Dir: h.dir, Offset: off, Bytes: n, First: first, Second: second})
 }

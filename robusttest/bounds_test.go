@@ -220,8 +220,7 @@ func TestManyHeaders(t *testing.T) {
 		{"1 MiB byte cap", 1 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := reassembly.Options{HTTP: http1.Options{MaxHeaderBytes: tc.maxBytes}}
-			r := newRig(t, opts, nil)
+			r := newRigHTTP(t, reassembly.Options{}, http1.Options{MaxHeaderBytes: tc.maxBytes}, nil)
 			r.every = int64(k * 64)
 			parallelClients(r, k, stream)
 			r.finish()

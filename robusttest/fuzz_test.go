@@ -6,6 +6,7 @@ import (
 
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // planReader reads the fuzzer's schedule bytes; past the end it reads zeros.
@@ -52,16 +53,17 @@ func fuzzOne(t *testing.T, client, server, plan []byte) {
 		p := &planReader{b: plan}
 		flags := p.u8()
 		opts := reassembly.Options{}
+		var httpOpts http1.Options
 		if flags&0x02 != 0 {
 			opts.MaxOutOfOrderBytes = 64 + int(p.u8())
 			opts.CompareBytes = 1 + int(p.u8())
 		}
 		if flags&0x04 != 0 {
-			opts.HTTP.MaxHeaderBytes = 16 + int(p.u8())*4
-			opts.HTTP.MaxHeaders = 1 + int(p.u8()%8)
-			opts.HTTP.MaxPending = 1 + int(p.u8()%4)
+			httpOpts.MaxHeaderBytes = 16 + int(p.u8())*4
+			httpOpts.MaxHeaders = 1 + int(p.u8()%8)
+			httpOpts.MaxPending = 1 + int(p.u8()%4)
 		}
-		r := newPipe(t, opts)
+		r := newPipe(t, opts, httpOpts)
 		c := newConn(ep(10, 0, 0, 1, 40000+uint16(p.u8())), ep(192, 0, 2, 1, [4]uint16{80, 8080, 443, 5060}[flags>>4&3]))
 		c.cseq, c.sseq = uint32(p.u8())<<24|0xfffff000, uint32(p.u8())<<24 // cross the 2^32 wrap sometimes
 
@@ -178,11 +180,12 @@ func fuzzOne(t *testing.T, client, server, plan []byte) {
 
 // newPipe is a rig without heap measurement (a GC per fuzz input would
 // make the fuzzer crawl) whose sink also keeps the findings.
-func newPipe(t testing.TB, opts reassembly.Options) *rig {
+func newPipe(t testing.TB, opts reassembly.Options, httpOpts http1.Options) *rig {
 	r := &rig{t: t, sink: newCountingSink(), tmpl: newFrameTemplate(),
 		t0: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
 	r.sink.keep = true
 	r.eng = analyze.NewEngine(nil, r.sink)
+	opts.Consumers = r.eng.HTTP1Consumers(httpOpts)
 	r.asm = reassembly.NewAssembler(r.eng, opts)
 	return r
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
+	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // TCP flags in wire order.
@@ -138,12 +140,18 @@ func readMem() memSample {
 }
 
 func newRig(t testing.TB, opts reassembly.Options, cfg *analyze.Config) *rig {
+	return newRigHTTP(t, opts, http1.Options{}, cfg)
+}
+
+// newRigHTTP is newRig with the HTTP/1 parser's bounds set.
+func newRigHTTP(t testing.TB, opts reassembly.Options, httpOpts http1.Options, cfg *analyze.Config) *rig {
 	r := &rig{t: t, sink: newCountingSink(), tmpl: newFrameTemplate(),
 		t0: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
 	r.measure = true
 	r.base = readMem()
 	r.peak = r.base
 	r.eng = analyze.NewEngine(cfg, r.sink)
+	opts.Consumers = r.eng.HTTP1Consumers(httpOpts)
 	r.asm = reassembly.NewAssembler(r.eng, opts)
 	return r
 }
@@ -152,7 +160,7 @@ func newRig(t testing.TB, opts reassembly.Options, cfg *analyze.Config) *rig {
 func (r *rig) send(src, dst endpoint, seq, ack uint32, flags byte, payload []byte) {
 	r.ord++
 	r.asm.Packet(linkEthernet, r.tmpl.frame(src, dst, seq, ack, flags, payload),
-		reassembly.Pos{Time: r.t0.Add(r.now), Frame: r.ord, Ord: r.ord})
+		flow.Pos{Time: r.t0.Add(r.now), Frame: r.ord, Ord: r.ord})
 	if r.measure && r.every > 0 && r.ord-r.lastCheck >= r.every {
 		r.sample()
 	}

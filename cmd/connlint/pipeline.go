@@ -8,6 +8,8 @@ import (
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/capture"
 	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
+	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // result is what one analysis run produced, for the renderers.
@@ -22,6 +24,7 @@ type result struct {
 // returns when the source is exhausted (or interrupted) and everything is
 // flushed; tick, when set, is called about every 4096 packets.
 func pipeline(src capture.Source, eng *analyze.Engine, opts reassembly.Options, tick func()) *result {
+	opts.Consumers = eng.HTTP1Consumers(http1.Options{})
 	asm := reassembly.NewAssembler(eng, opts)
 	var ord int64
 	var readErr error
@@ -34,7 +37,7 @@ func pipeline(src capture.Source, eng *analyze.Engine, opts reassembly.Options, 
 			break
 		}
 		ord++
-		asm.Packet(p.LinkType, p.Data, reassembly.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord})
+		asm.Packet(p.LinkType, p.Data, flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord})
 		if tick != nil && ord&4095 == 0 {
 			tick()
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/analyze"
-	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // JSON schema version 1 (docs/json.md). Field names are part of the contract.
@@ -173,8 +173,8 @@ func toJSONConn(r *analyze.ConnReport, inputs []string) jsonConn {
 	return j
 }
 
-func dirName(d reassembly.Dir) string {
-	if d == reassembly.ClientToServer {
+func dirName(d flow.Dir) string {
+	if d == flow.ClientToServer {
 		return "client_to_server"
 	}
 	return "server_to_client"

@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"github.com/connlint/connlint/reassembly/flow"
 	"math/rand"
 	"slices"
 	"strings"
@@ -17,7 +18,7 @@ type convCase struct {
 }
 
 // find returns the index-th message of direction d.
-func find(t *testing.T, r *recorder, d Dir, index int) *Message {
+func find(t *testing.T, r *recorder, d flow.Dir, index int) *Message {
 	t.Helper()
 	for _, m := range r.msgs {
 		if m.Dir == d && m.Index == index {
@@ -53,7 +54,7 @@ func want(t *testing.T, m *Message, f Framing, e End, bodyLen int64, anoms ...An
 	}
 }
 
-var c2s, s2c = ClientToServer, ServerToClient
+var c2s, s2c = flow.ClientToServer, flow.ServerToClient
 
 var convCases = []convCase{
 	{

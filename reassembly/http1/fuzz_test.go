@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bytes"
+	"github.com/connlint/connlint/reassembly/flow"
 	"math/rand"
 	"runtime"
 	"strings"
@@ -16,7 +17,7 @@ func schedule(client, server []byte, seed int64) ([]step, bool) {
 	rest := [2][]byte{client, server}
 	gaps := seed%3 == 0
 	for len(rest[0])+len(rest[1]) > 0 {
-		d := Dir(rng.Intn(2))
+		d := flow.Dir(rng.Intn(2))
 		if len(rest[d]) == 0 {
 			d = 1 - d
 		}
@@ -29,7 +30,7 @@ func schedule(client, server []byte, seed int64) ([]step, bool) {
 		rest[d] = rest[d][n:]
 	}
 	if seed&4 != 0 {
-		steps = append(steps, step{dir: ServerToClient, kind: evEnd, how: CloseKind(seed >> 3 & 1), ord: int64(len(steps) + 1)})
+		steps = append(steps, step{dir: flow.ServerToClient, kind: evEnd, how: flow.CloseKind(seed >> 3 & 1), ord: int64(len(steps) + 1)})
 	}
 	return steps, seed&1 != 0
 }
@@ -38,7 +39,7 @@ func FuzzConversation(f *testing.F) {
 	for i, tc := range convCases {
 		var cb, sb []byte
 		for _, st := range parseTranscript(f, tc.in) {
-			if st.kind == evData && st.dir == ClientToServer {
+			if st.kind == evData && st.dir == flow.ClientToServer {
 				cb = append(cb, st.data...)
 			} else if st.kind == evData {
 				sb = append(sb, st.data...)
@@ -75,7 +76,7 @@ func heapInUse() uint64 {
 }
 
 // feedChunks feeds data in 1460-byte segments, as a capture would.
-func feedChunks(c *Conversation, d Dir, data []byte, pos *Pos) {
+func feedChunks(c *Conversation, d flow.Dir, data []byte, pos *flow.Pos) {
 	for len(data) > 0 {
 		n := min(len(data), 1460)
 		c.Feed(d, data[:n], *pos)
@@ -99,8 +100,8 @@ func TestBoundedMemory(t *testing.T) {
 			r := &recorder{t: t}
 			before := heapInUse()
 			c := NewConversation(r, Options{}, false)
-			pos := Pos{}
-			feedChunks(c, ClientToServer, data, &pos)
+			pos := flow.Pos{}
+			feedChunks(c, flow.ClientToServer, data, &pos)
 			during := heapInUse()
 			c.Finish(pos)
 			if grow := int64(during) - int64(before); grow > 2<<20 {
@@ -128,8 +129,8 @@ func TestBoundedMemory(t *testing.T) {
 		b.WriteString("\r\n")
 		r := &recorder{t: t}
 		c := NewConversation(r, Options{MaxHeaderBytes: 1 << 20}, false)
-		pos := Pos{}
-		feedChunks(c, ClientToServer, []byte(b.String()), &pos)
+		pos := flow.Pos{}
+		feedChunks(c, flow.ClientToServer, []byte(b.String()), &pos)
 		c.Finish(pos)
 		m := r.msgs[0]
 		if len(m.Headers) != DefaultMaxHeaders || m.DroppedHeaders != 5000-DefaultMaxHeaders || m.End != EndComplete {
@@ -183,13 +184,13 @@ func BenchmarkConversation(b *testing.B) {
 		b.ReportAllocs()
 		h := &nopHandler{}
 		c := NewConversation(h, Options{}, false)
-		var cp, sp Pos
+		var cp, sp flow.Pos
 		for i := 0; i < b.N; i++ {
 			cp.Ord = sp.Ord + 1
-			c.Feed(ClientToServer, req, cp)
+			c.Feed(flow.ClientToServer, req, cp)
 			cp.Offset += uint64(len(req))
 			sp.Ord = cp.Ord + 1
-			feedChunks(c, ServerToClient, resp, &sp)
+			feedChunks(c, flow.ServerToClient, resp, &sp)
 		}
 		c.Finish(sp)
 	})
@@ -203,13 +204,13 @@ func BenchmarkConversation(b *testing.B) {
 		b.ReportAllocs()
 		h := &nopHandler{}
 		c := NewConversation(h, Options{}, false)
-		var cp, sp Pos
+		var cp, sp flow.Pos
 		for i := 0; i < b.N; i++ {
 			cp.Ord = sp.Ord + 1
-			c.Feed(ClientToServer, reqs, cp)
+			c.Feed(flow.ClientToServer, reqs, cp)
 			cp.Offset += uint64(len(reqs))
 			sp.Ord = cp.Ord + 1
-			c.Feed(ServerToClient, resps, sp)
+			c.Feed(flow.ServerToClient, resps, sp)
 			sp.Offset += uint64(len(resps))
 		}
 		c.Finish(sp)

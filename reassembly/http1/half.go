@@ -1,6 +1,7 @@
 package http1
 
 import "bytes"
+import "github.com/connlint/connlint/reassembly/flow"
 
 // state is where a halfParser is in its direction's byte stream.
 type state uint8
@@ -36,11 +37,11 @@ const httpPrefix = "HTTP/1."
 // two of them and does the pairing.
 type halfParser struct {
 	c   *Conversation
-	dir Dir
+	dir flow.Dir
 	st  state
 
 	buf      []byte    // candidate start line, then the header block; only while incomplete
-	bufPos   Pos       // position of buf[0]
+	bufPos   flow.Pos  // position of buf[0]
 	evalLen  int       // len(buf) at the last start-line evaluation (doubling keeps it linear)
 	sl       startLine // the accepted start line (spans into buf)
 	lineLen  int       // header/trailer scanning: bytes of the current line so far, LF excluded
@@ -56,8 +57,8 @@ type halfParser struct {
 	csDigits  int
 	csVal     int64
 
-	hmatch int // server resync: bytes of httpPrefix matched so far (not yet counted as junk)
-	hstart Pos // position of the first matched byte
+	hmatch int      // server resync: bytes of httpPrefix matched so far (not yet counted as junk)
+	hstart flow.Pos // position of the first matched byte
 
 	nmsg   int   // messages started in this direction
 	gapped bool  // a gap happened in this direction
@@ -73,8 +74,8 @@ type waitEvent struct {
 	kind uint8 // evData, evGap or evEnd
 	off  int
 	n    uint64
-	how  CloseKind
-	pos  Pos
+	how  flow.CloseKind
+	pos  flow.Pos
 }
 
 const (
@@ -88,22 +89,22 @@ const (
 // a gap, which the replay treats like a capture gap.
 const maxWaitEvents = 4096
 
-func at(p Pos, i int) Pos {
+func at(p flow.Pos, i int) flow.Pos {
 	p.Offset += uint64(i)
 	return p
 }
 
-func endOf(how CloseKind) End {
+func endOf(how flow.CloseKind) End {
 	switch how {
-	case CloseFIN:
+	case flow.CloseFIN:
 		return EndFIN
-	case CloseRST:
+	case flow.CloseRST:
 		return EndRST
 	}
 	return EndCaptureEnd
 }
 
-func (h *halfParser) feed(data []byte, pos Pos) {
+func (h *halfParser) feed(data []byte, pos flow.Pos) {
 	for len(data) > 0 {
 		var n int
 		switch h.st {
@@ -142,7 +143,7 @@ func (h *halfParser) feed(data []byte, pos Pos) {
 }
 
 // body counts n body bytes starting at pos.
-func (h *halfParser) body(n int, pos Pos) {
+func (h *halfParser) body(n int, pos flow.Pos) {
 	if n <= 0 {
 		return
 	}
@@ -166,7 +167,7 @@ func (h *halfParser) resetBuf() {
 }
 
 // feedLine collects a candidate start line up to its LF and judges it.
-func (h *halfParser) feedLine(data []byte, pos Pos) int {
+func (h *halfParser) feedLine(data []byte, pos flow.Pos) int {
 	if len(h.buf) == 0 {
 		h.bufPos = pos
 		h.evalLen = 0
@@ -211,11 +212,11 @@ func (h *halfParser) evalCandidate(complete bool) {
 			return
 		}
 		// Rejected.
-		if h.dir == ServerToClient && h.c.pending09(h.bufPos) {
+		if h.dir == flow.ServerToClient && h.c.pending09(h.bufPos) {
 			h.start09()
 			return
 		}
-		if h.dir == ServerToClient && len(h.buf) > 1 {
+		if h.dir == flow.ServerToClient && len(h.buf) > 1 {
 			if j := bytes.Index(h.buf[1:], []byte(httpPrefix)); j >= 0 {
 				h.junkBytes(1+j, h.bufPos)
 				if h.st == stDead {
@@ -265,8 +266,8 @@ func (h *halfParser) rejectAll(n int) {
 
 // feedSkip skips to the end of the current line (a server also stops at
 // httpPrefix). The bytes are junk.
-func (h *halfParser) feedSkip(data []byte, pos Pos) int {
-	if h.dir == ClientToServer {
+func (h *halfParser) feedSkip(data []byte, pos flow.Pos) int {
+	if h.dir == flow.ClientToServer {
 		nl := bytes.IndexByte(data, '\n')
 		if nl < 0 {
 			h.junkBytes(len(data), pos)
@@ -329,7 +330,7 @@ func (h *halfParser) feedSkip(data []byte, pos Pos) int {
 // junkBytes accounts for n bytes that start no message: an overrun of the
 // held message, bytes skipped after a broken one, or, before any message,
 // evidence that this is not HTTP.
-func (h *halfParser) junkBytes(n int, p Pos) {
+func (h *halfParser) junkBytes(n int, p flow.Pos) {
 	if n <= 0 {
 		return
 	}
@@ -337,7 +338,7 @@ func (h *halfParser) junkBytes(n int, p Pos) {
 		if m.End == EndComplete {
 			if m.OverrunBytes == 0 {
 				m.OverrunPos = p
-				if m.Dir == ServerToClient && m.Framing == FramingNone {
+				if m.Dir == flow.ServerToClient && m.Framing == FramingNone {
 					m.addAnomaly(AnomBodyOnBodiless)
 				} else {
 					m.addAnomaly(AnomOverrun)
@@ -372,7 +373,7 @@ func (h *halfParser) startMessage(sl startLine, partial bool) {
 	h.nmsg++
 	c.isHTTP = true
 	m.Last = at(h.bufPos, len(h.buf)-1)
-	if h.dir == ClientToServer {
+	if h.dir == flow.ClientToServer {
 		m.Method = knownMethod(h.buf[:sl.methodEnd])
 		if sl.http09 {
 			m.Proto, m.Major, m.Minor = "HTTP/0.9", 0, 9
@@ -391,7 +392,7 @@ func (h *halfParser) startMessage(sl startLine, partial bool) {
 		m.addAnomaly(AnomBareLF)
 	}
 	h.m, h.sl = m, sl
-	if h.dir == ClientToServer {
+	if h.dir == flow.ClientToServer {
 		h.mSlot = c.registerRequest(m)
 	}
 	if partial {
@@ -417,7 +418,7 @@ func protoName(minor int) string { return protoNames[minor%10] }
 
 // pending09 reports whether the oldest pending request is HTTP/0.9 and
 // started before p: the server bytes at p are its raw response.
-func (c *Conversation) pending09(p Pos) bool {
+func (c *Conversation) pending09(p flow.Pos) bool {
 	return len(c.pending) > 0 && c.pending[0].tx.Request.Proto == "HTTP/0.9" &&
 		c.pending[0].tx.Request.Start.Ord <= p.Ord
 }
@@ -426,7 +427,7 @@ func (c *Conversation) pending09(p Pos) bool {
 // no status line, no headers, a body until the connection closes.
 func (h *halfParser) start09() {
 	h.releaseHeld()
-	m := &Message{Dir: ServerToClient, Index: h.nmsg, Start: h.bufPos, ContentLength: -1,
+	m := &Message{Dir: flow.ServerToClient, Index: h.nmsg, Start: h.bufPos, ContentLength: -1,
 		Proto: "HTTP/0.9", Minor: 9, Framing: FramingClose}
 	h.nmsg++
 	m.addAnomaly(AnomHTTP09)
@@ -440,7 +441,7 @@ func (h *halfParser) start09() {
 
 // feedHeaders collects the header block up to its blank line, within
 // MaxHeaderBytes.
-func (h *halfParser) feedHeaders(data []byte, pos Pos) int {
+func (h *halfParser) feedHeaders(data []byte, pos flow.Pos) int {
 	max := h.c.opts.MaxHeaderBytes
 	i := 0
 	for i < len(data) {
@@ -496,7 +497,7 @@ func (h *halfParser) headersDone() {
 	c.parseHeaderBlock(m, h.buf, h.sl)
 	h.resetBuf()
 	var req *Message
-	if h.dir == ServerToClient {
+	if h.dir == flow.ServerToClient {
 		h.mSlot = c.pairResponse(m)
 		if h.mSlot != nil {
 			req = h.mSlot.tx.Request
@@ -541,7 +542,7 @@ func (h *halfParser) complete() {
 	m, s := h.m, h.mSlot
 	h.m, h.mSlot = nil, nil
 	h.st = stLine
-	if h.dir == ClientToServer && m.End == EndComplete && s != nil && !s.settled &&
+	if h.dir == flow.ClientToServer && m.End == EndComplete && s != nil && !s.settled &&
 		(m.Method == "CONNECT" || hasHeader(m.Headers, "Upgrade")) {
 		h.c.deliver(m, s)
 		h.waitFor = m
@@ -576,7 +577,7 @@ func (h *halfParser) endInHeaders(e End) {
 	m.HeaderBytes = len(h.buf)
 	h.c.parseHeaderBlock(m, h.buf, h.sl)
 	h.resetBuf()
-	if h.dir == ServerToClient {
+	if h.dir == flow.ServerToClient {
 		h.mSlot = h.c.pairResponse(m)
 	}
 }
@@ -595,7 +596,7 @@ func unhex(c byte) int64 {
 
 // feedChunked runs the chunked-body states; chunk data is counted in bulk,
 // the framing byte by byte.
-func (h *halfParser) feedChunked(data []byte, pos Pos) int {
+func (h *halfParser) feedChunked(data []byte, pos flow.Pos) int {
 	m := h.m
 	i := 0
 	for i < len(data) {
@@ -738,7 +739,7 @@ func (h *halfParser) feedChunked(data []byte, pos Pos) int {
 }
 
 // gap handles n missing bytes at pos.
-func (h *halfParser) gap(n uint64, pos Pos) {
+func (h *halfParser) gap(n uint64, pos flow.Pos) {
 	switch h.st {
 	case stDead:
 		return
@@ -793,7 +794,7 @@ func (h *halfParser) endCandidate(e End) {
 		return
 	}
 	v, sl := scanStart(h.dir, h.buf)
-	if v == needMore && h.dir == ClientToServer && sl.methodComplete &&
+	if v == needMore && h.dir == flow.ClientToServer && sl.methodComplete &&
 		(sl.versionComplete || knownMethod(h.buf[:sl.methodEnd]) != "") {
 		h.startMessage(sl, true)
 		h.endInHeaders(e)
@@ -807,7 +808,7 @@ func (h *halfParser) endCandidate(e End) {
 }
 
 // end handles the end of the direction.
-func (h *halfParser) end(how CloseKind, pos Pos) {
+func (h *halfParser) end(how flow.CloseKind, pos flow.Pos) {
 	h.ended = true
 	if h.st == stWait {
 		h.wev = append(h.wev, waitEvent{kind: evEnd, how: how, pos: pos})
@@ -835,7 +836,7 @@ func (h *halfParser) end(how CloseKind, pos Pos) {
 		h.m.End = e
 		h.finishBroken()
 	case stBodyClose:
-		if how != CloseFIN {
+		if how != flow.CloseFIN {
 			h.m.End = e
 		}
 		h.complete()
@@ -845,7 +846,7 @@ func (h *halfParser) end(how CloseKind, pos Pos) {
 	h.buf = nil
 }
 
-func (h *halfParser) logData(data []byte, pos Pos) {
+func (h *halfParser) logData(data []byte, pos flow.Pos) {
 	if len(h.wbuf)+len(data) > h.c.opts.MaxHeaderBytes || len(h.wev) >= maxWaitEvents {
 		h.logGap(uint64(len(data)), pos)
 		return
@@ -854,7 +855,7 @@ func (h *halfParser) logData(data []byte, pos Pos) {
 	h.wbuf = append(h.wbuf, data...)
 }
 
-func (h *halfParser) logGap(n uint64, pos Pos) {
+func (h *halfParser) logGap(n uint64, pos flow.Pos) {
 	if k := len(h.wev); k > 0 && h.wev[k-1].kind == evGap {
 		h.wev[k-1].n += n
 		return

@@ -2,6 +2,7 @@ package http1
 
 import (
 	"fmt"
+	"github.com/connlint/connlint/reassembly/flow"
 	"math/rand"
 	"strconv"
 	"strings"
@@ -19,11 +20,11 @@ import (
 // cross-direction order is the order of the lines.
 
 type step struct {
-	dir  Dir
+	dir  flow.Dir
 	kind uint8 // evData, evGap, evEnd
 	data []byte
 	n    uint64
-	how  CloseKind
+	how  flow.CloseKind
 	ord  int64
 }
 
@@ -41,9 +42,9 @@ func parseTranscript(t testing.TB, s string) []step {
 		st := step{ord: int64(len(steps) + 1)}
 		switch mark {
 		case ">>>", "<<<":
-			st.dir = ClientToServer
+			st.dir = flow.ClientToServer
 			if mark == "<<<" {
-				st.dir = ServerToClient
+				st.dir = flow.ServerToClient
 			}
 			u, err := strconv.Unquote(`"` + strings.ReplaceAll(rest, `"`, `\"`) + `"`)
 			if err != nil {
@@ -55,9 +56,9 @@ func parseTranscript(t testing.TB, s string) []step {
 			if len(f) != 2 {
 				t.Fatalf("transcript line %d: want '<>< c|s N'", i+1)
 			}
-			st.dir = ClientToServer
+			st.dir = flow.ClientToServer
 			if f[0] == "s" {
-				st.dir = ServerToClient
+				st.dir = flow.ServerToClient
 			}
 			n, err := strconv.ParseUint(f[1], 10, 64)
 			if err != nil {
@@ -65,18 +66,18 @@ func parseTranscript(t testing.TB, s string) []step {
 			}
 			st.kind, st.n = evGap, n
 		case ">>|", "<<|":
-			st.dir = ClientToServer
+			st.dir = flow.ClientToServer
 			if mark == "<<|" {
-				st.dir = ServerToClient
+				st.dir = flow.ServerToClient
 			}
 			st.kind = evEnd
 			switch rest {
 			case "fin":
-				st.how = CloseFIN
+				st.how = flow.CloseFIN
 			case "rst":
-				st.how = CloseRST
+				st.how = flow.CloseRST
 			case "cap":
-				st.how = CloseCaptureEnd
+				st.how = flow.CloseCaptureEnd
 			default:
 				t.Fatalf("transcript line %d: end %q", i+1, rest)
 			}
@@ -130,7 +131,7 @@ func run(t testing.TB, steps []step, opts Options, midStream bool, split splitte
 	var ord int64
 	for i, st := range steps {
 		base := st.ord * 1_000_000
-		pos := Pos{Ord: base, Frame: base, Offset: off[st.dir]}
+		pos := flow.Pos{Ord: base, Frame: base, Offset: off[st.dir]}
 		switch st.kind {
 		case evData:
 			cuts := []int{len(st.data)}
@@ -167,7 +168,7 @@ func run(t testing.TB, steps []step, opts Options, midStream bool, split splitte
 			c.End(st.dir, st.how, pos)
 		}
 	}
-	c.Finish(Pos{Ord: int64(len(steps)+1) * 1_000_000})
+	c.Finish(flow.Pos{Ord: int64(len(steps)+1) * 1_000_000})
 	return r, c
 }
 
@@ -199,7 +200,7 @@ func msgSummary(m *Message) string {
 		return "-"
 	}
 	var b strings.Builder
-	if m.Dir == ClientToServer {
+	if m.Dir == flow.ClientToServer {
 		fmt.Fprintf(&b, "C%d %s %s %s", m.Index, m.Method, m.Target, m.Proto)
 	} else {
 		fmt.Fprintf(&b, "S%d %s %d %q", m.Index, m.Proto, m.Status, m.Reason)
@@ -243,7 +244,7 @@ func msgRef(m *Message) string {
 	if m == nil {
 		return "-"
 	}
-	if m.Dir == ClientToServer {
+	if m.Dir == flow.ClientToServer {
 		return fmt.Sprintf("%s %s", m.Method, m.Target)
 	}
 	if m.Proto == "HTTP/0.9" {

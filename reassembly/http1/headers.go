@@ -1,6 +1,7 @@
 package http1
 
 import "strings"
+import "github.com/connlint/connlint/reassembly/flow"
 
 // parseHeaderBlock fills m from block, the start line and header lines as
 // received. Only complete lines are used, so a block cut by FIN or a gap
@@ -8,7 +9,7 @@ import "strings"
 // copy of the block: one allocation for the lot (plus obs-fold joins).
 func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl startLine) {
 	s := string(block)
-	if m.Dir == ClientToServer {
+	if m.Dir == flow.ClientToServer {
 		if m.Method == "" {
 			m.Method = s[:sl.methodEnd]
 		}

@@ -1,5 +1,7 @@
 package http1
 
+import "github.com/connlint/connlint/reassembly/flow"
+
 // Conversation parses both directions of one connection and pairs requests
 // with responses. Create one per TCP connection with NewConversation; it is
 // not safe for concurrent use.
@@ -74,15 +76,15 @@ func NewConversation(h Handler, opts Options, midStream bool) *Conversation {
 	}
 	c := &Conversation{h: h, opts: opts, midStream: midStream}
 	for d := range c.half {
-		c.half[d] = halfParser{c: c, dir: Dir(d)}
+		c.half[d] = halfParser{c: c, dir: flow.Dir(d)}
 	}
 	return c
 }
 
 // Feed gives the next in-order bytes of direction d; pos is the position of
 // data[0]. data is not retained.
-func (c *Conversation) Feed(d Dir, data []byte, pos Pos) {
-	if c.notHTTP || c.tunnel || c.finished || len(data) == 0 || d > ServerToClient {
+func (c *Conversation) Feed(d flow.Dir, data []byte, pos flow.Pos) {
+	if c.notHTTP || c.tunnel || c.finished || len(data) == 0 || d > flow.ServerToClient {
 		return
 	}
 	h := &c.half[d]
@@ -96,8 +98,8 @@ func (c *Conversation) Feed(d Dir, data []byte, pos Pos) {
 // Gap says n bytes of direction d are missing from the capture, starting at
 // stream offset pos.Offset; pos.Frame/Time/Ord are those of the packet after
 // the hole.
-func (c *Conversation) Gap(d Dir, n uint64, pos Pos) {
-	if c.notHTTP || c.tunnel || c.finished || n == 0 || d > ServerToClient {
+func (c *Conversation) Gap(d flow.Dir, n uint64, pos flow.Pos) {
+	if c.notHTTP || c.tunnel || c.finished || n == 0 || d > flow.ServerToClient {
 		return
 	}
 	h := &c.half[d]
@@ -109,8 +111,8 @@ func (c *Conversation) Gap(d Dir, n uint64, pos Pos) {
 }
 
 // End says direction d ended (FIN, RST or capture end) at pos.
-func (c *Conversation) End(d Dir, how CloseKind, pos Pos) {
-	if c.finished || d > ServerToClient {
+func (c *Conversation) End(d flow.Dir, how flow.CloseKind, pos flow.Pos) {
+	if c.finished || d > flow.ServerToClient {
 		return
 	}
 	h := &c.half[d]
@@ -122,7 +124,7 @@ func (c *Conversation) End(d Dir, how CloseKind, pos Pos) {
 	} else {
 		h.end(how, pos)
 	}
-	if d == ServerToClient {
+	if d == flow.ServerToClient {
 		c.serverEnded = true
 		c.settleAll()
 	}
@@ -131,13 +133,13 @@ func (c *Conversation) End(d Dir, how CloseKind, pos Pos) {
 
 // Finish settles everything still open. Call it once, after both Ends or at
 // eviction; later calls do nothing.
-func (c *Conversation) Finish(pos Pos) {
+func (c *Conversation) Finish(pos flow.Pos) {
 	if c.finished {
 		return
 	}
-	for d := ClientToServer; d <= ServerToClient; d++ {
+	for d := flow.ClientToServer; d <= flow.ServerToClient; d++ {
 		if !c.half[d].ended {
-			c.End(d, CloseCaptureEnd, pos)
+			c.End(d, flow.CloseCaptureEnd, pos)
 		}
 	}
 	c.settleAll()
@@ -175,7 +177,7 @@ func (c *Conversation) Err() error {
 func (c *Conversation) after() {
 	for c.replay && !c.tunnel && !c.notHTTP {
 		c.replay = false
-		c.half[ClientToServer].replayWait()
+		c.half[flow.ClientToServer].replayWait()
 	}
 	c.flush()
 }
@@ -268,7 +270,7 @@ func (c *Conversation) pairResponse(r *Message) *txSlot {
 func (c *Conversation) settle(s *txSlot) {
 	s.settled = true
 	c.dirty = true
-	if w := c.half[ClientToServer].waitFor; w != nil && s.tx.Request == w {
+	if w := c.half[flow.ClientToServer].waitFor; w != nil && s.tx.Request == w {
 		// The client half held back what followed a CONNECT/Upgrade request;
 		// unless the response opened a tunnel, parse it now.
 		c.replay = true
@@ -293,8 +295,8 @@ func (c *Conversation) settleAll() {
 	c.pending = nil
 }
 
-func (c *Conversation) noteGap(d Dir, pos Pos) {
-	if d == ClientToServer {
+func (c *Conversation) noteGap(d flow.Dir, pos flow.Pos) {
+	if d == flow.ClientToServer {
 		c.clientGap = true
 	} else {
 		c.serverGap = true
@@ -306,7 +308,7 @@ func (c *Conversation) noteGap(d Dir, pos Pos) {
 func (c *Conversation) deliver(m *Message, s *txSlot) {
 	c.h.Message(m)
 	if s != nil {
-		if m.Dir == ClientToServer {
+		if m.Dir == flow.ClientToServer {
 			s.reqOK = true
 		} else {
 			s.respOK = true
@@ -346,7 +348,7 @@ func (c *Conversation) startTunnel(h *halfParser) {
 	h.m, h.mSlot = nil, nil
 	h.st = stDead
 	c.deliver(m, s)
-	cl := &c.half[ClientToServer]
+	cl := &c.half[flow.ClientToServer]
 	cl.releaseHeld()
 	if cl.m != nil {
 		// A request still in progress when the tunnel opened: its framing
@@ -392,7 +394,7 @@ func decideFraming(m, req *Message) bool {
 	if cl.leadingZeros {
 		m.addAnomaly(AnomCLLeadingZeros)
 	}
-	if m.Dir == ClientToServer {
+	if m.Dir == flow.ClientToServer {
 		switch {
 		case te && chunked:
 			m.Framing = FramingChunked

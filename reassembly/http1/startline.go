@@ -1,5 +1,7 @@
 package http1
 
+import "github.com/connlint/connlint/reassembly/flow"
+
 // Start-line recognition. The same scanner answers three questions: is this
 // candidate line (possibly still incomplete) a request/status line, what are
 // its parts, and — for sniffing — does a prefix look like one. It is strict
@@ -248,8 +250,8 @@ func scanStatusLine(b []byte) (verdict, startLine) {
 	return isStart, sl
 }
 
-func scanStart(d Dir, b []byte) (verdict, startLine) {
-	if d == ClientToServer {
+func scanStart(d flow.Dir, b []byte) (verdict, startLine) {
+	if d == flow.ClientToServer {
 		return scanRequestLine(b)
 	}
 	return scanStatusLine(b)
@@ -308,6 +310,21 @@ func firstLine(b []byte) []byte {
 		}
 	}
 	return b
+}
+
+// SenderDir reports which side of a connection sent b, the first payload
+// seen from it: ClientToServer when b starts like a request line,
+// ServerToClient when it starts like a status line, ok false when it is
+// neither. It is the role sniffer a reassembly.ConsumerFactory offers for
+// captures that missed the handshake.
+func SenderDir(b []byte) (d flow.Dir, ok bool) {
+	switch {
+	case LooksLikeRequest(b):
+		return flow.ClientToServer, true
+	case LooksLikeResponse(b):
+		return flow.ServerToClient, true
+	}
+	return 0, false
 }
 
 // LooksLikeRequest reports whether b starts like an HTTP/1.x request line.

@@ -1,46 +1,11 @@
-// Package http1 is an incremental HTTP/1.x parser over the two byte streams of
-// one TCP connection. It knows nothing about packets: the caller feeds it
-// in-order stream bytes tagged with the position (frame, time, stream offset)
-// they came from, tells it about holes (gaps) and ends (FIN, RST, capture end),
-// and receives complete messages and request/response transactions.
-//
-// It imports the standard library only.
-//
-// Call order per Conversation: Feed/Gap 0..n times per direction in any
-// interleaving (each direction's bytes in stream order), End once per
-// direction (or Finish once for both). Handler callbacks happen synchronously
-// inside those calls. Bytes passed to Feed are not retained after it returns
-// (anything kept is copied).
 package http1
 
 import (
 	"errors"
-	"time"
+	"iter"
+
+	"github.com/connlint/connlint/reassembly/flow"
 )
-
-// Dir is the direction of a byte stream.
-type Dir uint8
-
-const (
-	ClientToServer Dir = 0 // requests
-	ServerToClient Dir = 1 // responses
-)
-
-func (d Dir) String() string {
-	if d == ClientToServer {
-		return "client→server"
-	}
-	return "server→client"
-}
-
-// Pos locates a byte of a stream in the capture.
-type Pos struct {
-	Time   time.Time
-	Input  int    // index of the capture input (file) the packet came from
-	Frame  int64  // 1-based frame number within that input (Wireshark's)
-	Ord    int64  // global packet ordinal in capture order (across merged inputs)
-	Offset uint64 // byte offset within this direction's stream (0 = first byte after SYN)
-}
 
 // Header is one header field as sent (name case preserved).
 type Header struct {
@@ -135,7 +100,7 @@ func (a Anomaly) String() string {
 
 // Message is one HTTP request or response.
 type Message struct {
-	Dir     Dir
+	Dir     flow.Dir
 	Index   int // 0-based index among this direction's messages on the connection (1xx responses count)
 	Method  string
 	Target  string
@@ -154,10 +119,10 @@ type Message struct {
 	MissingBytes  int64 // body bytes the framing expected but that never came (truncated)
 	GapBytes      int64 // bytes of this message hidden by capture gaps
 
-	Start     Pos // first byte of the start line
-	HeaderEnd Pos // last byte of the header block
-	BodyStart Pos // first body byte (zero if no body)
-	Last      Pos // last byte seen of the message
+	Start     flow.Pos // first byte of the start line
+	HeaderEnd flow.Pos // last byte of the header block
+	BodyStart flow.Pos // first body byte (zero if no body)
+	Last      flow.Pos // last byte seen of the message
 
 	End       End  // how it ended
 	InHeaders bool // the message ended (not EndComplete) before its header block was complete
@@ -166,7 +131,7 @@ type Message struct {
 	// OverrunBytes counts bytes after this message's end that did not start a
 	// valid message (AnomOverrun / AnomBodyOnBodiless); OverrunPos is where they began.
 	OverrunBytes int64
-	OverrunPos   Pos
+	OverrunPos   flow.Pos
 	// SkippedBytes counts bytes skipped after this message when it did not end
 	// cleanly (EndMalformed, e.g. a request body of unknown length) until the
 	// next start line: they belong to the broken message, they are no overrun.
@@ -210,7 +175,7 @@ func (m *Message) Values(name string) []string {
 // ...) contains token, case-insensitively.
 func (m *Message) HasToken(name, token string) bool {
 	for _, v := range m.Values(name) {
-		for _, t := range splitComma(v) {
+		for t := range HeaderTokens(v) {
 			if equalFold(t, token) {
 				return true
 			}
@@ -233,15 +198,6 @@ type Transaction struct {
 	// hole, or it was paired across one. Rules stay silent on such transactions.
 	Gap bool
 }
-
-// CloseKind says how a direction of the connection ended.
-type CloseKind uint8
-
-const (
-	CloseFIN CloseKind = iota
-	CloseRST
-	CloseCaptureEnd // capture ended or the connection was evicted
-)
 
 // Handler receives what a Conversation finds, synchronously.
 type Handler interface {
@@ -283,19 +239,23 @@ func equalFold(a, b string) bool {
 	return true
 }
 
-func splitComma(v string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(v); i++ {
-		if i == len(v) || v[i] == ',' {
-			t := trimOWS(v[start:i])
-			if t != "" {
-				out = append(out, t)
+// HeaderTokens returns the elements of a comma-separated header value (an
+// RFC 9110 §5.6.1 list such as Connection, Transfer-Encoding or
+// Keep-Alive), in order, each with its surrounding whitespace (SP, HTAB)
+// trimmed; empty elements ("a, ,b") are skipped. It splits on every comma,
+// quoted strings included, and does not allocate.
+func HeaderTokens(v string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		start := 0
+		for i := 0; i <= len(v); i++ {
+			if i == len(v) || v[i] == ',' {
+				if t := trimOWS(v[start:i]); t != "" && !yield(t) {
+					return
+				}
+				start = i + 1
 			}
-			start = i + 1
 		}
 	}
-	return out
 }
 
 func trimOWS(s string) string {
