@@ -108,8 +108,8 @@ type conn struct {
 	seq       uint64 // creation order, for deterministic Close
 	aIsClient bool   // endpoint a of key is the client
 	dirs      [2]dirStream
-	sink      Consumer   // nil when Options.Consumers gave none
-	recog     Recognizer // sink as a Recognizer, when it is one
+	consumer  Consumer   // nil when Options.Consumers gave none
+	recog     Recognizer // consumer as a Recognizer, when it is one
 
 	pending   bool // roles not decided yet: packets are held
 	held      []heldPacket
@@ -183,9 +183,9 @@ func (l *connList) remove(c *conn) {
 // Heuristics and limitations:
 //   - Roles: a SYN's sender is the client; a SYN-ACK's sender the server.
 //     Without either, packets are held (at most 16 packets / 16 KiB) until
-//     payload decides: a request line makes its sender the client, a status
-//     line makes its sender the server; else the lower (well-known) port is
-//     the server. Conn.RolesGuessed is then set.
+//     payload decides (Options.Consumers' SenderDir: for HTTP/1, a request
+//     line makes its sender the client, a status line the server); else the
+//     lower (well-known) port is the server. Conn.RolesGuessed is then set.
 //   - Gaps are declared only when the capture proves bytes were sent: the
 //     peer acknowledged them and later data (or the FIN) is here, or at the
 //     end (RST, capture end, eviction) up to what was acknowledged. An ACK
@@ -368,8 +368,8 @@ func (a *Assembler) start(c *conn) {
 	c.Server = c.key.addrPort(!c.aIsClient)
 	a.h.ConnStart(&c.Conn)
 	if a.opts.Consumers != nil {
-		c.sink = a.opts.Consumers.NewConsumer(&c.Conn)
-		c.recog, _ = c.sink.(Recognizer)
+		c.consumer = a.opts.Consumers.NewConsumer(&c.Conn)
+		c.recog, _ = c.consumer.(Recognizer)
 	}
 }
 
@@ -654,8 +654,8 @@ func (a *Assembler) finish(c *conn, pos flow.Pos) {
 		return
 	}
 	c.finished = true
-	if c.sink != nil {
-		c.sink.Finish(pos)
+	if c.consumer != nil {
+		c.consumer.Finish(pos)
 	}
 	a.updateFlags(c)
 	if c.list == &a.open {
@@ -720,7 +720,7 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 	a.updateFlags(c)
 	a.drop(c)
 	a.h.ConnEnd(&c.Conn)
-	c.sink, c.recog = nil, nil
+	c.consumer, c.recog = nil, nil
 }
 
 func (a *Assembler) drop(c *conn) {

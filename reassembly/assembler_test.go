@@ -1,10 +1,11 @@
 package reassembly
 
 import (
-	"github.com/connlint/connlint/reassembly/flow"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // Client ISN 1000 (stream offset 0 = seq 1001), server ISN 5000 (offset 0 = 5001).

@@ -97,7 +97,9 @@ func (e EndReason) String() string {
 	return [...]string{"open", "fin", "rst", "idle", "evicted", "refused"}[e]
 }
 
-// Half is what is known about one direction.
+// Half is what is known about one direction of a connection (one half of
+// it), for the Handler: Conn.Halves is indexed by flow.Dir. The Assembler's
+// working state for a direction is internal (dirStream).
 type Half struct {
 	ISN         uint32
 	ISNKnown    bool
@@ -118,7 +120,7 @@ type Conn struct {
 	Client netip.AddrPort
 	Server netip.AddrPort
 	// RolesGuessed is true when no SYN told who the client is (roles were taken
-	// from the HTTP direction, else from port numbers).
+	// from the payload, see ConsumerFactory.SenderDir, else from port numbers).
 	RolesGuessed bool
 	MidStream    bool // the capture did not start with the handshake
 

@@ -140,7 +140,7 @@ func (h *dirStream) oooCovers(off, end uint64) bool {
 	return off >= end
 }
 
-// streamCtx is what a dirStream needs to report: the assembler (handler, sink,
+// streamCtx is what a dirStream needs to report: the assembler (handler, consumer,
 // options) and the connection. Passing it keeps dirStream free of back pointers.
 type streamCtx struct {
 	a *Assembler
@@ -198,7 +198,7 @@ func (h *dirStream) data(x streamCtx, kind SegKind, off int64, b []byte, pos flo
 	h.tryAckGap(x)
 }
 
-// deliver hands in-order bytes to the sink and remembers them for comparing
+// deliver hands in-order bytes to the Consumer and remembers them for comparing
 // retransmissions. from is the packet that carried the bytes; at the packet
 // that made them deliverable (they differ when a hole was filled).
 func (h *dirStream) deliver(x streamCtx, b []byte, off uint64, from, at flow.Pos) {
@@ -210,11 +210,11 @@ func (h *dirStream) deliver(x streamCtx, b []byte, off uint64, from, at flow.Pos
 	}
 	h.next += uint64(len(b))
 	h.pub.Bytes += uint64(len(b))
-	if h.ended || x.c.sink == nil {
+	if h.ended || x.c.consumer == nil {
 		return
 	}
 	at.Offset = off
-	x.c.sink.Feed(h.dir, b, at)
+	x.c.consumer.Feed(h.dir, b, at)
 }
 
 // drain delivers buffered chunks that became contiguous.
@@ -333,10 +333,10 @@ func (h *dirStream) gap(x streamCtx, n uint64, after flow.Pos, capHit bool) {
 	}
 	h.probeValid = false
 	x.a.h.Gap(&c.Conn, g)
-	if !h.ended && c.sink != nil {
+	if !h.ended && c.consumer != nil {
 		p := after
 		p.Offset = h.next
-		c.sink.Gap(h.dir, n, p)
+		c.consumer.Gap(h.dir, n, p)
 	}
 	h.next += n
 	h.ringFrom = h.next // bytes before a hole are not comparable across it
@@ -381,7 +381,7 @@ func (h *dirStream) deliverProbe(x streamCtx) {
 	h.maybeEnd(x)
 }
 
-// maybeEnd tells the sink about the FIN once every byte before it is in.
+// maybeEnd tells the Consumer about the FIN once every byte before it is in.
 func (h *dirStream) maybeEnd(x streamCtx) {
 	if h.finSeen && !h.ended && h.next >= h.finOff && len(h.ooo) == 0 {
 		h.end(x, flow.CloseFIN, h.finPos)
@@ -393,9 +393,9 @@ func (h *dirStream) end(x streamCtx, how flow.CloseKind, pos flow.Pos) {
 		return
 	}
 	h.ended = true
-	if x.c.sink != nil {
+	if x.c.consumer != nil {
 		pos.Offset = h.next
-		x.c.sink.End(h.dir, how, pos)
+		x.c.consumer.End(h.dir, how, pos)
 	}
 }
 

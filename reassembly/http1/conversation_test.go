@@ -1,11 +1,12 @@
 package http1
 
 import (
-	"github.com/connlint/connlint/reassembly/flow"
 	"math/rand"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 type convCase struct {

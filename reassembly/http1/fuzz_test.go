@@ -2,11 +2,12 @@ package http1
 
 import (
 	"bytes"
-	"github.com/connlint/connlint/reassembly/flow"
 	"math/rand"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // schedule cuts the two streams into segments and interleaves them, driven

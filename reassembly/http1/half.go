@@ -11,7 +11,7 @@ const (
 	stSkip                      // skipping the rest of a line that is no start line
 	stHeaders                   // start line accepted: collecting the header block
 	stBodyCL                    // Content-Length body
-	stChunkSize                 // chunk-size line (sub-state in cs)
+	stChunkSize                 // chunk-size line (where in it: cl)
 	stChunkData                 // chunk data
 	stChunkDataEnd              // CRLF after chunk data
 	stTrailers                  // trailer section after the last chunk
@@ -20,13 +20,16 @@ const (
 	stDead                      // tunnel, not HTTP, or ended: ignore everything
 )
 
-// chunk-size line sub-states.
+// chunkLine is where a halfParser is inside a chunk-size line
+// (stChunkSize) or the CRLF after chunk data (stChunkDataEnd: clStart or clCR).
+type chunkLine uint8
+
 const (
-	csStart  uint8 = iota // first hex digit expected
-	csDigits              // in the hex digits
-	csWS                  // whitespace after the digits
-	csExt                 // in a chunk extension
-	csCR                  // CR seen, LF expected
+	clStart  chunkLine = iota // line start: a hex digit expected (or CR/LF after chunk data)
+	clDigits                  // in the hex digits
+	clWS                      // whitespace after the digits
+	clExt                     // in a chunk extension
+	clCR                      // CR seen, LF expected
 )
 
 // httpPrefix is what a server resynchronising looks for, even mid-line: a
@@ -52,10 +55,9 @@ type halfParser struct {
 	held     *Message // complete message whose following bytes are not judged yet
 	heldSlot *txSlot
 
-	remaining int64 // Content-Length body or current chunk: bytes left
-	cs        uint8
-	csDigits  int
-	csVal     int64
+	remaining int64     // Content-Length body or current chunk: bytes left
+	cl        chunkLine // position in a chunk-size line or chunk-data CRLF
+	chunkSize int64     // the chunk size parsed so far
 
 	hmatch int      // server resync: bytes of httpPrefix matched so far (not yet counted as junk)
 	hstart flow.Pos // position of the first matched byte
@@ -521,7 +523,7 @@ func (h *halfParser) headersDone() {
 		h.remaining = m.ContentLength
 		h.st = stBodyCL
 	case FramingChunked:
-		h.st, h.cs, h.csVal, h.csDigits = stChunkSize, csStart, 0, 0
+		h.st, h.cl, h.chunkSize = stChunkSize, clStart, 0
 	case FramingClose:
 		h.st = stBodyClose
 	case FramingTunnel:
@@ -594,148 +596,185 @@ func unhex(c byte) int64 {
 	return -1
 }
 
-// feedChunked runs the chunked-body states; chunk data is counted in bulk,
-// the framing byte by byte.
+// chunkStep is what a chunked-body framing state did with one byte.
+type chunkStep uint8
+
+const (
+	chunkNext chunkStep = iota // consumed; go on with the next byte
+	chunkDone                  // consumed; it completed the message (the empty line after the trailers)
+	chunkBad                   // not consumed (it may begin the next message): the framing is broken
+)
+
+// feedChunked runs the chunked-body states, one small function per state as
+// net/http/internal/chunked.go has them: chunk data is counted in bulk, the
+// framing byte by byte. Every byte consumed counts as body (BodyBytes
+// includes the chunk framing).
 func (h *halfParser) feedChunked(data []byte, pos flow.Pos) int {
-	m := h.m
 	i := 0
 	for i < len(data) {
-		switch h.st {
-		case stChunkData:
-			n := int64(len(data) - i)
-			if n > h.remaining {
-				n = h.remaining
-			}
-			i += int(n)
-			m.BodyLength += n
-			h.remaining -= n
-			if h.remaining == 0 {
-				h.st, h.cs = stChunkDataEnd, csStart
-			}
+		if h.st == stChunkData {
+			i += h.chunkData(len(data) - i)
 			continue
+		}
+		var step chunkStep
+		switch h.st {
+		case stChunkSize:
+			step = h.chunkSizeByte(data[i])
 		case stChunkDataEnd:
-			c := data[i]
-			if c == '\r' && h.cs == csStart {
-				h.cs = csCR
-				i++
-				continue
-			}
-			if c == '\n' {
-				if h.cs != csCR {
-					m.addAnomaly(AnomBareLF)
-				}
-				i++
-				h.st, h.cs, h.csVal, h.csDigits = stChunkSize, csStart, 0, 0
-				continue
-			}
+			step = h.chunkDataEndByte(data[i])
+		case stTrailers:
+			step = h.trailerByte(data[i])
+		}
+		switch step {
+		case chunkBad:
 			h.body(i, pos)
-			m.addAnomaly(AnomBadChunkFraming)
-			m.End = EndMalformed
+			h.m.End = EndMalformed
 			h.finishBroken()
 			return i
-		case stTrailers:
-			c := data[i]
+		case chunkDone:
 			i++
-			if c != '\n' {
-				h.lineLen++
-				h.lineLast = c
-				continue
-			}
-			if h.lineLast != '\r' || h.lineLen == 0 {
-				m.addAnomaly(AnomBareLF)
-			}
-			empty := h.lineLen == 0 || h.lineLen == 1 && h.lineLast == '\r'
-			h.lineLen, h.lineLast = 0, 0
-			if !empty {
-				m.addAnomaly(AnomTrailers)
-				continue
-			}
 			h.body(i, pos)
 			h.complete()
 			return i
-		case stChunkSize:
-			c := data[i]
-			done, bad := false, false
-			switch h.cs {
-			case csStart, csDigits:
-				if v := unhex(c); v >= 0 {
-					if h.csVal > (1<<63-1-v)/16 {
-						bad = true // would overflow int64 (e.g. 2^64)
-						break
-					}
-					h.csVal = h.csVal*16 + v
-					h.cs = csDigits
-					break
-				}
-				if h.cs == csStart {
-					bad = true
-					break
-				}
-				switch c {
-				case ' ', '\t':
-					m.addAnomaly(AnomChunkSizeWhitespace)
-					h.cs = csWS
-				case ';':
-					m.addAnomaly(AnomChunkExtension)
-					h.cs = csExt
-				case '\r':
-					h.cs = csCR
-				case '\n':
-					m.addAnomaly(AnomBareLF)
-					done = true
-				default:
-					bad = true
-				}
-			case csWS:
-				switch c {
-				case ' ', '\t':
-				case ';':
-					m.addAnomaly(AnomChunkExtension)
-					h.cs = csExt
-				case '\r':
-					h.cs = csCR
-				case '\n':
-					m.addAnomaly(AnomBareLF)
-					done = true
-				default:
-					bad = true
-				}
-			case csExt:
-				switch c {
-				case '\r':
-					h.cs = csCR
-				case '\n':
-					m.addAnomaly(AnomBareLF)
-					done = true
-				}
-			case csCR:
-				if c == '\n' {
-					done = true
-				} else {
-					bad = true
-				}
-			}
-			if bad {
-				// The byte that broke the size line is not consumed: it
-				// may begin the next message.
-				h.body(i, pos)
-				m.addAnomaly(AnomBadChunkSize)
-				m.End = EndMalformed
-				h.finishBroken()
-				return i
-			}
-			i++
-			if done {
-				if h.csVal == 0 {
-					h.st, h.lineLen, h.lineLast = stTrailers, 0, 0
-				} else {
-					h.st, h.remaining = stChunkData, h.csVal
-				}
-			}
 		}
+		i++
 	}
 	h.body(i, pos)
 	return i
+}
+
+// chunkData takes up to n bytes of the current chunk's data.
+func (h *halfParser) chunkData(n int) int {
+	k := min(int64(n), h.remaining)
+	h.m.BodyLength += k
+	h.remaining -= k
+	if h.remaining == 0 {
+		h.st, h.cl = stChunkDataEnd, clStart
+	}
+	return int(k)
+}
+
+// chunkDataEndByte expects the CRLF (or a bare LF) after a chunk's data.
+func (h *halfParser) chunkDataEndByte(c byte) chunkStep {
+	switch {
+	case c == '\r' && h.cl == clStart:
+		h.cl = clCR
+	case c == '\n':
+		if h.cl != clCR {
+			h.m.addAnomaly(AnomBareLF)
+		}
+		h.st, h.cl, h.chunkSize = stChunkSize, clStart, 0
+	default:
+		h.m.addAnomaly(AnomBadChunkFraming)
+		return chunkBad
+	}
+	return chunkNext
+}
+
+// chunkSizeByte runs the chunk-size line: hex digits, optional whitespace,
+// an optional extension, then CRLF (RFC 9112 §7.1).
+func (h *halfParser) chunkSizeByte(c byte) chunkStep {
+	var step chunkStep
+	switch h.cl {
+	case clStart, clDigits:
+		step = h.chunkSizeDigit(c)
+	case clWS:
+		step = h.chunkSizeAfterDigits(c, true)
+	case clExt:
+		step = h.chunkSizeExtension(c)
+	case clCR:
+		step = chunkBad
+		if c == '\n' {
+			step = h.chunkSizeLineDone()
+		}
+	}
+	if step == chunkBad {
+		h.m.addAnomaly(AnomBadChunkSize)
+	}
+	return step
+}
+
+// chunkSizeDigit takes a hex digit of the chunk size, or the first byte
+// after the digits.
+func (h *halfParser) chunkSizeDigit(c byte) chunkStep {
+	if v := unhex(c); v >= 0 {
+		if h.chunkSize > (1<<63-1-v)/16 {
+			return chunkBad // would overflow int64 (e.g. 2^64)
+		}
+		h.chunkSize = h.chunkSize*16 + v
+		h.cl = clDigits
+		return chunkNext
+	}
+	if h.cl == clStart {
+		return chunkBad // no digit at all
+	}
+	return h.chunkSizeAfterDigits(c, false)
+}
+
+// chunkSizeAfterDigits takes a byte after the size's digits: whitespace
+// (an anomaly when it follows the digits directly; inWS: already in it),
+// the start of an extension, or the line end.
+func (h *halfParser) chunkSizeAfterDigits(c byte, inWS bool) chunkStep {
+	switch c {
+	case ' ', '\t':
+		if !inWS {
+			h.m.addAnomaly(AnomChunkSizeWhitespace)
+			h.cl = clWS
+		}
+	case ';':
+		h.m.addAnomaly(AnomChunkExtension)
+		h.cl = clExt
+	case '\r':
+		h.cl = clCR
+	case '\n':
+		h.m.addAnomaly(AnomBareLF)
+		return h.chunkSizeLineDone()
+	default:
+		return chunkBad
+	}
+	return chunkNext
+}
+
+// chunkSizeExtension skips a chunk extension up to the line end.
+func (h *halfParser) chunkSizeExtension(c byte) chunkStep {
+	switch c {
+	case '\r':
+		h.cl = clCR
+	case '\n':
+		h.m.addAnomaly(AnomBareLF)
+		return h.chunkSizeLineDone()
+	}
+	return chunkNext
+}
+
+// chunkSizeLineDone ends the size line: data follows, or the trailer
+// section after the last (zero-size) chunk.
+func (h *halfParser) chunkSizeLineDone() chunkStep {
+	if h.chunkSize == 0 {
+		h.st, h.lineLen, h.lineLast = stTrailers, 0, 0
+	} else {
+		h.st, h.remaining = stChunkData, h.chunkSize
+	}
+	return chunkNext
+}
+
+// trailerByte runs the trailer section: lines up to an empty one.
+func (h *halfParser) trailerByte(c byte) chunkStep {
+	if c != '\n' {
+		h.lineLen++
+		h.lineLast = c
+		return chunkNext
+	}
+	if h.lineLast != '\r' || h.lineLen == 0 {
+		h.m.addAnomaly(AnomBareLF)
+	}
+	empty := h.lineLen == 0 || h.lineLen == 1 && h.lineLast == '\r'
+	h.lineLen, h.lineLast = 0, 0
+	if !empty {
+		h.m.addAnomaly(AnomTrailers)
+		return chunkNext
+	}
+	return chunkDone
 }
 
 // gap handles n missing bytes at pos.

@@ -2,11 +2,12 @@ package http1
 
 import (
 	"fmt"
-	"github.com/connlint/connlint/reassembly/flow"
 	"math/rand"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // Transcripts in the libhtp style, one packet per line:
