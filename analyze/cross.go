@@ -117,16 +117,10 @@ func compactConn(s *ConnSummary) *crossConn {
 			r.handshake = nonNeg(c.HandshakeACK.Time.Sub(c.SYN.Time))
 		}
 	}
-	var at int64
-	for d := 0; d < 2; d++ {
-		h := &c.Halves[d]
-		for _, p := range []*reassembly.Pos{h.FIN, h.RST} {
-			if p != nil && (r.closer < 0 || p.Ord < at) {
-				r.closer, at = d, p.Ord
-				r.closeRST = p == h.RST
-				r.closeAt, r.closePos = p.Time, frameAt(*p)
-			}
-		}
+	if p := s.Close.FirstPos(); p != nil {
+		r.closer = s.Close.First
+		r.closeRST = s.Close.RST(c, reassembly.Dir(r.closer))
+		r.closeAt, r.closePos = p.Time, frameAt(*p)
 	}
 	r.doneAt = r.end
 	if r.closer >= 0 {

@@ -364,20 +364,3 @@ func TestRegistry(t *testing.T) {
 		t.Fatal("duplicate id accepted")
 	}
 }
-
-func TestEngineHoldsTransactionUntilMessagesDelivered(t *testing.T) {
-	// The parser may settle a transaction before its request message is
-	// delivered (the request waits for the byte after it); rules must see the
-	// request's final anomalies.
-	s := newScript(t, nil, "content-length-mismatch")
-	q := req("POST", "/", at(2, 0), at(2, 0))
-	r := resp(200, at(3, 10), at(4, 11))
-	s.e.Message(s.c, r)
-	tr := &http1.Transaction{Request: q, Response: r}
-	s.e.Transaction(s.c, tr)
-	q.Anomalies, q.OverrunBytes, q.OverrunPos = []http1.Anomaly{http1.AnomOverrun}, 9, at(5, 20)
-	s.e.Message(s.c, q)
-	if got := s.end().byRule("content-length-mismatch"); len(got) != 1 {
-		t.Fatalf("overrun known only after the transaction settled was lost: %d findings", len(got))
-	}
-}

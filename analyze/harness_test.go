@@ -81,7 +81,7 @@ func newScript(t *testing.T, cfg *Config, rules ...string) *script {
 		cfg.Enabled[id] = true
 	}
 	rec := &recorder{}
-	s := &script{t: t, rec: rec, e: NewEngine(cfg, rec), c: newConn(1)}
+	s := &script{t: t, rec: rec, e: NewEngine(cfg, Rules, rec), c: newConn(1)}
 	s.e.ConnStart(s.c)
 	return s
 }

@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,44 +30,13 @@ var KeepAliveMisuse = &Rule{
 	NewConn:  func(*Config) any { return &keepaliveMisuse{} },
 }
 
-// keepAlive is a parsed Keep-Alive header (RFC 2068 §19.7.1.1, kept alive by
-// practice): timeout in seconds, max = requests still allowed.
-type keepAlive struct {
-	present    bool
-	hasTimeout bool
-	timeout    time.Duration
-	hasMax     bool
-	max        int
-}
-
-func parseKeepAlive(m *http1.Message) keepAlive {
-	var ka keepAlive
-	for _, v := range m.Values("Keep-Alive") {
-		ka.present = true
-		for _, p := range strings.Split(v, ",") {
-			name, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-			val = strings.Trim(strings.TrimSpace(val), `"`)
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "timeout":
-				if n, err := strconv.Atoi(val); err == nil && n >= 0 && !ka.hasTimeout {
-					ka.hasTimeout, ka.timeout = true, time.Duration(n)*time.Second
-				}
-			case "max":
-				if n, err := strconv.Atoi(val); err == nil && n >= 0 && !ka.hasMax {
-					ka.hasMax, ka.max = true, n
-				}
-			}
-		}
-	}
-	return ka
-}
 
 type keepaliveMisuse struct {
 	headerReported [2]bool
 
 	// The last complete response, its announcement and its transaction.
 	last   *http1.Message
-	lastKA keepAlive
+	lastKA KeepAlive
 	lastTx int
 	// lastReq is where the latest request started (idle means: none after last).
 	lastReq http1.Pos
@@ -150,9 +118,9 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 		return
 	}
 	k.last, k.lastTx = r, t.Index+1
-	k.lastKA = parseKeepAlive(r)
-	if k.lastKA.hasMax && !r.HasToken("Connection", "close") {
-		k.maxSet, k.maxIndex, k.maxFrom, k.maxAnnTx, k.maxAnn = true, t.Index+k.lastKA.max, r.Start, t.Index+1, k.lastKA.max
+	k.lastKA = ParseKeepAlive(r)
+	if k.lastKA.HasMax && !r.HasToken("Connection", "close") {
+		k.maxSet, k.maxIndex, k.maxFrom, k.maxAnnTx, k.maxAnn = true, t.Index+k.lastKA.Max, r.Start, t.Index+1, k.lastKA.Max
 	}
 	if r.Major == 1 && r.Minor == 0 && !r.HasToken("Connection", "keep-alive") && !r.HasToken("Connection", "close") {
 		// an explicit close is request-after-close's case; this is the implicit one
@@ -164,22 +132,22 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 
 func (k *keepaliveMisuse) End(ctx *Ctx) {
 	r := k.last
-	if r == nil || k.uncertain || !k.lastKA.hasTimeout || r.HasToken("Connection", "close") {
+	if r == nil || k.uncertain || !k.lastKA.HasTimeout || r.HasToken("Connection", "close") {
 		return
 	}
 	c := ctx.Conn
 	if len(c.Gaps) > 0 || c.GapsDropped > 0 {
 		return
 	}
-	sc := firstClose(&c.Halves[reassembly.ServerToClient])
+	sc := ctx.Close().Side[reassembly.ServerToClient]
 	if sc == nil || sc.Ord < r.Last.Ord || k.lastReq.Ord > r.Last.Ord {
 		return // the server did not close, or a request was outstanding: not idle
 	}
-	if cc := firstClose(&c.Halves[reassembly.ClientToServer]); cc != nil && cc.Ord < sc.Ord {
+	if cc := ctx.Close().Side[reassembly.ClientToServer]; cc != nil && cc.Ord < sc.Ord {
 		return // the client closed first
 	}
 	idle := sc.Time.Sub(r.Last.Time)
-	if idle+ctx.Config.KeepAliveSlack >= k.lastKA.timeout {
+	if idle+ctx.Config.KeepAliveSlack >= k.lastKA.Timeout {
 		return
 	}
 	how := "FIN"
@@ -187,8 +155,8 @@ func (k *keepaliveMisuse) End(ctx *Ctx) {
 		how = "RST"
 	}
 	maxText := ""
-	if k.lastKA.hasMax {
-		maxText = fmt.Sprintf(", max=%d", k.lastKA.max)
+	if k.lastKA.HasMax {
+		maxText = fmt.Sprintf(", max=%d", k.lastKA.Max)
 	}
 	ctx.Report(Finding{
 		Transaction: k.lastTx,
@@ -196,22 +164,10 @@ func (k *keepaliveMisuse) End(ctx *Ctx) {
 		Frames:      frames(r.Start, *sc),
 		Duration:    idle,
 		Message: fmt.Sprintf("the server announced Keep-Alive: timeout=%d%s in %s (transaction %d) but closed the idle connection (%s) after %s, before that timeout: a client trusting the announcement would send its next request into the close",
-			int(k.lastKA.timeout/time.Second), maxText, describe(r), k.lastTx, how, ms(idle)),
+			int(k.lastKA.Timeout/time.Second), maxText, describe(r), k.lastTx, how, Dur(idle)),
 		Hint: "announce the timeout the server really applies (e.g. Apache KeepAliveTimeout, nginx keepalive_timeout's second argument), or stop announcing one",
-		Attrs: map[string]any{"idle_ms": timingMS(idle),
-			"announced_timeout_s": int(k.lastKA.timeout / time.Second)},
+		Attrs: map[string]any{"idle_ms": MS(idle),
+			"announced_timeout_s": int(k.lastKA.Timeout / time.Second)},
 	})
 }
 
-// firstClose is the earlier of a half's FIN and RST.
-func firstClose(h *reassembly.Half) *reassembly.Pos {
-	switch {
-	case h.FIN == nil:
-		return h.RST
-	case h.RST == nil:
-		return h.FIN
-	case h.RST.Ord < h.FIN.Ord:
-		return h.RST
-	}
-	return h.FIN
-}

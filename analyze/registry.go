@@ -81,3 +81,13 @@ func describe(m *http1.Message) string {
 	}
 	return "response " + strconv.Itoa(m.Status)
 }
+
+// Lookup finds a rule by ID.
+func Lookup(id string) *Rule {
+	for _, r := range Rules {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
+}

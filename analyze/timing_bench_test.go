@@ -116,7 +116,7 @@ func BenchmarkTimingOverhead(b *testing.B) {
 }
 
 func analyzePackets(cfg *Config, pkts []capture.Packet) {
-	e := NewEngine(cfg, discard{})
+	e := NewEngine(cfg, Rules, discard{})
 	a := reassembly.NewAssembler(e, reassembly.Options{})
 	for i := range pkts {
 		p := &pkts[i]

@@ -65,15 +65,15 @@ func (u *unframedPersistent) End(ctx *Ctx) {
 	case clientEnd != nil && clientEnd.Ord > r.Last.Ord && (serverEnd == nil || clientEnd.Ord < serverEnd.Ord) &&
 		clientEnd.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
 		wait = clientEnd.Time.Sub(r.Last.Time)
-		how = fmt.Sprintf("the client gave up and closed %s after the last byte; the server had not closed", ms(wait))
+		how = fmt.Sprintf("the client gave up and closed %s after the last byte; the server had not closed", Dur(wait))
 		ev = []http1.Pos{*clientEnd}
 	case serverEnd != nil && serverEnd.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
 		wait = serverEnd.Time.Sub(r.Last.Time)
-		how = fmt.Sprintf("the server closed only %s after the last byte (an idle timeout), and until then the client could not know the response was complete", ms(wait))
+		how = fmt.Sprintf("the server closed only %s after the last byte (an idle timeout), and until then the client could not know the response was complete", Dur(wait))
 		ev = []http1.Pos{*serverEnd}
 	case serverEnd == nil && clientEnd == nil && c.Last.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
 		wait = c.Last.Time.Sub(r.Last.Time)
-		how = fmt.Sprintf("the connection was still open %s after the last byte when the capture ended", ms(wait))
+		how = fmt.Sprintf("the connection was still open %s after the last byte when the capture ended", Dur(wait))
 		ev = []http1.Pos{c.Last}
 	default:
 		return
@@ -88,13 +88,3 @@ func (u *unframedPersistent) End(ctx *Ctx) {
 	})
 }
 
-// ms formats a duration for messages: "40.2 ms", "3.10 s".
-func ms(d time.Duration) string {
-	if d >= 10*time.Second {
-		return fmt.Sprintf("%.1f s", d.Seconds())
-	}
-	if d >= time.Second {
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	}
-	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
-}

@@ -182,7 +182,7 @@ func newPipe(t testing.TB, opts reassembly.Options) *rig {
 	r := &rig{t: t, sink: newCountingSink(), tmpl: newFrameTemplate(),
 		t0: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
 	r.sink.keep = true
-	r.eng = analyze.NewEngine(nil, r.sink)
+	r.eng = analyze.NewEngine(nil, analyze.Rules, r.sink)
 	r.asm = reassembly.NewAssembler(r.eng, opts)
 	return r
 }

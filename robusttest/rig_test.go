@@ -143,7 +143,7 @@ func newRig(t testing.TB, opts reassembly.Options, cfg *analyze.Config) *rig {
 	r.measure = true
 	r.base = readMem()
 	r.peak = r.base
-	r.eng = analyze.NewEngine(cfg, r.sink)
+	r.eng = analyze.NewEngine(cfg, analyze.Rules, r.sink)
 	r.asm = reassembly.NewAssembler(r.eng, opts)
 	return r
 }

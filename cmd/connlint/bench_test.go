@@ -27,7 +27,7 @@ func BenchmarkPipeline(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		eng := analyze.NewEngine(analyze.DefaultConfig(), nullSink{})
+		eng := analyze.NewEngine(analyze.DefaultConfig(), analyze.Rules, nullSink{})
 		res := pipeline(src, eng, reassembly.Options{}, nil)
 		src.Close()
 		packets += res.summary.Packets
