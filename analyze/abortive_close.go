@@ -49,6 +49,12 @@ type abortiveClose struct {
 	nUnans     int
 }
 
+var (
+	_ SegmentChecker     = (*abortiveClose)(nil)
+	_ TransactionChecker = (*abortiveClose)(nil)
+	_ EndChecker         = (*abortiveClose)(nil)
+)
+
 type lostTx struct {
 	tx       int
 	req      *http1.Message

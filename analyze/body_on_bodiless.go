@@ -17,6 +17,8 @@ var BodyOnBodilessResponse = &Rule{
 
 type bodyOnBodiless struct{}
 
+var _ TransactionChecker = bodyOnBodiless{}
+
 func (bodyOnBodiless) Transaction(ctx *Ctx, t *http1.Transaction) {
 	if t.Gap {
 		return

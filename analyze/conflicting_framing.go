@@ -19,6 +19,8 @@ var ConflictingFraming = &Rule{
 
 type conflictingFraming struct{}
 
+var _ TransactionChecker = conflictingFraming{}
+
 func (conflictingFraming) Transaction(ctx *Ctx, t *http1.Transaction) {
 	for _, m := range []*http1.Message{t.Request, t.Response} {
 		if m == nil {

@@ -19,6 +19,8 @@ var ContentLengthMismatch = &Rule{
 
 type contentLengthMismatch struct{}
 
+var _ TransactionChecker = contentLengthMismatch{}
+
 func (contentLengthMismatch) Transaction(ctx *Ctx, t *http1.Transaction) {
 	if t.Gap {
 		return

@@ -86,7 +86,6 @@ func keepAliveAsked(m *legMsg) bool {
 	return ok && HasToken(f.value, "keep-alive")
 }
 
-
 func (d *dumbProxy) pair(r *Reporter, a, b *legTx) {
 	if !keepAliveAsked(&a.req) || !keepAliveAsked(&b.req) || !b.hasResp || !b.respComplete {
 		return
@@ -254,4 +253,3 @@ func (d *dumbProxy) single(r *Reporter, t *legTx) {
 		},
 	})
 }
-

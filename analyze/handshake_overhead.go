@@ -29,6 +29,11 @@ type handshakeOverhead struct {
 	first *http1.Transaction
 }
 
+var (
+	_ TransactionChecker = (*handshakeOverhead)(nil)
+	_ EndChecker         = (*handshakeOverhead)(nil)
+)
+
 func (h *handshakeOverhead) Transaction(ctx *Ctx, t *http1.Transaction) {
 	h.txs++
 	if h.txs == 1 {

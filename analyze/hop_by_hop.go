@@ -25,10 +25,10 @@ import (
 // Connection: upgrade are then exempt), and Proxy-Authorization may be
 // relayed to a next proxy (an absolute-form target upstream).
 var HopByHopForwarded = &Rule{
-	ID:       "hop-by-hop-forwarded",
-	Severity: Error,
-	Title:    "proxy forwarded hop-by-hop headers to the next hop",
-	Requires: []*Pass{ProxyLegsPass},
+	ID:           "hop-by-hop-forwarded",
+	Severity:     Error,
+	Title:        "proxy forwarded hop-by-hop headers to the next hop",
+	Requires:     []*Pass{ProxyLegsPass},
 	NewAggregate: func(*Config) Aggregate { return hopByHop{} },
 }
 

@@ -30,7 +30,6 @@ var KeepAliveMisuse = &Rule{
 	NewConn:  func(*Config) any { return &keepaliveMisuse{} },
 }
 
-
 type keepaliveMisuse struct {
 	headerReported [2]bool
 
@@ -56,6 +55,12 @@ type keepaliveMisuse struct {
 
 	uncertain bool // a gap: say nothing about idle closes
 }
+
+var (
+	_ MessageChecker     = (*keepaliveMisuse)(nil)
+	_ TransactionChecker = (*keepaliveMisuse)(nil)
+	_ EndChecker         = (*keepaliveMisuse)(nil)
+)
 
 func (k *keepaliveMisuse) Message(ctx *Ctx, m *http1.Message) {
 	d := m.Dir
@@ -170,4 +175,3 @@ func (k *keepaliveMisuse) End(ctx *Ctx) {
 			"announced_timeout_s": int(k.lastKA.Timeout / time.Second)},
 	})
 }
-

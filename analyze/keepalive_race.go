@@ -46,6 +46,12 @@ type keepaliveRace struct {
 	finAckValid bool
 }
 
+var (
+	_ SegmentChecker     = (*keepaliveRace)(nil)
+	_ TransactionChecker = (*keepaliveRace)(nil)
+	_ EndChecker         = (*keepaliveRace)(nil)
+)
+
 func (k *keepaliveRace) Segment(ctx *Ctx, s *reassembly.Segment) {
 	if s.Dir == reassembly.ServerToClient && s.Flags.Has(reassembly.FIN) && !k.finAckValid && s.AckValid && s.Flags.Has(reassembly.ACK) {
 		k.finAck, k.finAckValid = s.AckOffset, true

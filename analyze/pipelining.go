@@ -41,6 +41,11 @@ type pipelineTracker struct {
 	first        *Finding
 }
 
+var (
+	_ TransactionChecker = (*pipelineTracker)(nil)
+	_ EndChecker         = (*pipelineTracker)(nil)
+)
+
 const maxOutstanding = 256
 
 // behind reports whether the client sent q before it had o's complete

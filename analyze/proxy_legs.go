@@ -250,12 +250,12 @@ type legConn struct {
 	txs     []*legTx
 	dropped int
 
-	ref         ConnRef
-	gap         bool
-	tunnel      bool
-	fin, rst    [2]legPos // first FIN / RST per side (reassembly.Dir), zero when none
-	last        legPos
-	end         reassembly.EndReason
+	ref      ConnRef
+	gap      bool
+	tunnel   bool
+	fin, rst [2]legPos // first FIN / RST per side (reassembly.Dir), zero when none
+	last     legPos
+	end      reassembly.EndReason
 }
 
 // closeAfter returns the first FIN or RST on the connection at or after t

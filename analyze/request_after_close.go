@@ -24,6 +24,8 @@ type requestAfterClose struct {
 	byServer bool
 }
 
+var _ TransactionChecker = (*requestAfterClose)(nil)
+
 func (r *requestAfterClose) Transaction(ctx *Ctx, t *http1.Transaction) {
 	// A capture gap on this transaction makes its pairing uncertain, not the
 	// request itself nor the close seen before it: both are in the capture

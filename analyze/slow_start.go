@@ -105,6 +105,12 @@ type flightCounter struct {
 	fresh    *FreshResponse
 }
 
+var (
+	_ SegmentChecker     = (*flightCounter)(nil)
+	_ TransactionChecker = (*flightCounter)(nil)
+	_ EndChecker         = (*flightCounter)(nil)
+)
+
 func newFlightCounter(cfg *Config) *flightCounter {
 	f := &flightCounter{iw: cfg.InitialWindowSegs}
 	f.flights = f.buf[:0]

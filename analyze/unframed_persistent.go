@@ -23,6 +23,11 @@ type unframedPersistent struct {
 	resp *http1.Message
 }
 
+var (
+	_ TransactionChecker = (*unframedPersistent)(nil)
+	_ EndChecker         = (*unframedPersistent)(nil)
+)
+
 func (u *unframedPersistent) Transaction(ctx *Ctx, t *http1.Transaction) {
 	r := t.Response
 	if t.Gap || r == nil || r.Framing != http1.FramingClose || r.End == http1.EndRST || r.GapBytes > 0 {
@@ -87,4 +92,3 @@ func (u *unframedPersistent) End(ctx *Ctx) {
 		Hint:        "send Content-Length or Transfer-Encoding: chunked, or close the connection right after the body (Connection: close)",
 	})
 }
-

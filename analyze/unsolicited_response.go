@@ -36,6 +36,13 @@ type unsolicited struct {
 	unseen     [][2]int64
 }
 
+var (
+	_ SegmentChecker     = (*unsolicited)(nil)
+	_ MessageChecker     = (*unsolicited)(nil)
+	_ TransactionChecker = (*unsolicited)(nil)
+	_ EndChecker         = (*unsolicited)(nil)
+)
+
 // maxUnseenSpans bounds the remembered periods: a held response is checked
 // when its transaction settles, shortly after it started.
 const maxUnseenSpans = 16
@@ -136,6 +143,8 @@ var InconsistentOverlap = &Rule{
 }
 
 type inconsistentOverlap struct{}
+
+var _ InconsistencyChecker = inconsistentOverlap{}
 
 func (inconsistentOverlap) Inconsistency(ctx *Ctx, x reassembly.Inconsistency) {
 	ctx.Report(Finding{
