@@ -219,7 +219,7 @@ func (a *abortiveClose) End(ctx *Ctx) {
 	ctx.Report(Finding{
 		Transaction: tx,
 		Time:        r.Time,
-		Frames:      frames(ev...),
+		Frames:      Frames(ev...),
 		Message:     fmt.Sprintf("the %s reset the connection (RST, frame %d) while %s: %s", who, r.Frame, strings.Join(parts, " and "), consequence),
 		Hint:        hint,
 		Attrs:       attrs,
@@ -234,9 +234,9 @@ func lostText(lost []lostTx, x reassembly.Dir) string {
 			names = append(names, "…")
 			break
 		}
-		s := "transaction " + strconv.Itoa(l.tx) + " " + describe(l.req)
+		s := "transaction " + strconv.Itoa(l.tx) + " " + Describe(l.req)
 		if l.resp != nil {
-			s += fmt.Sprintf(" (%s cut after %d body bytes)", describe(l.resp), l.resp.BodyBytes)
+			s += fmt.Sprintf(" (%s cut after %d body bytes)", Describe(l.resp), l.resp.BodyBytes)
 		}
 		names = append(names, s)
 	}

@@ -98,8 +98,8 @@ func compactConn(s *ConnSummary) *crossConn {
 		start:    c.First.Time,
 		end:      c.Last.Time,
 		startOrd: c.First.Ord,
-		first:    frameAt(c.First),
-		last:     frameAt(c.Last),
+		first:    FrameAt(c.First),
+		last:     FrameAt(c.Last),
 		refused:  c.End == reassembly.EndRefused,
 		http:     c.HTTP,
 		gap:      len(c.Gaps) > 0 || c.GapsDropped > 0 || c.MidStream || c.RolesGuessed,
@@ -112,7 +112,7 @@ func compactConn(s *ConnSummary) *crossConn {
 		keepAliveTimeout:   s.KeepAliveTimeout,
 	}
 	if c.SYN.Frame != 0 {
-		r.first = frameAt(c.SYN)
+		r.first = FrameAt(c.SYN)
 		if c.HandshakeACK.Frame != 0 {
 			r.handshake = nonNeg(c.HandshakeACK.Time.Sub(c.SYN.Time))
 		}
@@ -120,7 +120,7 @@ func compactConn(s *ConnSummary) *crossConn {
 	if p := s.Close.FirstPos(); p != nil {
 		r.closer = s.Close.First
 		r.closeRST = s.Close.RST(c, reassembly.Dir(r.closer))
-		r.closeAt, r.closePos = p.Time, frameAt(*p)
+		r.closeAt, r.closePos = p.Time, FrameAt(*p)
 	}
 	r.doneAt = r.end
 	if r.closer >= 0 {
@@ -134,12 +134,12 @@ func compactConn(s *ConnSummary) *crossConn {
 		if len(r.copies) == maxCopiesPerConn {
 			break
 		}
-		if !t.HasRequest || t.Gap || idempotent(t.Method) {
+		if !t.HasRequest || t.Gap || Idempotent(t.Method) {
 			continue
 		}
 		r.copies = append(r.copies, reqCopy{
 			method: t.Method, target: t.Target, body: t.RequestBody, tx: t.Index,
-			start: t.RequestStart.Time, startOrd: t.RequestStart.Ord, frame: frameAt(t.RequestStart),
+			start: t.RequestStart.Time, startOrd: t.RequestStart.Ord, frame: FrameAt(t.RequestStart),
 			answered: t.HasResponse && t.ResponseComplete,
 		})
 	}

@@ -485,7 +485,7 @@ func stallFinding(t *http1.Transaction, c *stallCand) (f Finding, sender, receiv
 	f = Finding{
 		Transaction: t.Index + 1,
 		Time:        c.d.pos.pos().Time,
-		Frames:      frames(c.d.pos.pos(), c.k.pos(), c.n.pos.pos()),
+		Frames:      Frames(c.d.pos.pos(), c.k.pos(), c.n.pos.pos()),
 		Duration:    c.stall,
 		// At most 8 entries: a map that small is one allocation.
 		Attrs: map[string]any{
@@ -503,9 +503,9 @@ func stallFinding(t *http1.Transaction, c *stallCand) (f Finding, sender, receiv
 // reportStall reports a delayed-ACK stall that is not Nagle's.
 func reportStall(ctx *Ctx, t *http1.Transaction, c *stallCand) {
 	f, sender, receiver := stallFinding(t, c)
-	what := describe(c.msgN)
+	what := Describe(c.msgN)
 	if c.msgN.Dir == http1.ServerToClient && t.Request != nil {
-		what += " to " + describe(t.Request)
+		what += " to " + Describe(t.Request)
 	}
 	f.Message = fmt.Sprintf("%s: the %s's next %d B (frame %d) left only when the %s's ACK (frame %d) of %d B (frame %d) arrived, %s after the data — %s beyond the %s RTT to the %s, with no data to carry it: a delayed ACK (RFC 1122 §4.2.3.2) stalled the %s",
 		what, sender, c.n.n, c.n.pos.frame, receiver, c.k.frame, c.acked.ackOff-c.acked.prevUna, c.d.pos.frame,

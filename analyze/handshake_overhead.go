@@ -79,10 +79,10 @@ func (h *handshakeOverhead) End(ctx *Ctx) {
 	ctx.Report(Finding{
 		Transaction: tx,
 		Time:        c.SYN.Time,
-		Frames:      frames(c.SYN, c.SYNACK, c.HandshakeACK, t.Request.Start, t.Response.Last),
+		Frames:      Frames(c.SYN, c.SYNACK, c.HandshakeACK, t.Request.Start, t.Response.Last),
 		Duration:    hs,
 		Message: fmt.Sprintf("the connection carried one small transaction (%s, %d B in all) and the TCP handshake took %s of the %s from SYN to the end of the response (%.0f %%)",
-			describe(t.Request), size, Dur(hs), Dur(total), 100*share),
+			Describe(t.Request), size, Dur(hs), Dur(total), 100*share),
 		Hint: "reuse connections (keep-alive, a connection pool) so one handshake serves many requests; batch small requests to the same server",
 		Attrs: map[string]any{
 			"handshake_ms":  MS(hs),

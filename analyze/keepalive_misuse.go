@@ -75,8 +75,8 @@ func (k *keepaliveMisuse) Message(ctx *Ctx, m *http1.Message) {
 	v, _ := m.Get("Keep-Alive")
 	ctx.Report(Finding{
 		Time:    m.Start.Time,
-		Frames:  frames(m.Start),
-		Message: fmt.Sprintf("%s carries Keep-Alive: %s but %s: the header is not hop-by-hop then, a proxy forwards it to the next hop and the parameters mean nothing on this connection", describe(m), v, conn),
+		Frames:  Frames(m.Start),
+		Message: fmt.Sprintf("%s carries Keep-Alive: %s but %s: the header is not hop-by-hop then, a proxy forwards it to the next hop and the parameters mean nothing on this connection", Describe(m), v, conn),
 		Hint:    "send Keep-Alive only together with Connection: keep-alive (RFC 9110 §7.6.1: hop-by-hop fields must be named in Connection), or drop it",
 	})
 }
@@ -99,9 +99,9 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 			ctx.Report(Finding{
 				Transaction: t.Index + 1,
 				Time:        q.Start.Time,
-				Frames:      frames(k.maxFrom, q.Start),
+				Frames:      Frames(k.maxFrom, q.Start),
 				Message: fmt.Sprintf("%s is request %d on this connection, but the server's Keep-Alive: max=%d in response %d allowed only %d request(s) after it",
-					describe(q), t.Index+1, k.maxAnn, k.maxAnnTx, k.maxAnn),
+					Describe(q), t.Index+1, k.maxAnn, k.maxAnnTx, k.maxAnn),
 				Hint: "count requests against the server's announced max= and open a new connection when it is used up; a server announcing max= should close with Connection: close on the last one",
 			})
 		}
@@ -110,10 +110,10 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 			ctx.Report(Finding{
 				Transaction: t.Index + 1,
 				Time:        q.Start.Time,
-				Frames:      frames(r.Start, q.Start),
+				Frames:      Frames(r.Start, q.Start),
 				Duration:    q.Start.Time.Sub(r.Last.Time),
 				Message: fmt.Sprintf("%s (transaction %d) reused the connection after an HTTP/1.0 %s in transaction %d that did not carry Connection: keep-alive, so the server had not agreed to keep it open",
-					describe(q), t.Index+1, describe(r), k.noKA10Tx),
+					Describe(q), t.Index+1, Describe(r), k.noKA10Tx),
 				Hint: "an HTTP/1.0 response without Connection: keep-alive ends the connection (RFC 9112 §9.3): open a new one; a server that does keep it open should say Connection: keep-alive",
 			})
 		}
@@ -166,10 +166,10 @@ func (k *keepaliveMisuse) End(ctx *Ctx) {
 	ctx.Report(Finding{
 		Transaction: k.lastTx,
 		Time:        sc.Time,
-		Frames:      frames(r.Start, *sc),
+		Frames:      Frames(r.Start, *sc),
 		Duration:    idle,
 		Message: fmt.Sprintf("the server announced Keep-Alive: timeout=%d%s in %s (transaction %d) but closed the idle connection (%s) after %s, before that timeout: a client trusting the announcement would send its next request into the close",
-			int(k.lastKA.Timeout/time.Second), maxText, describe(r), k.lastTx, how, Dur(idle)),
+			int(k.lastKA.Timeout/time.Second), maxText, Describe(r), k.lastTx, how, Dur(idle)),
 		Hint: "announce the timeout the server really applies (e.g. Apache KeepAliveTimeout, nginx keepalive_timeout's second argument), or stop announcing one",
 		Attrs: map[string]any{"idle_ms": MS(idle),
 			"announced_timeout_s": int(k.lastKA.Timeout / time.Second)},

@@ -141,10 +141,10 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 	ctx.Report(Finding{
 		Transaction: k.candTx,
 		Time:        q.Start.Time,
-		Frames:      frames(k.prev.Last, *sc, q.Start),
+		Frames:      Frames(k.prev.Last, *sc, q.Start),
 		Duration:    k.idle,
 		Message: fmt.Sprintf("%s (transaction %d) was sent after %s idle on a persistent connection; %s; %s. The request got no response%s and must be retried on a new connection",
-			describe(q), k.candTx, Dur(k.idle), what, timeout, lost),
+			Describe(q), k.candTx, Dur(k.idle), what, timeout, lost),
 		Hint:  "clients: close idle connections before the server's keep-alive timeout (announced by Keep-Alive: timeout=) and retry idempotent requests that meet a close; servers: announce the timeout so clients can expire connections first",
 		Attrs: attrs,
 	})

@@ -50,22 +50,22 @@ func (*nagleDelayedAck) Transaction(ctx *Ctx, t *http1.Transaction) {
 func nagleSplit(c *stallCand) string {
 	m := c.msgN
 	if c.msgD != m {
-		return fmt.Sprintf("%s (pipelined behind %s)", describe(m), describe(c.msgD))
+		return fmt.Sprintf("%s (pipelined behind %s)", Describe(m), Describe(c.msgD))
 	}
 	at := c.n.pos.off
 	start := m.Start.Offset
 	end := m.Last.Offset + 1
 	if m.HeaderBytes <= 0 {
-		return fmt.Sprintf("%s: %d B + %d B", describe(m), at-start, end-at)
+		return fmt.Sprintf("%s: %d B + %d B", Describe(m), at-start, end-at)
 	}
 	body := start + uint64(m.HeaderBytes) // first body byte
 	switch {
 	case at == body:
-		return fmt.Sprintf("%s: headers %d B + body %d B", describe(m), m.HeaderBytes, end-body)
+		return fmt.Sprintf("%s: headers %d B + body %d B", Describe(m), m.HeaderBytes, end-body)
 	case at < body:
-		return fmt.Sprintf("%s: header block split after %d of %d B (body %d B)", describe(m), at-start, m.HeaderBytes, end-body)
+		return fmt.Sprintf("%s: header block split after %d of %d B (body %d B)", Describe(m), at-start, m.HeaderBytes, end-body)
 	}
-	return fmt.Sprintf("%s: headers %d B, body split after %d B + %d B", describe(m), m.HeaderBytes, at-body, end-at)
+	return fmt.Sprintf("%s: headers %d B, body split after %d B + %d B", Describe(m), m.HeaderBytes, at-body, end-at)
 }
 
 // nagleVariant says which Nagle explains the hold. Classic Nagle (RFC 896)

@@ -83,7 +83,7 @@ type legPos struct {
 	ord   int64
 }
 
-func legPosOf(p http1.Pos) legPos { return legPos{t: p.Time, frame: frameAt(p), ord: p.Ord} }
+func legPosOf(p http1.Pos) legPos { return legPos{t: p.Time, frame: FrameAt(p), ord: p.Ord} }
 
 func (p legPos) set() bool { return p.frame.Frame != 0 || !p.t.IsZero() }
 

@@ -235,7 +235,7 @@ func (f *flightCounter) Transaction(ctx *Ctx, t *http1.Transaction) {
 	if f.full && all[len(all)-2].end() < to {
 		return // the response runs past the flights we kept
 	}
-	fr := &FreshResponse{Tx: t.Index + 1, Request: describe(t.Request), ReqStart: t.Request.Start.Time,
+	fr := &FreshResponse{Tx: t.Index + 1, Request: Describe(t.Request), ReqStart: t.Request.Start.Time,
 		Bytes: int64(to - from), Start: r.Start, Last: r.Last, SYN: ctx.Conn.SYN}
 	if len(t.Interim) > 0 {
 		fr.Start = t.Interim[0].Start
@@ -450,7 +450,7 @@ func (a *slowStartAgg) report(r *Reporter, f, w *ssEntry, cur *ConnSummary) bool
 	r.Report(Finding{
 		Transaction: fr.Tx,
 		Time:        fr.Start.Time,
-		Frames:      frames(fr.SYN, fr.Start, fr.Last),
+		Frames:      Frames(fr.SYN, fr.Start, fr.Last),
 		Duration:    cost,
 		Related:     []ConnRef{f.ref, w.ref},
 		Message: fmt.Sprintf("%s on new connection %d (%s → %s): the %d-B response took %d round trips (flights of %s segments: slow start from the initial window) while connection %d to the same server was warm (one round trip carried up to %d B there) and idle for %s; about %d round trip(s), %s, more than on the warm connection",

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/reassembly"
 )
 
@@ -143,7 +144,7 @@ func newRig(t testing.TB, opts reassembly.Options, cfg *analyze.Config) *rig {
 	r.measure = true
 	r.base = readMem()
 	r.peak = r.base
-	r.eng = analyze.NewEngine(cfg, analyze.Rules, r.sink)
+	r.eng = analyze.NewEngine(cfg, suite.Rules, r.sink)
 	r.asm = reassembly.NewAssembler(r.eng, opts)
 	return r
 }
