@@ -1,3 +1,5 @@
+// Package framing holds the rules about HTTP/1.x message framing and
+// request/response order (content-length-mismatch ... inconsistent-overlap).
 package framing
 
 import (
