@@ -50,6 +50,12 @@ type abortiveClose struct {
 	nUnans     int
 }
 
+var (
+	_ SegmentChecker     = (*abortiveClose)(nil)
+	_ TransactionChecker = (*abortiveClose)(nil)
+	_ EndChecker         = (*abortiveClose)(nil)
+)
+
 type lostTx struct {
 	tx       int
 	req      *http1.Message
@@ -214,7 +220,7 @@ func (a *abortiveClose) End(ctx *Ctx) {
 	ctx.Report(Finding{
 		Transaction: tx,
 		Time:        r.Time,
-		Frames:      frames(ev...),
+		Frames:      Frames(ev...),
 		Message:     fmt.Sprintf("the %s reset the connection (RST, frame %d) while %s: %s", who, r.Frame, strings.Join(parts, " and "), consequence),
 		Hint:        hint,
 		Attrs:       attrs,
@@ -229,9 +235,9 @@ func lostText(lost []lostTx, x flow.Dir) string {
 			names = append(names, "…")
 			break
 		}
-		s := "transaction " + strconv.Itoa(l.tx) + " " + describe(l.req)
+		s := "transaction " + strconv.Itoa(l.tx) + " " + Describe(l.req)
 		if l.resp != nil {
-			s += fmt.Sprintf(" (%s cut after %d body bytes)", describe(l.resp), l.resp.BodyBytes)
+			s += fmt.Sprintf(" (%s cut after %d body bytes)", Describe(l.resp), l.resp.BodyBytes)
 		}
 		names = append(names, s)
 	}

@@ -1,7 +1,9 @@
 package analyze
 
-import "github.com/connlint/connlint/reassembly"
-import "github.com/connlint/connlint/reassembly/flow"
+import (
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
+)
 
 // ackIndex remembers, for a connection's recent client data segments, how
 // much of the server's stream the client had acknowledged when it sent them.

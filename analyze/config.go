@@ -1,9 +1,6 @@
 package analyze
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Config holds rule selection and every threshold. Zero values are not
 // meaningful: start from DefaultConfig.
@@ -81,14 +78,4 @@ func (c *Config) SeverityOf(r *Rule) Severity {
 		return s
 	}
 	return r.Severity
-}
-
-// CheckRuleIDs returns an error naming the first unknown rule ID in ids.
-func CheckRuleIDs(ids []string) error {
-	for _, id := range ids {
-		if Lookup(id) == nil {
-			return fmt.Errorf("unknown rule %q (connlint rules lists them)", id)
-		}
-	}
-	return nil
 }

@@ -60,7 +60,7 @@ type crossConn struct {
 
 	// First close: who sent the first FIN or RST, when, and whether it was a
 	// RST (an aborted connection leaves no TIME_WAIT).
-	closer   int // -1 none, else reassembly.Dir
+	closer   int // -1 none, else flow.Dir
 	closeRST bool
 	closeAt  time.Time
 	closePos Frame
@@ -99,8 +99,8 @@ func compactConn(s *ConnSummary) *crossConn {
 		start:    c.First.Time,
 		end:      c.Last.Time,
 		startOrd: c.First.Ord,
-		first:    frameAt(c.First),
-		last:     frameAt(c.Last),
+		first:    FrameAt(c.First),
+		last:     FrameAt(c.Last),
 		refused:  c.End == reassembly.EndRefused,
 		http:     c.HTTP,
 		gap:      len(c.Gaps) > 0 || c.GapsDropped > 0 || c.MidStream || c.RolesGuessed,
@@ -113,21 +113,15 @@ func compactConn(s *ConnSummary) *crossConn {
 		keepAliveTimeout:   s.KeepAliveTimeout,
 	}
 	if c.SYN.Frame != 0 {
-		r.first = frameAt(c.SYN)
+		r.first = FrameAt(c.SYN)
 		if c.HandshakeACK.Frame != 0 {
 			r.handshake = nonNeg(c.HandshakeACK.Time.Sub(c.SYN.Time))
 		}
 	}
-	var at int64
-	for d := 0; d < 2; d++ {
-		h := &c.Halves[d]
-		for _, p := range []*flow.Pos{h.FIN, h.RST} {
-			if p != nil && (r.closer < 0 || p.Ord < at) {
-				r.closer, at = d, p.Ord
-				r.closeRST = p == h.RST
-				r.closeAt, r.closePos = p.Time, frameAt(*p)
-			}
-		}
+	if p := s.Close.FirstPos(); p != nil {
+		r.closer = s.Close.First
+		r.closeRST = s.Close.RST(c, flow.Dir(r.closer))
+		r.closeAt, r.closePos = p.Time, FrameAt(*p)
 	}
 	r.doneAt = r.end
 	if r.closer >= 0 {
@@ -141,12 +135,12 @@ func compactConn(s *ConnSummary) *crossConn {
 		if len(r.copies) == maxCopiesPerConn {
 			break
 		}
-		if !t.HasRequest || t.Gap || idempotent(t.Method) {
+		if !t.HasRequest || t.Gap || Idempotent(t.Method) {
 			continue
 		}
 		r.copies = append(r.copies, reqCopy{
 			method: t.Method, target: t.Target, body: t.RequestBody, tx: t.Index,
-			start: t.RequestStart.Time, startOrd: t.RequestStart.Ord, frame: frameAt(t.RequestStart),
+			start: t.RequestStart.Time, startOrd: t.RequestStart.Ord, frame: FrameAt(t.RequestStart),
 			answered: t.HasResponse && t.ResponseComplete,
 		})
 	}

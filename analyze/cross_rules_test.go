@@ -276,7 +276,7 @@ func TestCrossMemoryBounded(t *testing.T) {
 		for _, a := range k.e.aggs {
 			cr := a.agg.(*crossRule)
 			if cr.feed.h.Len() > crossFeedMax {
-				t.Fatalf("%s: reorder buffer holds %d", a.rule.ID, cr.feed.h.Len())
+				t.Fatalf("%s: reorder buffer holds %d", a.rep.rule.ID, cr.feed.h.Len())
 			}
 		}
 	})

@@ -16,8 +16,34 @@ var DelayedAckStall = &Rule{
 	ID:       "delayed-ack-stall",
 	Severity: Warning,
 	Title:    "sender blocked until the receiver's delayed ACK arrived",
-	// The detector also reports nagle-delayed-ack (see NagleDelayedAck).
-	NewConn: func(cfg *Config) any { return newStallDetector() },
+	Requires: []*Pass{StallPass},
+	NewConn:  func(*Config) Checker { return &delayedAckStall{} },
+}
+
+// StallPass finds the stalls both delayed-ack-stall and nagle-delayed-ack
+// report: one pass over the segments, each stall classified once (Nagle or
+// not), so that it is reported under exactly one of the two rules.
+var StallPass = &Pass{
+	Name:    "stall-detection",
+	Doc:     "waits of a sender on the receiver's delayed ACK, placed in their transactions",
+	NewConn: func(*Config) Checker { return newStallDetector() },
+}
+
+// stallsOf returns the stalls the pass settled with the transaction being
+// dispatched (valid during Transaction).
+func stallsOf(ctx *Ctx) []*stallCand { return ctx.ResultOf(StallPass).(*stallDetector).settled }
+
+type delayedAckStall struct{}
+
+var _ TransactionChecker = (*delayedAckStall)(nil)
+
+// Transaction reports t's stalls that are not Nagle's (nagle-delayed-ack has those).
+func (*delayedAckStall) Transaction(ctx *Ctx, t *http1.Transaction) {
+	for _, c := range stallsOf(ctx) {
+		if !c.nagle {
+			reportStall(ctx, t, c)
+		}
+	}
 }
 
 // Limits of the stall detector. Each is a property of TCP, not a tuning knob.
@@ -151,15 +177,25 @@ const (
 	candConfirmed                  // waiting for N's transaction
 )
 
-// stallDetector serves delayed-ack-stall and nagle-delayed-ack: one pass
-// over the segments, and each stall reported under exactly one rule.
+// stallDetector is StallPass's per-connection state and result.
 type stallDetector struct {
 	rtt     pathRTT
 	seeded  bool
 	off     bool // the connection cannot be judged (mid-stream, roles guessed)
 	half    [2]stallHalf
 	pending []*stallCand
+	// settled: the confirmed stalls of the transaction being dispatched
+	// (the rules read them in their Transaction, after the pass's).
+	settled []*stallCand
 }
+
+var (
+	_ SegmentChecker     = (*stallDetector)(nil)
+	_ GapChecker         = (*stallDetector)(nil)
+	_ MessageChecker     = (*stallDetector)(nil)
+	_ TransactionChecker = (*stallDetector)(nil)
+	_ EndChecker         = (*stallDetector)(nil)
+)
 
 func newStallDetector() *stallDetector {
 	s := &stallDetector{}
@@ -402,9 +438,12 @@ func (s *stallDetector) Message(ctx *Ctx, m *http1.Message) {
 	s.pending = keep
 }
 
-// Transaction implements TransactionChecker: report the confirmed stalls
-// whose held data belongs to t.
+// Transaction implements TransactionChecker: settle the confirmed stalls
+// whose held data belongs to t (those of a transaction with gaps are
+// dropped).
 func (s *stallDetector) Transaction(ctx *Ctx, t *http1.Transaction) {
+	clear(s.settled)
+	s.settled = s.settled[:0]
 	keep := s.pending[:0]
 	for _, c := range s.pending {
 		if c.state != candConfirmed || !inTx(t, c.msgN) {
@@ -412,7 +451,7 @@ func (s *stallDetector) Transaction(ctx *Ctx, t *http1.Transaction) {
 			continue
 		}
 		if !t.Gap {
-			s.report(ctx, t, c)
+			s.settled = append(s.settled, c)
 		}
 	}
 	clear(s.pending[len(keep):])
@@ -438,57 +477,45 @@ func inTx(t *http1.Transaction, m *http1.Message) bool {
 	return false
 }
 
-func (s *stallDetector) report(ctx *Ctx, t *http1.Transaction, c *stallCand) {
-	tx := t.Index + 1
-	sender, receiver := "client", "server"
+// stallFinding is what both stall rules' findings share.
+func stallFinding(t *http1.Transaction, c *stallCand) (f Finding, sender, receiver string) {
+	sender, receiver = "client", "server"
 	if c.dir == flow.ServerToClient {
 		sender, receiver = "server", "client"
 	}
-	what := describe(c.msgN)
-	if c.msgN.Dir == flow.ServerToClient && t.Request != nil {
-		what += " to " + describe(t.Request)
-	}
-	f := Finding{
-		Transaction: tx,
+	f = Finding{
+		Transaction: t.Index + 1,
 		Time:        c.d.pos.pos().Time,
-		Frames:      frames(c.d.pos.pos(), c.k.pos(), c.n.pos.pos()),
+		Frames:      Frames(c.d.pos.pos(), c.k.pos(), c.n.pos.pos()),
 		Duration:    c.stall,
 		// At most 8 entries: a map that small is one allocation.
 		Attrs: map[string]any{
-			"stall_ms":           timingMS(c.stall),
-			"ack_delay_ms":       timingMS(c.ackDelay),
-			"rtt_to_receiver_ms": timingMS(c.rB),
+			"stall_ms":           MS(c.stall),
+			"ack_delay_ms":       MS(c.ackDelay),
+			"rtt_to_receiver_ms": MS(c.rB),
 			"held_bytes":         c.n.n,
 			"mss":                c.mss,
 			"sender":             sender,
 		},
 	}
-	if c.nagle {
-		split := nagleSplit(c)
-		f.Message = fmt.Sprintf("%s — the %s held %d B (frame %d) behind the unacknowledged %d-B segment (frame %d) until the %s's delayed ACK (frame %d) came %s beyond the RTT; %s",
-			split, sender, c.n.n, c.n.pos.frame, c.acked.smallBytes, c.d.pos.frame, receiver, c.k.frame, ms(c.stall), nagleVariant(c))
-		f.Hint = "write the message in one call (one buffer, or writev), or set TCP_NODELAY on the sending socket"
-		f.Attrs["split"] = split
-		f.Attrs["nagle"] = "classic+minshall"
-		if ctx.reportAs(NagleDelayedAck.ID, f) {
-			ctx.Attribute(tx, NagleDelayedAck.ID, c.stall)
-		}
-		return
+	return f, sender, receiver
+}
+
+// reportStall reports a delayed-ACK stall that is not Nagle's.
+func reportStall(ctx *Ctx, t *http1.Transaction, c *stallCand) {
+	f, sender, receiver := stallFinding(t, c)
+	what := Describe(c.msgN)
+	if c.msgN.Dir == flow.ServerToClient && t.Request != nil {
+		what += " to " + Describe(t.Request)
 	}
 	f.Message = fmt.Sprintf("%s: the %s's next %d B (frame %d) left only when the %s's ACK (frame %d) of %d B (frame %d) arrived, %s after the data — %s beyond the %s RTT to the %s, with no data to carry it: a delayed ACK (RFC 1122 §4.2.3.2) stalled the %s",
 		what, sender, c.n.n, c.n.pos.frame, receiver, c.k.frame, c.acked.ackOff-c.acked.prevUna, c.d.pos.frame,
-		ms(c.ackDelay), ms(c.stall), ms(c.rB), receiver, sender)
+		Dur(c.ackDelay), Dur(c.stall), Dur(c.rB), receiver, sender)
 	if c.tail {
 		f.Message += fmt.Sprintf("; the held %d B were less than a full segment (MSS %d) behind full-sized unacknowledged data: classic Nagle (RFC 896: BSD, macOS, Windows) holds such a tail, Linux's Minshall variant does not — or the congestion window was one segment", c.n.n, c.mss)
 		f.Attrs["nagle"] = "classic-only"
 	}
 	f.Hint = "send each message in one write and set TCP_NODELAY on the sender; a receiver that knows it will not answer at once can ACK immediately (Linux TCP_QUICKACK)"
-	if ctx.reportAs(DelayedAckStall.ID, f) {
-		ctx.Attribute(tx, DelayedAckStall.ID, c.stall)
-	}
-}
-
-// timingMS is milliseconds as a float for Attrs, rounded to 1 µs.
-func timingMS(d time.Duration) float64 {
-	return float64(d.Round(time.Microsecond)) / float64(time.Millisecond)
+	ctx.Report(f)
+	ctx.Attribute(f.Transaction, c.stall)
 }

@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
@@ -48,20 +47,35 @@ var DumbProxyKeepAlive = &Rule{
 	ID:       "dumb-proxy-keepalive",
 	Severity: Error,
 	Title:    "Keep-Alive relayed by a dumb proxy: the client hangs",
-	NewConn:  newLegCollector,
+	Requires: []*Pass{ProxyLegsPass},
 	NewAggregate: func(cfg *Config) Aggregate {
-		d := &dumbProxy{minHang: cfg.DumbProxyMinHang}
-		return &legAggregate{
-			p:           newLegPairer(cfg),
-			recordChain: !cfg.On(HopByHopForwarded.ID),
-			onPair:      d.pair,
-			onSingle:    d.single,
-		}
+		return &dumbProxy{minHang: cfg.DumbProxyMinHang, maxShown: max(cfg.CrossMaxEntries, 1), shown: map[*legConn]bool{}}
 	},
 }
 
 type dumbProxy struct {
 	minHang time.Duration
+	// shown: connections that got their one-leg warning (one per
+	// connection). Bounded by maxShown: when full it is emptied, and a
+	// connection still in the store after that could be warned twice.
+	shown    map[*legConn]bool
+	maxShown int
+}
+
+var _ Aggregate = (*dumbProxy)(nil)
+
+func (d *dumbProxy) Conn(r *Reporter, _ *ConnSummary) { d.Flush(r) }
+
+// Flush looks at what ProxyLegsPass released (it is called for each
+// summary, and once at the end).
+func (d *dumbProxy) Flush(r *Reporter) {
+	for _, ev := range legsOf(r) {
+		if ev.b != nil {
+			d.pair(r, ev.a, ev.b)
+		} else {
+			d.single(r, ev.a)
+		}
+	}
 }
 
 // keepAliveAsked reports whether m asks for persistence the 1.0 way.
@@ -70,16 +84,7 @@ func keepAliveAsked(m *legMsg) bool {
 		return true
 	}
 	f, ok := m.get("Proxy-Connection")
-	return ok && containsToken(f.value, "keep-alive")
-}
-
-func containsToken(v, tok string) bool {
-	for _, t := range strings.Split(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(t), tok) {
-			return true
-		}
-	}
-	return false
+	return ok && HasToken(f.value, "keep-alive")
 }
 
 func (d *dumbProxy) pair(r *Reporter, a, b *legTx) {
@@ -152,7 +157,7 @@ func (d *dumbProxy) pair(r *Reporter, a, b *legTx) {
 		if oc, oside, ok := up.closeAfter(b.respEnd.t); ok && oc.ord <= end.ord {
 			if oside == int(flow.ServerToClient) {
 				how += fmt.Sprintf(", %s after the origin closed its idle connection (frame %d, %s after the response: its keep-alive timeout)",
-					fmtSecs(end.t.Sub(oc.t)), oc.frame.Frame, fmtSecs(oc.t.Sub(b.respEnd.t)))
+					DurCoarse(end.t.Sub(oc.t)), oc.frame.Frame, DurCoarse(oc.t.Sub(b.respEnd.t)))
 			} else {
 				how += " (the proxy gave up on the origin)"
 			}
@@ -181,7 +186,7 @@ func (d *dumbProxy) pair(r *Reporter, a, b *legTx) {
 		Frames:   dedupFrames([]Frame{a.reqStart.frame, b.reqStart.frame, b.respEnd.frame, start.frame, end.frame}),
 		Duration: hang,
 		Message: fmt.Sprintf("conn %d: proxy %s relayed %s %s (%s) with %s to %s (conn %d), which kept its connection open after the response; %s: the client hung %s %s",
-			cl.ref.ID, proxyText(a, b), a.method, legShort(a.target), a.proto, ka, b.conn.ref.Server, b.conn.ref.ID, what, fmtSecs(hang), how),
+			cl.ref.ID, proxyText(a, b), a.method, legShort(a.target), a.proto, ka, b.conn.ref.Server, b.conn.ref.ID, what, DurCoarse(hang), how),
 		Hint:    "the proxy must not forward Connection/Keep-Alive/Proxy-Connection (RFC 9110 §7.6.1) and must delimit responses by their framing, not by the origin's close; replace or configure it (or have the client send Connection: close through it)",
 		Related: []ConnRef{cl.ref, b.conn.ref},
 		Attrs: map[string]any{
@@ -200,7 +205,7 @@ func (d *dumbProxy) pair(r *Reporter, a, b *legTx) {
 }
 
 func (d *dumbProxy) single(r *Reporter, t *legTx) {
-	if t.absolute || t.conn.oneLegShown {
+	if t.absolute || d.shown[t.conn] {
 		return // the client→proxy leg: Proxy-Connection is legitimate there
 	}
 	_, pc := t.req.get("Proxy-Connection")
@@ -225,7 +230,10 @@ func (d *dumbProxy) single(r *Reporter, t *legTx) {
 	case t.req.fwd:
 		how = "Forwarded"
 	}
-	t.conn.oneLegShown = true
+	if len(d.shown) >= d.maxShown {
+		clear(d.shown)
+	}
+	d.shown[t.conn] = true
 	// Reported from the aggregator, after the connection itself was
 	// rendered: like the two-leg findings it names its connection in
 	// Related (and details.conn/tx) rather than in Conn.
@@ -245,12 +253,4 @@ func (d *dumbProxy) single(r *Reporter, t *legTx) {
 			"proxy":   t.conn.ref.Client.Addr().String(),
 		},
 	})
-}
-
-// fmtSecs prints a duration in seconds for messages.
-func fmtSecs(d time.Duration) string {
-	if d < time.Second {
-		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%.2f s", d.Seconds())
 }

@@ -17,7 +17,7 @@ func runLegs(t *testing.T, specs ...*legSpec) (*recorder, *Summary) {
 	cfg.Enabled[HopByHopForwarded.ID] = true
 	cfg.Enabled[DumbProxyKeepAlive.ID] = true
 	rec := &recorder{}
-	e := NewEngine(cfg, rec)
+	e := NewEngine(cfg, Rules, rec)
 	sort.SliceStable(specs, func(i, j int) bool { return specs[i].conn().Last.Ord < specs[j].conn().Last.Ord })
 	for _, s := range specs {
 		c := s.conn()

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -24,15 +25,15 @@ const maxFindingsPerRuleConn = 50
 const maxPairs = 10000
 
 // Engine runs the rules. It implements reassembly.Handler: feed it from an
-// Assembler whose Options.Consumers is e.HTTP1Consumers(…), then call Close
-// once the Assembler is closed.
+// Assembler, then call Close once the Assembler is closed.
 type Engine struct {
-	cfg   *Config
-	sink  Sink
-	rules []*Rule
-	aggs  []aggEntry
-	conns map[uint64]*connState
-	sum   Summary
+	cfg    *Config
+	sink   Sink
+	rules  []*Rule
+	passes []*Pass // required by an enabled rule, in order of first mention
+	aggs   []aggEntry
+	conns  map[uint64]*connState
+	sum    Summary
 	// txHist counts HTTP connections by number of transactions (for the median).
 	txHist    map[int]int64
 	pairs     map[pairKey]int
@@ -40,9 +41,8 @@ type Engine struct {
 }
 
 type aggEntry struct {
-	rule *Rule
-	agg  Aggregate
-	rep  *Reporter
+	agg Aggregate
+	rep *Reporter
 }
 
 type pairKey struct {
@@ -50,8 +50,11 @@ type pairKey struct {
 	server netip.AddrPort
 }
 
+// checkerEntry is one installed checker and who it belongs to: a rule, or a
+// pass (rule nil).
 type checkerEntry[T any] struct {
 	rule *Rule
+	pass *Pass
 	c    T
 }
 
@@ -68,31 +71,44 @@ type connState struct {
 	ends []checkerEntry[EndChecker]
 	sum  ConnSummary
 
-	// Transactions wait here until every message in them has been delivered
-	// (the parser delivers a message only once the byte after it is seen, so
-	// its anomalies are final): rules then see finished transactions only.
-	pending   []*http1.Transaction
-	delivered map[*http1.Message]bool
-
-	acks ackIndex
+	passes []Checker // per-connection pass results, as Engine.passes
+	close  CloseFacts
+	acks   ackIndex
 }
 
-// NewEngine makes an engine running every rule of Rules that cfg enables.
-func NewEngine(cfg *Config, sink Sink) *Engine {
+// NewEngine makes an engine running every rule of rules that cfg enables
+// (the suite: suite.Rules), and the passes they require.
+func NewEngine(cfg *Config, rules []*Rule, sink Sink) *Engine {
 	if cfg == nil {
 		cfg = DefaultConfig()
 	}
 	e := &Engine{cfg: cfg, sink: sink, conns: map[uint64]*connState{}, txHist: map[int]int64{}, pairs: map[pairKey]int{}}
 	e.sum.FindingsByRule = map[string]int{}
 	e.sum.FindingsBySeverity = map[string]int{}
-	for _, r := range Rules {
+	for _, r := range rules {
 		if !cfg.On(r.ID) {
 			continue
 		}
 		e.rules = append(e.rules, r)
-		if r.NewAggregate != nil {
-			e.aggs = append(e.aggs, aggEntry{rule: r, agg: r.NewAggregate(cfg), rep: &Reporter{e: e, rule: r}})
+		for _, p := range r.Requires {
+			if !slices.Contains(e.passes, p) {
+				e.passes = append(e.passes, p)
+			}
 		}
+	}
+	// pass aggregates first: a rule's aggregate reads what they released
+	for _, p := range e.passes {
+		if p.NewAggregate != nil {
+			e.aggs = append(e.aggs, aggEntry{agg: p.NewAggregate(cfg), rep: &Reporter{e: e, pass: p}})
+		}
+	}
+	for _, r := range e.rules {
+		if r.NewAggregate != nil {
+			e.aggs = append(e.aggs, aggEntry{agg: r.NewAggregate(cfg), rep: &Reporter{e: e, rule: r}})
+		}
+	}
+	for _, a := range e.aggs {
+		a.rep.aggs = e.aggs
 	}
 	return e
 }
@@ -101,18 +117,23 @@ func NewEngine(cfg *Config, sink Sink) *Engine {
 func (e *Engine) Config() *Config { return e.cfg }
 
 // Ctx is what a per-connection checker sees: the connection, the
-// configuration, and a way to report.
+// configuration, a way to report, and the results of the passes its rule
+// requires.
 type Ctx struct {
 	Conn   *reassembly.Conn
 	Config *Config
 	e      *Engine
 	st     *connState
-	rule   *Rule
+	rule   *Rule // the rule whose checker runs; nil while a pass runs
+	pass   *Pass
 }
 
 // Report records a finding for the current rule on this connection. Rule,
-// severity and connection are filled in.
+// severity and connection are filled in. Passes report nothing.
 func (c *Ctx) Report(f Finding) {
+	if c.rule == nil {
+		panic("analyze: pass " + c.pass.Name + " reported a finding")
+	}
 	if c.st.counts == nil {
 		c.st.counts = map[string]int{}
 	}
@@ -126,24 +147,97 @@ func (c *Ctx) Report(f Finding) {
 	c.st.report.Findings = append(c.st.report.Findings, fp)
 }
 
+// ResultOf returns the per-connection result of pass p (the pass's checker),
+// which the current rule must list in Requires. Passes' packages wrap it in
+// a typed accessor.
+func (c *Ctx) ResultOf(p *Pass) Checker {
+	if c.rule == nil || !slices.Contains(c.rule.Requires, p) {
+		panic("analyze: ResultOf(" + p.Name + ") from a rule that does not require it")
+	}
+	return c.st.passes[slices.Index(c.e.passes, p)]
+}
+
 // Transactions returns the reports of the transactions settled so far on
 // this connection (bounded by MaxTransactionsPerConn).
 func (c *Ctx) Transactions() []*TxReport { return c.st.report.Transactions }
 
+// Close returns how the connection closed (first FIN or RST of each side).
+// It is computed once, when the connection ends: call it from End.
+func (c *Ctx) Close() *CloseFacts { return &c.st.close }
+
+// SetSummaryData stores v on this connection's summary for the current
+// rule's (or pass's) own aggregate, which reads it with
+// Reporter.SummaryData.
+func (c *Ctx) SetSummaryData(v any) {
+	if c.st.sum.Data == nil {
+		c.st.sum.Data = map[string]any{}
+	}
+	c.st.sum.Data[c.key()] = v
+}
+
+func (c *Ctx) key() string {
+	if c.rule != nil {
+		return c.rule.ID
+	}
+	return c.pass.Name
+}
+
 // Reporter lets a cross-connection rule report.
 type Reporter struct {
 	e    *Engine
-	rule *Rule
+	rule *Rule // nil for a pass
+	pass *Pass
+	aggs []aggEntry
 }
 
 // Report records a finding for the reporter's rule.
 func (r *Reporter) Report(f Finding) {
+	if r.rule == nil {
+		panic("analyze: pass " + r.pass.Name + " reported a finding")
+	}
 	f.Across = true
 	r.e.emit(r.rule, f)
 }
 
 // Config returns the run's configuration.
 func (r *Reporter) Config() *Config { return r.e.cfg }
+
+// ResultOf returns pass p's aggregate, which the reporter's rule must list
+// in Requires.
+func (r *Reporter) ResultOf(p *Pass) Aggregate {
+	if r.rule == nil || !slices.Contains(r.rule.Requires, p) {
+		panic("analyze: ResultOf(" + p.Name + ") from a rule that does not require it")
+	}
+	for _, a := range r.aggs {
+		if a.rep.pass == p {
+			return a.agg
+		}
+	}
+	return nil
+}
+
+// SummaryData returns what this rule's (or pass's) checker stored on s with
+// Ctx.SetSummaryData, or nil.
+func (r *Reporter) SummaryData(s *ConnSummary) any {
+	if r.rule != nil {
+		return s.Data[r.rule.ID]
+	}
+	return s.Data[r.pass.Name]
+}
+
+// maxProxyChains bounds Summary.ProxyChains.
+const maxProxyChains = 1000
+
+// AddProxyChain lists a transaction seen on both legs of a proxy in the
+// run's summary (bounded by maxProxyChains; the rest are counted).
+func (r *Reporter) AddProxyChain(ch ProxyChain) {
+	s := &r.e.sum
+	if len(s.ProxyChains) >= maxProxyChains {
+		s.ProxyChainsDropped++
+		return
+	}
+	s.ProxyChains = append(s.ProxyChains, ch)
+}
 
 func (e *Engine) emit(r *Rule, f Finding) *Finding {
 	f.Rule = r.ID
@@ -167,36 +261,46 @@ func (e *Engine) ConnStart(c *reassembly.Conn) {
 	// never carry a message or a finding
 	st := &connState{report: &ConnReport{}}
 	st.ctx = Ctx{Conn: c, Config: e.cfg, e: e, st: st}
+	if len(e.passes) > 0 {
+		st.passes = make([]Checker, len(e.passes))
+	}
+	for i, p := range e.passes {
+		if p.NewConn != nil {
+			st.passes[i] = p.NewConn(e.cfg)
+			st.install(nil, p, st.passes[i])
+		}
+	}
 	for _, r := range e.rules {
-		if r.NewConn == nil {
-			continue
-		}
-		ch := r.NewConn(e.cfg)
-		if ch == nil {
-			continue
-		}
-		if x, ok := ch.(SegmentChecker); ok {
-			st.segs = append(st.segs, checkerEntry[SegmentChecker]{r, x})
-		}
-		if x, ok := ch.(GapChecker); ok {
-			st.gaps = append(st.gaps, checkerEntry[GapChecker]{r, x})
-		}
-		if x, ok := ch.(InconsistencyChecker); ok {
-			st.incs = append(st.incs, checkerEntry[InconsistencyChecker]{r, x})
-		}
-		if x, ok := ch.(MessageChecker); ok {
-			st.msgs = append(st.msgs, checkerEntry[MessageChecker]{r, x})
-		}
-		if x, ok := ch.(TransactionChecker); ok {
-			st.txs = append(st.txs, checkerEntry[TransactionChecker]{r, x})
-		}
-		if x, ok := ch.(EndChecker); ok {
-			st.ends = append(st.ends, checkerEntry[EndChecker]{r, x})
+		if r.NewConn != nil {
+			st.install(r, nil, r.NewConn(e.cfg))
 		}
 	}
 	e.conns[c.ID] = st
 	if e.sum.Start.IsZero() || c.First.Time.Before(e.sum.Start) {
 		e.sum.Start = c.First.Time
+	}
+}
+
+// install adds a checker to the dispatch lists of the interfaces it
+// implements (Validate made sure there is at least one).
+func (st *connState) install(r *Rule, p *Pass, ch Checker) {
+	if x, ok := ch.(SegmentChecker); ok {
+		st.segs = append(st.segs, checkerEntry[SegmentChecker]{r, p, x})
+	}
+	if x, ok := ch.(GapChecker); ok {
+		st.gaps = append(st.gaps, checkerEntry[GapChecker]{r, p, x})
+	}
+	if x, ok := ch.(InconsistencyChecker); ok {
+		st.incs = append(st.incs, checkerEntry[InconsistencyChecker]{r, p, x})
+	}
+	if x, ok := ch.(MessageChecker); ok {
+		st.msgs = append(st.msgs, checkerEntry[MessageChecker]{r, p, x})
+	}
+	if x, ok := ch.(TransactionChecker); ok {
+		st.txs = append(st.txs, checkerEntry[TransactionChecker]{r, p, x})
+	}
+	if x, ok := ch.(EndChecker); ok {
+		st.ends = append(st.ends, checkerEntry[EndChecker]{r, p, x})
 	}
 }
 
@@ -208,7 +312,7 @@ func (e *Engine) Segment(c *reassembly.Conn, s *reassembly.Segment) {
 	}
 	st.acks.add(s)
 	for _, x := range st.segs {
-		st.ctx.rule = x.rule
+		st.ctx.rule, st.ctx.pass = x.rule, x.pass
 		x.c.Segment(&st.ctx, s)
 	}
 }
@@ -222,7 +326,7 @@ func (e *Engine) Gap(c *reassembly.Conn, g reassembly.Gap) {
 		return
 	}
 	for _, x := range st.gaps {
-		st.ctx.rule = x.rule
+		st.ctx.rule, st.ctx.pass = x.rule, x.pass
 		x.c.Gap(&st.ctx, g)
 	}
 }
@@ -235,72 +339,31 @@ func (e *Engine) Inconsistency(c *reassembly.Conn, in reassembly.Inconsistency) 
 		return
 	}
 	for _, x := range st.incs {
-		st.ctx.rule = x.rule
+		st.ctx.rule, st.ctx.pass = x.rule, x.pass
 		x.c.Inconsistency(&st.ctx, in)
 	}
 }
 
-// Message receives an HTTP/1 message of c (from HTTP1Consumers).
+// Message implements reassembly.Handler.
 func (e *Engine) Message(c *reassembly.Conn, m *http1.Message) {
 	st := e.conns[c.ID]
 	if st == nil {
 		return
 	}
 	for _, x := range st.msgs {
-		st.ctx.rule = x.rule
+		st.ctx.rule, st.ctx.pass = x.rule, x.pass
 		x.c.Message(&st.ctx, m)
 	}
-	if st.delivered == nil {
-		st.delivered = map[*http1.Message]bool{}
-	}
-	st.delivered[m] = true
-	e.flushTx(c, st, false)
 }
 
-// flushTx dispatches queued transactions, in order, whose messages have all
-// been delivered (all of them when force is set).
-func (e *Engine) flushTx(c *reassembly.Conn, st *connState, force bool) {
-	for len(st.pending) > 0 {
-		t := st.pending[0]
-		if !force && !st.ready(t) {
-			return
-		}
-		st.pending = st.pending[1:]
-		st.forget(t)
-		e.dispatchTx(c, st, t)
-	}
-	st.pending = nil
-}
-
-func (st *connState) ready(t *http1.Transaction) bool {
-	if t.Request != nil && !st.delivered[t.Request] {
-		return false
-	}
-	if t.Response != nil && !st.delivered[t.Response] {
-		return false
-	}
-	return true
-}
-
-func (st *connState) forget(t *http1.Transaction) {
-	delete(st.delivered, t.Request)
-	delete(st.delivered, t.Response)
-	for _, m := range t.Interim {
-		delete(st.delivered, m)
-	}
-}
-
-// Transaction receives an HTTP/1 transaction of c (from HTTP1Consumers).
+// Transaction implements reassembly.Handler. http1 delivers a transaction
+// after all of its messages (tested in reassembly/http1), so rules see
+// finished transactions only; the engine does not re-check.
 func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
 	st := e.conns[c.ID]
 	if st == nil {
 		return
 	}
-	st.pending = append(st.pending, t)
-	e.flushTx(c, st, false)
-}
-
-func (e *Engine) dispatchTx(c *reassembly.Conn, st *connState, t *http1.Transaction) {
 	e.sum.Transactions++
 	st.report.TransactionCount++
 	tr := NewTxReport(t)
@@ -317,18 +380,17 @@ func (e *Engine) dispatchTx(c *reassembly.Conn, st *connState, t *http1.Transact
 		st.sum.ClientAskedClose = true
 	}
 	if resp := t.Response; resp != nil {
-		closeTok := resp.HasToken("Connection", "close")
-		if closeTok {
+		if resp.HasToken("Connection", "close") {
 			st.sum.ServerAskedClose = true
 		}
-		st.sum.ServerOfferedPersistence = !closeTok && (resp.Minor >= 1 && resp.Major == 1 || resp.HasToken("Connection", "keep-alive"))
+		st.sum.ServerOfferedPersistence = OffersPersistence(resp)
 		st.sum.KeepAliveTimeout = 0
-		if ka := parseKeepAlive(resp); ka.hasTimeout {
-			st.sum.KeepAliveTimeout = ka.timeout
+		if ka := ParseKeepAlive(resp); ka.HasTimeout {
+			st.sum.KeepAliveTimeout = ka.Timeout
 		}
 	}
 	for _, x := range st.txs {
-		st.ctx.rule = x.rule
+		st.ctx.rule, st.ctx.pass = x.rule, x.pass
 		x.c.Transaction(&st.ctx, t)
 	}
 }
@@ -340,9 +402,9 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		return
 	}
 	delete(e.conns, c.ID)
-	e.flushTx(c, st, true)
+	st.close = closeFactsOf(c)
 	for _, x := range st.ends {
-		st.ctx.rule = x.rule
+		st.ctx.rule, st.ctx.pass = x.rule, x.pass
 		x.c.End(&st.ctx)
 	}
 	e.tallyConn(c, st)
@@ -356,7 +418,8 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 	if len(e.aggs) > 0 && !evicted {
 		st.sum.Conn = &st.report.Conn
 		st.sum.Transactions = st.report.Transactions
-		st.sum.FirstCloser = firstCloser(c)
+		st.sum.FirstCloser = st.close.First
+		st.sum.Close = st.close
 		st.sum.TransactionCount = st.report.TransactionCount
 		for _, a := range e.aggs {
 			a.agg.Conn(a.rep, &st.sum)
@@ -365,21 +428,6 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 	if e.sink != nil {
 		e.sink.Connection(st.report)
 	}
-}
-
-func firstCloser(c *reassembly.Conn) int {
-	best := -1
-	var at int64
-	for d := 0; d < 2; d++ {
-		p := c.Halves[d].FIN
-		if p == nil {
-			p = c.Halves[d].RST
-		}
-		if p != nil && (best < 0 || p.Ord < at) {
-			best, at = d, p.Ord
-		}
-	}
-	return best
 }
 
 func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {

@@ -29,6 +29,11 @@ type handshakeOverhead struct {
 	first *http1.Transaction
 }
 
+var (
+	_ TransactionChecker = (*handshakeOverhead)(nil)
+	_ EndChecker         = (*handshakeOverhead)(nil)
+)
+
 func (h *handshakeOverhead) Transaction(ctx *Ctx, t *http1.Transaction) {
 	h.txs++
 	if h.txs == 1 {
@@ -74,19 +79,19 @@ func (h *handshakeOverhead) End(ctx *Ctx) {
 	ctx.Report(Finding{
 		Transaction: tx,
 		Time:        c.SYN.Time,
-		Frames:      frames(c.SYN, c.SYNACK, c.HandshakeACK, t.Request.Start, t.Response.Last),
+		Frames:      Frames(c.SYN, c.SYNACK, c.HandshakeACK, t.Request.Start, t.Response.Last),
 		Duration:    hs,
 		Message: fmt.Sprintf("the connection carried one small transaction (%s, %d B in all) and the TCP handshake took %s of the %s from SYN to the end of the response (%.0f %%)",
-			describe(t.Request), size, ms(hs), ms(total), 100*share),
+			Describe(t.Request), size, Dur(hs), Dur(total), 100*share),
 		Hint: "reuse connections (keep-alive, a connection pool) so one handshake serves many requests; batch small requests to the same server",
 		Attrs: map[string]any{
-			"handshake_ms":  timingMS(hs),
-			"syn_to_end_ms": timingMS(total),
+			"handshake_ms":  MS(hs),
+			"syn_to_end_ms": MS(total),
 			"share":         roundTo(share, 3),
 			"bytes":         size,
 		},
 	})
-	ctx.Attribute(tx, HandshakeOverhead.ID, hs)
+	ctx.Attribute(tx, hs)
 }
 
 // msgBytes is a message's size on the wire (start line, headers, body).

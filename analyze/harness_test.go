@@ -2,7 +2,6 @@ package analyze
 
 import (
 	"net/netip"
-	"testing"
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
@@ -63,61 +62,4 @@ func resp(status int, start, end flow.Pos, headers ...string) *http1.Message {
 		m.Headers = append(m.Headers, http1.Header{Name: headers[i], Value: headers[i+1]})
 	}
 	return m
-}
-
-// script drives an Engine with one connection's events, in order.
-type script struct {
-	t   *testing.T
-	rec *recorder
-	e   *Engine
-	c   *reassembly.Conn
-	n   int
-}
-
-func newScript(t *testing.T, cfg *Config, rules ...string) *script {
-	if cfg == nil {
-		cfg = DefaultConfig()
-	}
-	for _, id := range rules {
-		cfg.Enabled[id] = true
-	}
-	rec := &recorder{}
-	s := &script{t: t, rec: rec, e: NewEngine(cfg, rec), c: newConn(1)}
-	s.e.ConnStart(s.c)
-	return s
-}
-
-// tx delivers a request/response pair as the parser would: messages first,
-// then the transaction.
-func (s *script) tx(q, r *http1.Message) *http1.Transaction {
-	t := &http1.Transaction{Index: s.n, Request: q, Response: r}
-	s.n++
-	s.deliver(t)
-	return t
-}
-
-func (s *script) deliver(t *http1.Transaction) {
-	for _, m := range []*http1.Message{t.Request, t.Response} {
-		if m != nil {
-			s.e.Message(s.c, m)
-			if m.Last.Ord > s.c.Last.Ord {
-				s.c.Last = m.Last
-			}
-		}
-	}
-	s.e.Transaction(s.c, t)
-}
-
-func (s *script) end() *recorder {
-	s.e.ConnEnd(s.c)
-	s.e.Close()
-	return s.rec
-}
-
-// seg delivers a data segment: dir, frame (also Ord), stream offset and
-// length, and the peer-stream offset it acknowledges.
-func (s *script) seg(dir flow.Dir, frame int64, ms float64, off uint64, n int, ack uint64) {
-	p := at(frame, ms)
-	p.Offset = off
-	s.e.Segment(s.c, &reassembly.Segment{Pos: p, Dir: dir, Len: n, Flags: reassembly.ACK, AckOffset: ack, AckValid: true})
 }

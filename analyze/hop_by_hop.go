@@ -25,13 +25,26 @@ import (
 // Connection: upgrade are then exempt), and Proxy-Authorization may be
 // relayed to a next proxy (an absolute-form target upstream).
 var HopByHopForwarded = &Rule{
-	ID:       "hop-by-hop-forwarded",
-	Severity: Error,
-	Title:    "proxy forwarded hop-by-hop headers to the next hop",
-	NewConn:  newLegCollector,
-	NewAggregate: func(cfg *Config) Aggregate {
-		return &legAggregate{p: newLegPairer(cfg), recordChain: true, onPair: hopByHopPair}
-	},
+	ID:           "hop-by-hop-forwarded",
+	Severity:     Error,
+	Title:        "proxy forwarded hop-by-hop headers to the next hop",
+	Requires:     []*Pass{ProxyLegsPass},
+	NewAggregate: func(*Config) Aggregate { return hopByHop{} },
+}
+
+// hopByHop looks at each pair ProxyLegsPass released.
+type hopByHop struct{}
+
+var _ Aggregate = hopByHop{}
+
+func (hopByHop) Conn(r *Reporter, _ *ConnSummary) { hopByHop{}.Flush(r) }
+
+func (hopByHop) Flush(r *Reporter) {
+	for _, ev := range legsOf(r) {
+		if ev.b != nil {
+			hopByHopPair(r, ev.a, ev.b)
+		}
+	}
 }
 
 // forwardedHop lists the hop-by-hop fields of first that second still

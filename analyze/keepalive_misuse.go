@@ -2,11 +2,9 @@ package analyze
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
@@ -32,44 +30,12 @@ var KeepAliveMisuse = &Rule{
 	NewConn:  func(*Config) any { return &keepaliveMisuse{} },
 }
 
-// keepAlive is a parsed Keep-Alive header (RFC 2068 §19.7.1.1, kept alive by
-// practice): timeout in seconds, max = requests still allowed.
-type keepAlive struct {
-	present    bool
-	hasTimeout bool
-	timeout    time.Duration
-	hasMax     bool
-	max        int
-}
-
-func parseKeepAlive(m *http1.Message) keepAlive {
-	var ka keepAlive
-	for _, v := range m.Values("Keep-Alive") {
-		ka.present = true
-		for _, p := range strings.Split(v, ",") {
-			name, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-			val = strings.Trim(strings.TrimSpace(val), `"`)
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "timeout":
-				if n, err := strconv.Atoi(val); err == nil && n >= 0 && !ka.hasTimeout {
-					ka.hasTimeout, ka.timeout = true, time.Duration(n)*time.Second
-				}
-			case "max":
-				if n, err := strconv.Atoi(val); err == nil && n >= 0 && !ka.hasMax {
-					ka.hasMax, ka.max = true, n
-				}
-			}
-		}
-	}
-	return ka
-}
-
 type keepaliveMisuse struct {
 	headerReported [2]bool
 
 	// The last complete response, its announcement and its transaction.
 	last   *http1.Message
-	lastKA keepAlive
+	lastKA KeepAlive
 	lastTx int
 	// lastReq is where the latest request started (idle means: none after last).
 	lastReq flow.Pos
@@ -90,6 +56,12 @@ type keepaliveMisuse struct {
 	uncertain bool // a gap: say nothing about idle closes
 }
 
+var (
+	_ MessageChecker     = (*keepaliveMisuse)(nil)
+	_ TransactionChecker = (*keepaliveMisuse)(nil)
+	_ EndChecker         = (*keepaliveMisuse)(nil)
+)
+
 func (k *keepaliveMisuse) Message(ctx *Ctx, m *http1.Message) {
 	d := m.Dir
 	if k.headerReported[d] || !hasHeader(m, "Keep-Alive") || m.HasToken("Connection", "keep-alive") {
@@ -103,8 +75,8 @@ func (k *keepaliveMisuse) Message(ctx *Ctx, m *http1.Message) {
 	v, _ := m.Get("Keep-Alive")
 	ctx.Report(Finding{
 		Time:    m.Start.Time,
-		Frames:  frames(m.Start),
-		Message: fmt.Sprintf("%s carries Keep-Alive: %s but %s: the header is not hop-by-hop then, a proxy forwards it to the next hop and the parameters mean nothing on this connection", describe(m), v, conn),
+		Frames:  Frames(m.Start),
+		Message: fmt.Sprintf("%s carries Keep-Alive: %s but %s: the header is not hop-by-hop then, a proxy forwards it to the next hop and the parameters mean nothing on this connection", Describe(m), v, conn),
 		Hint:    "send Keep-Alive only together with Connection: keep-alive (RFC 9110 §7.6.1: hop-by-hop fields must be named in Connection), or drop it",
 	})
 }
@@ -127,9 +99,9 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 			ctx.Report(Finding{
 				Transaction: t.Index + 1,
 				Time:        q.Start.Time,
-				Frames:      frames(k.maxFrom, q.Start),
+				Frames:      Frames(k.maxFrom, q.Start),
 				Message: fmt.Sprintf("%s is request %d on this connection, but the server's Keep-Alive: max=%d in response %d allowed only %d request(s) after it",
-					describe(q), t.Index+1, k.maxAnn, k.maxAnnTx, k.maxAnn),
+					Describe(q), t.Index+1, k.maxAnn, k.maxAnnTx, k.maxAnn),
 				Hint: "count requests against the server's announced max= and open a new connection when it is used up; a server announcing max= should close with Connection: close on the last one",
 			})
 		}
@@ -138,10 +110,10 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 			ctx.Report(Finding{
 				Transaction: t.Index + 1,
 				Time:        q.Start.Time,
-				Frames:      frames(r.Start, q.Start),
+				Frames:      Frames(r.Start, q.Start),
 				Duration:    q.Start.Time.Sub(r.Last.Time),
 				Message: fmt.Sprintf("%s (transaction %d) reused the connection after an HTTP/1.0 %s in transaction %d that did not carry Connection: keep-alive, so the server had not agreed to keep it open",
-					describe(q), t.Index+1, describe(r), k.noKA10Tx),
+					Describe(q), t.Index+1, Describe(r), k.noKA10Tx),
 				Hint: "an HTTP/1.0 response without Connection: keep-alive ends the connection (RFC 9112 §9.3): open a new one; a server that does keep it open should say Connection: keep-alive",
 			})
 		}
@@ -151,9 +123,9 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 		return
 	}
 	k.last, k.lastTx = r, t.Index+1
-	k.lastKA = parseKeepAlive(r)
-	if k.lastKA.hasMax && !r.HasToken("Connection", "close") {
-		k.maxSet, k.maxIndex, k.maxFrom, k.maxAnnTx, k.maxAnn = true, t.Index+k.lastKA.max, r.Start, t.Index+1, k.lastKA.max
+	k.lastKA = ParseKeepAlive(r)
+	if k.lastKA.HasMax && !r.HasToken("Connection", "close") {
+		k.maxSet, k.maxIndex, k.maxFrom, k.maxAnnTx, k.maxAnn = true, t.Index+k.lastKA.Max, r.Start, t.Index+1, k.lastKA.Max
 	}
 	if r.Major == 1 && r.Minor == 0 && !r.HasToken("Connection", "keep-alive") && !r.HasToken("Connection", "close") {
 		// an explicit close is request-after-close's case; this is the implicit one
@@ -165,22 +137,22 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 
 func (k *keepaliveMisuse) End(ctx *Ctx) {
 	r := k.last
-	if r == nil || k.uncertain || !k.lastKA.hasTimeout || r.HasToken("Connection", "close") {
+	if r == nil || k.uncertain || !k.lastKA.HasTimeout || r.HasToken("Connection", "close") {
 		return
 	}
 	c := ctx.Conn
 	if len(c.Gaps) > 0 || c.GapsDropped > 0 {
 		return
 	}
-	sc := firstClose(&c.Halves[flow.ServerToClient])
+	sc := ctx.Close().Side[flow.ServerToClient]
 	if sc == nil || sc.Ord < r.Last.Ord || k.lastReq.Ord > r.Last.Ord {
 		return // the server did not close, or a request was outstanding: not idle
 	}
-	if cc := firstClose(&c.Halves[flow.ClientToServer]); cc != nil && cc.Ord < sc.Ord {
+	if cc := ctx.Close().Side[flow.ClientToServer]; cc != nil && cc.Ord < sc.Ord {
 		return // the client closed first
 	}
 	idle := sc.Time.Sub(r.Last.Time)
-	if idle+ctx.Config.KeepAliveSlack >= k.lastKA.timeout {
+	if idle+ctx.Config.KeepAliveSlack >= k.lastKA.Timeout {
 		return
 	}
 	how := "FIN"
@@ -188,31 +160,18 @@ func (k *keepaliveMisuse) End(ctx *Ctx) {
 		how = "RST"
 	}
 	maxText := ""
-	if k.lastKA.hasMax {
-		maxText = fmt.Sprintf(", max=%d", k.lastKA.max)
+	if k.lastKA.HasMax {
+		maxText = fmt.Sprintf(", max=%d", k.lastKA.Max)
 	}
 	ctx.Report(Finding{
 		Transaction: k.lastTx,
 		Time:        sc.Time,
-		Frames:      frames(r.Start, *sc),
+		Frames:      Frames(r.Start, *sc),
 		Duration:    idle,
 		Message: fmt.Sprintf("the server announced Keep-Alive: timeout=%d%s in %s (transaction %d) but closed the idle connection (%s) after %s, before that timeout: a client trusting the announcement would send its next request into the close",
-			int(k.lastKA.timeout/time.Second), maxText, describe(r), k.lastTx, how, ms(idle)),
+			int(k.lastKA.Timeout/time.Second), maxText, Describe(r), k.lastTx, how, Dur(idle)),
 		Hint: "announce the timeout the server really applies (e.g. Apache KeepAliveTimeout, nginx keepalive_timeout's second argument), or stop announcing one",
-		Attrs: map[string]any{"idle_ms": timingMS(idle),
-			"announced_timeout_s": int(k.lastKA.timeout / time.Second)},
+		Attrs: map[string]any{"idle_ms": MS(idle),
+			"announced_timeout_s": int(k.lastKA.Timeout / time.Second)},
 	})
-}
-
-// firstClose is the earlier of a half's FIN and RST.
-func firstClose(h *reassembly.Half) *flow.Pos {
-	switch {
-	case h.FIN == nil:
-		return h.RST
-	case h.RST == nil:
-		return h.FIN
-	case h.RST.Ord < h.FIN.Ord:
-		return h.RST
-	}
-	return h.FIN
 }

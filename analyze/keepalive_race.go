@@ -31,13 +31,13 @@ const raceAnswer = 500 * time.Millisecond
 type keepaliveRace struct {
 	prev     *http1.Message // last complete response
 	prevTx   int
-	prevKA   keepAlive
+	prevKA   KeepAlive
 	persists bool // prev left the connection open by its headers
 
 	cand   *http1.Message // first request after idle that got no response
 	candTx int
 	idle   time.Duration
-	ka     keepAlive
+	ka     KeepAlive
 	lost   int // requests lost the same way (cand and any after it)
 
 	// The client-stream bytes the server's FIN acknowledged: a request
@@ -46,6 +46,12 @@ type keepaliveRace struct {
 	finAck      uint64
 	finAckValid bool
 }
+
+var (
+	_ SegmentChecker     = (*keepaliveRace)(nil)
+	_ TransactionChecker = (*keepaliveRace)(nil)
+	_ EndChecker         = (*keepaliveRace)(nil)
+)
 
 func (k *keepaliveRace) Segment(ctx *Ctx, s *reassembly.Segment) {
 	if s.Dir == flow.ServerToClient && s.Flags.Has(reassembly.FIN) && !k.finAckValid && s.AckValid && s.Flags.Has(reassembly.ACK) {
@@ -68,9 +74,8 @@ func (k *keepaliveRace) Transaction(ctx *Ctx, t *http1.Transaction) {
 	}
 	if r := t.Response; r != nil && r.End == http1.EndComplete {
 		k.prev, k.prevTx = r, t.Index+1
-		k.prevKA = parseKeepAlive(r)
-		k.persists = !r.HasToken("Connection", "close") &&
-			(r.Major == 1 && r.Minor >= 1 || r.HasToken("Connection", "keep-alive"))
+		k.prevKA = ParseKeepAlive(r)
+		k.persists = OffersPersistence(r)
 		if t.Request != nil && t.Request.HasToken("Connection", "close") {
 			k.persists = false // request-after-close territory
 		}
@@ -87,11 +92,11 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 		return
 	}
 	srv := &c.Halves[flow.ServerToClient]
-	sc := firstClose(srv)
+	sc := ctx.Close().Side[flow.ServerToClient]
 	if sc == nil || sc.Ord < k.prev.Last.Ord {
 		return
 	}
-	if cc := firstClose(&c.Halves[flow.ClientToServer]); cc != nil && cc.Ord < sc.Ord && cc.Ord < q.Start.Ord {
+	if cc := ctx.Close().Side[flow.ClientToServer]; cc != nil && cc.Ord < sc.Ord && cc.Ord < q.Start.Ord {
 		return // the client closed first: not the server's timeout
 	}
 	how := "FIN"
@@ -103,13 +108,13 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 	if sc.Ord < q.Start.Ord {
 		gap = q.Start.Time.Sub(sc.Time)
 		what = fmt.Sprintf("the server had already closed it: its %s (frame %d) came %s after the last response and %s before the request",
-			how, sc.Frame, ms(sc.Time.Sub(k.prev.Last.Time)), ms(gap))
+			how, sc.Frame, Dur(sc.Time.Sub(k.prev.Last.Time)), Dur(gap))
 		if srv.RST != nil && srv.RST != sc && srv.RST.Ord > q.Start.Ord {
 			what += fmt.Sprintf("; the request was answered by RST (frame %d)", srv.RST.Frame)
 		}
 	} else if how == "FIN" && k.finAckValid && k.finAck <= q.Start.Offset {
 		gap = sc.Time.Sub(q.Start.Time)
-		what = fmt.Sprintf("the request crossed the server's FIN (frame %d, %s later), which did not acknowledge it: the server was already closing", sc.Frame, ms(gap))
+		what = fmt.Sprintf("the request crossed the server's FIN (frame %d, %s later), which did not acknowledge it: the server was already closing", sc.Frame, Dur(gap))
 		if srv.RST != nil && srv.RST.Ord > q.Start.Ord {
 			what += fmt.Sprintf(", and its RST (frame %d) answered the request", srv.RST.Frame)
 		}
@@ -122,13 +127,13 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 		if gap > window {
 			return
 		}
-		what = fmt.Sprintf("the server answered it with %s (frame %d) %s later and no response: it was closing the idle connection", how, sc.Frame, ms(gap))
+		what = fmt.Sprintf("the server answered it with %s (frame %d) %s later and no response: it was closing the idle connection", how, sc.Frame, Dur(gap))
 	}
 	timeout := "the server announced no Keep-Alive timeout"
-	attrs := map[string]any{"idle_ms": timingMS(k.idle), "lost_requests": k.lost}
-	if k.ka.hasTimeout {
-		timeout = fmt.Sprintf("the server had announced Keep-Alive: timeout=%d", int(k.ka.timeout/time.Second))
-		attrs["announced_timeout_s"] = int(k.ka.timeout / time.Second)
+	attrs := map[string]any{"idle_ms": MS(k.idle), "lost_requests": k.lost}
+	if k.ka.HasTimeout {
+		timeout = fmt.Sprintf("the server had announced Keep-Alive: timeout=%d", int(k.ka.Timeout/time.Second))
+		attrs["announced_timeout_s"] = int(k.ka.Timeout / time.Second)
 	}
 	lost := ""
 	if k.lost > 1 {
@@ -137,10 +142,10 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 	ctx.Report(Finding{
 		Transaction: k.candTx,
 		Time:        q.Start.Time,
-		Frames:      frames(k.prev.Last, *sc, q.Start),
+		Frames:      Frames(k.prev.Last, *sc, q.Start),
 		Duration:    k.idle,
 		Message: fmt.Sprintf("%s (transaction %d) was sent after %s idle on a persistent connection; %s; %s. The request got no response%s and must be retried on a new connection",
-			describe(q), k.candTx, ms(k.idle), what, timeout, lost),
+			Describe(q), k.candTx, Dur(k.idle), what, timeout, lost),
 		Hint:  "clients: close idle connections before the server's keep-alive timeout (announced by Keep-Alive: timeout=) and retry idempotent requests that meet a close; servers: announce the timeout so clients can expire connections first",
 		Attrs: attrs,
 	})

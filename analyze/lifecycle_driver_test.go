@@ -32,7 +32,7 @@ func newLC(cfg *Config, rules ...string) *lcCap {
 		cfg.Enabled[id] = true
 	}
 	s := &recorder{}
-	return &lcCap{e: NewEngine(cfg, s), sink: s, base: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	return &lcCap{e: NewEngine(cfg, Rules, s), sink: s, base: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
 }
 
 func (k *lcCap) pos(ms float64) flow.Pos {

@@ -1,6 +1,10 @@
 package analyze
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/connlint/connlint/reassembly/http1"
+)
 
 // NagleDelayedAck: the write-write-read pattern. A sent a small segment,
 // then had more (less than a full segment) to send; Nagle's algorithm held
@@ -8,18 +12,36 @@ import "fmt"
 // because it was waiting for the rest of the message before answering.
 //
 // It is the special case of delayed-ack-stall where the held data was
-// sub-MSS behind an unacknowledged sub-MSS segment; the same detector finds
-// both (delayed_ack_stall.go) and reports each stall under one rule only.
+// sub-MSS behind an unacknowledged sub-MSS segment; StallPass finds both and
+// classifies each stall once, so it is reported under one rule only.
 var NagleDelayedAck = &Rule{
 	ID:       "nagle-delayed-ack",
 	Severity: Warning,
 	Title:    "small write held by Nagle until the peer's delayed ACK",
-	NewConn: func(cfg *Config) any {
-		if cfg.On(DelayedAckStall.ID) {
-			return nil // delayed-ack-stall's detector reports for both rules
+	Requires: []*Pass{StallPass},
+	NewConn:  func(*Config) Checker { return &nagleDelayedAck{} },
+}
+
+type nagleDelayedAck struct{}
+
+var _ TransactionChecker = (*nagleDelayedAck)(nil)
+
+// Transaction reports t's stalls that Nagle explains.
+func (*nagleDelayedAck) Transaction(ctx *Ctx, t *http1.Transaction) {
+	for _, c := range stallsOf(ctx) {
+		if !c.nagle {
+			continue
 		}
-		return newStallDetector()
-	},
+		f, sender, receiver := stallFinding(t, c)
+		split := nagleSplit(c)
+		f.Message = fmt.Sprintf("%s — the %s held %d B (frame %d) behind the unacknowledged %d-B segment (frame %d) until the %s's delayed ACK (frame %d) came %s beyond the RTT; %s",
+			split, sender, c.n.n, c.n.pos.frame, c.acked.smallBytes, c.d.pos.frame, receiver, c.k.frame, Dur(c.stall), nagleVariant(c))
+		f.Hint = "write the message in one call (one buffer, or writev), or set TCP_NODELAY on the sending socket"
+		f.Attrs["split"] = split
+		f.Attrs["nagle"] = "classic+minshall"
+		ctx.Report(f)
+		ctx.Attribute(f.Transaction, c.stall)
+	}
 }
 
 // nagleSplit names the message that was split and where, from the stream
@@ -28,22 +50,22 @@ var NagleDelayedAck = &Rule{
 func nagleSplit(c *stallCand) string {
 	m := c.msgN
 	if c.msgD != m {
-		return fmt.Sprintf("%s (pipelined behind %s)", describe(m), describe(c.msgD))
+		return fmt.Sprintf("%s (pipelined behind %s)", Describe(m), Describe(c.msgD))
 	}
 	at := c.n.pos.off
 	start := m.Start.Offset
 	end := m.Last.Offset + 1
 	if m.HeaderBytes <= 0 {
-		return fmt.Sprintf("%s: %d B + %d B", describe(m), at-start, end-at)
+		return fmt.Sprintf("%s: %d B + %d B", Describe(m), at-start, end-at)
 	}
 	body := start + uint64(m.HeaderBytes) // first body byte
 	switch {
 	case at == body:
-		return fmt.Sprintf("%s: headers %d B + body %d B", describe(m), m.HeaderBytes, end-body)
+		return fmt.Sprintf("%s: headers %d B + body %d B", Describe(m), m.HeaderBytes, end-body)
 	case at < body:
-		return fmt.Sprintf("%s: header block split after %d of %d B (body %d B)", describe(m), at-start, m.HeaderBytes, end-body)
+		return fmt.Sprintf("%s: header block split after %d of %d B (body %d B)", Describe(m), at-start, m.HeaderBytes, end-body)
 	}
-	return fmt.Sprintf("%s: headers %d B, body split after %d B + %d B", describe(m), m.HeaderBytes, at-body, end-at)
+	return fmt.Sprintf("%s: headers %d B, body split after %d B + %d B", Describe(m), m.HeaderBytes, at-body, end-at)
 }
 
 // nagleVariant says which Nagle explains the hold. Classic Nagle (RFC 896)

@@ -145,13 +145,13 @@ func (n *noReuse) finish(rep *Reporter, k pairKey, run *noReuseRun) {
 	}
 	span := run.lastEnd.Sub(run.first.start)
 	saved := ""
-	attrs := map[string]any{"connections": run.count, "handshake_ms": timingMS(run.handshake)}
+	attrs := map[string]any{"connections": run.count, "handshake_ms": MS(run.handshake)}
 	if run.hsSeen > 0 {
 		avg := run.handshake / time.Duration(run.hsSeen)
 		save := avg * time.Duration(run.count-1)
 		saved = fmt.Sprintf("; reusing one connection would save %d handshakes (about %s of round trips at %s each), %d TIME_WAIT entries and the slow-start of every new connection",
-			run.count-1, ms(save), ms(avg), run.count-1)
-		attrs["saved_ms"] = timingMS(save)
+			run.count-1, Dur(save), Dur(avg), run.count-1)
+		attrs["saved_ms"] = MS(save)
 	}
 	sort.Slice(run.frames, func(i, j int) bool { return run.frames[i].Frame < run.frames[j].Frame })
 	sort.Slice(run.refs, func(i, j int) bool { return run.refs[i].ID < run.refs[j].ID })
@@ -160,7 +160,7 @@ func (n *noReuse) finish(rep *Reporter, k pairKey, run *noReuseRun) {
 		Frames:   run.frames,
 		Duration: run.handshake,
 		Message: fmt.Sprintf("%s: %d connections in %s carried one transaction each, each opened after an earlier one had closed, although the server offered to keep them open; %s spent in TCP handshakes%s",
-			pairText(k), run.count, ms(span), ms(run.handshake), saved),
+			pairText(k), run.count, Dur(span), Dur(run.handshake), saved),
 		Hint:    "reuse connections: keep one client (connection pool / HTTP agent) for all requests instead of one per request, and do not send Connection: close unless done",
 		Related: run.refs,
 		Attrs:   attrs,

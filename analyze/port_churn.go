@@ -237,15 +237,15 @@ func (p *portChurn) report(rep *Reporter, k pairKey, cp *churnPair) {
 	}
 	pop := cp.rate * p.tw.Seconds()
 	msg := fmt.Sprintf("%s: %d connections closed in %s (%.0f/s); each 4-tuple stays in TIME_WAIT for 2×MSL = %s, held by %s, so about %.0f would be waiting at once against %d ephemeral ports",
-		pairText(k), cp.n, ms(cp.span), cp.rate, ms(p.tw), holder, pop, p.cfg.EphemeralPorts)
+		pairText(k), cp.n, Dur(cp.span), cp.rate, Dur(p.tw), holder, pop, p.cfg.EphemeralPorts)
 	attrs := map[string]any{"rate_per_s": cp.rate, "connections": cp.n, "time_wait_by_client": cp.byClient,
 		"time_wait_by_server": cp.n - cp.byClient, "projected_time_wait": pop, "ephemeral_ports": p.cfg.EphemeralPorts,
 		"reused_4tuples": cp.reuses}
 	var dur time.Duration
 	if pop >= float64(p.cfg.EphemeralPorts) {
 		dur = time.Duration(float64(p.cfg.EphemeralPorts) / cp.rate * float64(time.Second))
-		msg += fmt.Sprintf(": at this rate the client runs out of ports to this server after %s", ms(dur))
-		attrs["exhaustion_ms"] = timingMS(dur)
+		msg += fmt.Sprintf(": at this rate the client runs out of ports to this server after %s", Dur(dur))
+		attrs["exhaustion_ms"] = MS(dur)
 	}
 	fr := []Frame{cp.fromF, cp.toF}
 	var related []ConnRef
@@ -256,7 +256,7 @@ func (p *portChurn) report(rep *Reporter, k pairKey, cp *churnPair) {
 			side = "the client"
 		}
 		msg += fmt.Sprintf(". %d 4-tuple(s) were reused within 2×MSL (%d of them while the client held TIME_WAIT); first: client port %d, connection %d closed (frame %d, TIME_WAIT at %s) and connection %d reused it %s later (frame %d)",
-			cp.reuses, cp.reuseClientTW, cp.firstReusePort, a.ref.ID, a.frame.Frame, side, b.ref.ID, ms(cp.firstReuseGap), b.frame.Frame)
+			cp.reuses, cp.reuseClientTW, cp.firstReusePort, a.ref.ID, a.frame.Frame, side, b.ref.ID, Dur(cp.firstReuseGap), b.frame.Frame)
 		for _, f := range []Frame{a.frame, b.frame} {
 			if f != fr[0] && f != fr[1] {
 				fr = append(fr, f)

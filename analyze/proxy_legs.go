@@ -60,9 +60,6 @@ import (
 // A transaction may be leg 2 of one pair and leg 1 of the next (a chain of
 // two proxies captured on all three legs).
 
-// legDataKey is the ConnSummary.Data key of the leg records.
-const legDataKey = "proxy-legs"
-
 // maxLegTx bounds the transactions kept per connection. A proxy's pooled
 // upstream connection can carry thousands; pairing the first few hundred is
 // enough to diagnose the proxy, and bounds the cost of one connection.
@@ -80,22 +77,6 @@ const maxLegNames = 64
 // would otherwise cost O(n²); beyond it a partner may be missed.
 const maxLegScan = 1024
 
-// maxProxyChains bounds Summary.ProxyChains.
-const maxProxyChains = 1000
-
-// SetSummaryData stores v under key on this connection's summary, for the
-// rule's aggregator (ConnSummary.Data). Checkers of several rules may share
-// one key: the first to store owns it (SummaryData tells the others).
-func (c *Ctx) SetSummaryData(key string, v any) {
-	if c.st.sum.Data == nil {
-		c.st.sum.Data = map[string]any{}
-	}
-	c.st.sum.Data[key] = v
-}
-
-// SummaryData returns what SetSummaryData stored under key, or nil.
-func (c *Ctx) SummaryData(key string) any { return c.st.sum.Data[key] }
-
 // legPos is a compact position: time, evidence frame, global ordinal.
 type legPos struct {
 	t     time.Time
@@ -103,7 +84,7 @@ type legPos struct {
 	ord   int64
 }
 
-func legPosOf(p flow.Pos) legPos { return legPos{t: p.Time, frame: frameAt(p), ord: p.Ord} }
+func legPosOf(p flow.Pos) legPos { return legPos{t: p.Time, frame: FrameAt(p), ord: p.Ord} }
 
 func (p legPos) set() bool { return p.frame.Frame != 0 || !p.t.IsZero() }
 
@@ -170,8 +151,8 @@ func newLegMsg(m *http1.Message) legMsg {
 			}
 			lm.hop = append(lm.hop, legField{strings.Clone(f.Name), strings.Clone(v)})
 			if strings.EqualFold(f.Name, "Connection") {
-				for _, t := range strings.Split(f.Value, ",") {
-					if t = strings.TrimSpace(t); t != "" && len(lm.conn) < 16 {
+				for t := range Tokens(f.Value) {
+					if len(lm.conn) < 16 {
 						lm.conn = append(lm.conn, strings.Clone(t))
 					}
 				}
@@ -267,17 +248,15 @@ func (t *legTx) http10() bool { return t.proto == "HTTP/1.0" }
 // legConn is one connection's leg records plus, once it ended, the facts the
 // dumb-proxy rule needs about how it closed.
 type legConn struct {
-	owner   any // the collector that fills it (several rules' collectors share it)
 	txs     []*legTx
 	dropped int
 
-	ref         ConnRef
-	gap         bool
-	tunnel      bool
-	fin, rst    [2]legPos // first FIN / RST per side (reassembly.Dir), zero when none
-	last        legPos
-	end         reassembly.EndReason
-	oneLegShown bool // dumb-proxy-keepalive reported its one-leg warning here
+	ref      ConnRef
+	gap      bool
+	tunnel   bool
+	fin, rst [2]legPos // first FIN / RST per side (flow.Dir), zero when none
+	last     legPos
+	end      reassembly.EndReason
 }
 
 // closeAfter returns the first FIN or RST on the connection at or after t
@@ -298,21 +277,29 @@ func (c *legConn) closeAfter(t time.Time) (legPos, int, bool) {
 	return best, side, ok
 }
 
-// legCollector is the per-connection checker both proxy rules install; the
-// first one on a connection does the work. (It must not be zero-sized:
-// pointers to zero-sized values may compare equal, and owner compares them.)
-type legCollector struct{ _ byte }
+// ProxyLegsPass pairs the two legs of proxied transactions for the proxy
+// rules (hop-by-hop-forwarded, dumb-proxy-keepalive) and lists the pairs in
+// the summary's ProxyChains. Its result is the list of pairs and unpaired
+// transactions released by the summary (or flush) at hand: legsOf.
+var ProxyLegsPass = &Pass{
+	Name:         "proxy-legs",
+	Doc:          "transactions seen on both legs of a proxy, paired",
+	NewConn:      func(*Config) Checker { return &legCollector{} },
+	NewAggregate: func(cfg *Config) Aggregate { return &legPass{p: newLegPairer(cfg)} },
+}
 
-func newLegCollector(*Config) any { return &legCollector{} }
+// legCollector is the pass's per-connection checker: it reduces each
+// transaction to a legTx.
+type legCollector struct{ c *legConn }
+
+var _ TransactionChecker = (*legCollector)(nil)
 
 func (lc *legCollector) Transaction(ctx *Ctx, t *http1.Transaction) {
-	c, _ := ctx.SummaryData(legDataKey).(*legConn)
+	c := lc.c
 	if c == nil {
-		c = &legConn{owner: lc}
-		ctx.SetSummaryData(legDataKey, c)
-	}
-	if c.owner != lc {
-		return
+		c = &legConn{}
+		lc.c = c
+		ctx.SetSummaryData(c)
 	}
 	q := t.Request
 	if q == nil || q.Method == "CONNECT" || q.Target == "*" {
@@ -422,9 +409,9 @@ func newLegPairer(cfg *Config) *legPairer {
 
 func keyOf(t *legTx) legKey { return legKey{t.method, t.path, t.reqBody} }
 
-// add stores a finished connection's transactions and pairs what is due.
-func (p *legPairer) add(s *ConnSummary) {
-	c, _ := s.Data[legDataKey].(*legConn)
+// add stores a finished connection's transactions (c, collected by
+// legCollector) and pairs what is due.
+func (p *legPairer) add(s *ConnSummary, c *legConn) {
 	if c == nil || s.Conn == nil {
 		return
 	}
@@ -682,57 +669,49 @@ func newProxyChain(a, b *legTx) ProxyChain {
 	return ch
 }
 
-// recordChain adds a chain to the run's summary (bounded).
-func recordChain(r *Reporter, ch ProxyChain) {
-	s := &r.e.sum
-	if len(s.ProxyChains) >= maxProxyChains {
-		s.ProxyChainsDropped++
-		return
-	}
-	s.ProxyChains = append(s.ProxyChains, ch)
+// legEvent is one result of the pass: a pair (a = client leg, b = upstream
+// leg), or a transaction that left the store unpaired (b nil).
+type legEvent struct{ a, b *legTx }
+
+// legPass is the pass's aggregate. Each Conn and Flush replaces released
+// with what that call paired, in pairing order: the rules' aggregates, which
+// run after it, read it through legsOf.
+type legPass struct {
+	p        *legPairer
+	rep      *Reporter
+	released []legEvent
 }
 
-// legAggregate adapts a legPairer to the Aggregate interface for one rule.
-// Both proxy rules pair independently (the result is the same; each rule can
-// be disabled alone); the chain list is recorded by hop-by-hop-forwarded, or
-// by dumb-proxy-keepalive when the former is off, so it appears once.
-type legAggregate struct {
-	p           *legPairer
-	rep         *Reporter
-	recordChain bool
-	onPair      func(r *Reporter, a, b *legTx)
-	onSingle    func(r *Reporter, t *legTx)
-}
+var _ Aggregate = (*legPass)(nil)
 
-func (g *legAggregate) init(r *Reporter) {
+func (g *legPass) init(r *Reporter) {
+	clear(g.released)
+	g.released = g.released[:0]
 	if g.rep != nil {
 		return
 	}
 	g.rep = r
 	g.p.pair = func(a, b *legTx) {
-		if g.recordChain {
-			recordChain(g.rep, newProxyChain(a, b))
-		}
-		if g.onPair != nil {
-			g.onPair(g.rep, a, b)
-		}
+		g.rep.AddProxyChain(newProxyChain(a, b))
+		g.released = append(g.released, legEvent{a, b})
 	}
-	g.p.single = func(t *legTx) {
-		if g.onSingle != nil {
-			g.onSingle(g.rep, t)
-		}
-	}
+	g.p.single = func(t *legTx) { g.released = append(g.released, legEvent{a: t}) }
 }
 
-func (g *legAggregate) Conn(r *Reporter, s *ConnSummary) {
+func (g *legPass) Conn(r *Reporter, s *ConnSummary) {
 	g.init(r)
-	g.p.add(s)
+	c, _ := r.SummaryData(s).(*legConn)
+	g.p.add(s, c)
 }
 
-func (g *legAggregate) Flush(r *Reporter) {
+func (g *legPass) Flush(r *Reporter) {
 	g.init(r)
 	g.p.flush()
 }
+
+// legsOf returns what ProxyLegsPass released with the summary (or flush) at
+// hand.
+func legsOf(r *Reporter) []legEvent { return r.ResultOf(ProxyLegsPass).(*legPass).released }
 
 // proxyText names the proxy of a pair: its listening address, and the
 // address it used upstream when that differs.

@@ -87,7 +87,7 @@ func (s *legSpec) conn() *reassembly.Conn {
 // engine does, and returns the ConnSummary an aggregator receives.
 func (s *legSpec) summary() *ConnSummary {
 	st := &connState{}
-	ctx := &Ctx{st: st}
+	ctx := &Ctx{st: st, pass: ProxyLegsPass}
 	col := &legCollector{}
 	for i, tx := range s.txs {
 		col.Transaction(ctx, &http1.Transaction{Index: i, Request: tx[0], Response: tx[1]})
@@ -112,7 +112,7 @@ func pairs(cfg *Config, specs ...*legSpec) []string {
 	}
 	sort.SliceStable(sums, func(i, j int) bool { return sums[i].Conn.Last.Ord < sums[j].Conn.Last.Ord })
 	for _, s := range sums {
-		p.add(s)
+		p.add(s, legsData(s))
 	}
 	p.flush()
 	sort.Strings(out)
@@ -144,7 +144,7 @@ func TestLegPairAbsoluteVsOriginForm(t *testing.T) {
 	wantPairs(t, pairs(nil, client, up), "1/1>2/1")
 
 	// the chain: what each hop added
-	a, b := client.summary().Data[legDataKey].(*legConn).txs[0], up.summary().Data[legDataKey].(*legConn).txs[0]
+	a, b := client.summary().Data[ProxyLegsPass.Name].(*legConn).txs[0], up.summary().Data[ProxyLegsPass.Name].(*legConn).txs[0]
 	a.conn.fillConn(client.summary())
 	b.conn.fillConn(up.summary())
 	ch := newProxyChain(a, b)
@@ -297,7 +297,7 @@ func TestLegPairSilent(t *testing.T) {
 	c := &legSpec{id: 1, client: "10.0.0.1:50000", server: proxyIn, txs: [][2]*http1.Message{
 		tx(lreq("CONNECT", "o.example:443", "HTTP/1.1", 0), lresp(200, 5, 5)),
 	}}
-	if got := c.summary().Data[legDataKey].(*legConn).txs; len(got) != 0 {
+	if got := c.summary().Data[ProxyLegsPass.Name].(*legConn).txs; len(got) != 0 {
 		t.Errorf("CONNECT collected: %d", len(got))
 	}
 }
@@ -311,7 +311,7 @@ func TestLegPairBounded(t *testing.T) {
 		s := &legSpec{id: uint64(i + 1), client: fmt.Sprintf("10.0.%d.%d:5000", i/200, i%200+1), server: origin, txs: [][2]*http1.Message{
 			tx(lreq("GET", fmt.Sprintf("/u%d", i), "HTTP/1.1", float64(i)), lresp(200, float64(i)+0.5, float64(i)+0.6)),
 		}}
-		p.add(s.summary())
+		p.add(s.summary(), legsData(s.summary()))
 		if p.stored > 10 || len(p.queue) > 10 || len(p.index) > 10 {
 			t.Fatalf("after %d: stored %d, queue %d, keys %d", i, p.stored, len(p.queue), len(p.index))
 		}
@@ -335,4 +335,10 @@ func TestSplitTarget(t *testing.T) {
 			t.Errorf("splitTarget(%q, %q) = %q %q, want %q %q", c.target, c.host, a, p, c.auth, c.path)
 		}
 	}
+}
+
+// legsData is the collector's record on a summary, as the pass reads it.
+func legsData(s *ConnSummary) *legConn {
+	c, _ := s.Data[ProxyLegsPass.Name].(*legConn)
+	return c
 }

@@ -1,15 +1,8 @@
 package analyze
 
-import (
-	"strconv"
-
-	"github.com/connlint/connlint/reassembly/flow"
-	"github.com/connlint/connlint/reassembly/http1"
-)
-
 // Rules is the catalogue. A plain slice, like cmd/vet's suite: adding a rule
 // is adding a line to its family's list and a file beside its test.
-var Rules = concat(framingRules, timingRules, lifecycleRules, proxyRules)
+var Rules = concat(timingRules, lifecycleRules, proxyRules)
 
 func concat(lists ...[]*Rule) []*Rule {
 	var out []*Rule
@@ -19,66 +12,12 @@ func concat(lists ...[]*Rule) []*Rule {
 	return out
 }
 
-// framingRules check HTTP/1.x message framing and request/response order.
-var framingRules = []*Rule{
-	ContentLengthMismatch,
-	ConflictingFraming,
-	BodyOnBodilessResponse,
-	UnframedPersistentResponse,
-	Pipelining,
-	PipelinedUnsafeMethod,
-	RequestAfterClose,
-	UnsolicitedResponse,
-	InconsistentOverlap,
-}
-
-// frameAt turns a stream position into an evidence frame.
-func frameAt(p flow.Pos) Frame { return Frame{Input: p.Input, Frame: p.Frame} }
-
-// frames builds an evidence list from positions, skipping unset ones and
-// repeats, in the order given.
-func frames(ps ...flow.Pos) []Frame {
-	var out []Frame
-	for _, p := range ps {
-		if p.Frame == 0 {
-			continue
-		}
-		f := frameAt(p)
-		dup := false
-		for _, g := range out {
-			if g == f {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			out = append(out, f)
+// Lookup finds a rule by ID.
+func Lookup(id string) *Rule {
+	for _, r := range Rules {
+		if r.ID == id {
+			return r
 		}
 	}
-	return out
-}
-
-// idempotent reports whether method is idempotent (RFC 9110 §9.2.2): safe to
-// resend and to pipeline.
-func idempotent(method string) bool {
-	switch method {
-	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
-		return true
-	}
-	return false
-}
-
-// describe names a message the way findings do: "POST /upload" or "response 200".
-func describe(m *http1.Message) string {
-	if m == nil {
-		return "message"
-	}
-	if m.Dir == flow.ClientToServer {
-		t := m.Target
-		if len(t) > 80 {
-			t = t[:77] + "..."
-		}
-		return m.Method + " " + t
-	}
-	return "response " + strconv.Itoa(m.Status)
+	return nil
 }

@@ -64,19 +64,19 @@ type ConnSummary struct {
 	// Persistent is true when the server offered persistence (HTTP/1.1 without
 	// close, or HTTP/1.0 with keep-alive) on its last response.
 	ServerOfferedPersistence bool
-	// FirstFIN says which side closed first (who holds TIME_WAIT): -1 none.
+	// FirstCloser says which side closed first (who holds TIME_WAIT): -1 none.
 	FirstCloser int
+	// Close is how the connection closed (first FIN/RST per side).
+	Close CloseFacts
 	// TransactionCount counts every transaction (Transactions is bounded).
 	TransactionCount int
 	// KeepAliveTimeout is the timeout= of the server's last Keep-Alive
 	// header, 0 when none was announced.
 	KeepAliveTimeout time.Duration
-	// Data holds compact per-connection facts a checker stored for its
-	// aggregator with Ctx.SetSummaryData, by key (nil when none).
+	// Data holds compact per-connection facts checkers stored for their own
+	// aggregates with Ctx.SetSummaryData, by rule ID or pass name (nil when
+	// none); Reporter.SummaryData reads them.
 	Data map[string]any
-	// Timing is the timing rules' compact record (slow_start.go), nil when
-	// they did not run or had nothing to say.
-	Timing *ConnTiming
 }
 
 // Summary is the per-run tally.

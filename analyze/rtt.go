@@ -103,7 +103,7 @@ func sendMSS(c *reassembly.Conn, d flow.Dir) int {
 func fullSized(n, mss int) bool { return n >= mss-40 }
 
 // mark is a pointer-free copy of a capture position. The per-segment state
-// of the timing checkers is built from it rather than from reassembly.Pos,
+// of the timing checkers is built from it rather than from flow.Pos,
 // whose time.Time holds a *Location: storing that on every segment costs a
 // GC write barrier each time, measurable on the hot path.
 type mark struct {

@@ -1,9 +1,9 @@
 package analyze
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
-	"sort"
 
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/http1"
@@ -11,18 +11,44 @@ import (
 
 // Rule is one entry of the catalogue: a value, in the style of
 // go/analysis.Analyzer. Per-connection rules set NewConn; rules that look
-// across connections set NewAggregate.
+// across connections set NewAggregate; a rule may set both.
 type Rule struct {
 	ID       string   // stable, kebab-case, as in DESIGN.md
 	Severity Severity // default severity
 	Title    string   // one line, no capital, no period
-	// NewConn returns a fresh per-connection checker, or nil when the rule
-	// has nothing to do per connection. It may implement any of the
-	// SegmentChecker, MessageChecker, ... interfaces below.
-	NewConn func(cfg *Config) any
+	// Requires lists the passes whose results the rule reads (Ctx.ResultOf,
+	// Reporter.ResultOf). The engine runs a pass when an enabled rule
+	// requires it, and runs it before the rules on every event.
+	Requires []*Pass
+	// NewConn returns a fresh per-connection checker: a value implementing
+	// at least one of the checker interfaces below (Validate checks it).
+	NewConn func(cfg *Config) Checker
 	// NewAggregate returns the rule's cross-connection state (one per run).
 	NewAggregate func(cfg *Config) Aggregate
 }
+
+// Pass is a shared analysis that reports nothing: stall detection, proxy-leg
+// pairing. Rules that need it list it in Requires and read its result, which
+// is the pass's own per-connection checker (Ctx.ResultOf) or aggregate
+// (Reporter.ResultOf); the pass's package gives it a typed accessor. A pass
+// runs once per connection however many rules require it.
+type Pass struct {
+	Name string // kebab-case, distinct from every rule ID
+	Doc  string
+	// NewConn and NewAggregate are as for a Rule. A pass's checker methods
+	// run before any rule's for the same event; its aggregate sees each
+	// connection summary before any rule's aggregate.
+	NewConn      func(cfg *Config) Checker
+	NewAggregate func(cfg *Config) Aggregate
+}
+
+// Checker is a per-connection checker: a value implementing one or more of
+// SegmentChecker, GapChecker, InconsistencyChecker, MessageChecker,
+// TransactionChecker and EndChecker. The engine dispatches by interface, so
+// each checker type carries compile-time assertions beside it
+// (var _ analyze.TransactionChecker = (*fooChecker)(nil)) and Validate
+// rejects a checker that implements none.
+type Checker = any
 
 // The interfaces a per-connection checker may implement. Each method gets
 // the connection's Ctx, which reports findings and exposes the Conn.
@@ -39,15 +65,27 @@ type (
 	MessageChecker interface {
 		Message(ctx *Ctx, m *http1.Message)
 	}
+	// TransactionChecker sees each transaction once its messages have been
+	// delivered (http1 delivers a transaction after its messages).
 	TransactionChecker interface {
 		Transaction(ctx *Ctx, t *http1.Transaction)
 	}
 	EndChecker interface{ End(ctx *Ctx) }
 )
 
-// Aggregate is a cross-connection rule's state. It sees one compact summary
-// per finished connection (never packets), in connection-end order, and may
-// report at any time; Flush is called once at the end of the run.
+// isChecker reports whether c implements at least one checker interface.
+func isChecker(c Checker) bool {
+	switch c.(type) {
+	case SegmentChecker, GapChecker, InconsistencyChecker, MessageChecker, TransactionChecker, EndChecker:
+		return true
+	}
+	return false
+}
+
+// Aggregate is a cross-connection rule's (or pass's) state. It sees one
+// compact summary per finished connection (never packets), in connection-end
+// order, and may report at any time; Flush is called once at the end of the
+// run.
 type Aggregate interface {
 	Conn(r *Reporter, s *ConnSummary)
 	Flush(r *Reporter)
@@ -55,8 +93,10 @@ type Aggregate interface {
 
 var idPattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 
-// Validate checks the registry the way analysis.Validate checks analyzers:
-// unique well-formed IDs, a title, a severity and something to run.
+// Validate checks a suite the way analysis.Validate checks analyzers: unique
+// well-formed IDs, a title, a severity and something to run; every checker
+// (built with DefaultConfig) implements a checker interface; every required
+// pass is well formed and named apart from the rules.
 func Validate(rules []*Rule) error {
 	seen := map[string]bool{}
 	for _, r := range rules {
@@ -73,26 +113,46 @@ func Validate(rules []*Rule) error {
 		if r.NewConn == nil && r.NewAggregate == nil {
 			return fmt.Errorf("rule %q: nothing to run", r.ID)
 		}
+		if err := validChecker(r.NewConn); err != nil {
+			return fmt.Errorf("rule %q: %w", r.ID, err)
+		}
 	}
-	return nil
-}
-
-// Lookup finds a rule by ID.
-func Lookup(id string) *Rule {
-	for _, r := range Rules {
-		if r.ID == id {
-			return r
+	passes := map[*Pass]bool{}
+	for _, r := range rules {
+		for _, p := range r.Requires {
+			if p == nil {
+				return fmt.Errorf("rule %q: nil pass in Requires", r.ID)
+			}
+			if passes[p] {
+				continue
+			}
+			passes[p] = true
+			if !idPattern.MatchString(p.Name) || seen[p.Name] {
+				return fmt.Errorf("pass %q: malformed name, or a rule's ID", p.Name)
+			}
+			if p.NewConn == nil && p.NewAggregate == nil {
+				return fmt.Errorf("pass %q: nothing to run", p.Name)
+			}
+			if err := validChecker(p.NewConn); err != nil {
+				return fmt.Errorf("pass %q: %w", p.Name, err)
+			}
 		}
 	}
 	return nil
 }
 
-// IDs lists the registered rule IDs, sorted.
-func IDs() []string {
-	ids := make([]string, 0, len(Rules))
-	for _, r := range Rules {
-		ids = append(ids, r.ID)
+var errNotChecker = errors.New("NewConn returns a value that implements no checker interface (check the method signatures)")
+
+func validChecker(newConn func(*Config) Checker) error {
+	if newConn == nil {
+		return nil
 	}
-	sort.Strings(ids)
-	return ids
+	c := newConn(DefaultConfig())
+	if c == nil {
+		return errors.New("NewConn returns nil")
+	}
+	if !isChecker(c) {
+		return fmt.Errorf("%w: %T", errNotChecker, c)
+	}
+	return nil
 }

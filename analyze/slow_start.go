@@ -106,6 +106,12 @@ type flightCounter struct {
 	fresh    *FreshResponse
 }
 
+var (
+	_ SegmentChecker     = (*flightCounter)(nil)
+	_ TransactionChecker = (*flightCounter)(nil)
+	_ EndChecker         = (*flightCounter)(nil)
+)
+
 func newFlightCounter(cfg *Config) *flightCounter {
 	f := &flightCounter{iw: cfg.InitialWindowSegs}
 	f.flights = f.buf[:0]
@@ -230,7 +236,7 @@ func (f *flightCounter) Transaction(ctx *Ctx, t *http1.Transaction) {
 	if f.full && all[len(all)-2].end() < to {
 		return // the response runs past the flights we kept
 	}
-	fr := &FreshResponse{Tx: t.Index + 1, Request: describe(t.Request), ReqStart: t.Request.Start.Time,
+	fr := &FreshResponse{Tx: t.Index + 1, Request: Describe(t.Request), ReqStart: t.Request.Start.Time,
 		Bytes: int64(to - from), Start: r.Start, Last: r.Last, SYN: ctx.Conn.SYN}
 	if len(t.Interim) > 0 {
 		fr.Start = t.Interim[0].Start
@@ -266,7 +272,7 @@ func (f *flightCounter) End(ctx *Ctx) {
 	if f.warmAt.IsZero() && (f.fresh == nil || f.fresh.Flights < minFreshFlights) {
 		return // neither warm nor a slow fresh response: nothing for the aggregate
 	}
-	ctx.setConnTiming(&ConnTiming{RTT: f.rtt, MSS: f.mss, WarmAt: f.warmAt, MaxFlight: f.maxFl, Fresh: f.fresh})
+	ctx.SetSummaryData(&ConnTiming{RTT: f.rtt, MSS: f.mss, WarmAt: f.warmAt, MaxFlight: f.maxFl, Fresh: f.fresh})
 }
 
 // ssEntry is what the aggregate keeps per finished connection.
@@ -295,19 +301,15 @@ type slowStartAgg struct {
 }
 
 func (a *slowStartAgg) Conn(r *Reporter, s *ConnSummary) {
-	t := s.Timing
+	t, _ := r.SummaryData(s).(*ConnTiming)
 	c := s.Conn
 	if t == nil || c == nil || c.SYN.Frame == 0 {
 		return
 	}
 	e := &ssEntry{ref: ConnRef{ID: c.ID, Client: c.Client, Server: c.Server}, syn: c.SYN.Time, end: c.Last.Time,
 		warmAt: t.WarmAt, maxFlight: t.MaxFlight, rtt: t.RTT, fresh: t.Fresh}
-	for d := range 2 {
-		for _, p := range []*flow.Pos{c.Halves[d].FIN, c.Halves[d].RST} {
-			if p != nil && (e.closeAt.IsZero() || p.Time.Before(e.closeAt)) {
-				e.closeAt = p.Time
-			}
-		}
+	if p := s.Close.FirstPos(); p != nil {
+		e.closeAt = p.Time
 	}
 	txs := s.Transactions
 	if len(txs) > ssMaxBusy || s.TransactionCount > len(txs) {
@@ -449,23 +451,23 @@ func (a *slowStartAgg) report(r *Reporter, f, w *ssEntry, cur *ConnSummary) bool
 	r.Report(Finding{
 		Transaction: fr.Tx,
 		Time:        fr.Start.Time,
-		Frames:      frames(fr.SYN, fr.Start, fr.Last),
+		Frames:      Frames(fr.SYN, fr.Start, fr.Last),
 		Duration:    cost,
 		Related:     []ConnRef{f.ref, w.ref},
 		Message: fmt.Sprintf("%s on new connection %d (%s → %s): the %d-B response took %d round trips (flights of %s segments: slow start from the initial window) while connection %d to the same server was warm (one round trip carried up to %d B there) and idle for %s; about %d round trip(s), %s, more than on the warm connection",
 			fr.Request, f.ref.ID, f.ref.Client, f.ref.Server, fr.Bytes, fr.Flights, strings.Join(sizes, ", "), w.ref.ID,
-			w.maxFlight, ms(fr.ReqStart.Sub(idleSince)), extra, ms(cost)),
+			w.maxFlight, Dur(fr.ReqStart.Sub(idleSince)), extra, Dur(cost)),
 		Hint: "send the request on the idle keep-alive connection (a connection pool that prefers warm connections) instead of opening a new one; note that Linux servers restart slow start after an idle RTO unless net.ipv4.tcp_slow_start_after_idle=0",
 		Attrs: map[string]any{
 			"flights": fr.Flights, "flight_segments": fr.Segments, "response_bytes": fr.Bytes,
 			"warm_connection": w.ref.ID, "warm_max_flight_bytes": w.maxFlight, "extra_round_trips": extra,
-			"rtt_ms": timingMS(f.rtt), "initial_window_segments": mss,
+			"rtt_ms": MS(f.rtt), "initial_window_segments": mss,
 		},
 	})
 	if cur != nil {
 		for _, t := range cur.Transactions {
 			if t.Index == fr.Tx {
-				attribute(t, SlowStartFreshConnection.ID, cost)
+				r.Attribute(t, cost)
 				break
 			}
 		}

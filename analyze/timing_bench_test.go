@@ -11,7 +11,6 @@ import (
 	"github.com/connlint/connlint/capture"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
-	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // benchCaptures exercise the timing rules: keep-alive GETs (one long
@@ -118,8 +117,8 @@ func BenchmarkTimingOverhead(b *testing.B) {
 }
 
 func analyzePackets(cfg *Config, pkts []capture.Packet) {
-	e := NewEngine(cfg, discard{})
-	a := reassembly.NewAssembler(e, reassembly.Options{Consumers: e.HTTP1Consumers(http1.Options{})})
+	e := NewEngine(cfg, Rules, discard{})
+	a := reassembly.NewAssembler(e, reassembly.Options{})
 	for i := range pkts {
 		p := &pkts[i]
 		a.Packet(p.LinkType, p.Data, flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: int64(i + 1)})

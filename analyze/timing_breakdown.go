@@ -9,13 +9,13 @@ import "time"
 // compact line per transaction in text, numbers in ms in JSON.
 
 // Attribute adds d to the time transaction tx (1-based, as in findings)
-// spent on the cause named by rule. It reports whether the transaction was
-// found: attribution works on the transactions already settled on this
-// connection (Ctx.Transactions), so a checker that finds a stall before its
-// transaction is settled keeps it and attributes it from Transaction() or
-// End(). Transactions beyond MaxTransactionsPerConn are not kept and cannot
-// be attributed to.
-func (c *Ctx) Attribute(tx int, rule string, d time.Duration) bool {
+// spent on the cause named by the current rule. It reports whether the
+// transaction was found: attribution works on the transactions already
+// settled on this connection (Ctx.Transactions), so a checker that finds a
+// stall before its transaction is settled keeps it and attributes it from
+// Transaction() or End(). Transactions beyond MaxTransactionsPerConn are not
+// kept and cannot be attributed to.
+func (c *Ctx) Attribute(tx int, d time.Duration) bool {
 	if tx <= 0 || d <= 0 {
 		return false
 	}
@@ -25,10 +25,17 @@ func (c *Ctx) Attribute(tx int, rule string, d time.Duration) bool {
 		if txs[i].Index != tx {
 			continue
 		}
-		attribute(txs[i], rule, d)
+		attribute(txs[i], c.key(), d)
 		return true
 	}
 	return false
+}
+
+// Attribute adds d to t's time spent on the reporter's rule's cause: for a
+// cross-connection rule that judges a connection as it ends (t is from the
+// ConnSummary it was given).
+func (r *Reporter) Attribute(t *TxReport, d time.Duration) {
+	attribute(t, r.rule.ID, d)
 }
 
 func attribute(t *TxReport, rule string, d time.Duration) {
@@ -40,25 +47,3 @@ func attribute(t *TxReport, rule string, d time.Duration) {
 	}
 	t.Timing.Attributed[rule] += d
 }
-
-// reportAs reports f under another (enabled) rule of this run. One
-// per-connection detector serves delayed-ack-stall and nagle-delayed-ack, so
-// that a stall is classified once and reported under exactly one of them.
-// It reports false, and drops f, when that rule is not enabled.
-func (c *Ctx) reportAs(id string, f Finding) bool {
-	for _, r := range c.e.rules {
-		if r.ID != id {
-			continue
-		}
-		saved := c.rule
-		c.rule = r
-		c.Report(f)
-		c.rule = saved
-		return true
-	}
-	return false
-}
-
-// setConnTiming hands the connection's timing summary to the
-// cross-connection rules: it travels in the ConnSummary they receive.
-func (c *Ctx) setConnTiming(t *ConnTiming) { c.st.sum.Timing = t }

@@ -45,7 +45,7 @@ func newTRun(t *testing.T, cfg *Config) *tRun {
 		cfg = timingConfig()
 	}
 	s := &recorder{}
-	return &tRun{t: t, e: NewEngine(cfg, s), sink: s}
+	return &tRun{t: t, e: NewEngine(cfg, Rules, s), sink: s}
 }
 
 // sconn is one synthetic connection.
@@ -236,12 +236,12 @@ func TestAttributeBreakdown(t *testing.T) {
 	}
 	// Attribute on an unknown transaction is refused, and sums add up.
 	st := &connState{report: &ConnReport{Transactions: []*TxReport{{Index: 1}}}}
-	ctx := &Ctx{st: st}
-	if ctx.Attribute(2, "x", time.Millisecond) {
+	ctx := &Ctx{st: st, rule: &Rule{ID: "x"}}
+	if ctx.Attribute(2, time.Millisecond) {
 		t.Error("attributed to a transaction that does not exist")
 	}
-	ctx.Attribute(1, "x", time.Millisecond)
-	ctx.Attribute(1, "x", 2*time.Millisecond)
+	ctx.Attribute(1, time.Millisecond)
+	ctx.Attribute(1, 2*time.Millisecond)
 	if v := st.report.Transactions[0].Timing.Attributed["x"]; v != 3*time.Millisecond {
 		t.Errorf("sum %v, want 3ms", v)
 	}

@@ -102,7 +102,7 @@ func (u *unsafeRetry) report(rep *Reporter, first, retry *retryCopy) {
 		Frames:      []Frame{first.frame, first.diedPos, retry.frame},
 		Duration:    after,
 		Message: fmt.Sprintf("%s %s (%d-byte body) was sent again on connection %d %s after the first copy (connection %d, transaction %d); that connection was %s without a response, so the server may already have acted on the first copy",
-			retry.method, shortTarget(retry.target), retry.body, retry.conn.ID, ms(after), first.conn.ID, first.tx, first.diedHow),
+			retry.method, shortTarget(retry.target), retry.body, retry.conn.ID, Dur(after), first.conn.ID, first.tx, first.diedHow),
 		Hint:    "do not resend non-idempotent requests automatically (RFC 9112 §9.3.1); make the operation idempotent (an idempotency key the server deduplicates) or ask the user",
 		Related: []ConnRef{first.conn},
 		Attrs: map[string]any{"method": retry.method, "target": retry.target, "body_bytes": retry.body,

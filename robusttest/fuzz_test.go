@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/http1"
 )
@@ -158,7 +159,7 @@ func fuzzOne(t *testing.T, client, server, plan []byte) {
 		}
 		s := r.finish()
 		for rule, n := range r.sink.findings {
-			if analyze.Lookup(rule) == nil {
+			if suite.Lookup(rule) == nil {
 				t.Errorf("%d findings of unregistered rule %q", n, rule)
 			}
 		}
@@ -184,7 +185,7 @@ func newPipe(t testing.TB, opts reassembly.Options, httpOpts http1.Options) *rig
 	r := &rig{t: t, sink: newCountingSink(), tmpl: newFrameTemplate(),
 		t0: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
 	r.sink.keep = true
-	r.eng = analyze.NewEngine(nil, r.sink)
+	r.eng = analyze.NewEngine(nil, suite.Rules, r.sink)
 	opts.Consumers = r.eng.HTTP1Consumers(httpOpts)
 	r.asm = reassembly.NewAssembler(r.eng, opts)
 	return r

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
@@ -150,7 +151,7 @@ func newRigHTTP(t testing.TB, opts reassembly.Options, httpOpts http1.Options, c
 	r.measure = true
 	r.base = readMem()
 	r.peak = r.base
-	r.eng = analyze.NewEngine(cfg, r.sink)
+	r.eng = analyze.NewEngine(cfg, suite.Rules, r.sink)
 	opts.Consumers = r.eng.HTTP1Consumers(httpOpts)
 	r.asm = reassembly.NewAssembler(r.eng, opts)
 	return r

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/capture"
 )
 
@@ -88,7 +89,7 @@ func analyzeFiles(paths []string, fl *analysisFlags, cfg *analyze.Config, stdin 
 	}
 	defer src.Close()
 	r := newRenderer(fl.format, stdout, src.Inputs(), colorEnabled(fl.color, stdout), all)
-	eng := analyze.NewEngine(cfg, r)
+	eng := analyze.NewEngine(cfg, suite.Rules, r)
 	var tick func()
 	if bar := progressFor(paths, src, stderr, progress); bar != nil {
 		tick = bar.tick
@@ -174,7 +175,7 @@ func lintFiles(paths []string, fl *analysisFlags, cfg *analyze.Config, threshold
 			r = &ndjsonRenderer{enc: newLineEncoder(stdout), inputs: src.Inputs(), alwaysInput: true}
 		}
 		counter := &severityCounter{next: r, threshold: threshold}
-		eng := analyze.NewEngine(cfg, counter)
+		eng := analyze.NewEngine(cfg, suite.Rules, counter)
 		res := pipeline(src, eng, fl.assemblerOptions(), nil)
 		src.Close()
 		r.finish(res)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/capture"
 	"github.com/connlint/connlint/reassembly"
 )
@@ -27,7 +28,7 @@ func BenchmarkPipeline(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		eng := analyze.NewEngine(analyze.DefaultConfig(), nullSink{})
+		eng := analyze.NewEngine(analyze.DefaultConfig(), suite.Rules, nullSink{})
 		res := pipeline(src, eng, reassembly.Options{}, nil)
 		src.Close()
 		packets += res.summary.Packets

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/docs"
 )
 
@@ -30,7 +30,7 @@ func needFile(t *testing.T, p string) {
 }
 
 func TestEveryRuleHasAPage(t *testing.T) {
-	for _, r := range analyze.Rules {
+	for _, r := range suite.Rules {
 		page, err := docs.RulePage(r.ID)
 		if err != nil {
 			t.Errorf("rule %s has no docs/rules/%s.md", r.ID, r.ID)
@@ -51,8 +51,8 @@ func TestEveryRuleHasAPage(t *testing.T) {
 func TestRulesCommand(t *testing.T) {
 	code, out, _ := runCLI("rules", "--format", "json")
 	var rows []struct{ ID, Severity, Title string }
-	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != len(analyze.Rules) {
-		t.Fatalf("rules --format json: exit %d, %d rows, want %d", code, len(rows), len(analyze.Rules))
+	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != len(suite.Rules) {
+		t.Fatalf("rules --format json: exit %d, %d rows, want %d", code, len(rows), len(suite.Rules))
 	}
 	code, out, _ = runCLI("rules")
 	if code != 0 || !strings.Contains(out, "nagle-delayed-ack") || !strings.Contains(out, "SEVERITY") {

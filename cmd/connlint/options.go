@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/reassembly"
 )
 
@@ -83,7 +84,7 @@ func (f *analysisFlags) config() (*analyze.Config, error) {
 	default:
 		return nil, fmt.Errorf("unknown --color %q (want auto, always or never)", f.color)
 	}
-	if err := analyze.CheckRuleIDs(append(append([]string(nil), f.enable...), f.disable...)); err != nil {
+	if err := suite.CheckRuleIDs(append(append([]string(nil), f.enable...), f.disable...)); err != nil {
 		return nil, err
 	}
 	c := analyze.DefaultConfig()
@@ -98,7 +99,7 @@ func (f *analysisFlags) config() (*analyze.Config, error) {
 		if !ok {
 			return nil, fmt.Errorf("--set %q: want RULE=SEVERITY", s)
 		}
-		if err := analyze.CheckRuleIDs([]string{id}); err != nil {
+		if err := suite.CheckRuleIDs([]string{id}); err != nil {
 			return nil, err
 		}
 		v, err := analyze.ParseSeverity(sev)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/docs"
 )
 
@@ -27,7 +27,7 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 					Title    string `json:"title"`
 				}
 				rows := []row{}
-				for _, r := range analyze.Rules {
+				for _, r := range suite.Rules {
 					rows = append(rows, row{r.ID, r.Severity.String(), r.Title})
 				}
 				enc := json.NewEncoder(stdout)
@@ -36,7 +36,7 @@ func newRulesCmd(stdout io.Writer) *cobra.Command {
 			case "text":
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tSEVERITY\tDESCRIPTION")
-				for _, r := range analyze.Rules {
+				for _, r := range suite.Rules {
 					fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, r.Severity, r.Title)
 				}
 				return tw.Flush()
@@ -54,7 +54,7 @@ func newExplainCmd(stdout io.Writer) *cobra.Command {
 		Short: "Print a rule's page: what it means, why it matters, an example, how to fix and silence it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if analyze.Lookup(args[0]) == nil {
+			if suite.Lookup(args[0]) == nil {
 				return &exitError{code: exitBadInput, err: fmt.Errorf("unknown rule %q (connlint rules lists them)", args[0])}
 			}
 			page, err := docs.RulePage(args[0])

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/capture"
 )
 
@@ -68,7 +69,7 @@ open it drops root to the invoking sudo user (else nobody), like tcpdump.`,
 			} else {
 				r = newRenderer(fl.format, stdout, src.Inputs(), false, false)
 			}
-			res := pipeline(src, analyze.NewEngine(cfg, r), fl.assemblerOptions(), nil)
+			res := pipeline(src, analyze.NewEngine(cfg, suite.Rules, r), fl.assemblerOptions(), nil)
 			r.finish(res)
 			s := res.summary
 			fmt.Fprintf(stderr, "%d packets received by filter, %d dropped by kernel, %d dropped by interface\n", s.KernelReceived, s.KernelDropped, s.IfaceDropped)

@@ -1,7 +1,11 @@
-package analyze
+// Package framing holds the rules about HTTP/1.x message framing and
+// request/response order (content-length-mismatch ... inconsistent-overlap).
+package framing
 
 import (
 	"fmt"
+
+	"github.com/connlint/connlint/analyze"
 
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
@@ -11,16 +15,18 @@ import (
 // ContentLengthMismatch: a message ended at a different length than its
 // framing says — cut short by FIN/RST/capture end, or followed by bytes that
 // do not start a message.
-var ContentLengthMismatch = &Rule{
+var ContentLengthMismatch = &analyze.Rule{
 	ID:       "content-length-mismatch",
-	Severity: Error,
+	Severity: analyze.Error,
 	Title:    "message length differs from its framing (truncated or overrun)",
-	NewConn:  func(*Config) any { return &contentLengthMismatch{} },
+	NewConn:  func(*analyze.Config) any { return &contentLengthMismatch{} },
 }
 
 type contentLengthMismatch struct{}
 
-func (contentLengthMismatch) Transaction(ctx *Ctx, t *http1.Transaction) {
+var _ analyze.TransactionChecker = contentLengthMismatch{}
+
+func (contentLengthMismatch) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if t.Gap {
 		return
 	}
@@ -41,7 +47,7 @@ func (contentLengthMismatch) Transaction(ctx *Ctx, t *http1.Transaction) {
 	}
 }
 
-func truncation(c *reassembly.Conn, m *http1.Message) (Finding, bool) {
+func truncation(c *reassembly.Conn, m *http1.Message) (analyze.Finding, bool) {
 	var by string
 	var endPos *flow.Pos
 	h := &c.Halves[m.Dir]
@@ -58,32 +64,32 @@ func truncation(c *reassembly.Conn, m *http1.Message) (Finding, bool) {
 		if c.End == reassembly.EndEvicted || c.End == reassembly.EndIdle {
 			// connlint stopped following the connection (table full, idle):
 			// the rest of the message may well have come
-			return Finding{}, false
+			return analyze.Finding{}, false
 		}
 		by = "the end of the capture"
 	default:
-		return Finding{}, false
+		return analyze.Finding{}, false
 	}
 	var what string
 	switch {
 	case m.InHeaders:
-		what = fmt.Sprintf("%s: header block cut by %s after %d bytes, before the blank line that ends it", describe(m), by, m.HeaderBytes)
+		what = fmt.Sprintf("%s: header block cut by %s after %d bytes, before the blank line that ends it", analyze.Describe(m), by, m.HeaderBytes)
 	case m.Framing == http1.FramingContentLength && m.MissingBytes > 0:
 		what = fmt.Sprintf("%s truncated by %s: %d of %d body bytes (Content-Length) arrived, %d missing",
-			describe(m), by, m.BodyLength, m.ContentLength, m.MissingBytes)
+			analyze.Describe(m), by, m.BodyLength, m.ContentLength, m.MissingBytes)
 	case m.Framing == http1.FramingChunked:
-		what = fmt.Sprintf("%s truncated by %s: chunked body ended after %d bytes without its last chunk", describe(m), by, m.BodyLength)
+		what = fmt.Sprintf("%s truncated by %s: chunked body ended after %d bytes without its last chunk", analyze.Describe(m), by, m.BodyLength)
 	default:
-		return Finding{}, false
+		return analyze.Finding{}, false
 	}
-	f := Finding{
+	f := analyze.Finding{
 		Time:    m.Last.Time,
-		Frames:  frames(m.Start, m.Last),
+		Frames:  analyze.Frames(m.Start, m.Last),
 		Message: what,
 		Attrs:   map[string]any{"kind": "truncated", "by": m.End.String(), "missing_bytes": m.MissingBytes},
 	}
 	if endPos != nil {
-		f.Frames = append(f.Frames, frameAt(*endPos))
+		f.Frames = append(f.Frames, analyze.FrameAt(*endPos))
 		f.Time = endPos.Time
 	}
 	if m.End == http1.EndCaptureEnd {
@@ -94,25 +100,25 @@ func truncation(c *reassembly.Conn, m *http1.Message) (Finding, bool) {
 	return f, true
 }
 
-func overrun(m *http1.Message) (Finding, bool) {
+func overrun(m *http1.Message) (analyze.Finding, bool) {
 	if !m.Has(http1.AnomOverrun) || m.OverrunBytes <= 0 {
-		return Finding{}, false
+		return analyze.Finding{}, false
 	}
 	// an HTTP/0.9-looking request line followed by header lines is a
 	// malformed request (e.g. "GET /HTTP/1.1"), not a length mismatch
 	if m.Proto == "HTTP/0.9" {
-		return Finding{}, false
+		return analyze.Finding{}, false
 	}
 	// RFC 9112 §2.2: a server SHOULD ignore empty lines before a request-line,
 	// and some clients send CRLF after a request body — not an overrun.
 	if m.Dir == flow.ClientToServer && m.OverrunBytes <= 2 {
-		return Finding{}, false
+		return analyze.Finding{}, false
 	}
 	if m.Framing == http1.FramingNone {
-		return Finding{
+		return analyze.Finding{
 			Time:    m.OverrunPos.Time,
-			Frames:  frames(m.Start, m.OverrunPos),
-			Message: fmt.Sprintf("%s (no body) was followed by %d bytes that do not start an HTTP message", describe(m), m.OverrunBytes),
+			Frames:  analyze.Frames(m.Start, m.OverrunPos),
+			Message: fmt.Sprintf("%s (no body) was followed by %d bytes that do not start an HTTP message", analyze.Describe(m), m.OverrunBytes),
 			Hint:    "the sender wrote bytes outside any message: a body on a message that has none, or a broken client/server; the peer will treat them as a malformed next message",
 			Attrs:   map[string]any{"kind": "overrun", "extra_bytes": m.OverrunBytes},
 		}, true
@@ -126,10 +132,10 @@ func overrun(m *http1.Message) (Finding, bool) {
 	default:
 		framing = "its framing"
 	}
-	return Finding{
+	return analyze.Finding{
 		Time:    m.OverrunPos.Time,
-		Frames:  frames(m.Start, m.OverrunPos),
-		Message: fmt.Sprintf("%s overrun: %d bytes followed the end given by %s and do not start an HTTP message", describe(m), m.OverrunBytes, framing),
+		Frames:  analyze.Frames(m.Start, m.OverrunPos),
+		Message: fmt.Sprintf("%s overrun: %d bytes followed the end given by %s and do not start an HTTP message", analyze.Describe(m), m.OverrunBytes, framing),
 		Hint:    "the sender wrote more than it declared: compute Content-Length from the bytes actually sent (after compression/encoding), or use chunked encoding",
 		Attrs:   map[string]any{"kind": "overrun", "extra_bytes": m.OverrunBytes},
 	}, true

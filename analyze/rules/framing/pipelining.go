@@ -1,27 +1,29 @@
-package analyze
+package framing
 
 import (
 	"fmt"
+
+	"github.com/connlint/connlint/analyze"
 
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // Pipelining: requests were sent before the responses to earlier ones were
 // complete (info), safe methods only.
-var Pipelining = &Rule{
+var Pipelining = &analyze.Rule{
 	ID:       "pipelining",
-	Severity: Info,
+	Severity: analyze.Info,
 	Title:    "requests were pipelined (idempotent methods only)",
-	NewConn:  func(*Config) any { return &pipelineTracker{unsafe: false} },
+	NewConn:  func(*analyze.Config) any { return &pipelineTracker{unsafe: false} },
 }
 
 // PipelinedUnsafeMethod: a non-idempotent request was pipelined, or a request
 // was pipelined behind one (RFC 9112 §9.3.2).
-var PipelinedUnsafeMethod = &Rule{
+var PipelinedUnsafeMethod = &analyze.Rule{
 	ID:       "pipelined-unsafe-method",
-	Severity: Error,
+	Severity: analyze.Error,
 	Title:    "non-idempotent request pipelined, or a request pipelined behind one",
-	NewConn:  func(*Config) any { return &pipelineTracker{unsafe: true} },
+	NewConn:  func(*analyze.Config) any { return &pipelineTracker{unsafe: true} },
 }
 
 // outstanding is an earlier request whose response may not have been
@@ -38,8 +40,13 @@ type pipelineTracker struct {
 	open   []outstanding
 	// for the info rule: one finding per connection, at End
 	count, depth int
-	first        *Finding
+	first        *analyze.Finding
 }
+
+var (
+	_ analyze.TransactionChecker = (*pipelineTracker)(nil)
+	_ analyze.EndChecker         = (*pipelineTracker)(nil)
+)
 
 const maxOutstanding = 256
 
@@ -47,7 +54,7 @@ const maxOutstanding = 256
 // response. For a request that never got a (complete) response, only ACKs can
 // tell: q is pipelined when the client had received no server byte between
 // sending o and sending q. Without that evidence it says no.
-func behind(ctx *Ctx, q *http1.Message, o outstanding) bool {
+func behind(ctx *analyze.Ctx, q *http1.Message, o outstanding) bool {
 	if o.resp != nil {
 		return ctx.SentBefore(q.Start.Offset, q.Start.Ord, o.resp.Last.Offset, o.resp.Last.Ord)
 	}
@@ -56,7 +63,7 @@ func behind(ctx *Ctx, q *http1.Message, o outstanding) bool {
 	return ok1 && ok2 && aq <= ao
 }
 
-func (p *pipelineTracker) Transaction(ctx *Ctx, t *http1.Transaction) {
+func (p *pipelineTracker) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	q := t.Request
 	if q == nil || t.Gap {
 		return
@@ -81,30 +88,30 @@ func (p *pipelineTracker) Transaction(ctx *Ctx, t *http1.Transaction) {
 	}
 }
 
-func (p *pipelineTracker) pipelined(ctx *Ctx, t *http1.Transaction, q *http1.Message) {
+func (p *pipelineTracker) pipelined(ctx *analyze.Ctx, t *http1.Transaction, q *http1.Message) {
 	prev := p.open[len(p.open)-1]
 	var unsafeBehind *outstanding
 	for i := range p.open {
-		if !idempotent(p.open[i].req.Method) {
+		if !analyze.Idempotent(p.open[i].req.Method) {
 			unsafeBehind = &p.open[i]
 		}
 	}
-	unsafe := !idempotent(q.Method) || unsafeBehind != nil
+	unsafe := !analyze.Idempotent(q.Method) || unsafeBehind != nil
 	if p.unsafe != unsafe {
 		return
 	}
 	if p.unsafe {
 		var msg string
-		if !idempotent(q.Method) {
-			msg = fmt.Sprintf("%s (transaction %d) is not idempotent and was sent while %s (transaction %d) had no complete response", describe(q), t.Index+1, describe(prev.req), prev.tx)
+		if !analyze.Idempotent(q.Method) {
+			msg = fmt.Sprintf("%s (transaction %d) is not idempotent and was sent while %s (transaction %d) had no complete response", analyze.Describe(q), t.Index+1, analyze.Describe(prev.req), prev.tx)
 		} else {
-			msg = fmt.Sprintf("%s (transaction %d) was pipelined behind %s (transaction %d) before its response", describe(q), t.Index+1, describe(unsafeBehind.req), unsafeBehind.tx)
+			msg = fmt.Sprintf("%s (transaction %d) was pipelined behind %s (transaction %d) before its response", analyze.Describe(q), t.Index+1, analyze.Describe(unsafeBehind.req), unsafeBehind.tx)
 			prev = *unsafeBehind
 		}
-		ctx.Report(Finding{
+		ctx.Report(analyze.Finding{
 			Transaction: t.Index + 1,
 			Time:        q.Start.Time,
-			Frames:      frames(prev.req.Start, q.Start),
+			Frames:      analyze.Frames(prev.req.Start, q.Start),
 			Message:     msg + "; if the connection fails the client cannot tell which requests were processed",
 			Hint:        "wait for the response before sending a non-idempotent request, and do not pipeline behind one (RFC 9112 §9.3.2)",
 			Attrs:       map[string]any{"depth": len(p.open) + 1},
@@ -116,15 +123,15 @@ func (p *pipelineTracker) pipelined(ctx *Ctx, t *http1.Transaction, q *http1.Mes
 		p.depth = d
 	}
 	if p.first == nil {
-		p.first = &Finding{
+		p.first = &analyze.Finding{
 			Transaction: t.Index + 1,
 			Time:        q.Start.Time,
-			Frames:      frames(prev.req.Start, q.Start),
+			Frames:      analyze.Frames(prev.req.Start, q.Start),
 		}
 	}
 }
 
-func (p *pipelineTracker) End(ctx *Ctx) {
+func (p *pipelineTracker) End(ctx *analyze.Ctx) {
 	if p.unsafe || p.first == nil {
 		return
 	}

@@ -1,7 +1,9 @@
-package analyze
+package framing
 
 import (
 	"fmt"
+
+	"github.com/connlint/connlint/analyze"
 
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
@@ -10,11 +12,11 @@ import (
 
 // UnsolicitedResponse: a response arrived with no request outstanding —
 // client and server disagree about framing (the desync symptom).
-var UnsolicitedResponse = &Rule{
+var UnsolicitedResponse = &analyze.Rule{
 	ID:       "unsolicited-response",
-	Severity: Error,
+	Severity: analyze.Error,
 	Title:    "response with no request outstanding",
-	NewConn:  func(*Config) any { return &unsolicited{} },
+	NewConn:  func(*analyze.Config) any { return &unsolicited{} },
 }
 
 type unsolicited struct {
@@ -23,7 +25,7 @@ type unsolicited struct {
 	// request: the server may well have answered them (typically a 400), so a
 	// response after them is not unsolicited.
 	junkOrd int64
-	held    []Finding
+	held    []analyze.Finding
 
 	// The server acknowledging client bytes the capture does not hold (yet)
 	// proves the client sent something the capture lacks — possibly the
@@ -37,11 +39,18 @@ type unsolicited struct {
 	unseen     [][2]int64
 }
 
+var (
+	_ analyze.SegmentChecker     = (*unsolicited)(nil)
+	_ analyze.MessageChecker     = (*unsolicited)(nil)
+	_ analyze.TransactionChecker = (*unsolicited)(nil)
+	_ analyze.EndChecker         = (*unsolicited)(nil)
+)
+
 // maxUnseenSpans bounds the remembered periods: a held response is checked
 // when its transaction settles, shortly after it started.
 const maxUnseenSpans = 16
 
-func (u *unsolicited) Segment(ctx *Ctx, s *reassembly.Segment) {
+func (u *unsolicited) Segment(ctx *analyze.Ctx, s *reassembly.Segment) {
 	if s.Dir == flow.ClientToServer {
 		end := s.Offset + uint64(s.Len)
 		if s.Flags.Has(reassembly.FIN) {
@@ -77,13 +86,13 @@ func (u *unsolicited) requestMayBeUnseen(ord int64) bool {
 	return false
 }
 
-func (u *unsolicited) Message(ctx *Ctx, m *http1.Message) {
+func (u *unsolicited) Message(ctx *analyze.Ctx, m *http1.Message) {
 	if m.Dir == flow.ClientToServer && m.OverrunBytes > 0 && m.OverrunPos.Ord > u.junkOrd {
 		u.junkOrd = m.OverrunPos.Ord
 	}
 }
 
-func (u *unsolicited) Transaction(ctx *Ctx, t *http1.Transaction) {
+func (u *unsolicited) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if !t.Unsolicited || t.Response == nil || t.Gap {
 		if t.Response != nil && t.Request != nil {
 			u.lastDone = t.Response
@@ -102,16 +111,16 @@ func (u *unsolicited) Transaction(ctx *Ctx, t *http1.Transaction) {
 	}
 	// Reported at End: a capture that holds no client packet at all
 	// (asymmetric routing, one-sided capture) cannot show the requests.
-	u.held = append(u.held, Finding{
+	u.held = append(u.held, analyze.Finding{
 		Transaction: t.Index + 1,
 		Time:        r.Start.Time,
-		Frames:      frames(r.Start),
-		Message:     fmt.Sprintf("%s arrived with no request outstanding: %s", describe(r), u.context()),
+		Frames:      analyze.Frames(r.Start),
+		Message:     fmt.Sprintf("%s arrived with no request outstanding: %s", analyze.Describe(r), u.context()),
 		Hint:        "client and server disagree about where a message ends: check the framing (Content-Length/chunked) of the previous messages; a server answering one request several times is the request-smuggling/desync symptom",
 	})
 }
 
-func (u *unsolicited) End(ctx *Ctx) {
+func (u *unsolicited) End(ctx *analyze.Ctx) {
 	if ctx.Conn.Halves[flow.ClientToServer].Segments == 0 {
 		return
 	}
@@ -124,25 +133,5 @@ func (u *unsolicited) context() string {
 	if u.lastDone == nil {
 		return "no request had been seen on the connection"
 	}
-	return fmt.Sprintf("every earlier request already had its response (the last one, %s, complete at frame %d)", describe(u.lastDone), u.lastDone.Last.Frame)
-}
-
-// InconsistentOverlap: retransmitted/overlapping data differs from what was
-// first seen at the same sequence numbers.
-var InconsistentOverlap = &Rule{
-	ID:       "inconsistent-overlap",
-	Severity: Warning,
-	Title:    "retransmitted TCP data differs from the original",
-	NewConn:  func(*Config) any { return inconsistentOverlap{} },
-}
-
-type inconsistentOverlap struct{}
-
-func (inconsistentOverlap) Inconsistency(ctx *Ctx, x reassembly.Inconsistency) {
-	ctx.Report(Finding{
-		Time:    x.Second.Time,
-		Frames:  frames(x.First, x.Second),
-		Message: fmt.Sprintf("%d bytes at %s stream offset %d differ between frame %d and frame %d; the first copy was kept, as most receivers do", x.Bytes, x.Dir, x.Offset, x.First.Frame, x.Second.Frame),
-		Hint:    "two different payloads claimed the same sequence numbers: an on-path injection (the QUANTUM INSERT pattern) or a broken middlebox; compare both frames in Wireshark",
-	})
+	return fmt.Sprintf("every earlier request already had its response (the last one, %s, complete at frame %d)", analyze.Describe(u.lastDone), u.lastDone.Last.Frame)
 }

@@ -1,23 +1,27 @@
-package analyze
+package framing
 
 import (
 	"fmt"
+
+	"github.com/connlint/connlint/analyze"
 
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // BodyOnBodilessResponse: a response to HEAD, or a 1xx/204/304, was followed
 // by body bytes. The client reads them as the start of the next response.
-var BodyOnBodilessResponse = &Rule{
+var BodyOnBodilessResponse = &analyze.Rule{
 	ID:       "body-on-bodiless-response",
-	Severity: Error,
+	Severity: analyze.Error,
 	Title:    "response to HEAD, or 1xx/204/304, carried body bytes",
-	NewConn:  func(*Config) any { return bodyOnBodiless{} },
+	NewConn:  func(*analyze.Config) any { return bodyOnBodiless{} },
 }
 
 type bodyOnBodiless struct{}
 
-func (bodyOnBodiless) Transaction(ctx *Ctx, t *http1.Transaction) {
+var _ analyze.TransactionChecker = bodyOnBodiless{}
+
+func (bodyOnBodiless) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if t.Gap {
 		return
 	}
@@ -29,11 +33,11 @@ func (bodyOnBodiless) Transaction(ctx *Ctx, t *http1.Transaction) {
 		if t.Request != nil && t.Request.Method == "HEAD" {
 			why = "a response to HEAD has no body"
 		}
-		ctx.Report(Finding{
+		ctx.Report(analyze.Finding{
 			Transaction: t.Index + 1,
 			Time:        r.OverrunPos.Time,
-			Frames:      frames(r.Start, r.OverrunPos),
-			Message:     fmt.Sprintf("%s was followed by %d body bytes, but %s (RFC 9112 §6.3): the client will read them as the next response", describe(r), r.OverrunBytes, why),
+			Frames:      analyze.Frames(r.Start, r.OverrunPos),
+			Message:     fmt.Sprintf("%s was followed by %d body bytes, but %s (RFC 9112 §6.3): the client will read them as the next response", analyze.Describe(r), r.OverrunBytes, why),
 			Hint:        "do not write a body for HEAD, 1xx, 204 or 304 responses (Content-Length there describes the GET representation, not bytes that follow)",
 			Attrs:       map[string]any{"extra_bytes": r.OverrunBytes},
 		})

@@ -1,8 +1,10 @@
-package analyze
+package framing
 
 import (
 	"fmt"
 	"time"
+
+	"github.com/connlint/connlint/analyze"
 
 	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
@@ -11,11 +13,11 @@ import (
 // UnframedPersistentResponse: a response with neither Content-Length nor
 // chunked (so it ends only when the server closes) on a connection the server
 // keeps open: the client can only wait for a timeout.
-var UnframedPersistentResponse = &Rule{
+var UnframedPersistentResponse = &analyze.Rule{
 	ID:       "unframed-persistent-response",
-	Severity: Warning,
+	Severity: analyze.Warning,
 	Title:    "response without length on a connection the server keeps open",
-	NewConn:  func(*Config) any { return &unframedPersistent{} },
+	NewConn:  func(*analyze.Config) any { return &unframedPersistent{} },
 }
 
 type unframedPersistent struct {
@@ -23,7 +25,12 @@ type unframedPersistent struct {
 	resp *http1.Message
 }
 
-func (u *unframedPersistent) Transaction(ctx *Ctx, t *http1.Transaction) {
+var (
+	_ analyze.TransactionChecker = (*unframedPersistent)(nil)
+	_ analyze.EndChecker         = (*unframedPersistent)(nil)
+)
+
+func (u *unframedPersistent) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	r := t.Response
 	if t.Gap || r == nil || r.Framing != http1.FramingClose || r.End == http1.EndRST || r.GapBytes > 0 {
 		return
@@ -42,7 +49,7 @@ func (u *unframedPersistent) Transaction(ctx *Ctx, t *http1.Transaction) {
 	u.tx, u.resp = t.Index+1, r
 }
 
-func (u *unframedPersistent) End(ctx *Ctx) {
+func (u *unframedPersistent) End(ctx *analyze.Ctx) {
 	r := u.resp
 	if r == nil {
 		return
@@ -65,36 +72,25 @@ func (u *unframedPersistent) End(ctx *Ctx) {
 	case clientEnd != nil && clientEnd.Ord > r.Last.Ord && (serverEnd == nil || clientEnd.Ord < serverEnd.Ord) &&
 		clientEnd.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
 		wait = clientEnd.Time.Sub(r.Last.Time)
-		how = fmt.Sprintf("the client gave up and closed %s after the last byte; the server had not closed", ms(wait))
+		how = fmt.Sprintf("the client gave up and closed %s after the last byte; the server had not closed", analyze.Dur(wait))
 		ev = []flow.Pos{*clientEnd}
 	case serverEnd != nil && serverEnd.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
 		wait = serverEnd.Time.Sub(r.Last.Time)
-		how = fmt.Sprintf("the server closed only %s after the last byte (an idle timeout), and until then the client could not know the response was complete", ms(wait))
+		how = fmt.Sprintf("the server closed only %s after the last byte (an idle timeout), and until then the client could not know the response was complete", analyze.Dur(wait))
 		ev = []flow.Pos{*serverEnd}
 	case serverEnd == nil && clientEnd == nil && c.Last.Time.Sub(r.Last.Time) >= ctx.Config.UnframedIdle:
 		wait = c.Last.Time.Sub(r.Last.Time)
-		how = fmt.Sprintf("the connection was still open %s after the last byte when the capture ended", ms(wait))
+		how = fmt.Sprintf("the connection was still open %s after the last byte when the capture ended", analyze.Dur(wait))
 		ev = []flow.Pos{c.Last}
 	default:
 		return
 	}
-	ctx.Report(Finding{
+	ctx.Report(analyze.Finding{
 		Transaction: u.tx,
 		Time:        r.Last.Time,
-		Frames:      frames(append([]flow.Pos{r.Start, r.Last}, ev...)...),
+		Frames:      analyze.Frames(append([]flow.Pos{r.Start, r.Last}, ev...)...),
 		Duration:    wait,
-		Message:     fmt.Sprintf("%s has neither Content-Length nor chunked encoding, so it ends only when the server closes; %s", describe(r), how),
+		Message:     fmt.Sprintf("%s has neither Content-Length nor chunked encoding, so it ends only when the server closes; %s", analyze.Describe(r), how),
 		Hint:        "send Content-Length or Transfer-Encoding: chunked, or close the connection right after the body (Connection: close)",
 	})
-}
-
-// ms formats a duration for messages: "40.2 ms", "3.10 s".
-func ms(d time.Duration) string {
-	if d >= 10*time.Second {
-		return fmt.Sprintf("%.1f s", d.Seconds())
-	}
-	if d >= time.Second {
-		return fmt.Sprintf("%.2f s", d.Seconds())
-	}
-	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }

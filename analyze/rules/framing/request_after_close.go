@@ -1,7 +1,9 @@
-package analyze
+package framing
 
 import (
 	"fmt"
+
+	"github.com/connlint/connlint/analyze"
 
 	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
@@ -9,11 +11,11 @@ import (
 
 // RequestAfterClose: a request was sent after "Connection: close" was sent or
 // received on the connection (RFC 9112 §9.6).
-var RequestAfterClose = &Rule{
+var RequestAfterClose = &analyze.Rule{
 	ID:       "request-after-close",
-	Severity: Error,
+	Severity: analyze.Error,
 	Title:    "request sent after Connection: close",
-	NewConn:  func(*Config) any { return &requestAfterClose{} },
+	NewConn:  func(*analyze.Config) any { return &requestAfterClose{} },
 }
 
 type requestAfterClose struct {
@@ -25,7 +27,9 @@ type requestAfterClose struct {
 	byServer bool
 }
 
-func (r *requestAfterClose) Transaction(ctx *Ctx, t *http1.Transaction) {
+var _ analyze.TransactionChecker = (*requestAfterClose)(nil)
+
+func (r *requestAfterClose) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	// A capture gap on this transaction makes its pairing uncertain, not the
 	// request itself nor the close seen before it: both are in the capture
 	// (http-gap-beyond-body.pcap: close at f7, GET /2 at f10, its response
@@ -38,12 +42,12 @@ func (r *requestAfterClose) Transaction(ctx *Ctx, t *http1.Transaction) {
 		case t.Response != nil:
 			answered = "the server answered it anyway"
 		}
-		ctx.Report(Finding{
+		ctx.Report(analyze.Finding{
 			Transaction: t.Index + 1,
 			Time:        q.Start.Time,
-			Frames:      frames(*r.closeAt, q.Start),
+			Frames:      analyze.Frames(*r.closeAt, q.Start),
 			Duration:    q.Start.Time.Sub(r.closeAt.Time),
-			Message:     fmt.Sprintf("%s (transaction %d) was sent after %s in transaction %d; %s", describe(q), t.Index+1, r.closeBy, r.closeTx, answered),
+			Message:     fmt.Sprintf("%s (transaction %d) was sent after %s in transaction %d; %s", analyze.Describe(q), t.Index+1, r.closeBy, r.closeTx, answered),
 			Hint:        "after Connection: close, open a new connection for the next request (RFC 9112 §9.6); a client must also honour the server's close",
 		})
 		// report the first violation after each close only; this transaction
@@ -61,7 +65,7 @@ func (r *requestAfterClose) Transaction(ctx *Ctx, t *http1.Transaction) {
 // after reports whether q was sent after the close: after the client's own
 // close request, or once the client had received the server's close header
 // (its ACKs say so; without ACKs, capture order).
-func (r *requestAfterClose) after(ctx *Ctx, q *http1.Message) bool {
+func (r *requestAfterClose) after(ctx *analyze.Ctx, q *http1.Message) bool {
 	if !r.byServer {
 		return q.Start.Ord > r.closeAt.Ord
 	}

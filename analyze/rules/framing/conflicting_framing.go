@@ -1,8 +1,10 @@
-package analyze
+package framing
 
 import (
 	"fmt"
 	"strings"
+
+	"github.com/connlint/connlint/analyze"
 
 	"github.com/connlint/connlint/reassembly/http1"
 )
@@ -10,16 +12,18 @@ import (
 // ConflictingFraming: Content-Length with Transfer-Encoding, several
 // different Content-Length values, or an invalid one — the shapes request
 // smuggling is built from (RFC 9112 §6.3, §11.2).
-var ConflictingFraming = &Rule{
+var ConflictingFraming = &analyze.Rule{
 	ID:       "conflicting-framing",
-	Severity: Error,
+	Severity: analyze.Error,
 	Title:    "contradictory or invalid Content-Length/Transfer-Encoding",
-	NewConn:  func(*Config) any { return conflictingFraming{} },
+	NewConn:  func(*analyze.Config) any { return conflictingFraming{} },
 }
 
 type conflictingFraming struct{}
 
-func (conflictingFraming) Transaction(ctx *Ctx, t *http1.Transaction) {
+var _ analyze.TransactionChecker = conflictingFraming{}
+
+func (conflictingFraming) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	for _, m := range []*http1.Message{t.Request, t.Response} {
 		if m == nil {
 			continue
@@ -43,11 +47,11 @@ func (conflictingFraming) Transaction(ctx *Ctx, t *http1.Transaction) {
 		if len(why) == 0 {
 			continue
 		}
-		ctx.Report(Finding{
+		ctx.Report(analyze.Finding{
 			Transaction: t.Index + 1,
 			Time:        m.Start.Time,
-			Frames:      frames(m.Start, m.HeaderEnd),
-			Message:     fmt.Sprintf("%s has %s: two parsers can disagree where it ends (request-smuggling shape)", describe(m), strings.Join(why, " and ")),
+			Frames:      analyze.Frames(m.Start, m.HeaderEnd),
+			Message:     fmt.Sprintf("%s has %s: two parsers can disagree where it ends (request-smuggling shape)", analyze.Describe(m), strings.Join(why, " and ")),
 			Hint:        "send exactly one framing: a single valid Content-Length, or Transfer-Encoding: chunked alone; a proxy in front must reject such messages (RFC 9112 §6.3)",
 		})
 	}

@@ -1,0 +1,61 @@
+package analyze
+
+import (
+	"strconv"
+
+	"github.com/connlint/connlint/reassembly/flow"
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// Evidence and wording helpers every rule family uses.
+
+// FrameAt turns a stream position into an evidence frame.
+func FrameAt(p flow.Pos) Frame { return Frame{Input: p.Input, Frame: p.Frame} }
+
+// Frames builds an evidence list from positions, skipping unset ones and
+// repeats, in the order given.
+func Frames(ps ...flow.Pos) []Frame {
+	var out []Frame
+	for _, p := range ps {
+		if p.Frame == 0 {
+			continue
+		}
+		f := FrameAt(p)
+		dup := false
+		for _, g := range out {
+			if g == f {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Idempotent reports whether method is idempotent (RFC 9110 §9.2.2): safe to
+// resend and to pipeline.
+func Idempotent(method string) bool {
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// Describe names a message the way findings do: "POST /upload" or "response 200".
+func Describe(m *http1.Message) string {
+	if m == nil {
+		return "message"
+	}
+	if m.Dir == flow.ClientToServer {
+		t := m.Target
+		if len(t) > 80 {
+			t = t[:77] + "..."
+		}
+		return m.Method + " " + t
+	}
+	return "response " + strconv.Itoa(m.Status)
+}
