@@ -128,9 +128,9 @@ func MS(d time.Duration) float64 {
 	return float64(d.Round(time.Microsecond)) / float64(time.Millisecond)
 }
 
-// pair is the client and server a finding is about: its connection, or
+// Pair is the client and server a finding is about: its connection, or
 // for cross-connection findings (zero Conn) the first related one.
-func pair(f *analyze.Finding) (analyze.ConnRef, bool) {
+func Pair(f *analyze.Finding) (analyze.ConnRef, bool) {
 	if f.Conn.ID != 0 || f.Conn.Server.IsValid() {
 		return f.Conn, true
 	}
@@ -144,7 +144,7 @@ func pair(f *analyze.Finding) (analyze.ConnRef, bool) {
 // cross-connection finding is named by its client IP (the port differs
 // from connection to connection) and server. "" when it has neither.
 func ConnName(f *analyze.Finding) string {
-	c, ok := pair(f)
+	c, ok := Pair(f)
 	if !ok {
 		return ""
 	}

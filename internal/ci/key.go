@@ -27,7 +27,7 @@ type Key struct {
 // takes its client and server from its first related connection.
 func KeyOf(f *analyze.Finding) Key {
 	k := Key{Rule: f.Rule}
-	if c, ok := pair(f); ok {
+	if c, ok := Pair(f); ok {
 		if c.Client.IsValid() {
 			k.Client = c.Client.Addr().Unmap().String()
 		}
