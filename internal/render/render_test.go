@@ -225,4 +225,6 @@ type shortWriter struct{}
 func (shortWriter) Write(p []byte) (int, error) { return len(p) - 1, nil }
 
 // http1Pos: TxReport still carries the parser's positions.
-func http1Pos(p analyze.Point) http1.Pos { return http1.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame} }
+func http1Pos(p analyze.Point) http1.Pos {
+	return http1.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame}
+}
