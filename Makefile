@@ -39,7 +39,22 @@ vet:
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet ./...
 
-test: deps vet
+# staticcheck at a pinned version, installed into bin/tools when missing.
+STATICCHECK_VERSION ?= v0.8.2
+TOOLS       := $(CURDIR)/bin/tools
+STATICCHECK := $(TOOLS)/staticcheck
+
+$(STATICCHECK):
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# lint: formatting, vet (with and without cgo), staticcheck, a tidy go.mod.
+lint: vet $(STATICCHECK)
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(STATICCHECK) ./...
+	CGO_ENABLED=0 $(STATICCHECK) ./...
+	$(GO) mod tidy -diff
+
+test: deps lint
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/connlint
 	$(GO) test -count=1 -timeout 20m ./...
 

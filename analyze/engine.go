@@ -408,8 +408,7 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		x.c.End(&st.ctx)
 	}
 	e.tallyConn(c, st)
-	st.report.Conn = *c
-	st.report.Conn.Gaps = append([]reassembly.Gap(nil), c.Gaps...)
+	st.report.describe(c)
 	// A connection connlint stopped following (table full, idle timeout)
 	// has no known end and maybe more transactions: the cross-connection
 	// rules reason about when connections close and what they carried,

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
@@ -43,14 +44,88 @@ type Breakdown struct {
 	Attributed map[string]time.Duration
 }
 
-// ConnReport is everything the renderers show about one connection.
+// ConnReport is everything the renderers show about one connection. Its
+// fields are plain values copied at connection end, so renderers read only
+// analyze's output model and never reassembly's types (DESIGN: data flows
+// one way, renderers see analyze's output).
 type ConnReport struct {
-	Conn         reassembly.Conn // a copy taken at connection end
+	ID             uint64
+	Client, Server netip.AddrPort
+	// First and Last are the connection's first and last packet.
+	First, Last Point
+	// EndedBy is how it ended: "open", "fin", "rst", "idle", "evicted" or
+	// "refused" (reassembly.EndReason's names, part of the JSON schema).
+	EndedBy      string
+	MidStream    bool // the capture started after the handshake
+	RolesGuessed bool // client and server were inferred, not seen in a SYN
+	HTTP         bool
+	NotHTTP      bool // bytes were seen and they were not HTTP/1.x
+	Tunnel       bool // CONNECT or 101: the rest is not HTTP/1.x
+	// Handshake is SYN → handshake ACK when HandshakeSeen (both captured).
+	Handshake     time.Duration
+	HandshakeSeen bool
+	// BytesC2S and BytesS2C count stream bytes per direction; Segments and
+	// Retransmits count both directions.
+	BytesC2S, BytesS2C    uint64
+	Segments, Retransmits int
+	// Gaps lists the holes in the capture (bounded; GapsDropped counts the rest).
+	Gaps        []GapReport
+	GapsDropped int
+
 	Transactions []*TxReport
 	// TransactionsDropped counts transactions beyond MaxTransactionsPerConn.
 	TransactionsDropped int
 	TransactionCount    int
 	Findings            []*Finding
+
+	// Conn is the engine's copy of the connection taken at its end, for the
+	// cross-connection rules (ConnSummary.Conn points here). Renderers do
+	// not read it.
+	Conn reassembly.Conn
+}
+
+// Point is a place in the capture: a frame of one input and its time.
+type Point struct {
+	Time  time.Time
+	Input int // index into the run's inputs
+	Frame int64
+}
+
+// GapReport is one hole in a connection's capture.
+type GapReport struct {
+	Direction string // "client_to_server" or "server_to_client"
+	Offset    uint64 // stream offset of the first missing byte
+	Bytes     uint64
+	After     Point // the first frame after the hole
+}
+
+// Duration is first → last packet.
+func (r *ConnReport) Duration() time.Duration { return r.Last.Time.Sub(r.First.Time) }
+
+// describe copies connection c, at its end, into the report.
+func (r *ConnReport) describe(c *reassembly.Conn) {
+	r.Conn = *c
+	r.Conn.Gaps = append([]reassembly.Gap(nil), c.Gaps...)
+	point := func(p flow.Pos) Point { return Point{Time: p.Time, Input: p.Input, Frame: p.Frame} }
+	r.ID, r.Client, r.Server = c.ID, c.Client, c.Server
+	r.First, r.Last = point(c.First), point(c.Last)
+	r.EndedBy = c.End.String()
+	r.MidStream, r.RolesGuessed, r.HTTP, r.NotHTTP, r.Tunnel = c.MidStream, c.RolesGuessed, c.HTTP, c.NotHTTP, c.Tunnel
+	if c.SYN.Frame != 0 && c.HandshakeACK.Frame != 0 {
+		r.Handshake, r.HandshakeSeen = c.HandshakeACK.Time.Sub(c.SYN.Time), true
+	}
+	r.BytesC2S, r.BytesS2C = c.Halves[0].Bytes, c.Halves[1].Bytes
+	r.Segments = c.Halves[0].Segments + c.Halves[1].Segments
+	r.Retransmits = c.Halves[0].Retransmits + c.Halves[1].Retransmits
+	r.Gaps = make([]GapReport, 0, len(c.Gaps))
+	for _, g := range c.Gaps {
+		dir := "server_to_client"
+		if g.Dir == flow.ClientToServer {
+			dir = "client_to_server"
+		}
+		r.Gaps = append(r.Gaps, GapReport{Direction: dir, Offset: g.Offset, Bytes: g.Bytes, After: point(g.After)})
+	}
+	r.GapsDropped = c.GapsDropped
 }
 
 // ConnSummary is the compact per-connection record the cross-connection

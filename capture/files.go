@@ -186,7 +186,7 @@ func newInput(index int, path string, r io.Reader, c io.Closer) (in *input, err 
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, &InputError{Path: path, Offset: -1, Err: fmt.Errorf("gzip: %v", err)}
+			return nil, &InputError{Path: path, Offset: -1, Err: fmt.Errorf("gzip: %w", err)}
 		}
 		// A gzip stream that ends mid-member reports io.ErrUnexpectedEOF,
 		// which is what we want; concatenated members are read as one file.
@@ -229,7 +229,7 @@ func newInput(index int, path string, r io.Reader, c io.Closer) (in *input, err 
 func (in *input) openPcap() (*input, error) {
 	hdr := make([]byte, pcapHeaderLen)
 	if n, err := io.ReadFull(in.buf, hdr); err != nil {
-		return nil, &InputError{Path: in.path, Offset: int64(n), Err: fmt.Errorf("pcap file header: %v", shortCause(err))}
+		return nil, &InputError{Path: in.path, Offset: int64(n), Err: fmt.Errorf("pcap file header: %w", shortCause(err))}
 	}
 	var bo binary.ByteOrder = binary.LittleEndian
 	if m := binary.BigEndian.Uint32(hdr); m == magicPcapUsec || m == magicPcapNsec {

@@ -44,17 +44,17 @@ func dropPrivileges(name, ownFile string) error {
 	}
 	if ownFile != "" {
 		if err := os.Chown(ownFile, uid, gid); err != nil {
-			return fmt.Errorf("drop privileges: chown %s: %v", ownFile, err)
+			return fmt.Errorf("drop privileges: chown %s: %w", ownFile, err)
 		}
 	}
 	if err := syscall.Setgroups(groups); err != nil {
-		return fmt.Errorf("drop privileges: setgroups: %v", err)
+		return fmt.Errorf("drop privileges: setgroups: %w", err)
 	}
 	if err := syscall.Setgid(gid); err != nil {
-		return fmt.Errorf("drop privileges: setgid %d: %v", gid, err)
+		return fmt.Errorf("drop privileges: setgid %d: %w", gid, err)
 	}
 	if err := syscall.Setuid(uid); err != nil {
-		return fmt.Errorf("drop privileges: setuid %d: %v", uid, err)
+		return fmt.Errorf("drop privileges: setuid %d: %w", uid, err)
 	}
 	return nil
 }

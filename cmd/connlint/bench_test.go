@@ -6,9 +6,8 @@ import (
 	"testing"
 
 	"github.com/connlint/connlint/analyze"
-	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/capture"
-	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/internal/pipeline"
 )
 
 // BenchmarkPipeline measures read → decode → reassemble → parse → rules on a
@@ -28,10 +27,9 @@ func BenchmarkPipeline(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		eng := analyze.NewEngine(analyze.DefaultConfig(), suite.Rules, nullSink{})
-		res := pipeline(src, eng, reassembly.Options{}, nil)
+		res := pipeline.Run(src, pipeline.Options{Config: analyze.DefaultConfig(), Sink: nullSink{}})
 		src.Close()
-		packets += res.summary.Packets
+		packets += res.Summary.Packets
 	}
 	b.ReportMetric(float64(packets)/b.Elapsed().Seconds(), "packets/s")
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,5 +167,54 @@ func TestConfigFile(t *testing.T) {
 	}
 	if code, _, _ := runCLI("lint", "--config", filepath.Join(dir, "missing.yaml"), labNagle); code != exitBadInput {
 		t.Errorf("an explicit missing config must be an error: exit %d", code)
+	}
+}
+
+// failingWriter fails every write, like stdout on a full disk.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) {
+	return 0, errors.New("write /dev/stdout: no space left on device")
+}
+
+// Output that cannot be written is an error (exit 2, one line), never a
+// silent success: analyze in every format, lint, rules, explain, version.
+func TestWriteErrors(t *testing.T) {
+	needFile(t, labNagle)
+	const want = "connlint: writing output: write /dev/stdout: no space left on device\n"
+	for _, args := range [][]string{
+		{"analyze", labNagle}, {"analyze", "--format", "json", labNagle}, {"analyze", "--format", "ndjson", labNagle},
+		{"lint", labNagle}, {"lint", "--fail-on", "warning", labNagle}, {"lint", "--format", "json", labNagle},
+		{"lint", "--format", "ndjson", labNagle}, {"rules"}, {"rules", "--format", "json"}, {"explain", "pipelining"}, {"version"},
+	} {
+		var errb bytes.Buffer
+		code := run(args, nil, failingWriter{}, &errb)
+		if code != exitBadInput || errb.String() != want {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", args, code, errb.String(), want)
+		}
+	}
+}
+
+// The same through the built binary with stdout on /dev/full.
+func TestWriteErrorDevFull(t *testing.T) {
+	needFile(t, labNagle)
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full")
+	}
+	defer full.Close()
+	bin := filepath.Join(t.TempDir(), "connlint")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"analyze", "--format", "json", labNagle}, {"analyze", labNagle}, {"lint", labNagle}} {
+		cmd := exec.Command(bin, args...)
+		var errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = full, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitBadInput || errb.String() != "connlint: writing output: write /dev/stdout: no space left on device\n" {
+			t.Errorf("%v > /dev/full: %v, stderr %q", args, err, errb.String())
+		}
 	}
 }

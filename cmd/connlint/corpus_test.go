@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/connlint/connlint/internal/cmd/cli"
+	"github.com/connlint/connlint/internal/render"
 )
 
 // sharedDir finds ../shared next to the module root (the project layout);
@@ -40,6 +43,20 @@ func corpusFiles(t testing.TB) (string, []string) {
 }
 
 // jsonDoc is the part of the JSON document the tests read.
+// The JSON schema types, as the renderer defines them.
+type (
+	jsonConn    = render.JSONConn
+	jsonFinding = render.JSONFinding
+	jsonSummary = render.JSONSummary
+)
+
+// Exit codes as the tests name them.
+const (
+	exitOK       = cli.ExitOK
+	exitFindings = cli.ExitFindings
+	exitBadInput = cli.ExitBadInput
+)
+
 type jsonDoc struct {
 	Version     int           `json:"version"`
 	Inputs      []string      `json:"inputs"`

@@ -134,3 +134,25 @@ func TestLimitsInSummary(t *testing.T) {
 		t.Errorf("text summary does not mention the limits:\n%s", out.String())
 	}
 }
+
+// The config file's limits: section sets the same limits as the flags,
+// max-ooo-total included.
+func TestLimitsFromConfigFile(t *testing.T) {
+	path := limitsPcap(t)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("limits: {max-ooo-total: -1}\n"), 0o644)
+	if code, _, errs := runCLI("analyze", "--config", cfg, path); code != exitBadInput || !strings.Contains(errs, "positive") {
+		t.Errorf("a negative max-ooo-total from the file must be refused: exit %d %q", code, errs)
+	}
+	base, _, _ := analyzeJSON(t, "--config", "", path)
+	os.WriteFile(cfg, []byte("limits: {max-ooo-total: 100}\n"), 0o644)
+	doc, code, errs := analyzeJSON(t, "--config", cfg, path)
+	if code != 0 || base.Summary.OutOfOrderDropped != 0 || doc.Summary.OutOfOrderDropped == 0 {
+		t.Errorf("max-ooo-total from the file: exit %d %q, %d out-of-order bytes dropped (default: %d)", code, errs, doc.Summary.OutOfOrderDropped, base.Summary.OutOfOrderDropped)
+	}
+	os.WriteFile(cfg, []byte("limits: {max-conns: 2, max-ooo-bytes: 2000, idle-timeout: 10s}\n"), 0o644)
+	doc, _, _ = analyzeJSON(t, "--config", cfg, path)
+	if s := doc.Summary; s.EvictedFull < 3 || s.EvictedIdle < 1 {
+		t.Errorf("limits from the file not applied: %d evicted, %d idle-evicted", s.EvictedFull, s.EvictedIdle)
+	}
+}

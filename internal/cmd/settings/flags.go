@@ -1,4 +1,9 @@
-package main
+// Package settings holds what the analysing commands (analyze, lint, sniff)
+// share: the analysis flags, the .connlint.yaml file they may come from, and
+// turning both into an analyze.Config and reassembly limits. Flags given on
+// the command line win over the file; defaults come from the packages'
+// Default* values.
+package settings
 
 import (
 	"fmt"
@@ -9,16 +14,17 @@ import (
 
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/analyze/suite"
+	"github.com/connlint/connlint/internal/render"
 	"github.com/connlint/connlint/reassembly"
 )
 
-// analysisFlags are the flags every command that analyzes shares.
-type analysisFlags struct {
-	format   string
+// Analysis are the flags every command that analyzes shares.
+type Analysis struct {
+	Format   string
+	Color    string
+	Filter   string
 	enable   []string
 	disable  []string
-	color    string
-	filter   string
 	maxConns int
 	maxOOO   int
 	oooTotal int
@@ -35,26 +41,28 @@ type analysisFlags struct {
 	iwSegs       int
 	configPath   string
 	fs           *pflag.FlagSet
-	// failOn is filled from the config file for lint when --fail-on is not given.
-	fileFailOn string
+	// FileFailOn is the config file's fail-on (lint uses it when --fail-on
+	// is not given).
+	FileFailOn string
 }
 
-func (f *analysisFlags) register(fs *pflag.FlagSet, defaultFormat string) {
+// Register adds the flags to fs, --format defaulting to defaultFormat.
+func (f *Analysis) Register(fs *pflag.FlagSet, defaultFormat string) {
 	def := analyze.DefaultConfig()
 	f.fs = fs
 	fs.StringVar(&f.configPath, "config", defaultConfigFile, "settings file (YAML: enable, disable, severity, fail-on, thresholds, limits); flags win")
 	fs.Float64Var(&f.hsShare, "handshake-share", def.HandshakeShare, "handshake-overhead: share of SYN → end of response the handshake must reach (0–1)")
 	fs.IntVar(&f.iwSegs, "initial-window", def.InitialWindowSegs, "slow-start-fresh-connection: initial congestion window in segments")
 	fs.DurationVar(&f.unframedIdle, "unframed-idle", def.UnframedIdle, "unframed-persistent-response: how long a silent, still-open server counts as not closing")
-	fs.StringVar(&f.format, "format", defaultFormat, "output format: text, json or ndjson")
+	fs.StringVar(&f.Format, "format", defaultFormat, render.FlagHelp())
 	fs.StringSliceVar(&f.enable, "enable", nil, "run only these rules (comma-separated IDs)")
 	fs.StringSliceVar(&f.disable, "disable", nil, "do not run these rules (comma-separated IDs)")
-	fs.StringVar(&f.color, "color", "auto", "colour: auto, always or never (NO_COLOR is honoured)")
-	fs.StringVarP(&f.filter, "filter", "f", "", "BPF filter expression (needs libpcap; trailing arguments after -- work too)")
-	fs.IntVar(&f.maxConns, "max-conns", 100000, "connections tracked at once; beyond it the least recently active is evicted")
-	fs.IntVar(&f.maxOOO, "max-ooo-bytes", 1<<20, "out-of-order bytes buffered per direction before a gap is declared")
+	fs.StringVar(&f.Color, "color", "auto", "colour: auto, always or never (NO_COLOR is honoured)")
+	fs.StringVarP(&f.Filter, "filter", "f", "", "BPF filter expression (needs libpcap; trailing arguments after -- work too)")
+	fs.IntVar(&f.maxConns, "max-conns", reassembly.DefaultMaxConns, "connections tracked at once; beyond it the least recently active is evicted")
+	fs.IntVar(&f.maxOOO, "max-ooo-bytes", reassembly.DefaultMaxOutOfOrderBytes, "out-of-order bytes buffered per direction before a gap is declared")
 	fs.IntVar(&f.oooTotal, "max-ooo-total", reassembly.DefaultMaxOutOfOrderTotal, "out-of-order bytes buffered over all connections before holes are given up")
-	fs.DurationVar(&f.idle, "idle-timeout", 5*time.Minute, "evict connections idle this long (capture time)")
+	fs.DurationVar(&f.idle, "idle-timeout", reassembly.DefaultIdleTimeout, "evict connections idle this long (capture time)")
 	fs.DurationVar(&f.stallMin, "stall-min", def.StallMin, "delayed-ack-stall: minimum ACK delay beyond the path RTT")
 	fs.IntVar(&f.noReuse, "no-reuse-min", def.NoReuseMin, "no-connection-reuse: sequential one-request connections that fire the rule")
 	fs.IntVar(&f.parallel, "parallel-max", def.ParallelMax, "parallel-connections: concurrent connections allowed per client/server")
@@ -63,7 +71,9 @@ func (f *analysisFlags) register(fs *pflag.FlagSet, defaultFormat string) {
 	fs.StringArrayVar(&f.sets, "set", nil, "set a rule severity: RULE=info|warning|error (repeatable)")
 }
 
-func (f *analysisFlags) config() (*analyze.Config, error) {
+// Config reads the config file (unless --config ""), checks every value and
+// returns the analysis configuration.
+func (f *Analysis) Config() (*analyze.Config, error) {
 	if f.configPath != "" {
 		fc, err := loadConfigFile(f.configPath, f.fs != nil && f.fs.Changed("config"))
 		if err != nil {
@@ -71,18 +81,16 @@ func (f *analysisFlags) config() (*analyze.Config, error) {
 		}
 		if fc != nil {
 			fc.apply(f, f.fs)
-			f.fileFailOn = fc.FailOn
+			f.FileFailOn = fc.FailOn
 		}
 	}
-	switch f.format {
-	case "text", "json", "ndjson":
-	default:
-		return nil, fmt.Errorf("unknown --format %q (want text, json or ndjson)", f.format)
+	if err := render.Check(f.Format); err != nil {
+		return nil, err
 	}
-	switch f.color {
+	switch f.Color {
 	case "auto", "always", "never":
 	default:
-		return nil, fmt.Errorf("unknown --color %q (want auto, always or never)", f.color)
+		return nil, fmt.Errorf("unknown --color %q (want auto, always or never)", f.Color)
 	}
 	if err := suite.CheckRuleIDs(append(append([]string(nil), f.enable...), f.disable...)); err != nil {
 		return nil, err
@@ -104,7 +112,7 @@ func (f *analysisFlags) config() (*analyze.Config, error) {
 		}
 		v, err := analyze.ParseSeverity(sev)
 		if err != nil {
-			return nil, fmt.Errorf("--set %s: %v", id, err)
+			return nil, fmt.Errorf("--set %s: %w", id, err)
 		}
 		c.Severity[id] = v
 	}
@@ -120,13 +128,14 @@ func (f *analysisFlags) config() (*analyze.Config, error) {
 	return c, nil
 }
 
-func (f *analysisFlags) assemblerOptions() reassembly.Options {
+// AssemblerOptions are the reassembly limits.
+func (f *Analysis) AssemblerOptions() reassembly.Options {
 	return reassembly.Options{MaxConns: f.maxConns, MaxOutOfOrderBytes: f.maxOOO, MaxOutOfOrderTotal: f.oooTotal, IdleTimeout: f.idle}
 }
 
-// bpfFromArgs joins trailing arguments into a filter the way tcpdump does,
+// BPFFromArgs joins trailing arguments into a filter the way tcpdump does,
 // combining with -f when both are given.
-func bpfFromArgs(flag string, args []string) string {
+func BPFFromArgs(flag string, args []string) string {
 	expr := strings.Join(args, " ")
 	switch {
 	case flag == "":

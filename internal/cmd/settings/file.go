@@ -1,8 +1,10 @@
-package main
+package settings
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -20,7 +22,7 @@ import (
 //	severity: {keepalive-misuse: warning}
 //	fail-on: warning
 //	thresholds: {stall-min: 20ms, no-reuse-min: 5, parallel-max: 6, msl: 30s, ephemeral-ports: 28232, unframed-idle: 1s}
-//	limits: {max-conns: 100000, max-ooo-bytes: 1048576, idle-timeout: 5m}
+//	limits: {max-conns: 100000, max-ooo-bytes: 1048576, max-ooo-total: 134217728, idle-timeout: 5m}
 type fileConfig struct {
 	Enable     []string          `yaml:"enable"`
 	Disable    []string          `yaml:"disable"`
@@ -39,6 +41,7 @@ type fileConfig struct {
 	Limits struct {
 		MaxConns    *int           `yaml:"max-conns"`
 		MaxOOOBytes *int           `yaml:"max-ooo-bytes"`
+		MaxOOOTotal *int           `yaml:"max-ooo-total"`
 		IdleTimeout *time.Duration `yaml:"idle-timeout"`
 	} `yaml:"limits"`
 }
@@ -55,12 +58,12 @@ func loadConfigFile(path string, explicit bool) (*fileConfig, error) {
 		if !explicit && os.IsNotExist(err) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("config %s: %v", path, err)
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	var fc fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true) // a misspelt key is an error, not a silent default
-	if err := dec.Decode(&fc); err != nil && err.Error() != "EOF" {
+	dec.KnownFields(true)                                              // a misspelt key is an error, not a silent default
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
 		// yaml lists problems on several lines; errors here are one line
 		msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", ";")), " ")
 		msg = inType.ReplaceAllString(msg, "") // the Go type of the section helps nobody
@@ -71,7 +74,7 @@ func loadConfigFile(path string, explicit bool) (*fileConfig, error) {
 
 // apply copies file settings into the flag values that were not set on the
 // command line.
-func (fc *fileConfig) apply(f *analysisFlags, fs *pflag.FlagSet) {
+func (fc *fileConfig) apply(f *Analysis, fs *pflag.FlagSet) {
 	set := func(name string) bool { return fs.Changed(name) }
 	if !set("enable") && len(fc.Enable) > 0 {
 		f.enable = fc.Enable
@@ -113,6 +116,9 @@ func (fc *fileConfig) apply(f *analysisFlags, fs *pflag.FlagSet) {
 	}
 	if l.MaxOOOBytes != nil && !set("max-ooo-bytes") {
 		f.maxOOO = *l.MaxOOOBytes
+	}
+	if l.MaxOOOTotal != nil && !set("max-ooo-total") {
+		f.oooTotal = *l.MaxOOOTotal
 	}
 	if l.IdleTimeout != nil && !set("idle-timeout") {
 		f.idle = *l.IdleTimeout

@@ -1,6 +1,6 @@
 //go:build !cgo
 
-package main
+package version
 
 // haveLibpcap: this binary was built with CGO_ENABLED=0, without libpcap.
 const haveLibpcap = false

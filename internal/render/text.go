@@ -1,4 +1,4 @@
-package main
+package render
 
 import (
 	"fmt"
@@ -10,7 +10,6 @@ import (
 	"github.com/fatih/color"
 
 	"github.com/connlint/connlint/analyze"
-	"github.com/connlint/connlint/reassembly"
 )
 
 // palette holds the colours of the text output; every function is a no-op
@@ -48,12 +47,19 @@ func (p palette) sev(s analyze.Severity) string {
 // textRenderer prints each HTTP connection (or any connection with findings)
 // when it ends, then the cross-connection findings and a summary.
 type textRenderer struct {
-	w      io.Writer
+	w      *Writer
 	p      palette
 	inputs []string
 	cross  []*analyze.Finding
 	all    bool
 	shown  int
+}
+
+func newText(w io.Writer, o Options) Renderer {
+	if o.Live {
+		return &liveRenderer{w: NewWriter(w), p: newPalette(o.Color)}
+	}
+	return &textRenderer{w: NewWriter(w), p: newPalette(o.Color), inputs: o.Inputs, all: o.All}
 }
 
 func (r *textRenderer) Finding(f *analyze.Finding) {
@@ -64,27 +70,26 @@ func (r *textRenderer) Finding(f *analyze.Finding) {
 	}
 }
 
-func (r *textRenderer) Connection(cr *analyze.ConnReport) {
-	c := &cr.Conn
-	if !c.HTTP && len(cr.Findings) == 0 && !r.all {
+func (r *textRenderer) Connection(c *analyze.ConnReport) {
+	if !c.HTTP && len(c.Findings) == 0 && !r.all || r.w.Err() != nil {
 		return
 	}
 	r.shown++
 	w, p := r.w, r.p
 	fmt.Fprintf(w, "\n%s %s → %s  %s  %s  %s ↑ %s ↓%s\n",
 		p.bold(fmt.Sprintf("conn %d", c.ID)), c.Client, c.Server,
-		fmtDur(c.Duration()), endedBy(c), fmtBytes(c.Halves[0].Bytes), fmtBytes(c.Halves[1].Bytes), r.connNotes(c))
+		fmtDur(c.Duration()), endedBy(c.EndedBy), fmtBytes(c.BytesC2S), fmtBytes(c.BytesS2C), r.connNotes(c))
 	fmt.Fprintf(w, "  %s\n", p.dim(fmt.Sprintf("frames %s–%s, %s", r.frameRef(c.First.Input, c.First.Frame), r.frameRef(c.Last.Input, c.Last.Frame), ts(c.First.Time))))
 	for _, g := range c.Gaps {
-		fmt.Fprintf(w, "  %s %s %s missing at stream offset %d (before frame %s)\n", p.warn("gap"), dirName(g.Dir), fmtBytes(g.Bytes), g.Offset, r.frameRef(g.After.Input, g.After.Frame))
+		fmt.Fprintf(w, "  %s %s %s missing at stream offset %d (before frame %s)\n", p.warn("gap"), g.Direction, fmtBytes(g.Bytes), g.Offset, r.frameRef(g.After.Input, g.After.Frame))
 	}
 	if c.GapsDropped > 0 {
 		fmt.Fprintf(w, "  %s %d more gaps not listed\n", p.warn("gap"), c.GapsDropped)
 	}
-	if len(cr.Transactions) > 0 {
-		r.txTable(cr)
+	if len(c.Transactions) > 0 {
+		r.txTable(c)
 	}
-	r.findings(cr.Findings)
+	r.findings(c.Findings)
 }
 
 // fullPerRule: findings of one rule on one connection printed in full; the
@@ -107,7 +112,7 @@ func (r *textRenderer) findings(fs []*analyze.Finding) {
 	}
 }
 
-func (r *textRenderer) connNotes(c *reassembly.Conn) string {
+func (r *textRenderer) connNotes(c *analyze.ConnReport) string {
 	var n []string
 	if c.MidStream {
 		n = append(n, "mid-stream")
@@ -127,22 +132,23 @@ func (r *textRenderer) connNotes(c *reassembly.Conn) string {
 	return "  " + r.p.dim("("+strings.Join(n, ", ")+")")
 }
 
-func endedBy(c *reassembly.Conn) string {
-	switch c.End {
-	case reassembly.EndOpen:
+// endedBy words a ConnReport.EndedBy for people.
+func endedBy(end string) string {
+	switch end {
+	case "open":
 		return "open at capture end"
-	case reassembly.EndFIN:
+	case "fin":
 		return "closed (FIN)"
-	case reassembly.EndRST:
+	case "rst":
 		return "reset (RST)"
-	case reassembly.EndRefused:
+	case "refused":
 		return "refused (RST to SYN)"
-	case reassembly.EndIdle:
+	case "idle":
 		return "evicted (idle)"
-	case reassembly.EndEvicted:
+	case "evicted":
 		return "evicted (table full)"
 	}
-	return c.End.String()
+	return end
 }
 
 func (r *textRenderer) txTable(cr *analyze.ConnReport) {
@@ -248,7 +254,7 @@ func (r *textRenderer) frameRef(input int, frame int64) string {
 	return fmt.Sprint(frame)
 }
 
-func (r *textRenderer) finish(res *result) {
+func (r *textRenderer) Finish(res *Result) error {
 	w, p := r.w, r.p
 	if len(r.cross) > 0 {
 		fmt.Fprintf(w, "\n%s\n", p.head("Across connections"))
@@ -268,13 +274,14 @@ func (r *textRenderer) finish(res *result) {
 			}
 		}
 	}
-	writeProxyChains(w, p, res.summary)
+	writeProxyChains(w, p, res.Summary)
 	writeTextSummary(w, p, res)
+	return w.Err()
 }
 
-func writeTextSummary(w io.Writer, p palette, res *result) {
-	s := res.summary
-	fmt.Fprintf(w, "\n%s %s\n", p.head("Summary"), p.dim(strings.Join(res.inputs, ", ")))
+func writeTextSummary(w io.Writer, p palette, res *Result) {
+	s := res.Summary
+	fmt.Fprintf(w, "\n%s %s\n", p.head("Summary"), p.dim(strings.Join(res.Inputs, ", ")))
 	fmt.Fprintf(w, "  %d packets, %s\n", s.Packets, spanOf(s))
 	fmt.Fprintf(w, "  %d TCP connections: %d HTTP, %d not HTTP, %d reused, %d refused, %d reset, %d open at end, %d mid-stream\n",
 		s.Connections, s.HTTPConnections, s.NonHTTP, s.Reused, s.Refused, s.Reset, s.OpenAtEnd, s.MidStream)

@@ -1,6 +1,6 @@
 //go:build cgo
 
-package main
+package version
 
 // haveLibpcap: this binary links libpcap (live capture, BPF filters).
 const haveLibpcap = true

@@ -1,29 +1,29 @@
-package main
+package render
 
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/netip"
 	"sort"
 	"time"
 
 	"github.com/connlint/connlint/analyze"
-	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // JSON schema version 1 (docs/json.md). Field names are part of the contract.
 
-type jsonConnRef struct {
+type JSONConnRef struct {
 	ID     uint64 `json:"id"`
 	Client string `json:"client"`
 	Server string `json:"server"`
 }
 
-type jsonFinding struct {
+type JSONFinding struct {
 	Rule        string         `json:"rule"`
 	Severity    string         `json:"severity"`
-	Connection  *jsonConnRef   `json:"connection,omitempty"`
+	Connection  *JSONConnRef   `json:"connection,omitempty"`
 	Transaction int            `json:"transaction,omitempty"`
 	Time        string         `json:"time"`
 	Input       string         `json:"input,omitempty"`
@@ -31,18 +31,18 @@ type jsonFinding struct {
 	DurationMS  *float64       `json:"duration_ms,omitempty"`
 	Message     string         `json:"message"`
 	Hint        string         `json:"hint"`
-	Related     []jsonConnRef  `json:"related,omitempty"`
+	Related     []JSONConnRef  `json:"related,omitempty"`
 	Details     map[string]any `json:"details,omitempty"`
 }
 
-type jsonGap struct {
+type JSONGap struct {
 	Direction  string `json:"direction"`
 	Offset     uint64 `json:"offset"`
 	Bytes      uint64 `json:"bytes"`
 	FrameAfter int64  `json:"frame_after"`
 }
 
-type jsonTiming struct {
+type JSONTiming struct {
 	ConnectMS    float64            `json:"connect_ms"`
 	SendMS       float64            `json:"send_ms"`
 	WaitMS       float64            `json:"wait_ms"`
@@ -50,7 +50,7 @@ type jsonTiming struct {
 	AttributedMS map[string]float64 `json:"attributed_ms,omitempty"`
 }
 
-type jsonTx struct {
+type JSONTx struct {
 	Index         int        `json:"index"`
 	Method        string     `json:"method,omitempty"`
 	Target        string     `json:"target,omitempty"`
@@ -64,13 +64,13 @@ type jsonTx struct {
 	Start         string     `json:"start,omitempty"`
 	TTFBMS        *float64   `json:"ttfb_ms,omitempty"`
 	TotalMS       *float64   `json:"total_ms,omitempty"`
-	Timing        jsonTiming `json:"timing"`
+	Timing        JSONTiming `json:"timing"`
 	NoResponse    bool       `json:"no_response,omitempty"`
 	Unsolicited   bool       `json:"unsolicited,omitempty"`
 	Gap           bool       `json:"gap,omitempty"`
 }
 
-type jsonConn struct {
+type JSONConn struct {
 	ID            uint64    `json:"id"`
 	Input         string    `json:"input,omitempty"`
 	Client        string    `json:"client"`
@@ -90,12 +90,24 @@ type jsonConn struct {
 	BytesS2C      uint64    `json:"bytes_server_to_client"`
 	Segments      int       `json:"segments"`
 	Retransmits   int       `json:"retransmissions"`
-	Gaps          []jsonGap `json:"gaps"`
+	Gaps          []JSONGap `json:"gaps"`
 	GapsDropped   int       `json:"gaps_not_listed,omitempty"`
-	Transactions  []jsonTx  `json:"transactions"`
+	Transactions  []JSONTx  `json:"transactions"`
 	TxCount       int       `json:"transaction_count"`
 	TxNotListed   int       `json:"transactions_not_listed,omitempty"`
 	FindingsCount int       `json:"findings"`
+}
+
+// msf converts a duration to milliseconds for JSON, rounded to 0.1 µs.
+func msf(d time.Duration) float64 {
+	return float64(d.Round(100*time.Nanosecond)) / float64(time.Millisecond)
+}
+
+// newLineEncoder encodes one value per line without HTML escaping.
+func newLineEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
 }
 
 // marshal encodes like the NDJSON encoder: no HTML escaping of <, >, &.
@@ -121,16 +133,16 @@ func addrString(a netip.AddrPort) string {
 	return a.String()
 }
 
-func toJSONFinding(f *analyze.Finding, inputs []string) jsonFinding {
-	j := jsonFinding{
+func toJSONFinding(f *analyze.Finding, inputs []string) JSONFinding {
+	j := JSONFinding{
 		Rule: f.Rule, Severity: f.Severity.String(), Transaction: f.Transaction,
 		Time: ts(f.Time), Message: f.Message, Hint: f.Hint, Details: f.Attrs, Frames: []int64{},
 	}
 	if f.Conn.ID != 0 {
-		j.Connection = &jsonConnRef{ID: f.Conn.ID, Client: addrString(f.Conn.Client), Server: addrString(f.Conn.Server)}
+		j.Connection = &JSONConnRef{ID: f.Conn.ID, Client: addrString(f.Conn.Client), Server: addrString(f.Conn.Server)}
 	}
 	for _, r := range f.Related {
-		j.Related = append(j.Related, jsonConnRef{ID: r.ID, Client: addrString(r.Client), Server: addrString(r.Server)})
+		j.Related = append(j.Related, JSONConnRef{ID: r.ID, Client: addrString(r.Client), Server: addrString(r.Server)})
 	}
 	for _, fr := range f.Frames {
 		j.Frames = append(j.Frames, fr.Frame)
@@ -145,43 +157,34 @@ func toJSONFinding(f *analyze.Finding, inputs []string) jsonFinding {
 	return j
 }
 
-func toJSONConn(r *analyze.ConnReport, inputs []string) jsonConn {
-	c := &r.Conn
-	j := jsonConn{
+func toJSONConn(c *analyze.ConnReport, inputs []string) JSONConn {
+	j := JSONConn{
 		ID: c.ID, Client: addrString(c.Client), Server: addrString(c.Server),
 		Start: ts(c.First.Time), End: ts(c.Last.Time), DurationMS: msf(c.Duration()),
-		EndedBy: c.End.String(), FirstFrame: c.First.Frame, LastFrame: c.Last.Frame,
+		EndedBy: c.EndedBy, FirstFrame: c.First.Frame, LastFrame: c.Last.Frame,
 		MidStream: c.MidStream, RolesGuessed: c.RolesGuessed, HTTP: c.HTTP, Tunnel: c.Tunnel,
-		BytesC2S: c.Halves[0].Bytes, BytesS2C: c.Halves[1].Bytes,
-		Segments: c.Halves[0].Segments + c.Halves[1].Segments, Retransmits: c.Halves[0].Retransmits + c.Halves[1].Retransmits,
-		Gaps: []jsonGap{}, GapsDropped: c.GapsDropped, Transactions: []jsonTx{},
-		TxCount: r.TransactionCount, TxNotListed: r.TransactionsDropped, FindingsCount: len(r.Findings),
+		BytesC2S: c.BytesC2S, BytesS2C: c.BytesS2C, Segments: c.Segments, Retransmits: c.Retransmits,
+		Gaps: []JSONGap{}, GapsDropped: c.GapsDropped, Transactions: []JSONTx{},
+		TxCount: c.TransactionCount, TxNotListed: c.TransactionsDropped, FindingsCount: len(c.Findings),
 	}
 	if len(inputs) > 1 && c.First.Input < len(inputs) {
 		j.Input = inputs[c.First.Input]
 	}
-	if c.SYN.Frame != 0 && c.HandshakeACK.Frame != 0 {
-		d := msf(c.HandshakeACK.Time.Sub(c.SYN.Time))
+	if c.HandshakeSeen {
+		d := msf(c.Handshake)
 		j.HandshakeMS = &d
 	}
 	for _, g := range c.Gaps {
-		j.Gaps = append(j.Gaps, jsonGap{Direction: dirName(g.Dir), Offset: g.Offset, Bytes: g.Bytes, FrameAfter: g.After.Frame})
+		j.Gaps = append(j.Gaps, JSONGap{Direction: g.Direction, Offset: g.Offset, Bytes: g.Bytes, FrameAfter: g.After.Frame})
 	}
-	for _, t := range r.Transactions {
+	for _, t := range c.Transactions {
 		j.Transactions = append(j.Transactions, toJSONTx(t))
 	}
 	return j
 }
 
-func dirName(d flow.Dir) string {
-	if d == flow.ClientToServer {
-		return "client_to_server"
-	}
-	return "server_to_client"
-}
-
-func toJSONTx(t *analyze.TxReport) jsonTx {
-	j := jsonTx{
+func toJSONTx(t *analyze.TxReport) JSONTx {
+	j := JSONTx{
 		Index: t.Index, Method: t.Method, Target: t.Target, Host: t.Host, Proto: t.Proto, Status: t.Status,
 		RequestBytes: t.RequestBody, ResponseBytes: t.ResponseBody,
 		RequestFrame: t.RequestStart.Frame, ResponseFrame: t.ResponseStart.Frame,
@@ -197,7 +200,7 @@ func toJSONTx(t *analyze.TxReport) jsonTx {
 		j.TTFBMS, j.TotalMS = &a, &b
 	}
 	if b := t.Timing; b != nil {
-		j.Timing = jsonTiming{ConnectMS: msf(b.Connect), SendMS: msf(b.Send), WaitMS: msf(b.Wait), ReceiveMS: msf(b.Receive)}
+		j.Timing = JSONTiming{ConnectMS: msf(b.Connect), SendMS: msf(b.Send), WaitMS: msf(b.Wait), ReceiveMS: msf(b.Receive)}
 		if len(b.Attributed) > 0 {
 			j.Timing.AttributedMS = map[string]float64{}
 			for k, v := range b.Attributed {
@@ -208,7 +211,7 @@ func toJSONTx(t *analyze.TxReport) jsonTx {
 	return j
 }
 
-type jsonSummary struct {
+type JSONSummary struct {
 	Start              string              `json:"start,omitempty"`
 	End                string              `json:"end,omitempty"`
 	Packets            int64               `json:"packets"`
@@ -238,13 +241,13 @@ type jsonSummary struct {
 	FindingsByRule     map[string]int      `json:"findings_by_rule"`
 	Suppressed         int64               `json:"findings_suppressed,omitempty"`
 	Pairs              []analyze.PairCount `json:"client_server_pairs"`
-	ProxyChains        []jsonProxyChain    `json:"proxy_chains,omitempty"`
+	ProxyChains        []JSONProxyChain    `json:"proxy_chains,omitempty"`
 	ProxyChainsDropped int                 `json:"proxy_chains_not_listed,omitempty"`
 	Error              string              `json:"error,omitempty"`
 }
 
-func toJSONSummary(s *analyze.Summary, readErr error) jsonSummary {
-	j := jsonSummary{
+func toJSONSummary(s *analyze.Summary, readErr error) JSONSummary {
+	j := JSONSummary{
 		Start: ts(s.Start), End: ts(s.End), Packets: s.Packets, NonTCP: s.NonTCP, Undecodable: s.Undecodable, Filtered: s.Filtered,
 		Connections: s.Connections, HTTPConnections: s.HTTPConnections, NonHTTP: s.NonHTTP, MidStream: s.MidStream,
 		Refused: s.Refused, Reset: s.Reset, Reused: s.Reused, OpenAtEnd: s.OpenAtEnd, Transactions: s.Transactions,
@@ -268,15 +271,17 @@ func toJSONSummary(s *analyze.Summary, readErr error) jsonSummary {
 // (so memory does not grow with the number of connections); findings are
 // kept and written, sorted, at the end.
 type jsonRenderer struct {
-	w        io.Writer
+	w        *Writer
 	inputs   []string
 	n        int
 	findings []*analyze.Finding
 	started  bool
 }
 
-func newJSONRenderer(w io.Writer, inputs []string) *jsonRenderer {
-	return &jsonRenderer{w: w, inputs: inputs}
+func newJSONFormat(w io.Writer, o Options) Renderer { return newJSON(w, o.Inputs) }
+
+func newJSON(w io.Writer, inputs []string) *jsonRenderer {
+	return &jsonRenderer{w: NewWriter(w), inputs: inputs}
 }
 
 func (r *jsonRenderer) start() {
@@ -291,45 +296,62 @@ func (r *jsonRenderer) start() {
 func (r *jsonRenderer) Finding(f *analyze.Finding) { r.findings = append(r.findings, f) }
 
 func (r *jsonRenderer) Connection(c *analyze.ConnReport) {
+	if r.w.Err() != nil {
+		return // the output is lost already; do not spend time encoding
+	}
 	r.start()
 	if r.n > 0 {
 		io.WriteString(r.w, ",")
 	}
 	r.n++
-	b := marshal(toJSONConn(c, r.inputs))
-	r.w.Write(b)
+	r.w.Write(marshal(toJSONConn(c, r.inputs)))
 }
 
-func (r *jsonRenderer) finish(res *result) {
+func (r *jsonRenderer) Finish(res *Result) error {
 	r.start()
 	sortFindings(r.findings)
-	fs := make([]jsonFinding, 0, len(r.findings))
+	fs := make([]JSONFinding, 0, len(r.findings))
 	for _, f := range r.findings {
 		fs = append(fs, toJSONFinding(f, r.inputs))
 	}
 	b := marshal(fs)
-	s := marshal(toJSONSummary(res.summary, res.readErr))
+	s := marshal(toJSONSummary(res.Summary, res.ReadErr))
 	io.WriteString(r.w, `],"findings":`+string(b)+`,"summary":`+string(s)+"}\n")
+	return r.w.Err()
 }
 
-// ndjsonRenderer prints one finding per line as found.
-type ndjsonRenderer struct {
-	enc    *json.Encoder
-	inputs []string
-	// alwaysInput names the input on every finding (lint reads files one by one)
-	alwaysInput bool
+// jsonBatch wraps lint's per-file documents as {"version":1,"files":[...]}.
+type jsonBatch struct {
+	w    *Writer
+	docs [][]byte
 }
 
-func (r *ndjsonRenderer) Finding(f *analyze.Finding) {
-	j := toJSONFinding(f, r.inputs)
-	if r.alwaysInput && len(r.inputs) > 0 {
-		j.Input = r.inputs[0]
+func newJSONBatch(w io.Writer, _ Options) Batch { return &jsonBatch{w: NewWriter(w)} }
+
+func (b *jsonBatch) File(_ string, inputs []string) Renderer {
+	doc := &bytes.Buffer{}
+	return &jsonBatchFile{jsonRenderer: newJSON(doc, inputs), doc: doc, batch: b}
+}
+
+func (b *jsonBatch) Close() error {
+	fmt.Fprintf(b.w, "{\"version\":1,\"files\":[%s]}\n", bytes.Join(b.docs, []byte(",")))
+	return b.w.Err()
+}
+
+// jsonBatchFile is one file's document, kept until the batch is closed.
+type jsonBatchFile struct {
+	*jsonRenderer
+	doc   *bytes.Buffer
+	batch *jsonBatch
+}
+
+func (f *jsonBatchFile) Finish(res *Result) error {
+	if err := f.jsonRenderer.Finish(res); err != nil {
+		return err
 	}
-	r.enc.Encode(j)
+	f.batch.docs = append(f.batch.docs, bytes.TrimSpace(f.doc.Bytes()))
+	return nil
 }
-
-func (r *ndjsonRenderer) Connection(*analyze.ConnReport) {}
-func (r *ndjsonRenderer) finish(*result)                 {}
 
 // sortFindings orders findings by time, then connection, transaction and rule,
 // so output does not depend on the order rules ran in.
@@ -349,9 +371,9 @@ func sortFindings(fs []*analyze.Finding) {
 	})
 }
 
-// jsonProxyChain is one transaction seen on both legs of a proxy
+// JSONProxyChain is one transaction seen on both legs of a proxy
 // (analyze.ProxyChain): client → proxy → origin and the time each hop added.
-type jsonProxyChain struct {
+type JSONProxyChain struct {
 	ClientConn uint64  `json:"client_conn"`
 	ClientTx   int     `json:"client_transaction"`
 	OriginConn uint64  `json:"origin_conn"`
@@ -372,10 +394,10 @@ type jsonProxyChain struct {
 	TotalMS    float64 `json:"total_ms"`
 }
 
-func toJSONChains(s *analyze.Summary) []jsonProxyChain {
-	var out []jsonProxyChain
+func toJSONChains(s *analyze.Summary) []JSONProxyChain {
+	var out []JSONProxyChain
 	for _, c := range s.ProxyChains {
-		j := jsonProxyChain{
+		j := JSONProxyChain{
 			ClientConn: c.ClientConn, ClientTx: c.ClientTx, OriginConn: c.OriginConn, OriginTx: c.OriginTx,
 			Client: addrString(c.Client), Proxy: addrString(c.Proxy), ProxyOut: addrString(c.ProxyOut), Origin: addrString(c.Origin),
 			Method: c.Method, Target: c.Target, Status: c.Status, Answered: c.Answered, Start: ts(c.Start), Frames: []int64{},

@@ -1,0 +1,93 @@
+package analyze
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/connlint/connlint/internal/cmd/cli"
+	"github.com/connlint/connlint/internal/iostreams"
+	"github.com/connlint/connlint/reassembly"
+)
+
+const labNagle = "../../../testdata/lab/nagle-delayed-ack.pcap"
+
+func runAnalyze(t *testing.T, ios *iostreams.IOStreams, args ...string) error {
+	t.Helper()
+	cmd := NewCmdAnalyze(&cli.Factory{IO: ios}, nil)
+	cmd.SetArgs(append([]string{"--config", ""}, args...))
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	return cmd.Execute()
+}
+
+// Colour is on only on a terminal, off with NO_COLOR, and --color wins.
+func TestColorFollowsTTY(t *testing.T) {
+	cases := []struct {
+		tty, noColor bool
+		flag         string
+		want         bool
+	}{
+		{true, false, "auto", true},
+		{false, false, "auto", false},
+		{true, true, "auto", false},
+		{false, false, "always", true},
+		{true, false, "never", false},
+	}
+	for _, c := range cases {
+		ios, _, out, _ := iostreams.Test()
+		ios.SetStdoutTTY(c.tty)
+		ios.SetNoColor(c.noColor)
+		if err := runAnalyze(t, ios, "--color", c.flag, labNagle); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(out.String(), "\x1b["); got != c.want {
+			t.Errorf("tty %t NO_COLOR %t --color %s: colour %t, want %t", c.tty, c.noColor, c.flag, got, c.want)
+		}
+	}
+}
+
+// Flag defaults are the packages' defaults, not copies of them.
+func TestFlagDefaults(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	var got *Options
+	cmd := NewCmdAnalyze(&cli.Factory{IO: ios}, func(o *Options) error { got = o; return nil })
+	cmd.SetArgs([]string{"--config", "", "x.pcap"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	a := got.Flags.AssemblerOptions()
+	want := reassembly.Options{MaxConns: reassembly.DefaultMaxConns, MaxOutOfOrderBytes: reassembly.DefaultMaxOutOfOrderBytes,
+		MaxOutOfOrderTotal: reassembly.DefaultMaxOutOfOrderTotal, IdleTimeout: reassembly.DefaultIdleTimeout}
+	if a != want {
+		t.Errorf("assembler options %+v, want %+v", a, want)
+	}
+	if got.Flags.Format != "text" || got.Paths[0] != "x.pcap" || !got.Progress {
+		t.Errorf("options %+v", got)
+	}
+}
+
+// failWriter fails every write, like stdout on a full disk.
+type failWriter struct{ writes int }
+
+var errFull = errors.New("write /dev/stdout: no space left on device")
+
+func (w *failWriter) Write([]byte) (int, error) { w.writes++; return 0, errFull }
+
+// A write error is not lost: the run stops and exits 2 naming it.
+func TestWriteErrorExits2(t *testing.T) {
+	for _, format := range []string{"text", "json", "ndjson"} {
+		ios, _, _, errOut := iostreams.Test()
+		w := &failWriter{}
+		ios.Out = w
+		err := runAnalyze(t, ios, "--format", format, labNagle)
+		if !errors.Is(err, errFull) || cli.Exit(err, ios.ErrOut) != cli.ExitBadInput {
+			t.Errorf("%s: error %v, want exit 2 wrapping the write error", format, err)
+		}
+		if got := errOut.String(); got != "connlint: writing output: write /dev/stdout: no space left on device\n" {
+			t.Errorf("%s: stderr %q", format, got)
+		}
+		if w.writes > 1 {
+			t.Errorf("%s: %d writes after the first failed", format, w.writes-1)
+		}
+	}
+}

@@ -1,0 +1,49 @@
+package render
+
+import (
+	"encoding/json"
+	"io"
+
+	"github.com/connlint/connlint/analyze"
+)
+
+// ndjsonRenderer prints one finding per line the moment it is found: the
+// output for pipes and live captures (sniff's default off a terminal).
+type ndjsonRenderer struct {
+	w      *Writer
+	enc    *json.Encoder
+	inputs []string
+	// alwaysInput names the input on every finding (lint reads files one by one)
+	alwaysInput bool
+}
+
+func newNDJSON(w io.Writer, o Options) Renderer {
+	ew := NewWriter(w)
+	return &ndjsonRenderer{w: ew, enc: newLineEncoder(ew), inputs: o.Inputs}
+}
+
+func (r *ndjsonRenderer) Finding(f *analyze.Finding) {
+	if r.w.Err() != nil {
+		return
+	}
+	j := toJSONFinding(f, r.inputs)
+	if r.alwaysInput && len(r.inputs) > 0 {
+		j.Input = r.inputs[0]
+	}
+	r.enc.Encode(j)
+}
+
+func (r *ndjsonRenderer) Connection(*analyze.ConnReport) {}
+func (r *ndjsonRenderer) Finish(*Result) error           { return r.w.Err() }
+
+// ndjsonBatch is lint's NDJSON: every file's findings on one stream, each
+// naming its file.
+type ndjsonBatch struct{ w *Writer }
+
+func newNDJSONBatch(w io.Writer, _ Options) Batch { return ndjsonBatch{NewWriter(w)} }
+
+func (b ndjsonBatch) File(_ string, inputs []string) Renderer {
+	return &ndjsonRenderer{w: b.w, enc: newLineEncoder(b.w), inputs: inputs, alwaysInput: true}
+}
+
+func (b ndjsonBatch) Close() error { return b.w.Err() }
