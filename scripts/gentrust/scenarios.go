@@ -9,30 +9,8 @@ const ms = time.Millisecond
 
 func scenarios() []scenario {
 	return []scenario{
-		{
-			name: "late-synack-new-isn",
-			desc: "Issue 12 item 15: the client's SYN is retransmitted; the server's SYN-ACK with ISN a=500000 is answered, and 200 ms after the first transaction a second SYN-ACK with ISN b=9000000 arrives. The client ignores it (its ACK stays in a's space) and the server keeps sending in a's space: 3 transactions, all answered.",
-			build: func(r *[]rec) {
-				c := newConn(r, 40015, 1000, 500000)
-				c.cli_(0, "S", "", "client SYN, ISN 1000")
-				c.raw(time.Second, true, "S", 1000, 0, nil, "client SYN retransmitted (same ISN 1000)")
-				c.srv_(5*ms, "SA", "", "server SYN-ACK, ISN a=500000, ack 1001 (acknowledged: the stream's space)")
-				c.cli_(5*ms, "A", "", "client ACK 500001 (handshake done in a's space)")
-				for i, p := range []string{"/one", "/two", "/three"} {
-					if i == 1 {
-						c.raw(200*ms, false, "SA", 9000000, 1001, nil, "LATE second SYN-ACK, ISN b=9000000, ack 1001: never acknowledged")
-						c.raw(ms/10, true, "A", c.cseq, c.sseq, nil, "client ACK still in a's space (ignores b)")
-					}
-					c.cli_(10*ms, "PA", get(p), "client GET "+p)
-					c.srv_(5*ms, "PA", ok("body of "+p+"\n"), "server 200 for "+p+" (a's space)")
-					c.cli_(5*ms, "A", "", "client ACK")
-				}
-				c.closeClientFirst()
-			},
-			expect: []expect{{Rule: "unsolicited-response", Fire: false, Note: "every response answers a GET in a's space"},
-				{Rule: "content-length-mismatch", Fire: false}},
-			quiet: true, txns: 3, allAns: true,
-		},
+		lateSynack("late-synack-new-isn", 0, "before the first request"),
+		lateSynack("late-synack-new-isn-midstream", 1, "after the first transaction"),
 		{
 			name: "replayed-closed-connection",
 			desc: "Issue 12 item 16: a complete connection (2 transactions, closed by FIN), then byte-identical copies of its SYN and of the server's response segments with their original timestamps and ISN appended after it, as a capture that holds duplicates does. The copies are duplicates, not a new connection: 2 transactions, none unsolicited.",
@@ -207,4 +185,35 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// lateSynack (issue 12 item 15): the client's SYN is retransmitted; the server's SYN-ACK with
+// ISN a=500000 is answered; 200 ms later, before transaction `at`, a second SYN-ACK with ISN
+// b=9000000 arrives. The client ignores it (its ACK stays in a's space) and the server keeps
+// sending in a's space.
+func lateSynack(name string, at int, when string) scenario {
+	return scenario{
+		name: name,
+		desc: "Issue 12 item 15: the client's SYN is retransmitted; the server's SYN-ACK with ISN a=500000 is answered, and " + when + " a second SYN-ACK with ISN b=9000000 arrives (200 ms later). The client ignores it (its ACK stays in a's space) and the server keeps sending in a's space: 3 transactions, all answered. (tshark also re-bases on b and calls every later server segment a retransmission.)",
+		build: func(r *[]rec) {
+			c := newConn(r, uint16(40015+100*at), 1000, 500000)
+			c.cli_(0, "S", "", "client SYN, ISN 1000")
+			c.raw(time.Second, true, "S", 1000, 0, nil, "client SYN retransmitted (same ISN 1000)")
+			c.srv_(5*ms, "SA", "", "server SYN-ACK, ISN a=500000, ack 1001 (acknowledged: the stream's space)")
+			c.cli_(5*ms, "A", "", "client ACK 500001 (handshake done in a's space)")
+			for i, p := range []string{"/one", "/two", "/three"} {
+				if i == at {
+					c.raw(200*ms, false, "SA", 9000000, 1001, nil, "LATE second SYN-ACK, ISN b=9000000, ack 1001: never acknowledged")
+					c.raw(ms/10, true, "A", c.cseq, c.sseq, nil, "client ACK still in a's space (ignores b)")
+				}
+				c.cli_(10*ms, "PA", get(p), "client GET "+p)
+				c.srv_(5*ms, "PA", ok("body of "+p+"\n"), "server 200 for "+p+" (a's space)")
+				c.cli_(5*ms, "A", "", "client ACK")
+			}
+			c.closeClientFirst()
+		},
+		expect: []expect{{Rule: "unsolicited-response", Fire: false, Note: "every response answers a GET in a's space"},
+			{Rule: "content-length-mismatch", Fire: false}},
+		quiet: true, txns: 3, allAns: true,
+	}
 }
