@@ -102,17 +102,18 @@ item_a() {
 	wait "$first"  # only the curl: a bare wait would also wait for nginx and tcpdump
 	cap_stop; stop $NGINX_PID
 	ttruth $n
-	# overlapping: the lab server answers /ok?delay=300 after 300 ms, the second curl starts
-	# 100 ms after the first, so its identical request arrives while the first is unanswered.
+	# overlapping: oddserver answers the first /slowfirst after 300 ms and later ones at once;
+	# the second curl starts 100 ms after the first, so its byte-identical request is sent and
+	# answered while the first waits (the first is answered ~300 ms after its request).
 	n=two-curls-overlap
-	bg $NS_C timeout 60 "$BIN/server" -listen $LO:8092
+	bg $NS_C timeout 60 "$BIN/oddserver" -listen $LO:8092
 	local spid=$LASTPID
 	wait_port $NS_C $LO 8092
 	cap_lo $n
-	curl_c --http1.0 -H 'Connection: keep-alive' -o /dev/null "http://$LO:8092/ok?delay=300" &
+	curl_c --http1.0 -H 'Connection: keep-alive' -o /dev/null "http://$LO:8092/slowfirst" &
 	first=$!
 	sleep 0.1
-	curl_c --http1.0 -H 'Connection: keep-alive' -o /dev/null "http://$LO:8092/ok?delay=300"
+	curl_c --http1.0 -H 'Connection: keep-alive' -o /dev/null "http://$LO:8092/slowfirst"
 	wait "$first"
 	cap_stop; stop $spid
 	ttruth $n

@@ -3,6 +3,8 @@
 //
 //	/crlf     Content-Length: 7, the body, then a stray "\r\n" (tolerated by RFC 9112 §2.2)
 //	/garbage  Content-Length: 7, the body, then 8 bytes that are not HTTP ("GARBAGE\n")
+//	/slowfirst  Content-Length: 6, "hello\n"; the first request for it waits 300 ms, later ones
+//	          are answered at once (two clients of the same URL, the first answered last)
 //	anything  Content-Length: 6, "hello\n"
 //
 // Each response (with its extra bytes) goes out in ONE write, TCP_NODELAY on, so the extra
@@ -18,8 +20,13 @@ import (
 	"net"
 	"net/textproto"
 	"strings"
+	"sync/atomic"
 	"time"
 )
+
+// slowTaken: the first /slowfirst request waits (an atomic, not sync.Once: Once would make the
+// second request wait for the first).
+var slowTaken atomic.Bool
 
 var (
 	listen = flag.String("listen", "127.0.0.1:8093", "address")
@@ -49,6 +56,11 @@ func handle(c net.Conn) {
 		switch f[1] {
 		case "/crlf":
 			resp = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Type: text/plain\r\n\r\nhello!\n" + "\r\n"
+		case "/slowfirst":
+			if slowTaken.CompareAndSwap(false, true) {
+				time.Sleep(300 * time.Millisecond)
+			}
+			resp = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nContent-Type: text/plain\r\n\r\nhello\n"
 		case "/garbage":
 			resp = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Type: text/plain\r\n\r\nhello!\n" + "GARBAGE\n"
 		default:
