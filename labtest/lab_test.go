@@ -26,13 +26,31 @@ import (
 
 // Truth is the schema of <scenario>.truth.json.
 type Truth struct {
-	Scenario       string         `json:"scenario"`
-	Description    string         `json:"description"`
-	Pcap           string         `json:"pcap"`
-	DelayMsEachWay float64        `json:"delay_ms_each_way"`
-	RTTms          float64        `json:"rtt_ms"`
-	Expect         []Expectation  `json:"expect"`
-	Facts          map[string]any `json:"facts"`
+	Scenario       string        `json:"scenario"`
+	Description    string        `json:"description"`
+	Pcap           string        `json:"pcap"`
+	DelayMsEachWay float64       `json:"delay_ms_each_way"`
+	RTTms          float64       `json:"rtt_ms"`
+	Expect         []Expectation `json:"expect"`
+
+	// The fields below are used by testdata/trust (see trust_test.go); lab truths leave them out.
+
+	// Source is "recorded" (real programs, testdata/trust/record.sh) or "crafted"
+	// (scripts/gentrust: traffic real programs will not produce).
+	Source string `json:"source"`
+	// Quiet lists severities of which connlint must report no finding at all, except findings
+	// of the rules in QuietAllow (the traffic's one true finding, e.g. a Nagle stall).
+	Quiet      []string `json:"quiet"`
+	QuietAllow []string `json:"quiet_allow"`
+	// ProxyChainsMax/Min bound len(summary.proxy_chains): ordinary traffic has none.
+	ProxyChainsMax *int `json:"proxy_chains_max"`
+	ProxyChainsMin *int `json:"proxy_chains_min"`
+	// Transactions is the exact number of transactions in the capture (summary.transactions);
+	// AllAnswered says every one pairs a request with its response (none unanswered, none
+	// a response without a request).
+	Transactions *int           `json:"transactions"`
+	AllAnswered  bool           `json:"all_answered"`
+	Facts        map[string]any `json:"facts"`
 }
 
 type Expectation struct {
@@ -41,12 +59,34 @@ type Expectation struct {
 	MinCount    int      `json:"min_count"`
 	DurationMs  *float64 `json:"duration_ms"`
 	ToleranceMs *float64 `json:"tolerance_ms"`
-	Note        string   `json:"note"`
+	// Severity, when set, is the severity every finding of the rule must have;
+	// MessageContains, text at least one finding's message must contain.
+	Severity        string `json:"severity"`
+	MessageContains string `json:"message_contains"`
+	Note            string `json:"note"`
 }
 
 type report struct {
-	Version  int       `json:"version"`
-	Findings []finding `json:"findings"`
+	Version     int          `json:"version"`
+	Findings    []finding    `json:"findings"`
+	Connections []connection `json:"connections"`
+	Summary     struct {
+		Transactions int               `json:"transactions"`
+		ProxyChains  []json.RawMessage `json:"proxy_chains"`
+	} `json:"summary"`
+}
+
+type connection struct {
+	ID           int    `json:"id"`
+	Client       string `json:"client"`
+	Server       string `json:"server"`
+	Transactions []struct {
+		Index      int    `json:"index"`
+		Method     string `json:"method"`
+		Target     string `json:"target"`
+		Status     int    `json:"status"`
+		NoResponse bool   `json:"no_response"`
+	} `json:"transactions"`
 }
 
 type finding struct {
@@ -115,14 +155,16 @@ func lastLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
-func loadTruths(t *testing.T) []Truth {
+func loadTruths(t *testing.T) []Truth { return loadTruthsIn(t, labDir) }
+
+func loadTruthsIn(t *testing.T, dir string) []Truth {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(labDir, "*.truth.json"))
+	files, err := filepath.Glob(filepath.Join(dir, "*.truth.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		t.Skip("no lab recordings in testdata/lab (run `make lab` as root)")
+		t.Skipf("no recordings in %s", dir)
 	}
 	sort.Strings(files)
 	var out []Truth
@@ -255,6 +297,22 @@ func check(t *testing.T, tr Truth, e Expectation, all []finding) {
 	for _, f := range all {
 		if f.Rule == e.Rule {
 			got = append(got, f)
+		}
+	}
+	if e.Severity != "" {
+		for _, f := range got {
+			if f.Severity != e.Severity {
+				t.Errorf("%s: rule %s: want severity %s, got %s: %s", tr.Scenario, e.Rule, e.Severity, f.Severity, describe(f))
+			}
+		}
+	}
+	if e.MessageContains != "" && len(got) > 0 {
+		found := false
+		for _, f := range got {
+			found = found || strings.Contains(f.Message, e.MessageContains)
+		}
+		if !found {
+			t.Errorf("%s: rule %s: no finding's message contains %q; first: %s", tr.Scenario, e.Rule, e.MessageContains, describe(got[0]))
 		}
 	}
 	if !e.Fire {

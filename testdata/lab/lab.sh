@@ -293,4 +293,5 @@ stop_all_bg() { # kill leftovers of a scenario in the host namespaces (not the r
 	done
 	return 0
 }
-if [ -n "${LAB_DEBUG_SHELL:-}" ]; then build_tools; realtime; setup_topology; log "debug: topology up, running: $LAB_DEBUG_SHELL"; eval "$LAB_DEBUG_SHELL"; else main "$@"; fi
+# LAB_LIB=1: only define the functions (testdata/trust/record.sh sources this file).
+if [ -n "${LAB_LIB:-}" ]; then :; elif [ -n "${LAB_DEBUG_SHELL:-}" ]; then build_tools; realtime; setup_topology; log "debug: topology up, running: $LAB_DEBUG_SHELL"; eval "$LAB_DEBUG_SHELL"; else main "$@"; fi

@@ -8,7 +8,11 @@
 // RFC 2068 §19.7.1 hang: the origin keeps its connection open, so the proxy never finishes,
 // and the client's next request on the connection is never answered.
 //
-//	dumbproxy -listen :8080 -origin 198.18.2.2:80 [-via]
+// -verbatim forwards the request line as received (absolute-form kept) and adds nothing (no
+// Via), so the upstream request is byte-identical to the client's; -source binds the upstream
+// connection to a local address (a proxy with two interfaces).
+//
+//	dumbproxy -listen :8080 -origin 198.18.2.2:80 [-via] [-verbatim] [-source 198.18.2.1]
 package main
 
 import (
@@ -27,6 +31,10 @@ var (
 	origin = flag.String("origin", "", "origin host:port")
 	via    = flag.Bool("via", true, "add a Via header (the only change it makes)")
 	life   = flag.Duration("life", 120*time.Second, "exit after this long")
+	// verbatim and source make the proxy that issue 12 item 8 describes: byte-for-byte
+	// forwarding from a second address.
+	verbatim = flag.Bool("verbatim", false, "forward the request line and headers unchanged (absolute-form kept, no Via)")
+	source   = flag.String("source", "", "local IP the upstream connection is made from")
 )
 
 func handle(c *net.TCPConn) {
@@ -45,6 +53,10 @@ func handle(c *net.TCPConn) {
 			cl, _ = strconv.Atoi(strings.TrimSpace(v))
 		}
 	}
+	if *verbatim { // nothing rewritten, nothing added
+		forward(c, head, cl)
+		return
+	}
 	// Absolute-form request target → origin-form, as 1.0 proxies did; headers untouched.
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
 	f := strings.Fields(string(line))
@@ -61,7 +73,17 @@ func handle(c *net.TCPConn) {
 		out = append(out, "Via: 1.0 dumbproxy\r\n"...)
 	}
 	out = append(out, rest...)
-	o, err := net.DialTimeout("tcp", *origin, 3*time.Second)
+	forward(c, out, cl)
+}
+
+// forward sends the request head (and a Content-Length body) upstream and copies the
+// response back until the origin closes.
+func forward(c *net.TCPConn, out []byte, cl int) {
+	d := net.Dialer{Timeout: 3 * time.Second}
+	if *source != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(*source)}
+	}
+	o, err := d.Dial("tcp4", *origin)
 	if err != nil {
 		return
 	}
