@@ -2,7 +2,7 @@ package analyze
 
 // Rules is the catalogue. A plain slice, like cmd/vet's suite: adding a rule
 // is adding a line to its family's list and a file beside its test.
-var Rules = concat(timingRules, lifecycleRules, proxyRules)
+var Rules = concat(proxyRules)
 
 func concat(lists ...[]*Rule) []*Rule {
 	var out []*Rule

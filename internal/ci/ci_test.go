@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
 )
 
 func TestNewRuleMetaFromPages(t *testing.T) {
-	for _, r := range analyze.Rules {
+	for _, r := range suite.Rules {
 		m := NewRuleMeta(r.ID, r.Severity, r.Title)
 		if m.Description == r.Title || len(m.Description) < 40 || strings.Contains(m.Description, "\n") || strings.HasPrefix(m.Description, "#") {
 			t.Errorf("%s: description %q", r.ID, m.Description)

@@ -1,9 +1,13 @@
-package analyze
+package timing
 
 import (
-	"strings"
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/analyzetest"
 )
 
 // serve plays one GET at reqAt ms and its response of segs full segments,
@@ -12,9 +16,9 @@ import (
 // server round trip (rs) after the client's first ACK of the previous one
 // passed, plus pause ms (a server waiting for its application). It returns
 // the new congestion window and the time of the last packet.
-func serve(sc *sconn, reqAt float64, path string, segs, cwnd int, rs, rc, pause float64) (int, float64) {
-	reqOff, respOff := sc.next[0], sc.next[1]
-	sc.data(0, reqAt, 100)
+func serve(sc *analyzetest.Conn, reqAt float64, path string, segs, cwnd int, rs, rc, pause float64) (int, float64) {
+	reqOff, respOff := sc.Next[0], sc.Next[1]
+	sc.Data(0, reqAt, 100)
 	t := reqAt + rs + 0.3
 	sent, last := 0, t
 	for sent < segs {
@@ -23,13 +27,13 @@ func serve(sc *sconn, reqAt float64, path string, segs, cwnd int, rs, rc, pause 
 		for j := range k {
 			at := t + float64(j)*0.1
 			if sent+j == 0 {
-				sc.data(1, at, 1448) // acknowledges the request
+				sc.Data(1, at, 1448) // acknowledges the request
 			} else {
-				sc.dataNoAck(1, at, 1448)
+				sc.DataNoAck(1, at, 1448)
 			}
 			if j%2 == 1 || j == k-1 {
 				a := at + min(rc, 0.04) + 0.01
-				sc.ack(0, a)
+				sc.Ack(0, a)
 				if firstAck == 0 {
 					firstAck = a
 				}
@@ -40,40 +44,40 @@ func serve(sc *sconn, reqAt float64, path string, segs, cwnd int, rs, rc, pause 
 		cwnd += k // one segment per segment acknowledged: doubling per round trip
 		t = firstAck + rs + pause
 	}
-	req := sc.msg(0, reqOff, 100, 0, "GET "+path)
-	resp := sc.msg(1, respOff, 200, int64(segs*1448-200), "200")
-	sc.tx(req, resp)
+	req := sc.Msg(0, reqOff, 100, 0, "GET "+path)
+	resp := sc.Msg(1, respOff, 200, int64(segs*1448-200), "200")
+	sc.Settle(req, resp)
 	return cwnd, last
 }
 
 // warmThenFresh plays connection W (three 300-kB responses, then idle until
 // wEnd) and connection F opened at fAt with one 300-kB response from a
 // fresh window. fFirst: F ends before W (the lab's order).
-func warmThenFresh(t *testing.T, cfg *Config, fAt, wBusyAt, wEnd float64, fPause float64, fFirst bool, fServer string) *tRun {
+func warmThenFresh(t *testing.T, cfg *analyze.Config, fAt, wBusyAt, wEnd float64, fPause float64, fFirst bool, fServer string) *analyzetest.Capture {
 	const rs, rc = 40, 0.05
-	r := newTRun(t, cfg)
-	w := r.open(0, rs, rc)
+	k := newCapture(t, cfg)
+	w := k.OpenTCP(0, rs, rc)
 	cwnd, last := serve(w, rs+rc+0.1, "/300k.txt", 207, 10, rs, rc, 0)
 	for range 2 {
 		cwnd, last = serve(w, last+0.1, "/300k.txt", 207, cwnd, rs, rc, 0)
 	}
-	f := r.open(fAt, rs, rc)
+	f := k.OpenTCP(fAt, rs, rc)
 	if fServer != "" {
-		f.c.Server = mustAddrPort(fServer)
+		f.C.Server = netip.MustParseAddrPort(fServer)
 	}
 	_, fLast := serve(f, fAt+rs+rc+0.1, "/300k.txt", 207, 10, rs, rc, fPause)
 	if wBusyAt > 0 {
 		serve(w, wBusyAt, "/busy", 2, cwnd, rs, rc, 0)
 	}
 	if fFirst {
-		f.close(fLast + 1)
-		w.close(wEnd)
+		f.Close(fLast + 1)
+		w.Close(wEnd)
 	} else {
-		w.close(wEnd)
-		f.close(max(fLast+1, wEnd+1))
+		w.Close(wEnd)
+		f.Close(max(fLast+1, wEnd+1))
 	}
-	r.e.Close()
-	return r
+	k.E.Close()
+	return k
 }
 
 func TestSlowStartFreshConnection(t *testing.T) {
@@ -98,8 +102,8 @@ func TestSlowStartFreshConnection(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := warmThenFresh(t, timingConfig(), tc.fAt, tc.wBusyAt, tc.wEnd, tc.pause, tc.fFirst, tc.server)
-			got := r.sink.byRule(SlowStartFreshConnection.ID)
+			k := warmThenFresh(t, timingConfig(), tc.fAt, tc.wBusyAt, tc.wEnd, tc.pause, tc.fFirst, tc.server)
+			got := k.Rec.ByRule(SlowStartFreshConnection.ID)
 			if !tc.fire {
 				for _, f := range got {
 					t.Errorf("unexpected: %s", f.Message)
@@ -116,16 +120,16 @@ func TestSlowStartFreshConnection(t *testing.T) {
 			if len(f.Related) != 2 || f.Related[0].ID != 2 || f.Related[1].ID != 1 {
 				t.Errorf("related %v", f.Related)
 			}
-			if !tNear(f.Duration, 4*tMS(40.05), time.Microsecond) {
+			if !analyzetest.Near(f.Duration, 4*analyzetest.MS(40.05), time.Microsecond) {
 				t.Errorf("duration %v", f.Duration)
 			}
-			if !strings.Contains(f.Message, "flights of 10, 20, 40, 80, 57 segments") {
-				t.Errorf("message %q", f.Message)
+			if segs, _ := f.Attrs["flight_segments"].([]int); !slices.Equal(segs, []int{10, 20, 40, 80, 57}) {
+				t.Errorf("flight_segments %v", f.Attrs["flight_segments"])
 			}
 			// The breakdown can take the time only while the fresh
 			// connection's report is not out yet: when it ends last.
-			var fresh *ConnReport
-			for _, c := range r.sink.conns {
+			var fresh *analyze.ConnReport
+			for _, c := range k.Rec.Conns {
 				if c.Conn.ID == 2 {
 					fresh = c
 				}
@@ -141,12 +145,12 @@ func TestSlowStartFreshConnection(t *testing.T) {
 // TestFlightCount: the first response's flights, and nothing for a
 // response that fits the initial window.
 func TestFlightCount(t *testing.T) {
-	r := newTRun(t, nil)
-	sc := r.open(0, 40, 0.05)
+	k := newCapture(t, nil)
+	sc := k.OpenTCP(0, 40, 0.05)
 	serve(sc, 40.2, "/small", 8, 10, 40, 0.05, 0)
-	sc.close(500)
-	r.e.Close()
-	if got := r.sink.byRule(SlowStartFreshConnection.ID); len(got) != 0 {
+	sc.Close(500)
+	k.E.Close()
+	if got := k.Rec.ByRule(SlowStartFreshConnection.ID); len(got) != 0 {
 		t.Errorf("findings: %v", got[0].Message)
 	}
 }

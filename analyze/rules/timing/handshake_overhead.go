@@ -1,19 +1,20 @@
-package analyze
+package timing
 
 import (
 	"fmt"
 
+	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // HandshakeOverhead: a connection carried one small transaction, and the
 // TCP handshake was about half (by default) or more of the time from SYN to
 // the end of the response — the connection cost as much as the work.
-var HandshakeOverhead = &Rule{
+var HandshakeOverhead = &analyze.Rule{
 	ID:       "handshake-overhead",
-	Severity: Info,
+	Severity: analyze.Info,
 	Title:    "one small transaction paid for a whole TCP handshake",
-	NewConn:  func(*Config) any { return &handshakeOverhead{} },
+	NewConn:  func(*analyze.Config) analyze.Checker { return &handshakeOverhead{} },
 }
 
 // handshakeSlack is taken off the HandshakeShare threshold. The canonical
@@ -30,11 +31,11 @@ type handshakeOverhead struct {
 }
 
 var (
-	_ TransactionChecker = (*handshakeOverhead)(nil)
-	_ EndChecker         = (*handshakeOverhead)(nil)
+	_ analyze.TransactionChecker = (*handshakeOverhead)(nil)
+	_ analyze.EndChecker         = (*handshakeOverhead)(nil)
 )
 
-func (h *handshakeOverhead) Transaction(ctx *Ctx, t *http1.Transaction) {
+func (h *handshakeOverhead) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	h.txs++
 	if h.txs == 1 {
 		h.first = t
@@ -43,7 +44,7 @@ func (h *handshakeOverhead) Transaction(ctx *Ctx, t *http1.Transaction) {
 	}
 }
 
-func (h *handshakeOverhead) End(ctx *Ctx) {
+func (h *handshakeOverhead) End(ctx *analyze.Ctx) {
 	t := h.first
 	c := ctx.Conn
 	if t == nil || t.Gap || t.Unsolicited || t.Request == nil || t.Response == nil || t.Response.End != http1.EndComplete {
@@ -76,17 +77,17 @@ func (h *handshakeOverhead) End(ctx *Ctx) {
 		return
 	}
 	tx := t.Index + 1
-	ctx.Report(Finding{
+	ctx.Report(analyze.Finding{
 		Transaction: tx,
 		Time:        c.SYN.Time,
-		Frames:      Frames(c.SYN, c.SYNACK, c.HandshakeACK, t.Request.Start, t.Response.Last),
+		Frames:      analyze.Frames(c.SYN, c.SYNACK, c.HandshakeACK, t.Request.Start, t.Response.Last),
 		Duration:    hs,
 		Message: fmt.Sprintf("the connection carried one small transaction (%s, %d B in all) and the TCP handshake took %s of the %s from SYN to the end of the response (%.0f %%)",
-			Describe(t.Request), size, Dur(hs), Dur(total), 100*share),
+			analyze.Describe(t.Request), size, analyze.Dur(hs), analyze.Dur(total), 100*share),
 		Hint: "reuse connections (keep-alive, a connection pool) so one handshake serves many requests; batch small requests to the same server",
 		Attrs: map[string]any{
-			"handshake_ms":  MS(hs),
-			"syn_to_end_ms": MS(total),
+			"handshake_ms":  analyze.MS(hs),
+			"syn_to_end_ms": analyze.MS(total),
 			"share":         roundTo(share, 3),
 			"bytes":         size,
 		},

@@ -1,10 +1,11 @@
-package analyze
+package lifecycle
 
 import (
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
@@ -23,11 +24,11 @@ import (
 //     not hop-by-hop and a proxy forwards it (RFC 9110 §7.6.1);
 //   - a client that reused a connection after an HTTP/1.0 response without
 //     Connection: keep-alive, which (RFC 9112 §9.3) means the server closes.
-var KeepAliveMisuse = &Rule{
+var KeepAliveMisuse = &analyze.Rule{
 	ID:       "keepalive-misuse",
-	Severity: Info,
+	Severity: analyze.Info,
 	Title:    "Keep-Alive announcement contradicted by what happened",
-	NewConn:  func(*Config) any { return &keepaliveMisuse{} },
+	NewConn:  func(*analyze.Config) analyze.Checker { return &keepaliveMisuse{} },
 }
 
 type keepaliveMisuse struct {
@@ -35,7 +36,7 @@ type keepaliveMisuse struct {
 
 	// The last complete response, its announcement and its transaction.
 	last   *http1.Message
-	lastKA KeepAlive
+	lastKA analyze.KeepAlive
 	lastTx int
 	// lastReq is where the latest request started (idle means: none after last).
 	lastReq flow.Pos
@@ -57,12 +58,12 @@ type keepaliveMisuse struct {
 }
 
 var (
-	_ MessageChecker     = (*keepaliveMisuse)(nil)
-	_ TransactionChecker = (*keepaliveMisuse)(nil)
-	_ EndChecker         = (*keepaliveMisuse)(nil)
+	_ analyze.MessageChecker     = (*keepaliveMisuse)(nil)
+	_ analyze.TransactionChecker = (*keepaliveMisuse)(nil)
+	_ analyze.EndChecker         = (*keepaliveMisuse)(nil)
 )
 
-func (k *keepaliveMisuse) Message(ctx *Ctx, m *http1.Message) {
+func (k *keepaliveMisuse) Message(ctx *analyze.Ctx, m *http1.Message) {
 	d := m.Dir
 	if k.headerReported[d] || !hasHeader(m, "Keep-Alive") || m.HasToken("Connection", "keep-alive") {
 		return
@@ -73,11 +74,12 @@ func (k *keepaliveMisuse) Message(ctx *Ctx, m *http1.Message) {
 		conn = fmt.Sprintf("Connection: %s does not name it", strings.Join(v, ", "))
 	}
 	v, _ := m.Get("Keep-Alive")
-	ctx.Report(Finding{
+	ctx.Report(analyze.Finding{
 		Time:    m.Start.Time,
-		Frames:  Frames(m.Start),
-		Message: fmt.Sprintf("%s carries Keep-Alive: %s but %s: the header is not hop-by-hop then, a proxy forwards it to the next hop and the parameters mean nothing on this connection", Describe(m), v, conn),
+		Frames:  analyze.Frames(m.Start),
+		Message: fmt.Sprintf("%s carries Keep-Alive: %s but %s: the header is not hop-by-hop then, a proxy forwards it to the next hop and the parameters mean nothing on this connection", analyze.Describe(m), v, conn),
 		Hint:    "send Keep-Alive only together with Connection: keep-alive (RFC 9110 §7.6.1: hop-by-hop fields must be named in Connection), or drop it",
+		Attrs:   map[string]any{"kind": "not-hop-by-hop", "connection": strings.Join(m.Values("Connection"), ", ")},
 	})
 }
 
@@ -86,7 +88,7 @@ func hasHeader(m *http1.Message, name string) bool {
 	return ok
 }
 
-func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
+func (k *keepaliveMisuse) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if t.Gap {
 		k.uncertain = true
 		k.noKA10, k.maxSet = nil, false
@@ -96,25 +98,27 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 		k.lastReq = q.Start
 		if k.maxSet && !k.maxReported && t.Index > k.maxIndex {
 			k.maxReported = true
-			ctx.Report(Finding{
+			ctx.Report(analyze.Finding{
 				Transaction: t.Index + 1,
 				Time:        q.Start.Time,
-				Frames:      Frames(k.maxFrom, q.Start),
+				Frames:      analyze.Frames(k.maxFrom, q.Start),
 				Message: fmt.Sprintf("%s is request %d on this connection, but the server's Keep-Alive: max=%d in response %d allowed only %d request(s) after it",
-					Describe(q), t.Index+1, k.maxAnn, k.maxAnnTx, k.maxAnn),
-				Hint: "count requests against the server's announced max= and open a new connection when it is used up; a server announcing max= should close with Connection: close on the last one",
+					analyze.Describe(q), t.Index+1, k.maxAnn, k.maxAnnTx, k.maxAnn),
+				Hint:  "count requests against the server's announced max= and open a new connection when it is used up; a server announcing max= should close with Connection: close on the last one",
+				Attrs: map[string]any{"kind": "beyond-max", "max": k.maxAnn, "announced_in_tx": k.maxAnnTx},
 			})
 		}
 		if r := k.noKA10; r != nil && !k.reported10 && q.Start.Ord > r.HeaderEnd.Ord {
 			k.reported10 = true
-			ctx.Report(Finding{
+			ctx.Report(analyze.Finding{
 				Transaction: t.Index + 1,
 				Time:        q.Start.Time,
-				Frames:      Frames(r.Start, q.Start),
+				Frames:      analyze.Frames(r.Start, q.Start),
 				Duration:    q.Start.Time.Sub(r.Last.Time),
 				Message: fmt.Sprintf("%s (transaction %d) reused the connection after an HTTP/1.0 %s in transaction %d that did not carry Connection: keep-alive, so the server had not agreed to keep it open",
-					Describe(q), t.Index+1, Describe(r), k.noKA10Tx),
-				Hint: "an HTTP/1.0 response without Connection: keep-alive ends the connection (RFC 9112 §9.3): open a new one; a server that does keep it open should say Connection: keep-alive",
+					analyze.Describe(q), t.Index+1, analyze.Describe(r), k.noKA10Tx),
+				Hint:  "an HTTP/1.0 response without Connection: keep-alive ends the connection (RFC 9112 §9.3): open a new one; a server that does keep it open should say Connection: keep-alive",
+				Attrs: map[string]any{"kind": "http10-reuse", "response_tx": k.noKA10Tx, "status": r.Status},
 			})
 		}
 	}
@@ -123,7 +127,7 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 		return
 	}
 	k.last, k.lastTx = r, t.Index+1
-	k.lastKA = ParseKeepAlive(r)
+	k.lastKA = analyze.ParseKeepAlive(r)
 	if k.lastKA.HasMax && !r.HasToken("Connection", "close") {
 		k.maxSet, k.maxIndex, k.maxFrom, k.maxAnnTx, k.maxAnn = true, t.Index+k.lastKA.Max, r.Start, t.Index+1, k.lastKA.Max
 	}
@@ -135,7 +139,7 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 	}
 }
 
-func (k *keepaliveMisuse) End(ctx *Ctx) {
+func (k *keepaliveMisuse) End(ctx *analyze.Ctx) {
 	r := k.last
 	if r == nil || k.uncertain || !k.lastKA.HasTimeout || r.HasToken("Connection", "close") {
 		return
@@ -163,15 +167,15 @@ func (k *keepaliveMisuse) End(ctx *Ctx) {
 	if k.lastKA.HasMax {
 		maxText = fmt.Sprintf(", max=%d", k.lastKA.Max)
 	}
-	ctx.Report(Finding{
+	ctx.Report(analyze.Finding{
 		Transaction: k.lastTx,
 		Time:        sc.Time,
-		Frames:      Frames(r.Start, *sc),
+		Frames:      analyze.Frames(r.Start, *sc),
 		Duration:    idle,
 		Message: fmt.Sprintf("the server announced Keep-Alive: timeout=%d%s in %s (transaction %d) but closed the idle connection (%s) after %s, before that timeout: a client trusting the announcement would send its next request into the close",
-			int(k.lastKA.Timeout/time.Second), maxText, Describe(r), k.lastTx, how, Dur(idle)),
+			int(k.lastKA.Timeout/time.Second), maxText, analyze.Describe(r), k.lastTx, how, analyze.Dur(idle)),
 		Hint: "announce the timeout the server really applies (e.g. Apache KeepAliveTimeout, nginx keepalive_timeout's second argument), or stop announcing one",
-		Attrs: map[string]any{"idle_ms": MS(idle),
-			"announced_timeout_s": int(k.lastKA.Timeout / time.Second)},
+		Attrs: map[string]any{"kind": "early-close", "idle_ms": analyze.MS(idle),
+			"announced_timeout_s": int(k.lastKA.Timeout / time.Second), "server_close": how},
 	})
 }

@@ -1,15 +1,18 @@
-package analyze
+package lifecycle
 
 import (
 	"container/heap"
+	"net/netip"
 	"time"
 
+	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
 )
 
 // This file is the machinery the cross-connection lifecycle rules share
-// (unsafe-retry, no-connection-reuse, parallel-connections, port-churn):
+// (unsafe-retry, no-connection-reuse, parallel-connections, port-churn); it
+// lives with them because no other family uses it:
 //
 //   - crossConn: the compact record kept per finished connection. It holds
 //     no packets and no transaction list, only the handful of facts those
@@ -44,14 +47,21 @@ const crossFeedMax = 4096
 // to be matched.
 const maxCopiesPerConn = 8
 
+// pairKey is a client address and the server it talks to: the unit the
+// cross-connection rules count in.
+type pairKey struct {
+	client netip.Addr
+	server netip.AddrPort
+}
+
 // crossConn is the compact per-connection record.
 type crossConn struct {
-	ref        ConnRef
+	ref        analyze.ConnRef
 	key        pairKey
-	start, end time.Time // first and last packet
-	startOrd   int64     // global ordinal of the first packet: unique, worker-independent
-	first      Frame     // SYN frame, else first frame
-	last       Frame
+	start, end time.Time     // first and last packet
+	startOrd   int64         // global ordinal of the first packet: unique, worker-independent
+	first      analyze.Frame // SYN frame, else first frame
+	last       analyze.Frame
 	handshake  time.Duration // SYN → handshake ACK; 0 when not seen
 	refused    bool
 	http       bool
@@ -63,7 +73,7 @@ type crossConn struct {
 	closer   int // -1 none, else flow.Dir
 	closeRST bool
 	closeAt  time.Time
-	closePos Frame
+	closePos analyze.Frame
 	// doneAt is when the connection stopped being usable: its first FIN or
 	// RST (the teardown handshake after it does not make it "open"), else
 	// its last packet.
@@ -85,22 +95,22 @@ type reqCopy struct {
 	tx             int // 1-based
 	start          time.Time
 	startOrd       int64
-	frame          Frame
+	frame          analyze.Frame
 	answered       bool // a complete response came
 }
 
 // compactConn extracts the record from a summary. The summary and the
 // connection it points to are reused by the engine: copy, never keep.
-func compactConn(s *ConnSummary) *crossConn {
+func compactConn(s *analyze.ConnSummary) *crossConn {
 	c := s.Conn
 	r := &crossConn{
-		ref:      ConnRef{ID: c.ID, Client: c.Client, Server: c.Server},
+		ref:      analyze.ConnRef{ID: c.ID, Client: c.Client, Server: c.Server},
 		key:      pairKey{client: c.Client.Addr(), server: c.Server},
 		start:    c.First.Time,
 		end:      c.Last.Time,
 		startOrd: c.First.Ord,
-		first:    FrameAt(c.First),
-		last:     FrameAt(c.Last),
+		first:    analyze.FrameAt(c.First),
+		last:     analyze.FrameAt(c.Last),
 		refused:  c.End == reassembly.EndRefused,
 		http:     c.HTTP,
 		gap:      len(c.Gaps) > 0 || c.GapsDropped > 0 || c.MidStream || c.RolesGuessed,
@@ -113,7 +123,7 @@ func compactConn(s *ConnSummary) *crossConn {
 		keepAliveTimeout:   s.KeepAliveTimeout,
 	}
 	if c.SYN.Frame != 0 {
-		r.first = FrameAt(c.SYN)
+		r.first = analyze.FrameAt(c.SYN)
 		if c.HandshakeACK.Frame != 0 {
 			r.handshake = nonNeg(c.HandshakeACK.Time.Sub(c.SYN.Time))
 		}
@@ -121,7 +131,7 @@ func compactConn(s *ConnSummary) *crossConn {
 	if p := s.Close.FirstPos(); p != nil {
 		r.closer = s.Close.First
 		r.closeRST = s.Close.RST(c, flow.Dir(r.closer))
-		r.closeAt, r.closePos = p.Time, FrameAt(*p)
+		r.closeAt, r.closePos = p.Time, analyze.FrameAt(*p)
 	}
 	r.doneAt = r.end
 	if r.closer >= 0 {
@@ -135,12 +145,12 @@ func compactConn(s *ConnSummary) *crossConn {
 		if len(r.copies) == maxCopiesPerConn {
 			break
 		}
-		if !t.HasRequest || t.Gap || Idempotent(t.Method) {
+		if !t.HasRequest || t.Gap || analyze.Idempotent(t.Method) {
 			continue
 		}
 		r.copies = append(r.copies, reqCopy{
 			method: t.Method, target: t.Target, body: t.RequestBody, tx: t.Index,
-			start: t.RequestStart.Time, startOrd: t.RequestStart.Ord, frame: FrameAt(t.RequestStart),
+			start: t.RequestStart.Time, startOrd: t.RequestStart.Ord, frame: analyze.FrameAt(t.RequestStart),
 			answered: t.HasResponse && t.ResponseComplete,
 		})
 	}
@@ -216,7 +226,7 @@ type crossEntry[V any] struct {
 	prev, next *crossEntry[V]
 }
 
-func newCrossTable[V any](cfg *Config) *crossTable[V] {
+func newCrossTable[V any](cfg *analyze.Config) *crossTable[V] {
 	max := cfg.CrossMaxEntries
 	if max <= 0 {
 		max = 1
@@ -308,17 +318,24 @@ func (t *crossTable[V]) append(e *crossEntry[V]) {
 // the end of the run after the feed is drained.
 type crossRule struct {
 	feed    crossFeed
-	process func(r *Reporter, c *crossConn)
-	finish  func(r *Reporter)
+	process func(r *analyze.Reporter, c *crossConn)
+	finish  func(r *analyze.Reporter)
 }
 
-func (a *crossRule) Conn(r *Reporter, s *ConnSummary) {
+func (a *crossRule) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
 	a.feed.push(compactConn(s), func(c *crossConn) { a.process(r, c) })
 }
 
-func (a *crossRule) Flush(r *Reporter) {
+func (a *crossRule) Flush(r *analyze.Reporter) {
 	a.feed.drain(func(c *crossConn) { a.process(r, c) })
 	a.finish(r)
+}
+
+func nonNeg(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
 }
 
 // pairText names a client→server pair in messages.

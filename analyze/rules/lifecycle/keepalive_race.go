@@ -1,9 +1,10 @@
-package analyze
+package lifecycle
 
 import (
 	"fmt"
 	"time"
 
+	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
@@ -14,11 +15,11 @@ import (
 // server's FIN was already on the way when the request left, or the request
 // was answered by FIN/RST and nothing else. The request is lost; a client may
 // retry it automatically only when it is idempotent (RFC 9112 §9.3.1).
-var KeepAliveRace = &Rule{
+var KeepAliveRace = &analyze.Rule{
 	ID:       "keepalive-race",
-	Severity: Warning,
+	Severity: analyze.Warning,
 	Title:    "request sent into the server's idle-timeout close",
-	NewConn:  func(*Config) any { return &keepaliveRace{} },
+	NewConn:  func(*analyze.Config) analyze.Checker { return &keepaliveRace{} },
 }
 
 // raceAnswer bounds how soon after a request the server's FIN/RST must come to
@@ -31,13 +32,13 @@ const raceAnswer = 500 * time.Millisecond
 type keepaliveRace struct {
 	prev     *http1.Message // last complete response
 	prevTx   int
-	prevKA   KeepAlive
+	prevKA   analyze.KeepAlive
 	persists bool // prev left the connection open by its headers
 
 	cand   *http1.Message // first request after idle that got no response
 	candTx int
 	idle   time.Duration
-	ka     KeepAlive
+	ka     analyze.KeepAlive
 	lost   int // requests lost the same way (cand and any after it)
 
 	// The client-stream bytes the server's FIN acknowledged: a request
@@ -48,18 +49,18 @@ type keepaliveRace struct {
 }
 
 var (
-	_ SegmentChecker     = (*keepaliveRace)(nil)
-	_ TransactionChecker = (*keepaliveRace)(nil)
-	_ EndChecker         = (*keepaliveRace)(nil)
+	_ analyze.SegmentChecker     = (*keepaliveRace)(nil)
+	_ analyze.TransactionChecker = (*keepaliveRace)(nil)
+	_ analyze.EndChecker         = (*keepaliveRace)(nil)
 )
 
-func (k *keepaliveRace) Segment(ctx *Ctx, s *reassembly.Segment) {
+func (k *keepaliveRace) Segment(ctx *analyze.Ctx, s *reassembly.Segment) {
 	if s.Dir == flow.ServerToClient && s.Flags.Has(reassembly.FIN) && !k.finAckValid && s.AckValid && s.Flags.Has(reassembly.ACK) {
 		k.finAck, k.finAckValid = s.AckOffset, true
 	}
 }
 
-func (k *keepaliveRace) Transaction(ctx *Ctx, t *http1.Transaction) {
+func (k *keepaliveRace) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if t.Gap {
 		k.prev, k.cand = nil, nil
 		return
@@ -74,15 +75,15 @@ func (k *keepaliveRace) Transaction(ctx *Ctx, t *http1.Transaction) {
 	}
 	if r := t.Response; r != nil && r.End == http1.EndComplete {
 		k.prev, k.prevTx = r, t.Index+1
-		k.prevKA = ParseKeepAlive(r)
-		k.persists = OffersPersistence(r)
+		k.prevKA = analyze.ParseKeepAlive(r)
+		k.persists = analyze.OffersPersistence(r)
 		if t.Request != nil && t.Request.HasToken("Connection", "close") {
 			k.persists = false // request-after-close territory
 		}
 	}
 }
 
-func (k *keepaliveRace) End(ctx *Ctx) {
+func (k *keepaliveRace) End(ctx *analyze.Ctx) {
 	q := k.cand
 	if q == nil {
 		return
@@ -103,18 +104,20 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 	if sc == srv.RST {
 		how = "RST"
 	}
-	var what string
+	var what, race string
 	var gap time.Duration
 	if sc.Ord < q.Start.Ord {
+		race = "closed-before-request"
 		gap = q.Start.Time.Sub(sc.Time)
 		what = fmt.Sprintf("the server had already closed it: its %s (frame %d) came %s after the last response and %s before the request",
-			how, sc.Frame, Dur(sc.Time.Sub(k.prev.Last.Time)), Dur(gap))
+			how, sc.Frame, analyze.Dur(sc.Time.Sub(k.prev.Last.Time)), analyze.Dur(gap))
 		if srv.RST != nil && srv.RST != sc && srv.RST.Ord > q.Start.Ord {
 			what += fmt.Sprintf("; the request was answered by RST (frame %d)", srv.RST.Frame)
 		}
 	} else if how == "FIN" && k.finAckValid && k.finAck <= q.Start.Offset {
+		race = "crossed-close"
 		gap = sc.Time.Sub(q.Start.Time)
-		what = fmt.Sprintf("the request crossed the server's FIN (frame %d, %s later), which did not acknowledge it: the server was already closing", sc.Frame, Dur(gap))
+		what = fmt.Sprintf("the request crossed the server's FIN (frame %d, %s later), which did not acknowledge it: the server was already closing", sc.Frame, analyze.Dur(gap))
 		if srv.RST != nil && srv.RST.Ord > q.Start.Ord {
 			what += fmt.Sprintf(", and its RST (frame %d) answered the request", srv.RST.Frame)
 		}
@@ -127,10 +130,11 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 		if gap > window {
 			return
 		}
-		what = fmt.Sprintf("the server answered it with %s (frame %d) %s later and no response: it was closing the idle connection", how, sc.Frame, Dur(gap))
+		race = "answered-by-close"
+		what = fmt.Sprintf("the server answered it with %s (frame %d) %s later and no response: it was closing the idle connection", how, sc.Frame, analyze.Dur(gap))
 	}
 	timeout := "the server announced no Keep-Alive timeout"
-	attrs := map[string]any{"idle_ms": MS(k.idle), "lost_requests": k.lost}
+	attrs := map[string]any{"idle_ms": analyze.MS(k.idle), "lost_requests": k.lost, "race": race, "server_close": how}
 	if k.ka.HasTimeout {
 		timeout = fmt.Sprintf("the server had announced Keep-Alive: timeout=%d", int(k.ka.Timeout/time.Second))
 		attrs["announced_timeout_s"] = int(k.ka.Timeout / time.Second)
@@ -139,13 +143,13 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 	if k.lost > 1 {
 		lost = fmt.Sprintf(" (%d requests lost this way)", k.lost)
 	}
-	ctx.Report(Finding{
+	ctx.Report(analyze.Finding{
 		Transaction: k.candTx,
 		Time:        q.Start.Time,
-		Frames:      Frames(k.prev.Last, *sc, q.Start),
+		Frames:      analyze.Frames(k.prev.Last, *sc, q.Start),
 		Duration:    k.idle,
 		Message: fmt.Sprintf("%s (transaction %d) was sent after %s idle on a persistent connection; %s; %s. The request got no response%s and must be retried on a new connection",
-			Describe(q), k.candTx, Dur(k.idle), what, timeout, lost),
+			analyze.Describe(q), k.candTx, analyze.Dur(k.idle), what, timeout, lost),
 		Hint:  "clients: close idle connections before the server's keep-alive timeout (announced by Keep-Alive: timeout=) and retry idempotent requests that meet a close; servers: announce the timeout so clients can expire connections first",
 		Attrs: attrs,
 	})

@@ -1,10 +1,12 @@
-package analyze
+package timing
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
@@ -21,12 +23,14 @@ import (
 // aggregate (NewAggregate) that pairs a fresh connection's slow response
 // with a warm, idle sibling. The pair is judged when the later of the two
 // connections ends, so the order in which they end does not matter.
-var SlowStartFreshConnection = &Rule{
-	ID:           "slow-start-fresh-connection",
-	Severity:     Info,
-	Title:        "response spent round trips in slow start beside an idle warm connection",
-	NewConn:      func(cfg *Config) any { return newFlightCounter(cfg) },
-	NewAggregate: func(cfg *Config) Aggregate { return &slowStartAgg{cfg: cfg, keys: map[pairKey][]*ssEntry{}} },
+var SlowStartFreshConnection = &analyze.Rule{
+	ID:       "slow-start-fresh-connection",
+	Severity: analyze.Info,
+	Title:    "response spent round trips in slow start beside an idle warm connection",
+	NewConn:  func(cfg *analyze.Config) analyze.Checker { return newFlightCounter(cfg) },
+	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate {
+		return &slowStartAgg{cfg: cfg, keys: map[pairKey][]*ssEntry{}}
+	},
 }
 
 const (
@@ -107,18 +111,18 @@ type flightCounter struct {
 }
 
 var (
-	_ SegmentChecker     = (*flightCounter)(nil)
-	_ TransactionChecker = (*flightCounter)(nil)
-	_ EndChecker         = (*flightCounter)(nil)
+	_ analyze.SegmentChecker     = (*flightCounter)(nil)
+	_ analyze.TransactionChecker = (*flightCounter)(nil)
+	_ analyze.EndChecker         = (*flightCounter)(nil)
 )
 
-func newFlightCounter(cfg *Config) *flightCounter {
+func newFlightCounter(cfg *analyze.Config) *flightCounter {
 	f := &flightCounter{iw: cfg.InitialWindowSegs}
 	f.flights = f.buf[:0]
 	return f
 }
 
-func (f *flightCounter) Segment(ctx *Ctx, g *reassembly.Segment) {
+func (f *flightCounter) Segment(ctx *analyze.Ctx, g *reassembly.Segment) {
 	if f.off || g.Kind == reassembly.SegDuplicate {
 		return
 	}
@@ -220,7 +224,7 @@ func (f *flightCounter) closeFlight() {
 }
 
 // Transaction counts the flights of the connection's first response.
-func (f *flightCounter) Transaction(ctx *Ctx, t *http1.Transaction) {
+func (f *flightCounter) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if f.off || !f.seeded || t.Index != 0 || t.Gap || t.Request == nil || t.Response == nil || t.Response.End != http1.EndComplete {
 		return
 	}
@@ -236,7 +240,7 @@ func (f *flightCounter) Transaction(ctx *Ctx, t *http1.Transaction) {
 	if f.full && all[len(all)-2].end() < to {
 		return // the response runs past the flights we kept
 	}
-	fr := &FreshResponse{Tx: t.Index + 1, Request: Describe(t.Request), ReqStart: t.Request.Start.Time,
+	fr := &FreshResponse{Tx: t.Index + 1, Request: analyze.Describe(t.Request), ReqStart: t.Request.Start.Time,
 		Bytes: int64(to - from), Start: r.Start, Last: r.Last, SYN: ctx.Conn.SYN}
 	if len(t.Interim) > 0 {
 		fr.Start = t.Interim[0].Start
@@ -262,7 +266,7 @@ func (f *flightCounter) Transaction(ctx *Ctx, t *http1.Transaction) {
 }
 
 // End hands the connection's timing summary to the aggregate.
-func (f *flightCounter) End(ctx *Ctx) {
+func (f *flightCounter) End(ctx *analyze.Ctx) {
 	if f.off || !f.seeded {
 		return
 	}
@@ -275,9 +279,16 @@ func (f *flightCounter) End(ctx *Ctx) {
 	ctx.SetSummaryData(&ConnTiming{RTT: f.rtt, MSS: f.mss, WarmAt: f.warmAt, MaxFlight: f.maxFl, Fresh: f.fresh})
 }
 
+// pairKey is a client address and the server it talks to: the pair whose
+// connections are compared.
+type pairKey struct {
+	client netip.Addr
+	server netip.AddrPort
+}
+
 // ssEntry is what the aggregate keeps per finished connection.
 type ssEntry struct {
-	ref       ConnRef
+	ref       analyze.ConnRef
 	syn       time.Time
 	end       time.Time // last packet
 	closeAt   time.Time // first FIN or RST; zero when it never closed in the capture
@@ -293,20 +304,20 @@ type ssEntry struct {
 type span struct{ from, to time.Time }
 
 type slowStartAgg struct {
-	cfg    *Config
+	cfg    *analyze.Config
 	keys   map[pairKey][]*ssEntry
 	n      int
 	calls  int
 	newest time.Time
 }
 
-func (a *slowStartAgg) Conn(r *Reporter, s *ConnSummary) {
+func (a *slowStartAgg) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
 	t, _ := r.SummaryData(s).(*ConnTiming)
 	c := s.Conn
 	if t == nil || c == nil || c.SYN.Frame == 0 {
 		return
 	}
-	e := &ssEntry{ref: ConnRef{ID: c.ID, Client: c.Client, Server: c.Server}, syn: c.SYN.Time, end: c.Last.Time,
+	e := &ssEntry{ref: analyze.ConnRef{ID: c.ID, Client: c.Client, Server: c.Server}, syn: c.SYN.Time, end: c.Last.Time,
 		warmAt: t.WarmAt, maxFlight: t.MaxFlight, rtt: t.RTT, fresh: t.Fresh}
 	if p := s.Close.FirstPos(); p != nil {
 		e.closeAt = p.Time
@@ -427,7 +438,7 @@ func idleWarm(f, w *ssEntry) (time.Time, bool) {
 // report emits the finding for fresh connection f beside warm w when they
 // qualify; cur is f's own summary when f is the connection ending now
 // (then its transaction's breakdown still can take the attribution).
-func (a *slowStartAgg) report(r *Reporter, f, w *ssEntry, cur *ConnSummary) bool {
+func (a *slowStartAgg) report(r *analyze.Reporter, f, w *ssEntry, cur *analyze.ConnSummary) bool {
 	idleSince, ok := idleWarm(f, w)
 	if !ok || w.maxFlight <= 0 || f.rtt <= 0 {
 		return false
@@ -448,20 +459,20 @@ func (a *slowStartAgg) report(r *Reporter, f, w *ssEntry, cur *ConnSummary) bool
 		sizes = append(sizes, "…")
 	}
 	mss := a.cfg.InitialWindowSegs
-	r.Report(Finding{
+	r.Report(analyze.Finding{
 		Transaction: fr.Tx,
 		Time:        fr.Start.Time,
-		Frames:      Frames(fr.SYN, fr.Start, fr.Last),
+		Frames:      analyze.Frames(fr.SYN, fr.Start, fr.Last),
 		Duration:    cost,
-		Related:     []ConnRef{f.ref, w.ref},
+		Related:     []analyze.ConnRef{f.ref, w.ref},
 		Message: fmt.Sprintf("%s on new connection %d (%s → %s): the %d-B response took %d round trips (flights of %s segments: slow start from the initial window) while connection %d to the same server was warm (one round trip carried up to %d B there) and idle for %s; about %d round trip(s), %s, more than on the warm connection",
 			fr.Request, f.ref.ID, f.ref.Client, f.ref.Server, fr.Bytes, fr.Flights, strings.Join(sizes, ", "), w.ref.ID,
-			w.maxFlight, Dur(fr.ReqStart.Sub(idleSince)), extra, Dur(cost)),
+			w.maxFlight, analyze.Dur(fr.ReqStart.Sub(idleSince)), extra, analyze.Dur(cost)),
 		Hint: "send the request on the idle keep-alive connection (a connection pool that prefers warm connections) instead of opening a new one; note that Linux servers restart slow start after an idle RTO unless net.ipv4.tcp_slow_start_after_idle=0",
 		Attrs: map[string]any{
 			"flights": fr.Flights, "flight_segments": fr.Segments, "response_bytes": fr.Bytes,
 			"warm_connection": w.ref.ID, "warm_max_flight_bytes": w.maxFlight, "extra_round_trips": extra,
-			"rtt_ms": MS(f.rtt), "initial_window_segments": mss,
+			"rtt_ms": analyze.MS(f.rtt), "initial_window_segments": mss,
 		},
 	})
 	if cur != nil {
@@ -475,4 +486,4 @@ func (a *slowStartAgg) report(r *Reporter, f, w *ssEntry, cur *ConnSummary) bool
 	return true
 }
 
-func (a *slowStartAgg) Flush(r *Reporter) {}
+func (a *slowStartAgg) Flush(r *analyze.Reporter) {}

@@ -1,8 +1,10 @@
-package analyze
+package lifecycle
 
 import (
 	"fmt"
 	"time"
+
+	"github.com/connlint/connlint/analyze"
 )
 
 // UnsafeRetry: a non-idempotent request (POST, PATCH, …) was sent again on a
@@ -15,11 +17,11 @@ import (
 // within RetryWindow. The first copy's connection must have ended by FIN or
 // RST (not be open at capture end) without a complete response, and have no
 // capture gap (the response could be in the hole).
-var UnsafeRetry = &Rule{
+var UnsafeRetry = &analyze.Rule{
 	ID:           "unsafe-retry",
-	Severity:     Error,
+	Severity:     analyze.Error,
 	Title:        "non-idempotent request retried after its connection died",
-	NewAggregate: func(cfg *Config) Aggregate { return newUnsafeRetry(cfg) },
+	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newUnsafeRetry(cfg) },
 }
 
 // maxCopiesPerPair bounds the copies remembered per client/server pair.
@@ -27,26 +29,27 @@ const maxCopiesPerPair = 64
 
 type retryCopy struct {
 	reqCopy
-	conn     ConnRef
+	conn     analyze.ConnRef
 	dead     bool // its connection died without its complete response
 	diedAt   time.Time
-	diedPos  Frame
-	diedHow  string
+	diedPos  analyze.Frame
+	diedHow  string // as the message says it
+	diedBy   string // "FIN" or "RST"
 	retried  bool // reported as a retry already
 	deadUsed bool // already named as the first copy of a reported retry
 }
 
 type unsafeRetry struct {
-	cfg *Config
+	cfg *analyze.Config
 	tab *crossTable[[]*retryCopy]
 }
 
-func newUnsafeRetry(cfg *Config) Aggregate {
+func newUnsafeRetry(cfg *analyze.Config) analyze.Aggregate {
 	u := &unsafeRetry{cfg: cfg, tab: newCrossTable[[]*retryCopy](cfg)}
-	return &crossRule{process: u.process, finish: func(*Reporter) { u.tab.flush(func(*crossEntry[[]*retryCopy]) {}) }}
+	return &crossRule{process: u.process, finish: func(*analyze.Reporter) { u.tab.flush(func(*crossEntry[[]*retryCopy]) {}) }}
 }
 
-func (u *unsafeRetry) process(rep *Reporter, c *crossConn) {
+func (u *unsafeRetry) process(rep *analyze.Reporter, c *crossConn) {
 	defer u.tab.expire(c.end, func(*crossEntry[[]*retryCopy]) {})
 	if !c.http || len(c.copies) == 0 {
 		return
@@ -61,14 +64,14 @@ func (u *unsafeRetry) process(rep *Reporter, c *crossConn) {
 	}
 	e.val = keep
 	died := c.ended && !c.gap
-	how := "closed (FIN)"
+	how, by := "closed (FIN)", "FIN"
 	if c.closeRST {
-		how = "reset (RST)"
+		how, by = "reset (RST)", "RST"
 	}
 	for _, rc := range c.copies {
 		n := &retryCopy{reqCopy: rc, conn: c.ref}
 		if died && !rc.answered {
-			n.dead, n.diedAt, n.diedPos, n.diedHow = true, c.closeAt, c.closePos, how
+			n.dead, n.diedAt, n.diedPos, n.diedHow, n.diedBy = true, c.closeAt, c.closePos, how, by
 		}
 		for _, o := range e.val {
 			if o.conn.ID == n.conn.ID || o.method != n.method || o.target != n.target || o.body != n.body {
@@ -93,20 +96,20 @@ func (u *unsafeRetry) process(rep *Reporter, c *crossConn) {
 	u.tab.resize(e, len(e.val))
 }
 
-func (u *unsafeRetry) report(rep *Reporter, first, retry *retryCopy) {
+func (u *unsafeRetry) report(rep *analyze.Reporter, first, retry *retryCopy) {
 	after := retry.start.Sub(first.start)
-	rep.Report(Finding{
+	rep.Report(analyze.Finding{
 		Conn:        retry.conn,
 		Transaction: retry.tx,
 		Time:        retry.start,
-		Frames:      []Frame{first.frame, first.diedPos, retry.frame},
+		Frames:      []analyze.Frame{first.frame, first.diedPos, retry.frame},
 		Duration:    after,
 		Message: fmt.Sprintf("%s %s (%d-byte body) was sent again on connection %d %s after the first copy (connection %d, transaction %d); that connection was %s without a response, so the server may already have acted on the first copy",
-			retry.method, shortTarget(retry.target), retry.body, retry.conn.ID, Dur(after), first.conn.ID, first.tx, first.diedHow),
+			retry.method, shortTarget(retry.target), retry.body, retry.conn.ID, analyze.Dur(after), first.conn.ID, first.tx, first.diedHow),
 		Hint:    "do not resend non-idempotent requests automatically (RFC 9112 §9.3.1); make the operation idempotent (an idempotency key the server deduplicates) or ask the user",
-		Related: []ConnRef{first.conn},
+		Related: []analyze.ConnRef{first.conn},
 		Attrs: map[string]any{"method": retry.method, "target": retry.target, "body_bytes": retry.body,
-			"first_connection": first.conn.ID, "first_transaction": first.tx},
+			"first_connection": first.conn.ID, "first_transaction": first.tx, "first_close": first.diedBy},
 	})
 }
 

@@ -1,9 +1,11 @@
-package analyze
+package lifecycle
 
 import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/connlint/connlint/analyze"
 )
 
 // ParallelConnections: more than ParallelMax HTTP connections from one client
@@ -20,11 +22,11 @@ import (
 // increments the counts it covers and takes its own from the stored ones.
 // The counts, and so the peak, do not depend on the order records arrive.
 // One finding per pair and episode (until the pair is quiet for CrossWindow).
-var ParallelConnections = &Rule{
+var ParallelConnections = &analyze.Rule{
 	ID:           "parallel-connections",
-	Severity:     Info,
+	Severity:     analyze.Info,
 	Title:        "more concurrent connections to one server than a client should open",
-	NewAggregate: func(cfg *Config) Aggregate { return newParallel(cfg) },
+	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newParallel(cfg) },
 }
 
 // maxIntervalsPerPair bounds the connections remembered per pair; the ones
@@ -36,8 +38,8 @@ const maxIntervalsPerPair = 256
 type interval struct {
 	start, end time.Time
 	startOrd   int64
-	ref        ConnRef
-	frame      Frame
+	ref        analyze.ConnRef
+	frame      analyze.Frame
 	open       int // connections open at start (itself included)
 }
 
@@ -56,26 +58,26 @@ type parallelPair struct {
 	peak  int
 	at    time.Time
 	atOrd int64
-	frame Frame
-	refs  []ConnRef // connections open at the peak (bounded)
+	frame analyze.Frame
+	refs  []analyze.ConnRef // connections open at the peak (bounded)
 }
 
 type parallel struct {
-	cfg *Config
+	cfg *analyze.Config
 	tab *crossTable[*parallelPair]
 }
 
-func newParallel(cfg *Config) Aggregate {
+func newParallel(cfg *analyze.Config) analyze.Aggregate {
 	p := &parallel{cfg: cfg, tab: newCrossTable[*parallelPair](cfg)}
 	return &crossRule{
 		process: p.process,
-		finish: func(rep *Reporter) {
+		finish: func(rep *analyze.Reporter) {
 			p.tab.flush(func(e *crossEntry[*parallelPair]) { p.report(rep, e.key, e.val) })
 		},
 	}
 }
 
-func (p *parallel) process(rep *Reporter, c *crossConn) {
+func (p *parallel) process(rep *analyze.Reporter, c *crossConn) {
 	defer p.tab.expire(c.end, func(e *crossEntry[*parallelPair]) { p.report(rep, e.key, e.val) })
 	if !c.http || c.refused {
 		return
@@ -136,7 +138,7 @@ func (p *parallel) consider(pp *parallelPair, j *interval) {
 	pp.refs = dedupRefs(pp.refs)
 }
 
-func dedupRefs(rs []ConnRef) []ConnRef {
+func dedupRefs(rs []analyze.ConnRef) []analyze.ConnRef {
 	out := rs[:0]
 	for i, r := range rs {
 		if i == 0 || r.ID != rs[i-1].ID {
@@ -146,13 +148,13 @@ func dedupRefs(rs []ConnRef) []ConnRef {
 	return out
 }
 
-func (p *parallel) report(rep *Reporter, k pairKey, pp *parallelPair) {
+func (p *parallel) report(rep *analyze.Reporter, k pairKey, pp *parallelPair) {
 	if pp.peak <= p.cfg.ParallelMax {
 		return
 	}
-	rep.Report(Finding{
+	rep.Report(analyze.Finding{
 		Time:   pp.at,
-		Frames: []Frame{pp.frame},
+		Frames: []analyze.Frame{pp.frame},
 		Message: fmt.Sprintf("%s: %d connections were open at the same time (limit %d), the peak reached when the connection at frame %d opened; %d connections to this server in all",
 			pairText(k), pp.peak, p.cfg.ParallelMax, pp.frame.Frame, pp.total),
 		Hint:    "limit concurrent connections per server (browsers use 6; RFC 9112 §9.4) and reuse the open ones; queue the rest",

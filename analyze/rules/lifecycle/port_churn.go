@@ -1,8 +1,10 @@
-package analyze
+package lifecycle
 
 import (
 	"fmt"
 	"time"
+
+	"github.com/connlint/connlint/analyze"
 )
 
 // PortChurn: short connections from one client IP to one server ip:port
@@ -15,11 +17,11 @@ import (
 //
 // Only connections closed by FIN count: an aborted (RST) connection leaves
 // no TIME_WAIT. Refused connections count for nothing.
-var PortChurn = &Rule{
+var PortChurn = &analyze.Rule{
 	ID:           "port-churn",
-	Severity:     Warning,
+	Severity:     analyze.Warning,
 	Title:        "connections churn fast enough to exhaust ephemeral ports",
-	NewAggregate: func(cfg *Config) Aggregate { return newPortChurn(cfg) },
+	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newPortChurn(cfg) },
 }
 
 const (
@@ -46,14 +48,14 @@ type churnBucket struct {
 	n             int
 	byClient      int
 	first, last   time.Time
-	firstF, lastF Frame
+	firstF, lastF analyze.Frame
 }
 
 type portUse struct {
 	closeAt time.Time
 	closer  int
-	ref     ConnRef
-	frame   Frame
+	ref     analyze.ConnRef
+	frame   analyze.Frame
 	seq     uint64
 }
 
@@ -76,7 +78,7 @@ type churnPair struct {
 	n, byClient    int
 	span           time.Duration
 	from, to       time.Time
-	fromF, toF     Frame
+	fromF, toF     analyze.Frame
 	reuses         int
 	reuseClientTW  int
 	firstReuse     [2]portUse
@@ -85,52 +87,74 @@ type churnPair struct {
 }
 
 type portChurn struct {
-	cfg      *Config
+	cfg      *analyze.Config
 	tab      *crossTable[*churnPair]
 	tw       time.Duration // 2×MSL
 	maxPorts int           // port table bound per pair, within CrossMaxEntries
 }
 
-func newPortChurn(cfg *Config) Aggregate {
+func newPortChurn(cfg *analyze.Config) analyze.Aggregate {
 	p := &portChurn{cfg: cfg, tab: newCrossTable[*churnPair](cfg), tw: 2 * cfg.MSL, maxPorts: maxPortsPerPair}
 	if q := cfg.CrossMaxEntries / 4; q < p.maxPorts {
 		p.maxPorts = max(q, 64)
 	}
 	return &crossRule{
 		process: p.process,
-		finish: func(rep *Reporter) {
+		finish: func(rep *analyze.Reporter) {
 			p.tab.flush(func(e *crossEntry[*churnPair]) { p.report(rep, e.key, e.val) })
 		},
 	}
 }
 
-func (p *portChurn) process(rep *Reporter, c *crossConn) {
+func (p *portChurn) process(rep *analyze.Reporter, c *crossConn) {
 	defer p.tab.expire(c.end, func(e *crossEntry[*churnPair]) { p.report(rep, e.key, e.val) })
 	if c.refused || p.tw <= 0 {
 		return
 	}
 	e := p.tab.get(c.key, c.end, func() *churnPair { return &churnPair{ports: map[uint16]portUse{}} })
 	cp := e.val
+	defer func() { p.tab.resize(e, len(cp.buckets)+len(cp.ports)) }()
 	port := c.ref.Client.Port()
-	// 4-tuple reuse: this connection opened while an earlier one on the same
-	// 4-tuple was still in TIME_WAIT.
-	if prev, ok := cp.ports[port]; ok && prev.ref.ID != c.ref.ID && !c.start.Before(prev.closeAt) {
-		if gap := c.start.Sub(prev.closeAt); gap < p.tw {
-			cp.reuses++
-			if prev.closer == 0 {
-				cp.reuseClientTW++
-			}
-			if cp.reuses == 1 {
-				cp.firstReuse = [2]portUse{prev, {ref: c.ref, frame: c.first}}
-				cp.firstReusePort, cp.firstReuseGap = port, gap
-			}
-		}
-	}
+	p.noteReuse(cp, c, port)
 	if c.closer < 0 || c.closeRST {
 		delete(cp.ports, port) // no TIME_WAIT left behind
-		p.tab.resize(e, len(cp.buckets)+len(cp.ports))
 		return
 	}
+	p.rememberPort(cp, c, port)
+	if !p.countClose(cp, c) {
+		return // too late to matter for the window
+	}
+	p.measure(cp, c.end)
+	if cp.detected && c.end.Sub(cp.since) > p.cfg.CrossWindow {
+		// a live capture that never goes quiet still gets a finding per window
+		p.report(rep, c.key, cp)
+	}
+}
+
+// noteReuse counts a 4-tuple reuse: c opened while an earlier connection on
+// the same 4-tuple was still in TIME_WAIT.
+func (p *portChurn) noteReuse(cp *churnPair, c *crossConn, port uint16) {
+	prev, ok := cp.ports[port]
+	if !ok || prev.ref.ID == c.ref.ID || c.start.Before(prev.closeAt) {
+		return
+	}
+	gap := c.start.Sub(prev.closeAt)
+	if gap >= p.tw {
+		return
+	}
+	cp.reuses++
+	if prev.closer == 0 {
+		cp.reuseClientTW++
+	}
+	if cp.reuses == 1 {
+		cp.firstReuse = [2]portUse{prev, {ref: c.ref, frame: c.first}}
+		cp.firstReusePort, cp.firstReuseGap = port, gap
+	}
+}
+
+// rememberPort records that c's client port entered TIME_WAIT, forgetting
+// the oldest ports beyond the table's bound.
+func (p *portChurn) rememberPort(cp *churnPair, c *crossConn, port uint16) {
 	cp.seq++
 	cp.ports[port] = portUse{closeAt: c.closeAt, closer: c.closer, ref: c.ref, frame: c.closePos, seq: cp.seq}
 	cp.fifo = append(cp.fifo, portKey{port, cp.seq})
@@ -144,8 +168,11 @@ func (p *portChurn) process(rep *Reporter, c *crossConn) {
 	if cap(cp.fifo) > 4*p.maxPorts {
 		cp.fifo = append([]portKey(nil), cp.fifo...) // let the backing array go
 	}
+}
 
-	// count the close in its bucket
+// countClose counts c's close in its bucket and drops the buckets that left
+// the 2×MSL window; false when the close is itself too old to count.
+func (p *portChurn) countClose(cp *churnPair, c *crossConn) bool {
 	w := p.tw / churnBuckets
 	idx := c.closeAt.UnixNano() / int64(w)
 	cur := idx
@@ -153,8 +180,7 @@ func (p *portChurn) process(rep *Reporter, c *crossConn) {
 		cur = cp.buckets[n-1].idx
 	}
 	if idx <= cur-churnBuckets {
-		p.tab.resize(e, len(cp.buckets)+len(cp.ports))
-		return // too late to matter for the window
+		return false
 	}
 	cp.total++
 	i := len(cp.buckets) - 1
@@ -178,18 +204,12 @@ func (p *portChurn) process(rep *Reporter, c *crossConn) {
 	if !c.closeAt.Before(b.last) {
 		b.last, b.lastF = c.closeAt, c.closePos
 	}
-	// drop buckets that left the window
 	k := 0
 	for k < len(cp.buckets) && cp.buckets[k].idx <= cur-churnBuckets {
 		k++
 	}
 	cp.buckets = append(cp.buckets[:0], cp.buckets[k:]...)
-	p.tab.resize(e, len(cp.buckets)+len(cp.ports))
-	p.measure(cp, c.end)
-	if cp.detected && c.end.Sub(cp.since) > p.cfg.CrossWindow {
-		// a live capture that never goes quiet still gets a finding per window
-		p.report(rep, c.key, cp)
-	}
+	return true
 }
 
 // measure projects the TIME_WAIT population from the closes in the window.
@@ -223,7 +243,7 @@ func (p *portChurn) measure(cp *churnPair, now time.Time) {
 	}
 }
 
-func (p *portChurn) report(rep *Reporter, k pairKey, cp *churnPair) {
+func (p *portChurn) report(rep *analyze.Reporter, k pairKey, cp *churnPair) {
 	if !cp.detected {
 		return
 	}
@@ -237,18 +257,18 @@ func (p *portChurn) report(rep *Reporter, k pairKey, cp *churnPair) {
 	}
 	pop := cp.rate * p.tw.Seconds()
 	msg := fmt.Sprintf("%s: %d connections closed in %s (%.0f/s); each 4-tuple stays in TIME_WAIT for 2×MSL = %s, held by %s, so about %.0f would be waiting at once against %d ephemeral ports",
-		pairText(k), cp.n, Dur(cp.span), cp.rate, Dur(p.tw), holder, pop, p.cfg.EphemeralPorts)
+		pairText(k), cp.n, analyze.Dur(cp.span), cp.rate, analyze.Dur(p.tw), holder, pop, p.cfg.EphemeralPorts)
 	attrs := map[string]any{"rate_per_s": cp.rate, "connections": cp.n, "time_wait_by_client": cp.byClient,
 		"time_wait_by_server": cp.n - cp.byClient, "projected_time_wait": pop, "ephemeral_ports": p.cfg.EphemeralPorts,
 		"reused_4tuples": cp.reuses}
 	var dur time.Duration
 	if pop >= float64(p.cfg.EphemeralPorts) {
 		dur = time.Duration(float64(p.cfg.EphemeralPorts) / cp.rate * float64(time.Second))
-		msg += fmt.Sprintf(": at this rate the client runs out of ports to this server after %s", Dur(dur))
-		attrs["exhaustion_ms"] = MS(dur)
+		msg += fmt.Sprintf(": at this rate the client runs out of ports to this server after %s", analyze.Dur(dur))
+		attrs["exhaustion_ms"] = analyze.MS(dur)
 	}
-	fr := []Frame{cp.fromF, cp.toF}
-	var related []ConnRef
+	fr := []analyze.Frame{cp.fromF, cp.toF}
+	var related []analyze.ConnRef
 	if cp.reuses > 0 {
 		a, b := cp.firstReuse[0], cp.firstReuse[1]
 		side := "the server"
@@ -256,15 +276,15 @@ func (p *portChurn) report(rep *Reporter, k pairKey, cp *churnPair) {
 			side = "the client"
 		}
 		msg += fmt.Sprintf(". %d 4-tuple(s) were reused within 2×MSL (%d of them while the client held TIME_WAIT); first: client port %d, connection %d closed (frame %d, TIME_WAIT at %s) and connection %d reused it %s later (frame %d)",
-			cp.reuses, cp.reuseClientTW, cp.firstReusePort, a.ref.ID, a.frame.Frame, side, b.ref.ID, Dur(cp.firstReuseGap), b.frame.Frame)
-		for _, f := range []Frame{a.frame, b.frame} {
+			cp.reuses, cp.reuseClientTW, cp.firstReusePort, a.ref.ID, a.frame.Frame, side, b.ref.ID, analyze.Dur(cp.firstReuseGap), b.frame.Frame)
+		for _, f := range []analyze.Frame{a.frame, b.frame} {
 			if f != fr[0] && f != fr[1] {
 				fr = append(fr, f)
 			}
 		}
-		related = []ConnRef{a.ref, b.ref}
+		related = []analyze.ConnRef{a.ref, b.ref}
 	}
-	rep.Report(Finding{
+	rep.Report(analyze.Finding{
 		Time:     cp.from,
 		Frames:   fr,
 		Duration: dur,

@@ -1,50 +1,26 @@
-package analyze
+package timing
 
 import (
-	"fmt"
 	"time"
 
+	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
-// DelayedAckStall: a sender (A) waited for an ACK that the receiver (B)
-// held back with its delayed-ACK timer (RFC 1122 §4.2.3.2), and A's next
-// data left only when that ACK arrived.
-var DelayedAckStall = &Rule{
-	ID:       "delayed-ack-stall",
-	Severity: Warning,
-	Title:    "sender blocked until the receiver's delayed ACK arrived",
-	Requires: []*Pass{StallPass},
-	NewConn:  func(*Config) Checker { return &delayedAckStall{} },
-}
-
 // StallPass finds the stalls both delayed-ack-stall and nagle-delayed-ack
 // report: one pass over the segments, each stall classified once (Nagle or
 // not), so that it is reported under exactly one of the two rules.
-var StallPass = &Pass{
+var StallPass = &analyze.Pass{
 	Name:    "stall-detection",
 	Doc:     "waits of a sender on the receiver's delayed ACK, placed in their transactions",
-	NewConn: func(*Config) Checker { return newStallDetector() },
+	NewConn: func(*analyze.Config) analyze.Checker { return newStallDetector() },
 }
 
 // stallsOf returns the stalls the pass settled with the transaction being
 // dispatched (valid during Transaction).
-func stallsOf(ctx *Ctx) []*stallCand { return ctx.ResultOf(StallPass).(*stallDetector).settled }
-
-type delayedAckStall struct{}
-
-var _ TransactionChecker = (*delayedAckStall)(nil)
-
-// Transaction reports t's stalls that are not Nagle's (nagle-delayed-ack has those).
-func (*delayedAckStall) Transaction(ctx *Ctx, t *http1.Transaction) {
-	for _, c := range stallsOf(ctx) {
-		if !c.nagle {
-			reportStall(ctx, t, c)
-		}
-	}
-}
+func stallsOf(ctx *analyze.Ctx) []*stallCand { return ctx.ResultOf(StallPass).(*stallDetector).settled }
 
 // Limits of the stall detector. Each is a property of TCP, not a tuning knob.
 const (
@@ -190,11 +166,11 @@ type stallDetector struct {
 }
 
 var (
-	_ SegmentChecker     = (*stallDetector)(nil)
-	_ GapChecker         = (*stallDetector)(nil)
-	_ MessageChecker     = (*stallDetector)(nil)
-	_ TransactionChecker = (*stallDetector)(nil)
-	_ EndChecker         = (*stallDetector)(nil)
+	_ analyze.SegmentChecker     = (*stallDetector)(nil)
+	_ analyze.GapChecker         = (*stallDetector)(nil)
+	_ analyze.MessageChecker     = (*stallDetector)(nil)
+	_ analyze.TransactionChecker = (*stallDetector)(nil)
+	_ analyze.EndChecker         = (*stallDetector)(nil)
 )
 
 func newStallDetector() *stallDetector {
@@ -206,7 +182,7 @@ func newStallDetector() *stallDetector {
 }
 
 // Segment implements SegmentChecker.
-func (s *stallDetector) Segment(ctx *Ctx, g *reassembly.Segment) {
+func (s *stallDetector) Segment(ctx *analyze.Ctx, g *reassembly.Segment) {
 	if s.off || g.Kind == reassembly.SegDuplicate {
 		return
 	}
@@ -288,7 +264,7 @@ func (s *stallDetector) echo(h *stallHalf, g *reassembly.Segment) bool {
 }
 
 // ack processes g's acknowledgement of the other direction's data.
-func (s *stallDetector) ack(ctx *Ctx, acker flow.Dir, g *reassembly.Segment) {
+func (s *stallDetector) ack(ctx *analyze.Ctx, acker flow.Dir, g *reassembly.Segment) {
 	h := &s.half[1-acker]
 	winBefore, winValid := h.win, h.winValid
 	h.win, h.winValid = g.Window, true
@@ -344,7 +320,7 @@ func (s *stallDetector) ack(ctx *Ctx, acker flow.Dir, g *reassembly.Segment) {
 // evaluate decides, when A sends new data n right after its previous data,
 // whether A was blocked on a delayed ACK in between. Every test that fails
 // means "something else explains the wait, or we cannot tell": silence.
-func (s *stallDetector) evaluate(ctx *Ctx, d flow.Dir, n *reassembly.Segment) {
+func (s *stallDetector) evaluate(ctx *analyze.Ctx, d flow.Dir, n *reassembly.Segment) {
 	h := &s.half[d]
 	k := h.rel
 	if !k.valid || !k.pure || k.unsure || k.segs == 0 {
@@ -391,13 +367,13 @@ func (s *stallDetector) evaluate(ctx *Ctx, d flow.Dir, n *reassembly.Segment) {
 }
 
 // Gap implements GapChecker: a hole hides what happened in both directions.
-func (s *stallDetector) Gap(ctx *Ctx, g reassembly.Gap) {
+func (s *stallDetector) Gap(ctx *analyze.Ctx, g reassembly.Gap) {
 	s.half[0].tainted, s.half[1].tainted = true, true
 	s.half[g.Dir].started = false
 }
 
 // Message implements MessageChecker: place pending stalls in their messages.
-func (s *stallDetector) Message(ctx *Ctx, m *http1.Message) {
+func (s *stallDetector) Message(ctx *analyze.Ctx, m *http1.Message) {
 	keep := s.pending[:0]
 	for _, c := range s.pending {
 		if c.dir != m.Dir || c.state == candConfirmed {
@@ -441,7 +417,7 @@ func (s *stallDetector) Message(ctx *Ctx, m *http1.Message) {
 // Transaction implements TransactionChecker: settle the confirmed stalls
 // whose held data belongs to t (those of a transaction with gaps are
 // dropped).
-func (s *stallDetector) Transaction(ctx *Ctx, t *http1.Transaction) {
+func (s *stallDetector) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	clear(s.settled)
 	s.settled = s.settled[:0]
 	keep := s.pending[:0]
@@ -460,7 +436,7 @@ func (s *stallDetector) Transaction(ctx *Ctx, t *http1.Transaction) {
 
 // End implements EndChecker: whatever is still pending was never placed in
 // a transaction, so it cannot be told apart from application idle time.
-func (s *stallDetector) End(ctx *Ctx) { s.pending = nil }
+func (s *stallDetector) End(ctx *analyze.Ctx) { s.pending = nil }
 
 func inTx(t *http1.Transaction, m *http1.Message) bool {
 	if m == nil {
@@ -475,47 +451,4 @@ func inTx(t *http1.Transaction, m *http1.Message) bool {
 		}
 	}
 	return false
-}
-
-// stallFinding is what both stall rules' findings share.
-func stallFinding(t *http1.Transaction, c *stallCand) (f Finding, sender, receiver string) {
-	sender, receiver = "client", "server"
-	if c.dir == flow.ServerToClient {
-		sender, receiver = "server", "client"
-	}
-	f = Finding{
-		Transaction: t.Index + 1,
-		Time:        c.d.pos.pos().Time,
-		Frames:      Frames(c.d.pos.pos(), c.k.pos(), c.n.pos.pos()),
-		Duration:    c.stall,
-		// At most 8 entries: a map that small is one allocation.
-		Attrs: map[string]any{
-			"stall_ms":           MS(c.stall),
-			"ack_delay_ms":       MS(c.ackDelay),
-			"rtt_to_receiver_ms": MS(c.rB),
-			"held_bytes":         c.n.n,
-			"mss":                c.mss,
-			"sender":             sender,
-		},
-	}
-	return f, sender, receiver
-}
-
-// reportStall reports a delayed-ACK stall that is not Nagle's.
-func reportStall(ctx *Ctx, t *http1.Transaction, c *stallCand) {
-	f, sender, receiver := stallFinding(t, c)
-	what := Describe(c.msgN)
-	if c.msgN.Dir == flow.ServerToClient && t.Request != nil {
-		what += " to " + Describe(t.Request)
-	}
-	f.Message = fmt.Sprintf("%s: the %s's next %d B (frame %d) left only when the %s's ACK (frame %d) of %d B (frame %d) arrived, %s after the data — %s beyond the %s RTT to the %s, with no data to carry it: a delayed ACK (RFC 1122 §4.2.3.2) stalled the %s",
-		what, sender, c.n.n, c.n.pos.frame, receiver, c.k.frame, c.acked.ackOff-c.acked.prevUna, c.d.pos.frame,
-		Dur(c.ackDelay), Dur(c.stall), Dur(c.rB), receiver, sender)
-	if c.tail {
-		f.Message += fmt.Sprintf("; the held %d B were less than a full segment (MSS %d) behind full-sized unacknowledged data: classic Nagle (RFC 896: BSD, macOS, Windows) holds such a tail, Linux's Minshall variant does not — or the congestion window was one segment", c.n.n, c.mss)
-		f.Attrs["nagle"] = "classic-only"
-	}
-	f.Hint = "send each message in one write and set TCP_NODELAY on the sender; a receiver that knows it will not answer at once can ACK immediately (Linux TCP_QUICKACK)"
-	ctx.Report(f)
-	ctx.Attribute(f.Transaction, c.stall)
 }

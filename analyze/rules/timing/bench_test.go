@@ -1,4 +1,4 @@
-package analyze
+package timing_test
 
 import (
 	"errors"
@@ -8,6 +8,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/rules/timing"
+	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/capture"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
@@ -17,11 +20,14 @@ import (
 // connection), a bulk transfer beside a warm connection, Nagle stalls, and
 // hundreds of one-request connections (a finding on each).
 var benchCaptures = []string{
-	"../../shared/corpus/zeek/traces/http/1000-requests-one-dropped-response.pcap",
-	"../testdata/lab/slow-start-fresh-connection.pcap",
-	"../testdata/lab/nagle-delayed-ack.pcap",
-	"../testdata/lab/port-churn.pcap",
+	"../../../../shared/corpus/zeek/traces/http/1000-requests-one-dropped-response.pcap",
+	"../../../testdata/lab/slow-start-fresh-connection.pcap",
+	"../../../testdata/lab/nagle-delayed-ack.pcap",
+	"../../../testdata/lab/port-churn.pcap",
 }
+
+// timingRules are switched off for the "off" mode.
+var timingRules = []*analyze.Rule{timing.DelayedAckStall, timing.NagleDelayedAck, timing.HandshakeOverhead, timing.SlowStartFreshConnection}
 
 // BenchmarkTimingRules measures what the timing rules add to analysis:
 // decode → reassembly → HTTP parsing → every rule, with the four timing
@@ -29,7 +35,7 @@ var benchCaptures = []string{
 // them (keep-alive GETs, a bulk transfer, Nagle stalls). Packets are read
 // into memory first so that file I/O does not dilute the difference.
 //
-//	go test ./analyze -run '^$' -bench TimingRules -count 10 | benchstat -
+//	go test ./analyze/rules/timing -run '^$' -bench TimingRules -count 10 | benchstat -
 func BenchmarkTimingRules(b *testing.B) {
 	for _, name := range benchCaptures {
 		pkts := loadPackets(b, name)
@@ -42,7 +48,7 @@ func BenchmarkTimingRules(b *testing.B) {
 		}
 		for _, mode := range []string{"off", "on"} {
 			b.Run(filepath.Base(name)+"/"+mode, func(b *testing.B) {
-				cfg := DefaultConfig()
+				cfg := analyze.DefaultConfig()
 				if mode == "off" {
 					for _, r := range timingRules {
 						cfg.Disabled[r.ID] = true
@@ -78,18 +84,18 @@ func cpuTime() int64 {
 // shared machine the minimum is the run least disturbed by the others.
 // It reports the timing rules' share of that CPU time.
 //
-//	go test ./analyze -run '^$' -bench TimingOverhead -benchtime 300x
+//	go test ./analyze/rules/timing -run '^$' -bench TimingOverhead -benchtime 300x
 func BenchmarkTimingOverhead(b *testing.B) {
 	for _, name := range benchCaptures {
 		pkts := loadPackets(b, name)
 		if pkts == nil {
 			continue
 		}
-		off := DefaultConfig()
+		off := analyze.DefaultConfig()
 		for _, r := range timingRules {
 			off.Disabled[r.ID] = true
 		}
-		on := DefaultConfig()
+		on := analyze.DefaultConfig()
 		reps := 1 + 4000/len(pkts)
 		b.Run(filepath.Base(name), func(b *testing.B) {
 			best := [2]int64{1 << 62, 1 << 62}
@@ -116,8 +122,8 @@ func BenchmarkTimingOverhead(b *testing.B) {
 	}
 }
 
-func analyzePackets(cfg *Config, pkts []capture.Packet) {
-	e := NewEngine(cfg, Rules, discard{})
+func analyzePackets(cfg *analyze.Config, pkts []capture.Packet) {
+	e := analyze.NewEngine(cfg, suite.Rules, discard{})
 	a := reassembly.NewAssembler(e, reassembly.Options{})
 	for i := range pkts {
 		p := &pkts[i]
@@ -129,8 +135,8 @@ func analyzePackets(cfg *Config, pkts []capture.Packet) {
 
 type discard struct{}
 
-func (discard) Finding(*Finding)       {}
-func (discard) Connection(*ConnReport) {}
+func (discard) Finding(*analyze.Finding)       {}
+func (discard) Connection(*analyze.ConnReport) {}
 
 func loadPackets(b *testing.B, path string) []capture.Packet {
 	if _, err := os.Stat(path); err != nil {

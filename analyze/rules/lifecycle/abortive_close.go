@@ -1,10 +1,11 @@
-package analyze
+package lifecycle
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
@@ -23,11 +24,11 @@ import (
 // data was outstanding), a RST answering data written after the resetter's
 // FIN (keepalive-race, request-after-close report that), and a RST to a peer
 // that had itself closed already with nothing it was receiving cut short.
-var AbortiveClose = &Rule{
+var AbortiveClose = &analyze.Rule{
 	ID:       "abortive-close",
-	Severity: Error,
+	Severity: analyze.Error,
 	Title:    "connection reset while data was still in flight",
-	NewConn:  func(*Config) any { return &abortiveClose{} },
+	NewConn:  func(*analyze.Config) analyze.Checker { return &abortiveClose{} },
 }
 
 // maxLostListed bounds the transactions named in one finding.
@@ -51,9 +52,9 @@ type abortiveClose struct {
 }
 
 var (
-	_ SegmentChecker     = (*abortiveClose)(nil)
-	_ TransactionChecker = (*abortiveClose)(nil)
-	_ EndChecker         = (*abortiveClose)(nil)
+	_ analyze.SegmentChecker     = (*abortiveClose)(nil)
+	_ analyze.TransactionChecker = (*abortiveClose)(nil)
+	_ analyze.EndChecker         = (*abortiveClose)(nil)
 )
 
 type lostTx struct {
@@ -63,7 +64,7 @@ type lostTx struct {
 	reqStart flow.Pos
 }
 
-func (a *abortiveClose) Segment(ctx *Ctx, s *reassembly.Segment) {
+func (a *abortiveClose) Segment(ctx *analyze.Ctx, s *reassembly.Segment) {
 	if a.rst != nil {
 		return
 	}
@@ -90,7 +91,7 @@ func (a *abortiveClose) Segment(ctx *Ctx, s *reassembly.Segment) {
 	}
 }
 
-func (a *abortiveClose) Transaction(ctx *Ctx, t *http1.Transaction) {
+func (a *abortiveClose) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if t.Request == nil || (t.Response != nil && t.Response.End == http1.EndComplete) {
 		return
 	}
@@ -100,27 +101,40 @@ func (a *abortiveClose) Transaction(ctx *Ctx, t *http1.Transaction) {
 	}
 }
 
-func (a *abortiveClose) End(ctx *Ctx) {
-	c := ctx.Conn
+// abortCand is a RST that lost data: who reset, the transactions it left
+// without a (complete) response, and the bytes still unacknowledged.
+type abortCand struct {
+	rst                     *reassembly.Segment
+	by                      flow.Dir // who reset
+	lost                    []lostTx
+	peerUnacked, ownUnacked uint64
+	ackPos                  flow.Pos // the resetter's last ACK that advanced (zero when none)
+}
+
+func (a *abortiveClose) End(ctx *analyze.Ctx) {
+	if c := a.evaluate(ctx.Conn); c != nil {
+		a.report(ctx, c)
+	}
+}
+
+// evaluate decides whether the connection's RST lost data; nil when it did
+// not, or when the capture cannot tell.
+func (a *abortiveClose) evaluate(c *reassembly.Conn) *abortCand {
 	r := a.rst
 	// connlint judges HTTP: a reset TLS or SSH session is someone else's
 	// business (and its "lost" bytes cannot be tied to transactions)
 	if r == nil || c.End == reassembly.EndRefused || !c.HTTP {
-		return
+		return nil
 	}
 	// A RST before the handshake completed answers the SYN: refused, not abortive.
 	if !c.MidStream && (c.SYNACK.Frame == 0 || c.SYNACK.Ord > r.Ord) && a.sent[0] == 0 && a.sent[1] == 0 {
-		return
+		return nil
 	}
 	if hasGapBefore(c, r.Ord) || c.OutOfOrderDropped > 0 {
-		return
+		return nil
 	}
 	x := r.Dir // who reset
 	peer := 1 - x
-	who, other := "server", "client"
-	if x == flow.ClientToServer {
-		who, other = "client", "server"
-	}
 	// Data of the peer the resetter never acknowledged. When the resetter had
 	// already sent its FIN, bytes the peer sent after that are the peer
 	// writing into a closed connection (keepalive-race, request-after-close).
@@ -128,16 +142,37 @@ func (a *abortiveClose) End(ctx *Ctx) {
 	if a.fin[x] && a.finAck[x] < peerSent {
 		peerSent = a.finAck[x]
 	}
-	var peerUnacked, ownUnacked uint64
+	cand := &abortCand{rst: r, by: x, ackPos: a.ackPos[x]}
 	if peerSent > a.acked[peer] {
-		peerUnacked = peerSent - a.acked[peer]
+		cand.peerUnacked = peerSent - a.acked[peer]
 	}
 	if a.sent[x] > a.acked[x] {
-		ownUnacked = a.sent[x] - a.acked[x]
+		cand.ownUnacked = a.sent[x] - a.acked[x]
 	}
-	// Transactions the RST left without a response: requests sent before it
-	// (and, if the server had closed, before its FIN: the later ones are the
-	// keep-alive race's), or responses it cut short.
+	cand.lost = a.lostBy(r, x)
+	if cand.peerUnacked == 0 && cand.ownUnacked == 0 && len(cand.lost) == 0 {
+		return nil // everything delivered and acknowledged: a harmless RST
+	}
+	if x == flow.ClientToServer && a.fin[x] && len(cand.lost) == 0 && cand.ownUnacked == 0 {
+		// The client had finished with every response complete; the bytes it
+		// refused arrived after its FIN (unsolicited data, e.g. an injected
+		// or duplicated response): nothing it wanted was lost.
+		return nil
+	}
+	if a.fin[peer] && cand.ownUnacked == 0 && !cand.cut() {
+		// The peer had already closed (given up waiting, e.g. a client
+		// timeout) and nothing it was receiving was cut: the RST destroyed
+		// nothing it still read. Why it waited is another rule's story
+		// (dumb-proxy-keepalive, a slow server).
+		return nil
+	}
+	return cand
+}
+
+// lostBy lists the transactions RST r (sent by x) left without a response:
+// requests sent before it (and, if the server had closed, before its FIN:
+// the later ones are the keep-alive race's), or responses it cut short.
+func (a *abortiveClose) lostBy(r *reassembly.Segment, x flow.Dir) []lostTx {
 	srv := flow.ServerToClient
 	var lost []lostTx
 	for _, l := range a.unanswered {
@@ -152,64 +187,69 @@ func (a *abortiveClose) End(ctx *Ctx) {
 		}
 		lost = append(lost, l)
 	}
-	if peerUnacked == 0 && ownUnacked == 0 && len(lost) == 0 {
-		return // everything delivered and acknowledged: a harmless RST
-	}
-	if x == flow.ClientToServer && a.fin[x] && len(lost) == 0 && ownUnacked == 0 {
-		// The client had finished with every response complete; the bytes it
-		// refused arrived after its FIN (unsolicited data, e.g. an injected
-		// or duplicated response): nothing it wanted was lost.
-		return
-	}
+	return lost
+}
 
-	cut := false
-	for _, l := range lost {
-		cut = cut || l.resp != nil
+// cut reports whether the RST cut a response short.
+func (c *abortCand) cut() bool {
+	for _, l := range c.lost {
+		if l.resp != nil {
+			return true
+		}
 	}
-	if a.fin[peer] && ownUnacked == 0 && !cut {
-		// The peer had already closed (given up waiting, e.g. a client
-		// timeout) and nothing it was receiving was cut: the RST destroyed
-		// nothing it still read. Why it waited is another rule's story
-		// (dumb-proxy-keepalive, a slow server).
-		return
+	return false
+}
+
+// report words the finding for c.
+func (a *abortiveClose) report(ctx *analyze.Ctx, c *abortCand) {
+	r, x := c.rst, c.by
+	who, other := "server", "client"
+	if x == flow.ClientToServer {
+		who, other = "client", "server"
 	}
 	var parts []string
 	attrs := map[string]any{"reset_by": who}
-	if len(lost) > 0 {
-		parts = append(parts, lostText(lost, x))
-		var ids []int
-		for _, l := range lost {
+	if len(c.lost) > 0 {
+		parts = append(parts, lostText(c.lost, x))
+		var ids, cut []int
+		for _, l := range c.lost {
 			ids = append(ids, l.tx)
+			if l.resp != nil {
+				cut = append(cut, l.tx)
+			}
 		}
 		attrs["unanswered_transactions"] = ids
+		if len(cut) > 0 {
+			attrs["cut_transactions"] = cut
+		}
 	}
-	if ownUnacked > 0 {
-		parts = append(parts, fmt.Sprintf("%d bytes it had sent were not yet acknowledged by the %s", ownUnacked, other))
-		attrs["unacked_bytes_sent"] = ownUnacked
+	if c.ownUnacked > 0 {
+		parts = append(parts, fmt.Sprintf("%d bytes it had sent were not yet acknowledged by the %s", c.ownUnacked, other))
+		attrs["unacked_bytes_sent"] = c.ownUnacked
 	}
-	if peerUnacked > 0 {
-		parts = append(parts, fmt.Sprintf("%d bytes the %s had sent were never acknowledged", peerUnacked, other))
-		attrs["unacked_bytes_received"] = peerUnacked
+	if c.peerUnacked > 0 {
+		parts = append(parts, fmt.Sprintf("%d bytes the %s had sent were never acknowledged", c.peerUnacked, other))
+		attrs["unacked_bytes_received"] = c.peerUnacked
 	}
 	ev := []flow.Pos{}
-	if len(lost) > 0 {
-		ev = append(ev, lost[0].reqStart)
+	if len(c.lost) > 0 {
+		ev = append(ev, c.lost[0].reqStart)
 	}
-	if a.ackPos[x].Frame != 0 {
-		ev = append(ev, a.ackPos[x])
+	if c.ackPos.Frame != 0 {
+		ev = append(ev, c.ackPos)
 	}
 	ev = append(ev, r.Pos)
 	tx := 0
-	if len(lost) > 0 {
-		tx = lost[0].tx
+	if len(c.lost) > 0 {
+		tx = c.lost[0].tx
 	}
 	consequence := "the client loses what it had not read yet, and the unanswered requests must be sent again"
-	if len(lost) == 0 {
+	if len(c.lost) == 0 {
 		consequence = "the " + other + " loses what it had not read yet"
 	}
 	if x == flow.ClientToServer {
 		consequence = "the rest of the response was thrown away"
-		if len(lost) == 0 {
+		if len(c.lost) == 0 {
 			consequence = "the server's data in flight was thrown away"
 		}
 	}
@@ -217,10 +257,10 @@ func (a *abortiveClose) End(ctx *Ctx) {
 	if x == flow.ClientToServer {
 		hint = "a client that resets loses the rest of the response: read it to the end (or close with FIN) before closing; if it gave up on purpose (timeout, cancel), this is the cost"
 	}
-	ctx.Report(Finding{
+	ctx.Report(analyze.Finding{
 		Transaction: tx,
 		Time:        r.Time,
-		Frames:      Frames(ev...),
+		Frames:      analyze.Frames(ev...),
 		Message:     fmt.Sprintf("the %s reset the connection (RST, frame %d) while %s: %s", who, r.Frame, strings.Join(parts, " and "), consequence),
 		Hint:        hint,
 		Attrs:       attrs,
@@ -235,9 +275,9 @@ func lostText(lost []lostTx, x flow.Dir) string {
 			names = append(names, "…")
 			break
 		}
-		s := "transaction " + strconv.Itoa(l.tx) + " " + Describe(l.req)
+		s := "transaction " + strconv.Itoa(l.tx) + " " + analyze.Describe(l.req)
 		if l.resp != nil {
-			s += fmt.Sprintf(" (%s cut after %d body bytes)", Describe(l.resp), l.resp.BodyBytes)
+			s += fmt.Sprintf(" (%s cut after %d body bytes)", analyze.Describe(l.resp), l.resp.BodyBytes)
 		}
 		names = append(names, s)
 	}

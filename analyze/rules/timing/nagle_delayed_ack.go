@@ -1,8 +1,9 @@
-package analyze
+package timing
 
 import (
 	"fmt"
 
+	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -14,20 +15,20 @@ import (
 // It is the special case of delayed-ack-stall where the held data was
 // sub-MSS behind an unacknowledged sub-MSS segment; StallPass finds both and
 // classifies each stall once, so it is reported under one rule only.
-var NagleDelayedAck = &Rule{
+var NagleDelayedAck = &analyze.Rule{
 	ID:       "nagle-delayed-ack",
-	Severity: Warning,
+	Severity: analyze.Warning,
 	Title:    "small write held by Nagle until the peer's delayed ACK",
-	Requires: []*Pass{StallPass},
-	NewConn:  func(*Config) Checker { return &nagleDelayedAck{} },
+	Requires: []*analyze.Pass{StallPass},
+	NewConn:  func(*analyze.Config) analyze.Checker { return &nagleDelayedAck{} },
 }
 
 type nagleDelayedAck struct{}
 
-var _ TransactionChecker = (*nagleDelayedAck)(nil)
+var _ analyze.TransactionChecker = (*nagleDelayedAck)(nil)
 
 // Transaction reports t's stalls that Nagle explains.
-func (*nagleDelayedAck) Transaction(ctx *Ctx, t *http1.Transaction) {
+func (*nagleDelayedAck) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	for _, c := range stallsOf(ctx) {
 		if !c.nagle {
 			continue
@@ -35,7 +36,7 @@ func (*nagleDelayedAck) Transaction(ctx *Ctx, t *http1.Transaction) {
 		f, sender, receiver := stallFinding(t, c)
 		split := nagleSplit(c)
 		f.Message = fmt.Sprintf("%s — the %s held %d B (frame %d) behind the unacknowledged %d-B segment (frame %d) until the %s's delayed ACK (frame %d) came %s beyond the RTT; %s",
-			split, sender, c.n.n, c.n.pos.frame, c.acked.smallBytes, c.d.pos.frame, receiver, c.k.frame, Dur(c.stall), nagleVariant(c))
+			split, sender, c.n.n, c.n.pos.frame, c.acked.smallBytes, c.d.pos.frame, receiver, c.k.frame, analyze.Dur(c.stall), nagleVariant(c))
 		f.Hint = "write the message in one call (one buffer, or writev), or set TCP_NODELAY on the sending socket"
 		f.Attrs["split"] = split
 		f.Attrs["nagle"] = "classic+minshall"
@@ -50,22 +51,22 @@ func (*nagleDelayedAck) Transaction(ctx *Ctx, t *http1.Transaction) {
 func nagleSplit(c *stallCand) string {
 	m := c.msgN
 	if c.msgD != m {
-		return fmt.Sprintf("%s (pipelined behind %s)", Describe(m), Describe(c.msgD))
+		return fmt.Sprintf("%s (pipelined behind %s)", analyze.Describe(m), analyze.Describe(c.msgD))
 	}
 	at := c.n.pos.off
 	start := m.Start.Offset
 	end := m.Last.Offset + 1
 	if m.HeaderBytes <= 0 {
-		return fmt.Sprintf("%s: %d B + %d B", Describe(m), at-start, end-at)
+		return fmt.Sprintf("%s: %d B + %d B", analyze.Describe(m), at-start, end-at)
 	}
 	body := start + uint64(m.HeaderBytes) // first body byte
 	switch {
 	case at == body:
-		return fmt.Sprintf("%s: headers %d B + body %d B", Describe(m), m.HeaderBytes, end-body)
+		return fmt.Sprintf("%s: headers %d B + body %d B", analyze.Describe(m), m.HeaderBytes, end-body)
 	case at < body:
-		return fmt.Sprintf("%s: header block split after %d of %d B (body %d B)", Describe(m), at-start, m.HeaderBytes, end-body)
+		return fmt.Sprintf("%s: header block split after %d of %d B (body %d B)", analyze.Describe(m), at-start, m.HeaderBytes, end-body)
 	}
-	return fmt.Sprintf("%s: headers %d B, body split after %d B + %d B", Describe(m), m.HeaderBytes, at-body, end-at)
+	return fmt.Sprintf("%s: headers %d B, body split after %d B + %d B", analyze.Describe(m), m.HeaderBytes, at-body, end-at)
 }
 
 // nagleVariant says which Nagle explains the hold. Classic Nagle (RFC 896)

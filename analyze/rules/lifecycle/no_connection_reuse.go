@@ -1,9 +1,11 @@
-package analyze
+package lifecycle
 
 import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/connlint/connlint/analyze"
 )
 
 // NoConnectionReuse: a client opened NoReuseMin or more sequential
@@ -24,11 +26,11 @@ import (
 // (and is reported if long enough) when the client reuses a connection,
 // when the gap since the last usable connection is too long, or when the
 // pair goes quiet for CrossWindow.
-var NoConnectionReuse = &Rule{
+var NoConnectionReuse = &analyze.Rule{
 	ID:           "no-connection-reuse",
-	Severity:     Warning,
+	Severity:     analyze.Warning,
 	Title:        "one connection per request although the server keeps connections open",
-	NewAggregate: func(cfg *Config) Aggregate { return newNoReuse(cfg) },
+	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newNoReuse(cfg) },
 }
 
 // noReuseMaxIdle: without an announced Keep-Alive timeout, a connection idle
@@ -52,8 +54,8 @@ type noReuseRun struct {
 	lastEnd   time.Time
 	done      [noReuseRecent]time.Time // ring of recent doneAt times
 	nDone     int
-	refs      []ConnRef
-	frames    []Frame
+	refs      []analyze.ConnRef
+	frames    []analyze.Frame
 }
 
 // reusable returns the latest recent close at or before t.
@@ -69,21 +71,21 @@ func (r *noReuseRun) reusable(t time.Time) (time.Time, bool) {
 }
 
 type noReuse struct {
-	cfg *Config
+	cfg *analyze.Config
 	tab *crossTable[*noReuseRun]
 }
 
-func newNoReuse(cfg *Config) Aggregate {
+func newNoReuse(cfg *analyze.Config) analyze.Aggregate {
 	n := &noReuse{cfg: cfg, tab: newCrossTable[*noReuseRun](cfg)}
 	return &crossRule{
 		process: n.process,
-		finish: func(rep *Reporter) {
+		finish: func(rep *analyze.Reporter) {
 			n.tab.flush(func(e *crossEntry[*noReuseRun]) { n.finish(rep, e.key, e.val) })
 		},
 	}
 }
 
-func (n *noReuse) process(rep *Reporter, c *crossConn) {
+func (n *noReuse) process(rep *analyze.Reporter, c *crossConn) {
 	defer n.tab.expire(c.end, func(e *crossEntry[*noReuseRun]) { n.finish(rep, e.key, e.val) })
 	if !c.http || c.refused || c.gap || c.txs == 0 {
 		return
@@ -138,29 +140,29 @@ func (n *noReuse) process(rep *Reporter, c *crossConn) {
 }
 
 // finish reports a run that reached the threshold and resets it.
-func (n *noReuse) finish(rep *Reporter, k pairKey, run *noReuseRun) {
+func (n *noReuse) finish(rep *analyze.Reporter, k pairKey, run *noReuseRun) {
 	defer func() { *run = noReuseRun{} }()
 	if run.count < n.cfg.NoReuseMin || run.first == nil {
 		return
 	}
 	span := run.lastEnd.Sub(run.first.start)
 	saved := ""
-	attrs := map[string]any{"connections": run.count, "handshake_ms": MS(run.handshake)}
+	attrs := map[string]any{"connections": run.count, "handshake_ms": analyze.MS(run.handshake)}
 	if run.hsSeen > 0 {
 		avg := run.handshake / time.Duration(run.hsSeen)
 		save := avg * time.Duration(run.count-1)
 		saved = fmt.Sprintf("; reusing one connection would save %d handshakes (about %s of round trips at %s each), %d TIME_WAIT entries and the slow-start of every new connection",
-			run.count-1, Dur(save), Dur(avg), run.count-1)
-		attrs["saved_ms"] = MS(save)
+			run.count-1, analyze.Dur(save), analyze.Dur(avg), run.count-1)
+		attrs["saved_ms"] = analyze.MS(save)
 	}
 	sort.Slice(run.frames, func(i, j int) bool { return run.frames[i].Frame < run.frames[j].Frame })
 	sort.Slice(run.refs, func(i, j int) bool { return run.refs[i].ID < run.refs[j].ID })
-	rep.Report(Finding{
+	rep.Report(analyze.Finding{
 		Time:     run.first.start,
 		Frames:   run.frames,
 		Duration: run.handshake,
 		Message: fmt.Sprintf("%s: %d connections in %s carried one transaction each, each opened after an earlier one had closed, although the server offered to keep them open; %s spent in TCP handshakes%s",
-			pairText(k), run.count, Dur(span), Dur(run.handshake), saved),
+			pairText(k), run.count, analyze.Dur(span), analyze.Dur(run.handshake), saved),
 		Hint:    "reuse connections: keep one client (connection pool / HTTP agent) for all requests instead of one per request, and do not send Connection: close unless done",
 		Related: run.refs,
 		Attrs:   attrs,
