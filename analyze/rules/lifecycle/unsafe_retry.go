@@ -35,8 +35,8 @@ type retryCopy struct {
 	diedPos  analyze.Frame
 	diedHow  string // as the message says it
 	diedBy   string // "FIN" or "RST"
-	retried  bool // reported as a retry already
-	deadUsed bool // already named as the first copy of a reported retry
+	retried  bool   // reported as a retry already
+	deadUsed bool   // already named as the first copy of a reported retry
 }
 
 type unsafeRetry struct {
