@@ -12,6 +12,7 @@ import (
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/analyze/rules/framing"
 	"github.com/connlint/connlint/analyze/rules/lifecycle"
+	"github.com/connlint/connlint/analyze/rules/proxy"
 	"github.com/connlint/connlint/analyze/rules/timing"
 )
 
@@ -49,8 +50,12 @@ var Rules = mustValidate(slices.Concat(
 		lifecycle.ParallelConnections,
 		lifecycle.PortChurn,
 	},
-	// proxy: still in package analyze (see its registry.go)
-	analyze.Rules,
+	// proxy: what happens on the two legs of a proxy (both read
+	// proxy.LegsPass, which pairs the legs)
+	[]*analyze.Rule{
+		proxy.HopByHopForwarded,
+		proxy.DumbProxyKeepAlive,
+	},
 ))
 
 func mustValidate(rules []*analyze.Rule) []*analyze.Rule {

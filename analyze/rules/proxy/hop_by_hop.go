@@ -1,8 +1,10 @@
-package analyze
+package proxy
 
 import (
 	"fmt"
 	"strings"
+
+	"github.com/connlint/connlint/analyze"
 )
 
 // HopByHopForwarded: the same request or response is seen on two legs of a
@@ -24,22 +26,22 @@ import (
 // shape). A 101 upgrade that happened on both legs was meant (Upgrade and
 // Connection: upgrade are then exempt), and Proxy-Authorization may be
 // relayed to a next proxy (an absolute-form target upstream).
-var HopByHopForwarded = &Rule{
+var HopByHopForwarded = &analyze.Rule{
 	ID:           "hop-by-hop-forwarded",
-	Severity:     Error,
+	Severity:     analyze.Error,
 	Title:        "proxy forwarded hop-by-hop headers to the next hop",
-	Requires:     []*Pass{ProxyLegsPass},
-	NewAggregate: func(*Config) Aggregate { return hopByHop{} },
+	Requires:     []*analyze.Pass{LegsPass},
+	NewAggregate: func(*analyze.Config) analyze.Aggregate { return hopByHop{} },
 }
 
-// hopByHop looks at each pair ProxyLegsPass released.
+// hopByHop looks at each pair LegsPass released.
 type hopByHop struct{}
 
-var _ Aggregate = hopByHop{}
+var _ analyze.Aggregate = hopByHop{}
 
-func (hopByHop) Conn(r *Reporter, _ *ConnSummary) { hopByHop{}.Flush(r) }
+func (hopByHop) Conn(r *analyze.Reporter, _ *analyze.ConnSummary) { hopByHop{}.Flush(r) }
 
-func (hopByHop) Flush(r *Reporter) {
+func (hopByHop) Flush(r *analyze.Reporter) {
 	for _, ev := range legsOf(r) {
 		if ev.b != nil {
 			hopByHopPair(r, ev.a, ev.b)
@@ -126,7 +128,7 @@ func forwardedHop(first, second *legMsg, http10, upgraded, nextProxy bool) []str
 	return out
 }
 
-func hopByHopPair(r *Reporter, a, b *legTx) {
+func hopByHopPair(r *analyze.Reporter, a, b *legTx) {
 	http10 := a.http10() && b.http10()
 	upgraded := a.hasResp && b.hasResp && a.status == 101 && b.status == 101
 	nextProxy := b.absolute
@@ -139,7 +141,7 @@ func hopByHopPair(r *Reporter, a, b *legTx) {
 		return
 	}
 	var parts []string
-	var frs []Frame
+	var frs []analyze.Frame
 	attrs := map[string]any{
 		"proxy":         a.conn.ref.Server.String(),
 		"proxy_out":     b.conn.ref.Client.String(),
@@ -169,13 +171,13 @@ func hopByHopPair(r *Reporter, a, b *legTx) {
 			at = a.respStart
 		}
 	}
-	r.Report(Finding{
+	r.Report(analyze.Finding{
 		Time:   at.t,
 		Frames: dedupFrames(frs),
 		Message: fmt.Sprintf("proxy %s forwarded hop-by-hop headers of %s %s (client conn %d tx %d → upstream conn %d tx %d): %s",
 			proxyText(a, b), a.method, legShort(a.target), a.conn.ref.ID, a.index, b.conn.ref.ID, b.index, strings.Join(parts, "; ")),
 		Hint:    "a proxy must drop Connection, the fields it names, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade and Proxy-Authorization/-Authenticate before forwarding (RFC 9110 §7.6.1); fix or replace the proxy",
-		Related: []ConnRef{a.conn.ref, b.conn.ref},
+		Related: []analyze.ConnRef{a.conn.ref, b.conn.ref},
 		Attrs:   attrs,
 	})
 }
@@ -187,8 +189,8 @@ func legShort(t string) string {
 	return t
 }
 
-func dedupFrames(fs []Frame) []Frame {
-	var out []Frame
+func dedupFrames(fs []analyze.Frame) []analyze.Frame {
+	var out []analyze.Frame
 	for _, f := range fs {
 		if f.Frame == 0 {
 			continue

@@ -1,137 +1,12 @@
-package analyze
+package proxy
 
 import (
 	"fmt"
-	"math"
-	"net/netip"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/connlint/connlint/reassembly"
-	"github.com/connlint/connlint/reassembly/flow"
+	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly/http1"
-)
-
-// Synthetic legs: positions are milliseconds after t0; a position's Ord (and
-// Frame) is its time in microseconds, so capture order is time order.
-
-func lpos(ms float64) flow.Pos {
-	us := int64(math.Round(ms * 1000))
-	return flow.Pos{Time: t0.Add(time.Duration(us) * time.Microsecond), Frame: us + 1, Ord: us + 1}
-}
-
-// lreq is a request whose header block spans [start, start+0.01 ms].
-func lreq(method, target, proto string, start float64, hdrs ...string) *http1.Message {
-	m := req(method, target, lpos(start), lpos(start+0.01), hdrs...)
-	m.Proto = proto
-	if proto == "HTTP/1.0" {
-		m.Minor = 0
-	}
-	return m
-}
-
-// lresp is a complete response from start to end.
-func lresp(status int, start, end float64, hdrs ...string) *http1.Message {
-	return resp(status, lpos(start), lpos(end), hdrs...)
-}
-
-// legSpec is one connection of a synthetic capture.
-type legSpec struct {
-	id             uint64
-	client, server string
-	txs            [][2]*http1.Message // request, response (nil: none)
-	// closes: ms of the first FIN by the client / server side, 0 = none
-	finClient, finServer float64
-	rstServer            float64
-	last                 float64
-	gap                  bool
-}
-
-func (s *legSpec) conn() *reassembly.Conn {
-	c := &reassembly.Conn{
-		ID: s.id, Client: netip.MustParseAddrPort(s.client), Server: netip.MustParseAddrPort(s.server), HTTP: true,
-		End: reassembly.EndOpen,
-	}
-	first, last := 1e18, s.last
-	for _, tx := range s.txs {
-		for _, m := range tx {
-			if m == nil {
-				continue
-			}
-			first = min(first, float64(m.Start.Ord-1)/1000)
-			last = max(last, float64(m.Last.Ord-1)/1000)
-		}
-	}
-	set := func(ms float64) *flow.Pos {
-		if ms == 0 {
-			return nil
-		}
-		p := lpos(ms)
-		last = max(last, ms)
-		c.End = reassembly.EndFIN
-		return &p
-	}
-	c.Halves[0].FIN = set(s.finClient)
-	c.Halves[1].FIN = set(s.finServer)
-	c.Halves[1].RST = set(s.rstServer)
-	c.First, c.Last = lpos(first), lpos(last)
-	if s.gap {
-		c.Gaps = []reassembly.Gap{{Dir: 1, Offset: 10, Bytes: 100}}
-	}
-	return c
-}
-
-// summary runs the collector over the connection's transactions, as the
-// engine does, and returns the ConnSummary an aggregator receives.
-func (s *legSpec) summary() *ConnSummary {
-	st := &connState{}
-	ctx := &Ctx{st: st, pass: ProxyLegsPass}
-	col := &legCollector{}
-	for i, tx := range s.txs {
-		col.Transaction(ctx, &http1.Transaction{Index: i, Request: tx[0], Response: tx[1]})
-	}
-	return &ConnSummary{Conn: s.conn(), Data: st.sum.Data}
-}
-
-// pairs feeds the summaries (in connection-end order) to a pairer and
-// returns the pairs as "client-conn/tx>upstream-conn/tx", sorted.
-func pairs(cfg *Config, specs ...*legSpec) []string {
-	if cfg == nil {
-		cfg = DefaultConfig()
-	}
-	p := newLegPairer(cfg)
-	var out []string
-	p.pair = func(a, b *legTx) {
-		out = append(out, fmt.Sprintf("%d/%d>%d/%d", a.conn.ref.ID, a.index, b.conn.ref.ID, b.index))
-	}
-	sums := make([]*ConnSummary, 0, len(specs))
-	for _, s := range specs {
-		sums = append(sums, s.summary())
-	}
-	sort.SliceStable(sums, func(i, j int) bool { return sums[i].Conn.Last.Ord < sums[j].Conn.Last.Ord })
-	for _, s := range sums {
-		p.add(s, legsData(s))
-	}
-	p.flush()
-	sort.Strings(out)
-	return out
-}
-
-func tx(q, r *http1.Message) [2]*http1.Message { return [2]*http1.Message{q, r} }
-
-func wantPairs(t *testing.T, got []string, want ...string) {
-	t.Helper()
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("pairs = %v, want %v", got, want)
-	}
-}
-
-const (
-	proxyIn  = "10.0.0.2:3128"
-	proxyOut = "10.0.0.2:40001"
-	origin   = "10.0.0.9:80"
 )
 
 func TestLegPairAbsoluteVsOriginForm(t *testing.T) {
@@ -144,7 +19,7 @@ func TestLegPairAbsoluteVsOriginForm(t *testing.T) {
 	wantPairs(t, pairs(nil, client, up), "1/1>2/1")
 
 	// the chain: what each hop added
-	a, b := client.summary().Data[ProxyLegsPass.Name].(*legConn).txs[0], up.summary().Data[ProxyLegsPass.Name].(*legConn).txs[0]
+	a, b := client.summary().Data[LegsPass.Name].(*legConn).txs[0], up.summary().Data[LegsPass.Name].(*legConn).txs[0]
 	a.conn.fillConn(client.summary())
 	b.conn.fillConn(up.summary())
 	ch := newProxyChain(a, b)
@@ -282,7 +157,7 @@ func TestLegPairSilent(t *testing.T) {
 	// the client got its response before the origin sent one
 	wantPairs(t, pairs(nil, func() []*legSpec { a, b := mk(0, 2, 10, 8); return []*legSpec{a, b} }()...))
 	// beyond ProxyLegWindow
-	cfg := DefaultConfig()
+	cfg := analyze.DefaultConfig()
 	cfg.ProxyLegWindow = time.Millisecond
 	wantPairs(t, pairs(cfg, func() []*legSpec { a, b := mk(0, 2, 10, 12); return []*legSpec{a, b} }()...))
 	// a capture gap on either leg
@@ -297,14 +172,14 @@ func TestLegPairSilent(t *testing.T) {
 	c := &legSpec{id: 1, client: "10.0.0.1:50000", server: proxyIn, txs: [][2]*http1.Message{
 		tx(lreq("CONNECT", "o.example:443", "HTTP/1.1", 0), lresp(200, 5, 5)),
 	}}
-	if got := c.summary().Data[ProxyLegsPass.Name].(*legConn).txs; len(got) != 0 {
+	if got := c.summary().Data[LegsPass.Name].(*legConn).txs; len(got) != 0 {
 		t.Errorf("CONNECT collected: %d", len(got))
 	}
 }
 
 // Memory stays bounded by CrossMaxEntries however many connections come.
 func TestLegPairBounded(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := analyze.DefaultConfig()
 	cfg.CrossMaxEntries = 10
 	p := newLegPairer(cfg)
 	for i := 0; i < 500; i++ {
@@ -338,7 +213,7 @@ func TestSplitTarget(t *testing.T) {
 }
 
 // legsData is the collector's record on a summary, as the pass reads it.
-func legsData(s *ConnSummary) *legConn {
-	c, _ := s.Data[ProxyLegsPass.Name].(*legConn)
+func legsData(s *analyze.ConnSummary) *legConn {
+	c, _ := s.Data[LegsPass.Name].(*legConn)
 	return c
 }

@@ -1,9 +1,10 @@
-package analyze
+package proxy
 
 import (
-	"strings"
+	"slices"
 	"testing"
 
+	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly/http1"
 )
 
@@ -22,14 +23,15 @@ func TestHopByHopForwardedNamesHeaders(t *testing.T) {
 	hop := []string{"Connection", "close, X-Hop", "Keep-Alive", "timeout=5, max=10", "Proxy-Connection", "keep-alive",
 		"TE", "trailers", "Upgrade", "websocket", "X-Hop", "1", "Proxy-Authorization", "Basic eA=="}
 	rec, _ := runLegs(t, hopLegs("HTTP/1.1", hop, append([]string{"Via", "1.0 dumb"}, hop...), nil, nil, 200)...)
-	fs := rec.byRule(HopByHopForwarded.ID)
+	fs := rec.ByRule(HopByHopForwarded.ID)
 	if len(fs) != 1 {
 		t.Fatalf("findings: %v", fs)
 	}
 	f := fs[0]
-	want := "kept Connection, Keep-Alive, Proxy-Connection, TE, Upgrade, Proxy-Authorization, X-Hop"
-	if !strings.Contains(f.Message, want) || !strings.Contains(f.Message, "proxy 10.0.0.2:3128") || f.Conn.ID != 0 || len(f.Related) != 2 || f.Related[1].ID != 2 || f.Severity != Error {
-		t.Errorf("finding %+v\nwant %q", f, want)
+	want := []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Upgrade", "Proxy-Authorization", "X-Hop"}
+	if hop, _ := f.Attrs["request_hop"].([]string); !slices.Equal(hop, want) || f.Attrs["proxy"] != "10.0.0.2:3128" ||
+		f.Conn.ID != 0 || len(f.Related) != 2 || f.Related[1].ID != 2 || f.Severity != analyze.Error {
+		t.Errorf("finding %+v\nwant request_hop %q", f, want)
 	}
 }
 
@@ -56,10 +58,10 @@ func TestHopByHopForwardedSilent(t *testing.T) {
 		"via": hopLegs("HTTP/1.1", nil, []string{"Via", "1.1 p"}, []string{"Via", "1.1 o"}, []string{"Via", "1.1 o, 1.1 p"}, 200),
 	} {
 		rec, _ := runLegs(t, legs...)
-		if fs := rec.byRule(HopByHopForwarded.ID); len(fs) != 0 {
+		if fs := rec.ByRule(HopByHopForwarded.ID); len(fs) != 0 {
 			t.Errorf("%s: %s", name, fs[0].Message)
 		}
-		if fs := rec.byRule(DumbProxyKeepAlive.ID); len(fs) != 0 {
+		if fs := rec.ByRule(DumbProxyKeepAlive.ID); len(fs) != 0 {
 			t.Errorf("%s: dumb-proxy-keepalive: %s", name, fs[0].Message)
 		}
 	}
@@ -70,8 +72,14 @@ func TestHopByHopForwardedSilent(t *testing.T) {
 func TestHopByHopForwardedResponse(t *testing.T) {
 	ka := []string{"Connection", "Keep-Alive", "Keep-Alive", "timeout=5, max=100"}
 	rec, _ := runLegs(t, hopLegs("HTTP/1.0", []string{"Connection", "Keep-Alive"}, []string{"connection", "keep-alive"}, ka, ka, 200)...)
-	fs := rec.byRule(HopByHopForwarded.ID)
-	if len(fs) != 1 || !strings.Contains(fs[0].Message, "the response back to 10.0.0.1:50000 kept Connection, Keep-Alive") || fs[0].Related[0].ID != 1 {
+	fs := rec.ByRule(HopByHopForwarded.ID)
+	if len(fs) != 1 {
 		t.Fatalf("findings: %v", fs)
+	}
+	// back to the client of connection 1 (10.0.0.1:50000)
+	f := fs[0]
+	if hop, _ := f.Attrs["response_hop"].([]string); !slices.Equal(hop, []string{"Connection", "Keep-Alive"}) ||
+		f.Related[0].ID != 1 || f.Related[0].Client.String() != "10.0.0.1:50000" {
+		t.Fatalf("finding %+v", f)
 	}
 }

@@ -1,12 +1,12 @@
-package analyze
+package proxy
 
 import (
 	"hash/fnv"
-	"net/netip"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
@@ -80,11 +80,11 @@ const maxLegScan = 1024
 // legPos is a compact position: time, evidence frame, global ordinal.
 type legPos struct {
 	t     time.Time
-	frame Frame
+	frame analyze.Frame
 	ord   int64
 }
 
-func legPosOf(p flow.Pos) legPos { return legPos{t: p.Time, frame: FrameAt(p), ord: p.Ord} }
+func legPosOf(p flow.Pos) legPos { return legPos{t: p.Time, frame: analyze.FrameAt(p), ord: p.Ord} }
 
 func (p legPos) set() bool { return p.frame.Frame != 0 || !p.t.IsZero() }
 
@@ -151,7 +151,7 @@ func newLegMsg(m *http1.Message) legMsg {
 			}
 			lm.hop = append(lm.hop, legField{strings.Clone(f.Name), strings.Clone(v)})
 			if strings.EqualFold(f.Name, "Connection") {
-				for t := range Tokens(f.Value) {
+				for t := range analyze.Tokens(f.Value) {
 					if len(lm.conn) < 16 {
 						lm.conn = append(lm.conn, strings.Clone(t))
 					}
@@ -251,7 +251,7 @@ type legConn struct {
 	txs     []*legTx
 	dropped int
 
-	ref      ConnRef
+	ref      analyze.ConnRef
 	gap      bool
 	tunnel   bool
 	fin, rst [2]legPos // first FIN / RST per side (flow.Dir), zero when none
@@ -277,30 +277,33 @@ func (c *legConn) closeAfter(t time.Time) (legPos, int, bool) {
 	return best, side, ok
 }
 
-// ProxyLegsPass pairs the two legs of proxied transactions for the proxy
+// LegsPass pairs the two legs of proxied transactions for the proxy
 // rules (hop-by-hop-forwarded, dumb-proxy-keepalive) and lists the pairs in
 // the summary's ProxyChains. Its result is the list of pairs and unpaired
 // transactions released by the summary (or flush) at hand: legsOf.
-var ProxyLegsPass = &Pass{
+var LegsPass = &analyze.Pass{
 	Name:         "proxy-legs",
 	Doc:          "transactions seen on both legs of a proxy, paired",
-	NewConn:      func(*Config) Checker { return &legCollector{} },
-	NewAggregate: func(cfg *Config) Aggregate { return &legPass{p: newLegPairer(cfg)} },
+	NewConn:      func(*analyze.Config) analyze.Checker { return &legCollector{} },
+	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return &legPass{p: newLegPairer(cfg)} },
 }
 
 // legCollector is the pass's per-connection checker: it reduces each
 // transaction to a legTx.
 type legCollector struct{ c *legConn }
 
-var _ TransactionChecker = (*legCollector)(nil)
+var _ analyze.TransactionChecker = (*legCollector)(nil)
 
-func (lc *legCollector) Transaction(ctx *Ctx, t *http1.Transaction) {
-	c := lc.c
-	if c == nil {
-		c = &legConn{}
-		lc.c = c
-		ctx.SetSummaryData(c)
+func (lc *legCollector) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
+	if lc.c == nil {
+		lc.c = &legConn{}
+		ctx.SetSummaryData(lc.c)
 	}
+	lc.c.collect(t)
+}
+
+// collect adds t to the connection's leg records.
+func (c *legConn) collect(t *http1.Transaction) {
 	q := t.Request
 	if q == nil || q.Method == "CONNECT" || q.Target == "*" {
 		return
@@ -366,9 +369,9 @@ func normAuthority(a, scheme string) string {
 }
 
 // fillConn copies what the rules need from the finished connection.
-func (c *legConn) fillConn(s *ConnSummary) {
+func (c *legConn) fillConn(s *analyze.ConnSummary) {
 	cn := s.Conn
-	c.ref = ConnRef{ID: cn.ID, Client: cn.Client, Server: cn.Server}
+	c.ref = analyze.ConnRef{ID: cn.ID, Client: cn.Client, Server: cn.Server}
 	c.gap = len(cn.Gaps) > 0 || cn.GapsDropped > 0 || cn.MidStream || cn.RolesGuessed
 	c.tunnel = cn.Tunnel
 	for d := 0; d < 2; d++ {
@@ -391,7 +394,7 @@ type legKey struct {
 
 // legPairer is the pairing machinery one proxy rule's Aggregate embeds.
 type legPairer struct {
-	cfg       *Config
+	cfg       *analyze.Config
 	index     map[legKey][]*legEntry
 	queue     []*legEntry // every stored transaction, in arrival order (drained by age)
 	stored    int
@@ -403,7 +406,7 @@ type legPairer struct {
 	single func(t *legTx)
 }
 
-func newLegPairer(cfg *Config) *legPairer {
+func newLegPairer(cfg *analyze.Config) *legPairer {
 	return &legPairer{cfg: cfg, index: map[legKey][]*legEntry{}}
 }
 
@@ -411,7 +414,7 @@ func keyOf(t *legTx) legKey { return legKey{t.method, t.path, t.reqBody} }
 
 // add stores a finished connection's transactions (c, collected by
 // legCollector) and pairs what is due.
-func (p *legPairer) add(s *ConnSummary, c *legConn) {
+func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
 	if c == nil || s.Conn == nil {
 		return
 	}
@@ -620,35 +623,15 @@ func legCost(a, b *legEntry) time.Duration {
 	return cost
 }
 
-// ProxyChain is one transaction seen on both legs of a proxy, with the time
-// each hop added (as seen where the capture was taken).
-type ProxyChain struct {
-	Client, Proxy          netip.AddrPort // leg 1: client → proxy (Proxy is its server address)
-	ProxyOut, Origin       netip.AddrPort // leg 2: proxy → origin (ProxyOut is its client address)
-	ClientConn, OriginConn uint64
-	ClientTx, OriginTx     int    // 1-based
-	Method, Target         string // as the client sent it
-	Status                 int    // 0 when no response reached the client
-	Start                  time.Time
-	Frames                 []Frame // client request, proxy request, origin response, client response
-	// ProxyIn: the client's request arrived → the proxy's request left.
-	// Origin: the proxy's last request byte → the origin's first response byte.
-	// ProxyOut: the origin's first response byte → the proxy's first response
-	// byte to the client. Total: the client's request → last response byte.
-	ProxyInDelay, OriginDelay, ProxyOutDelay, Total time.Duration
-	// Answered is false when the client never got the response.
-	Answered bool
-}
-
 // newProxyChain describes pair (a, b).
-func newProxyChain(a, b *legTx) ProxyChain {
-	ch := ProxyChain{
+func newProxyChain(a, b *legTx) analyze.ProxyChain {
+	ch := analyze.ProxyChain{
 		Client: a.conn.ref.Client, Proxy: a.conn.ref.Server, ProxyOut: b.conn.ref.Client, Origin: b.conn.ref.Server,
 		ClientConn: a.conn.ref.ID, OriginConn: b.conn.ref.ID, ClientTx: a.index, OriginTx: b.index,
 		Method: a.method, Target: a.target, Start: a.reqStart.t,
 		ProxyInDelay: nonNeg(b.reqStart.t.Sub(a.reqStart.t)),
 	}
-	fs := []Frame{a.reqStart.frame, b.reqStart.frame}
+	fs := []analyze.Frame{a.reqStart.frame, b.reqStart.frame}
 	if b.hasResp {
 		ch.OriginDelay = nonNeg(b.respStart.t.Sub(b.reqEnd.t))
 		fs = append(fs, b.respStart.frame)
@@ -669,6 +652,13 @@ func newProxyChain(a, b *legTx) ProxyChain {
 	return ch
 }
 
+func nonNeg(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
 // legEvent is one result of the pass: a pair (a = client leg, b = upstream
 // leg), or a transaction that left the store unpaired (b nil).
 type legEvent struct{ a, b *legTx }
@@ -678,13 +668,13 @@ type legEvent struct{ a, b *legTx }
 // run after it, read it through legsOf.
 type legPass struct {
 	p        *legPairer
-	rep      *Reporter
+	rep      *analyze.Reporter
 	released []legEvent
 }
 
-var _ Aggregate = (*legPass)(nil)
+var _ analyze.Aggregate = (*legPass)(nil)
 
-func (g *legPass) init(r *Reporter) {
+func (g *legPass) init(r *analyze.Reporter) {
 	clear(g.released)
 	g.released = g.released[:0]
 	if g.rep != nil {
@@ -698,20 +688,20 @@ func (g *legPass) init(r *Reporter) {
 	g.p.single = func(t *legTx) { g.released = append(g.released, legEvent{a: t}) }
 }
 
-func (g *legPass) Conn(r *Reporter, s *ConnSummary) {
+func (g *legPass) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
 	g.init(r)
 	c, _ := r.SummaryData(s).(*legConn)
 	g.p.add(s, c)
 }
 
-func (g *legPass) Flush(r *Reporter) {
+func (g *legPass) Flush(r *analyze.Reporter) {
 	g.init(r)
 	g.p.flush()
 }
 
-// legsOf returns what ProxyLegsPass released with the summary (or flush) at
+// legsOf returns what LegsPass released with the summary (or flush) at
 // hand.
-func legsOf(r *Reporter) []legEvent { return r.ResultOf(ProxyLegsPass).(*legPass).released }
+func legsOf(r *analyze.Reporter) []legEvent { return r.ResultOf(LegsPass).(*legPass).released }
 
 // proxyText names the proxy of a pair: its listening address, and the
 // address it used upstream when that differs.
