@@ -2,11 +2,13 @@ package proxy
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
+	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // DumbProxyKeepAlive is the Keep-Alive hang of RFC 9112 appendix C.2.2
@@ -84,8 +86,14 @@ func keepAliveAsked(m *legMsg) bool {
 	if m.connHas("keep-alive") {
 		return true
 	}
-	f, ok := m.get("Proxy-Connection")
-	return ok && analyze.HasToken(f.value, "keep-alive")
+	if f, ok := m.get("Proxy-Connection"); ok {
+		for t := range http1.HeaderTokens(f.value) {
+			if strings.EqualFold(t, "keep-alive") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (d *dumbProxy) pair(r *analyze.Reporter, a, b *legTx) {

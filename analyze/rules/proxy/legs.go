@@ -151,7 +151,7 @@ func newLegMsg(m *http1.Message) legMsg {
 			}
 			lm.hop = append(lm.hop, legField{strings.Clone(f.Name), strings.Clone(v)})
 			if strings.EqualFold(f.Name, "Connection") {
-				for t := range analyze.Tokens(f.Value) {
+				for t := range http1.HeaderTokens(f.Value) {
 					if len(lm.conn) < 16 {
 						lm.conn = append(lm.conn, strings.Clone(t))
 					}

@@ -3,7 +3,6 @@ package timing
 import (
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/analyze/analyzetest"
@@ -32,30 +31,6 @@ func newCapture(t *testing.T, cfg *analyze.Config) *analyzetest.Capture {
 		cfg = timingConfig()
 	}
 	return analyzetest.NewCapture(t, cfg, family)
-}
-
-// TestAttributeBreakdown: a finding's milliseconds land in its
-// transaction's breakdown, under the rule's ID.
-func TestAttributeBreakdown(t *testing.T) {
-	k := newCapture(t, nil)
-	sc := k.OpenTCP(0, 20, 0.1)
-	sc.Data(0, 20.2, 200)
-	sc.Ack(1, 80.2)
-	sc.Data(0, 80.3, 18)
-	sc.Data(1, 100.4, 300)
-	sc.Ack(0, 100.5)
-	req := sc.Msg(0, 0, 200, 18, "POST /upload")
-	resp := sc.Msg(1, 0, 300, 0, "200")
-	sc.Settle(req, resp)
-	sc.Close(200)
-	if len(k.Rec.Conns) != 1 {
-		t.Fatal("no connection report")
-	}
-	tr := k.Rec.Conns[0].Transactions[0]
-	got := tr.Timing.Attributed[NagleDelayedAck.ID]
-	if !analyzetest.Near(got, 40*time.Millisecond, 10*time.Microsecond) {
-		t.Errorf("attributed %v, want 40ms; findings %v", got, k.Rec.Findings)
-	}
 }
 
 func TestFamilyValid(t *testing.T) {
