@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"iter"
 	"strconv"
 	"strings"
 	"time"
@@ -77,8 +76,8 @@ func ParseKeepAlive(m *http1.Message) KeepAlive {
 	var ka KeepAlive
 	for _, v := range m.Values("Keep-Alive") {
 		ka.Present = true
-		for p := range strings.SplitSeq(v, ",") {
-			name, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		for p := range http1.HeaderTokens(v) {
+			name, val, _ := strings.Cut(p, "=")
 			val = strings.Trim(strings.TrimSpace(val), `"`)
 			switch strings.ToLower(strings.TrimSpace(name)) {
 			case "timeout":
@@ -93,27 +92,4 @@ func ParseKeepAlive(m *http1.Message) KeepAlive {
 		}
 	}
 	return ka
-}
-
-// Tokens yields the comma-separated elements of a header value, trimmed,
-// skipping empty ones (RFC 9110 §5.6.1). It is analyze's one copy of token
-// splitting, until http1 exports its own.
-func Tokens(v string) iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for t := range strings.SplitSeq(v, ",") {
-			if t = strings.TrimSpace(t); t != "" && !yield(t) {
-				return
-			}
-		}
-	}
-}
-
-// HasToken reports whether header value v lists tok (case-insensitive).
-func HasToken(v, tok string) bool {
-	for t := range Tokens(v) {
-		if strings.EqualFold(t, tok) {
-			return true
-		}
-	}
-	return false
 }

@@ -193,7 +193,8 @@ type Summary struct {
 	// Pairs counts connections per client IP → server ip:port (bounded).
 	Pairs []PairCount
 	// ProxyChains lists transactions seen on both legs of a proxy (bounded,
-	// see proxy_legs.go); ProxyChainsDropped counts those not listed.
+	// filled by proxy.LegsPass, analyze/rules/proxy/legs.go);
+	// ProxyChainsDropped counts those not listed.
 	ProxyChains        []ProxyChain
 	ProxyChainsDropped int
 }
@@ -203,4 +204,24 @@ type PairCount struct {
 	Client      string `json:"client"`
 	Server      string `json:"server"`
 	Connections int    `json:"connections"`
+}
+
+// ProxyChain is one transaction seen on both legs of a proxy, with the time
+// each hop added (as seen where the capture was taken).
+type ProxyChain struct {
+	Client, Proxy          netip.AddrPort // leg 1: client → proxy (Proxy is its server address)
+	ProxyOut, Origin       netip.AddrPort // leg 2: proxy → origin (ProxyOut is its client address)
+	ClientConn, OriginConn uint64
+	ClientTx, OriginTx     int    // 1-based
+	Method, Target         string // as the client sent it
+	Status                 int    // 0 when no response reached the client
+	Start                  time.Time
+	Frames                 []Frame // client request, proxy request, origin response, client response
+	// ProxyIn: the client's request arrived → the proxy's request left.
+	// Origin: the proxy's last request byte → the origin's first response byte.
+	// ProxyOut: the origin's first response byte → the proxy's first response
+	// byte to the client. Total: the client's request → last response byte.
+	ProxyInDelay, OriginDelay, ProxyOutDelay, Total time.Duration
+	// Answered is false when the client never got the response.
+	Answered bool
 }

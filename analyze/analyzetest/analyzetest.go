@@ -1,7 +1,10 @@
 // Package analyzetest drives an analyze.Engine with synthetic connection
 // events, as reassembly.Assembler would, for rule tests: no pcap needed.
-// Tests assert on finding attributes (rule, severity, frames, transaction,
-// duration, Attrs) read from a Recorder.
+// Script plays one connection's messages and transactions; Capture plays
+// packets (segments with offsets, ACKs, windows, FIN/RST) of several
+// connections with one frame counter, and Replay delivers connections built
+// whole. Tests assert on finding attributes (rule, severity, frames,
+// transaction, duration, Attrs) read from a Recorder, not on message text.
 package analyzetest
 
 import (

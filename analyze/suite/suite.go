@@ -11,6 +11,9 @@ import (
 
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/analyze/rules/framing"
+	"github.com/connlint/connlint/analyze/rules/lifecycle"
+	"github.com/connlint/connlint/analyze/rules/proxy"
+	"github.com/connlint/connlint/analyze/rules/timing"
 )
 
 // Rules is the catalogue, grouped by family. It is validated when the
@@ -29,8 +32,30 @@ var Rules = mustValidate(slices.Concat(
 		framing.UnsolicitedResponse,
 		framing.InconsistentOverlap,
 	},
-	// timing, lifecycle, proxy: still in package analyze (see its registry.go)
-	analyze.Rules,
+	// timing: why an exchange was slow (delayed ACK, Nagle, handshake, slow start)
+	[]*analyze.Rule{
+		timing.DelayedAckStall,
+		timing.NagleDelayedAck,
+		timing.HandshakeOverhead,
+		timing.SlowStartFreshConnection,
+	},
+	// lifecycle: how connections are opened, reused and closed (per
+	// connection, then across connections)
+	[]*analyze.Rule{
+		lifecycle.AbortiveClose,
+		lifecycle.KeepAliveRace,
+		lifecycle.KeepAliveMisuse,
+		lifecycle.UnsafeRetry,
+		lifecycle.NoConnectionReuse,
+		lifecycle.ParallelConnections,
+		lifecycle.PortChurn,
+	},
+	// proxy: what happens on the two legs of a proxy (both read
+	// proxy.LegsPass, which pairs the legs)
+	[]*analyze.Rule{
+		proxy.HopByHopForwarded,
+		proxy.DumbProxyKeepAlive,
+	},
 ))
 
 func mustValidate(rules []*analyze.Rule) []*analyze.Rule {

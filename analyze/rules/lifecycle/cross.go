@@ -1,0 +1,342 @@
+package lifecycle
+
+import (
+	"container/heap"
+	"net/netip"
+	"time"
+
+	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
+)
+
+// This file is the machinery the cross-connection lifecycle rules share
+// (unsafe-retry, no-connection-reuse, parallel-connections, port-churn); it
+// lives with them because no other family uses it:
+//
+//   - crossConn: the compact record kept per finished connection. It holds
+//     no packets and no transaction list, only the handful of facts those
+//     rules need (a few non-idempotent requests at most), so the aggregator's
+//     memory does not depend on how big the connections were.
+//   - crossFeed: a small reorder buffer. Connections reach the aggregator in
+//     connection-end order, which is not unique: several connections can end
+//     at the same capture time, idle evictions come late, and with several
+//     workers the interleaving differs between runs. The feed releases
+//     records sorted by (last packet time, first packet ordinal) once the
+//     newest end seen is crossReorder past them, so every rule sees the same
+//     sequence whatever order the ends arrived in (within that slack).
+//   - crossTable: per client/server state with a least-recently-used list,
+//     dropped after CrossWindow of capture time without activity and capped
+//     at CrossMaxEntries stored items (oldest key first): memory stays flat
+//     however many connections a capture holds.
+
+// crossReorder is how far behind the newest connection end a record waits
+// before rules see it. Ends that tie (the common case: a burst of
+// connections closed by one packet train, or everything still open when the
+// capture ends) are released together and sorted; one second also absorbs the
+// small disorder of the end events themselves.
+const crossReorder = time.Second
+
+// crossFeedMax bounds the reorder buffer; beyond it the oldest record is
+// released early (order may then differ, memory may not grow).
+const crossFeedMax = 4096
+
+// maxCopiesPerConn bounds the non-idempotent requests kept per connection for
+// unsafe-retry: retries happen on connections that carried a handful of
+// requests, and a connection with thousands of POSTs needs only its first few
+// to be matched.
+const maxCopiesPerConn = 8
+
+// pairKey is a client address and the server it talks to: the unit the
+// cross-connection rules count in.
+type pairKey struct {
+	client netip.Addr
+	server netip.AddrPort
+}
+
+// crossConn is the compact per-connection record.
+type crossConn struct {
+	ref        analyze.ConnRef
+	key        pairKey
+	start, end time.Time     // first and last packet
+	startOrd   int64         // global ordinal of the first packet: unique, worker-independent
+	first      analyze.Frame // SYN frame, else first frame
+	last       analyze.Frame
+	handshake  time.Duration // SYN → handshake ACK; 0 when not seen
+	refused    bool
+	http       bool
+	gap        bool // capture gaps, mid-stream start, or guessed roles: rules stay careful
+	ended      bool // closed by FIN or RST (not open at capture end, not evicted)
+
+	// First close: who sent the first FIN or RST, when, and whether it was a
+	// RST (an aborted connection leaves no TIME_WAIT).
+	closer   int // -1 none, else flow.Dir
+	closeRST bool
+	closeAt  time.Time
+	closePos analyze.Frame
+	// doneAt is when the connection stopped being usable: its first FIN or
+	// RST (the teardown handshake after it does not make it "open"), else
+	// its last packet.
+	doneAt time.Time
+
+	txs                int
+	offeredPersistence bool
+	serverAskedClose   bool
+	keepAliveTimeout   time.Duration
+	completeTx         bool // its (only or last) transaction has a complete response
+
+	copies []reqCopy // non-idempotent requests, first maxCopiesPerConn
+}
+
+// reqCopy is one non-idempotent request as unsafe-retry matches it.
+type reqCopy struct {
+	method, target string
+	body           int64
+	tx             int // 1-based
+	start          time.Time
+	startOrd       int64
+	frame          analyze.Frame
+	answered       bool // a complete response came
+}
+
+// compactConn extracts the record from a summary. The summary and the
+// connection it points to are reused by the engine: copy, never keep.
+func compactConn(s *analyze.ConnSummary) *crossConn {
+	c := s.Conn
+	r := &crossConn{
+		ref:      analyze.ConnRef{ID: c.ID, Client: c.Client, Server: c.Server},
+		key:      pairKey{client: c.Client.Addr(), server: c.Server},
+		start:    c.First.Time,
+		end:      c.Last.Time,
+		startOrd: c.First.Ord,
+		first:    analyze.FrameAt(c.First),
+		last:     analyze.FrameAt(c.Last),
+		refused:  c.End == reassembly.EndRefused,
+		http:     c.HTTP,
+		gap:      len(c.Gaps) > 0 || c.GapsDropped > 0 || c.MidStream || c.RolesGuessed,
+		ended:    c.End == reassembly.EndFIN || c.End == reassembly.EndRST,
+		closer:   -1,
+
+		txs:                s.TransactionCount,
+		offeredPersistence: s.ServerOfferedPersistence,
+		serverAskedClose:   s.ServerAskedClose,
+		keepAliveTimeout:   s.KeepAliveTimeout,
+	}
+	if c.SYN.Frame != 0 {
+		r.first = analyze.FrameAt(c.SYN)
+		if c.HandshakeACK.Frame != 0 {
+			r.handshake = nonNeg(c.HandshakeACK.Time.Sub(c.SYN.Time))
+		}
+	}
+	if p := s.Close.FirstPos(); p != nil {
+		r.closer = s.Close.First
+		r.closeRST = s.Close.RST(c, flow.Dir(r.closer))
+		r.closeAt, r.closePos = p.Time, analyze.FrameAt(*p)
+	}
+	r.doneAt = r.end
+	if r.closer >= 0 {
+		r.doneAt = r.closeAt
+	}
+	if n := len(s.Transactions); n > 0 {
+		last := s.Transactions[n-1]
+		r.completeTx = last.HasResponse && last.ResponseComplete && !last.Gap
+	}
+	for _, t := range s.Transactions {
+		if len(r.copies) == maxCopiesPerConn {
+			break
+		}
+		if !t.HasRequest || t.Gap || analyze.Idempotent(t.Method) {
+			continue
+		}
+		r.copies = append(r.copies, reqCopy{
+			method: t.Method, target: t.Target, body: t.RequestBody, tx: t.Index,
+			start: t.RequestStart.Time, startOrd: t.RequestStart.Ord, frame: analyze.FrameAt(t.RequestStart),
+			answered: t.HasResponse && t.ResponseComplete,
+		})
+	}
+	return r
+}
+
+// less orders records the way rules see them: by end, then by first packet.
+func (r *crossConn) less(o *crossConn) bool {
+	if !r.end.Equal(o.end) {
+		return r.end.Before(o.end)
+	}
+	if r.startOrd != o.startOrd {
+		return r.startOrd < o.startOrd
+	}
+	return r.ref.ID < o.ref.ID
+}
+
+// crossFeed is the reorder buffer in front of a rule.
+type crossFeed struct {
+	h         recHeap
+	watermark time.Time // newest end seen
+}
+
+type recHeap []*crossConn
+
+func (h recHeap) Len() int           { return len(h) }
+func (h recHeap) Less(i, j int) bool { return h[i].less(h[j]) }
+func (h recHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *recHeap) Push(x any)        { *h = append(*h, x.(*crossConn)) }
+func (h *recHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return x
+}
+
+// push adds a record and calls emit for every record now due, in order.
+func (f *crossFeed) push(r *crossConn, emit func(*crossConn)) {
+	heap.Push(&f.h, r)
+	if r.end.After(f.watermark) {
+		f.watermark = r.end
+	}
+	due := f.watermark.Add(-crossReorder)
+	for f.h.Len() > 0 && (f.h[0].end.Before(due) || f.h.Len() > crossFeedMax) {
+		emit(heap.Pop(&f.h).(*crossConn))
+	}
+}
+
+// drain releases everything left, in order (end of the run).
+func (f *crossFeed) drain(emit func(*crossConn)) {
+	for f.h.Len() > 0 {
+		emit(heap.Pop(&f.h).(*crossConn))
+	}
+}
+
+// crossTable holds per-pair state V with LRU expiry by capture time and a
+// bound on the number of items stored (each key reports its own size).
+type crossTable[V any] struct {
+	window  time.Duration
+	max     int
+	m       map[pairKey]*crossEntry[V]
+	head    *crossEntry[V] // least recently touched
+	tail    *crossEntry[V]
+	entries int
+}
+
+type crossEntry[V any] struct {
+	key        pairKey
+	val        V
+	last       time.Time
+	size       int
+	prev, next *crossEntry[V]
+}
+
+func newCrossTable[V any](cfg *analyze.Config) *crossTable[V] {
+	max := cfg.CrossMaxEntries
+	if max <= 0 {
+		max = 1
+	}
+	return &crossTable[V]{window: cfg.CrossWindow, max: max, m: map[pairKey]*crossEntry[V]{}}
+}
+
+// get returns the entry for k, creating it (with init) when missing, and marks
+// it touched at now.
+func (t *crossTable[V]) get(k pairKey, now time.Time, init func() V) *crossEntry[V] {
+	e := t.m[k]
+	if e == nil {
+		e = &crossEntry[V]{key: k, val: init(), size: 1}
+		t.m[k] = e
+		t.entries++
+	} else {
+		t.unlink(e)
+	}
+	if now.After(e.last) {
+		e.last = now
+	}
+	t.append(e)
+	return e
+}
+
+// resize records that e now stores n items (at least 1 for the key itself).
+func (t *crossTable[V]) resize(e *crossEntry[V], n int) {
+	if n < 1 {
+		n = 1
+	}
+	t.entries += n - e.size
+	e.size = n
+}
+
+// expire removes (calling done first) keys idle for longer than the window
+// before now, and the oldest keys while more than max items are stored. The
+// most recently touched key is never evicted for size: it is the one being
+// worked on, and its own size is bounded by the rule.
+func (t *crossTable[V]) expire(now time.Time, done func(*crossEntry[V])) {
+	for t.head != nil && (t.head.last.Before(now.Add(-t.window)) || t.entries > t.max && t.head != t.tail) {
+		e := t.head
+		done(e)
+		t.remove(e)
+	}
+}
+
+// flush removes every key, oldest first (touch order is deterministic
+// because records arrive sorted), calling done for each.
+func (t *crossTable[V]) flush(done func(*crossEntry[V])) {
+	for t.head != nil {
+		e := t.head
+		done(e)
+		t.remove(e)
+	}
+}
+
+func (t *crossTable[V]) remove(e *crossEntry[V]) {
+	t.unlink(e)
+	delete(t.m, e.key)
+	t.entries -= e.size
+}
+
+func (t *crossTable[V]) unlink(e *crossEntry[V]) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else if t.head == e {
+		t.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else if t.tail == e {
+		t.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (t *crossTable[V]) append(e *crossEntry[V]) {
+	e.prev = t.tail
+	if t.tail != nil {
+		t.tail.next = e
+	} else {
+		t.head = e
+	}
+	t.tail = e
+}
+
+// crossRule adapts a rule's record handler to the Aggregate interface: the
+// feed sorts, the handler processes one record at a time, finish is called at
+// the end of the run after the feed is drained.
+type crossRule struct {
+	feed    crossFeed
+	process func(r *analyze.Reporter, c *crossConn)
+	finish  func(r *analyze.Reporter)
+}
+
+func (a *crossRule) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
+	a.feed.push(compactConn(s), func(c *crossConn) { a.process(r, c) })
+}
+
+func (a *crossRule) Flush(r *analyze.Reporter) {
+	a.feed.drain(func(c *crossConn) { a.process(r, c) })
+	a.finish(r)
+}
+
+func nonNeg(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// pairText names a client→server pair in messages.
+func pairText(k pairKey) string { return k.client.String() + " → " + k.server.String() }

@@ -1,0 +1,170 @@
+package lifecycle
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/connlint/connlint/analyze"
+)
+
+// NoConnectionReuse: a client opened NoReuseMin or more sequential
+// connections to one server, one transaction each, although the server
+// offered persistence (HTTP/1.1 without Connection: close, or HTTP/1.0 with
+// keep-alive; RFC 9112 §9.3) and did not close first. Every extra connection
+// costs a handshake round trip, a fresh congestion window and, on the side
+// that closes, a TIME_WAIT entry.
+//
+// A connection joins the run when it started after an earlier one of the
+// run was done (closed) no longer than a kept-alive connection would have
+// survived (the server's announced timeout, else noReuseMaxIdle): that
+// earlier connection could have carried its request. The run's first
+// connection counts too. A connection overlapping every recent one is
+// parallel (parallel-connections' business): it neither counts nor breaks
+// the run; so does a connection the server refused to keep open (it could
+// not be reused, but the ones it kept open could have been). The run ends
+// (and is reported if long enough) when the client reuses a connection,
+// when the gap since the last usable connection is too long, or when the
+// pair goes quiet for CrossWindow.
+var NoConnectionReuse = &analyze.Rule{
+	ID:           "no-connection-reuse",
+	Severity:     analyze.Warning,
+	Title:        "one connection per request although the server keeps connections open",
+	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newNoReuse(cfg) },
+}
+
+// noReuseMaxIdle: without an announced Keep-Alive timeout, a connection idle
+// longer than this could not have been reused anyway (Apache's default
+// KeepAliveTimeout is 5 s, nginx's keepalive_timeout 75 s; 15 s is a common
+// setting in between).
+const noReuseMaxIdle = 15 * time.Second
+
+// maxRunRefs bounds the connections named in one finding.
+const maxRunRefs = 10
+
+// noReuseRecent is how many recent close times a run remembers to find the
+// connection a new one could have reused.
+const noReuseRecent = 64
+
+type noReuseRun struct {
+	count     int
+	handshake time.Duration // sum over the run
+	hsSeen    int           // connections whose handshake was measured
+	first     *crossConn    // first connection of the run (compact record, no copies)
+	lastEnd   time.Time
+	done      [noReuseRecent]time.Time // ring of recent doneAt times
+	nDone     int
+	refs      []analyze.ConnRef
+	frames    []analyze.Frame
+}
+
+// reusable returns the latest recent close at or before t.
+func (r *noReuseRun) reusable(t time.Time) (time.Time, bool) {
+	var best time.Time
+	ok := false
+	for i := 0; i < min(r.nDone, noReuseRecent); i++ {
+		if d := r.done[i]; !d.After(t) && (!ok || d.After(best)) {
+			best, ok = d, true
+		}
+	}
+	return best, ok
+}
+
+type noReuse struct {
+	cfg *analyze.Config
+	tab *crossTable[*noReuseRun]
+}
+
+func newNoReuse(cfg *analyze.Config) analyze.Aggregate {
+	n := &noReuse{cfg: cfg, tab: newCrossTable[*noReuseRun](cfg)}
+	return &crossRule{
+		process: n.process,
+		finish: func(rep *analyze.Reporter) {
+			n.tab.flush(func(e *crossEntry[*noReuseRun]) { n.finish(rep, e.key, e.val) })
+		},
+	}
+}
+
+func (n *noReuse) process(rep *analyze.Reporter, c *crossConn) {
+	defer n.tab.expire(c.end, func(e *crossEntry[*noReuseRun]) { n.finish(rep, e.key, e.val) })
+	if !c.http || c.refused || c.gap || c.txs == 0 {
+		return
+	}
+	e := n.tab.get(c.key, c.end, func() *noReuseRun { return &noReuseRun{} })
+	run := e.val
+	switch {
+	case c.txs > 1:
+		// the client does reuse connections to this server
+		n.finish(rep, c.key, run)
+		return
+	case !c.completeTx:
+		return // no complete answer: says nothing either way
+	case !c.offeredPersistence || c.serverAskedClose || c.closer == 1:
+		// the server ended this one: the client had no choice here, but
+		// that says nothing about the connections the server did keep
+		// open (a scanner mixing bad and good requests, say)
+		return
+	}
+	if run.count > 0 {
+		prev, ok := run.reusable(c.start)
+		if !ok {
+			return // overlaps every recent one: parallel, not sequential
+		}
+		maxIdle := noReuseMaxIdle
+		if c.keepAliveTimeout > 0 {
+			maxIdle = c.keepAliveTimeout
+		}
+		if c.start.Sub(prev) > maxIdle {
+			n.finish(rep, c.key, run)
+		}
+	}
+	if run.count == 0 {
+		cp := *c
+		cp.copies = nil
+		run.first = &cp
+	}
+	run.count++
+	if c.handshake > 0 {
+		run.handshake += c.handshake
+		run.hsSeen++
+	}
+	if c.end.After(run.lastEnd) {
+		run.lastEnd = c.end
+	}
+	run.done[run.nDone%noReuseRecent] = c.doneAt
+	run.nDone++
+	if len(run.refs) < maxRunRefs {
+		run.refs = append(run.refs, c.ref)
+		run.frames = append(run.frames, c.first)
+	}
+}
+
+// finish reports a run that reached the threshold and resets it.
+func (n *noReuse) finish(rep *analyze.Reporter, k pairKey, run *noReuseRun) {
+	defer func() { *run = noReuseRun{} }()
+	if run.count < n.cfg.NoReuseMin || run.first == nil {
+		return
+	}
+	span := run.lastEnd.Sub(run.first.start)
+	saved := ""
+	attrs := map[string]any{"connections": run.count, "handshake_ms": analyze.MS(run.handshake)}
+	if run.hsSeen > 0 {
+		avg := run.handshake / time.Duration(run.hsSeen)
+		save := avg * time.Duration(run.count-1)
+		saved = fmt.Sprintf("; reusing one connection would save %d handshakes (about %s of round trips at %s each), %d TIME_WAIT entries and the slow-start of every new connection",
+			run.count-1, analyze.Dur(save), analyze.Dur(avg), run.count-1)
+		attrs["saved_ms"] = analyze.MS(save)
+	}
+	sort.Slice(run.frames, func(i, j int) bool { return run.frames[i].Frame < run.frames[j].Frame })
+	sort.Slice(run.refs, func(i, j int) bool { return run.refs[i].ID < run.refs[j].ID })
+	rep.Report(analyze.Finding{
+		Time:     run.first.start,
+		Frames:   run.frames,
+		Duration: run.handshake,
+		Message: fmt.Sprintf("%s: %d connections in %s carried one transaction each, each opened after an earlier one had closed, although the server offered to keep them open; %s spent in TCP handshakes%s",
+			pairText(k), run.count, analyze.Dur(span), analyze.Dur(run.handshake), saved),
+		Hint:    "reuse connections: keep one client (connection pool / HTTP agent) for all requests instead of one per request, and do not send Connection: close unless done",
+		Related: run.refs,
+		Attrs:   attrs,
+	})
+}

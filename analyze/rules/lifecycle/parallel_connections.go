@@ -1,0 +1,164 @@
+package lifecycle
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/connlint/connlint/analyze"
+)
+
+// ParallelConnections: more than ParallelMax HTTP connections from one client
+// IP to one server ip:port were open at the same time. A connection counts as
+// open from its first packet to its first FIN or RST: a client that closed
+// one and opened the next is not holding both. RFC 9112 §9.4 asks
+// clients to limit simultaneous connections to a server; browsers use 6.
+// Each extra connection has its own handshake and slow start and competes
+// with the others for the same path.
+//
+// The aggregator only learns a connection when it ends, so concurrency is
+// counted pairwise: every stored connection j keeps the number of
+// connections that were open at its start (itself included); a new record
+// increments the counts it covers and takes its own from the stored ones.
+// The counts, and so the peak, do not depend on the order records arrive.
+// One finding per pair and episode (until the pair is quiet for CrossWindow).
+var ParallelConnections = &analyze.Rule{
+	ID:           "parallel-connections",
+	Severity:     analyze.Info,
+	Title:        "more concurrent connections to one server than a client should open",
+	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newParallel(cfg) },
+}
+
+// maxIntervalsPerPair bounds the connections remembered per pair; the ones
+// that ended first are dropped first (they are the least likely to overlap
+// connections still to come). Far above any sensible connection limit, and
+// small enough that the pairwise update stays cheap.
+const maxIntervalsPerPair = 256
+
+type interval struct {
+	start, end time.Time
+	startOrd   int64
+	ref        analyze.ConnRef
+	frame      analyze.Frame
+	open       int // connections open at start (itself included)
+}
+
+// covers reports whether i was open when j started (ties in time broken by
+// capture order, so two connections never cover each other).
+func (i *interval) covers(j *interval) bool {
+	if i.start.After(j.start) || (i.start.Equal(j.start) && i.startOrd > j.startOrd) {
+		return false
+	}
+	return j.start.Before(i.end)
+}
+
+type parallelPair struct {
+	ivs   []*interval
+	total int // connections in the episode
+	peak  int
+	at    time.Time
+	atOrd int64
+	frame analyze.Frame
+	refs  []analyze.ConnRef // connections open at the peak (bounded)
+}
+
+type parallel struct {
+	cfg *analyze.Config
+	tab *crossTable[*parallelPair]
+}
+
+func newParallel(cfg *analyze.Config) analyze.Aggregate {
+	p := &parallel{cfg: cfg, tab: newCrossTable[*parallelPair](cfg)}
+	return &crossRule{
+		process: p.process,
+		finish: func(rep *analyze.Reporter) {
+			p.tab.flush(func(e *crossEntry[*parallelPair]) { p.report(rep, e.key, e.val) })
+		},
+	}
+}
+
+func (p *parallel) process(rep *analyze.Reporter, c *crossConn) {
+	defer p.tab.expire(c.end, func(e *crossEntry[*parallelPair]) { p.report(rep, e.key, e.val) })
+	if !c.http || c.refused {
+		return
+	}
+	e := p.tab.get(c.key, c.end, func() *parallelPair { return &parallelPair{} })
+	pp := e.val
+	n := &interval{start: c.start, end: c.doneAt, startOrd: c.startOrd, ref: c.ref, frame: c.first, open: 1}
+	pp.total++
+	for _, j := range pp.ivs {
+		if n.covers(j) {
+			j.open++
+			p.consider(pp, j)
+		}
+		if j.covers(n) {
+			n.open++
+		}
+	}
+	p.consider(pp, n)
+	pp.ivs = append(pp.ivs, n)
+	// drop connections that ended before anything still relevant started
+	cut := c.end.Add(-p.cfg.CrossWindow)
+	keep := pp.ivs[:0]
+	for _, j := range pp.ivs {
+		if !j.end.Before(cut) {
+			keep = append(keep, j)
+		}
+	}
+	pp.ivs = keep
+	if over := len(pp.ivs) - maxIntervalsPerPair; over > 0 {
+		// records arrive sorted by end, so the front holds the ones that ended first
+		n := copy(pp.ivs, pp.ivs[over:])
+		clear(pp.ivs[n:])
+		pp.ivs = pp.ivs[:n]
+	}
+	p.tab.resize(e, len(pp.ivs))
+}
+
+// consider makes j the peak if it has more connections open at its start, or
+// as many and earlier: the result is the same in any arrival order.
+func (p *parallel) consider(pp *parallelPair, j *interval) {
+	if j.open < pp.peak || (j.open == pp.peak && (j.start.After(pp.at) || j.start.Equal(pp.at) && j.startOrd >= pp.atOrd)) {
+		return
+	}
+	pp.peak, pp.at, pp.atOrd, pp.frame = j.open, j.start, j.startOrd, j.frame
+	if pp.peak <= p.cfg.ParallelMax {
+		return
+	}
+	pp.refs = pp.refs[:0]
+	for _, i := range pp.ivs {
+		if (i == j || i.covers(j)) && len(pp.refs) < 2*maxRunRefs {
+			pp.refs = append(pp.refs, i.ref)
+		}
+	}
+	if len(pp.refs) < 2*maxRunRefs {
+		pp.refs = append(pp.refs, j.ref) // j itself may not be stored yet
+	}
+	sort.Slice(pp.refs, func(a, b int) bool { return pp.refs[a].ID < pp.refs[b].ID })
+	pp.refs = dedupRefs(pp.refs)
+}
+
+func dedupRefs(rs []analyze.ConnRef) []analyze.ConnRef {
+	out := rs[:0]
+	for i, r := range rs {
+		if i == 0 || r.ID != rs[i-1].ID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (p *parallel) report(rep *analyze.Reporter, k pairKey, pp *parallelPair) {
+	if pp.peak <= p.cfg.ParallelMax {
+		return
+	}
+	rep.Report(analyze.Finding{
+		Time:   pp.at,
+		Frames: []analyze.Frame{pp.frame},
+		Message: fmt.Sprintf("%s: %d connections were open at the same time (limit %d), the peak reached when the connection at frame %d opened; %d connections to this server in all",
+			pairText(k), pp.peak, p.cfg.ParallelMax, pp.frame.Frame, pp.total),
+		Hint:    "limit concurrent connections per server (browsers use 6; RFC 9112 §9.4) and reuse the open ones; queue the rest",
+		Related: pp.refs,
+		Attrs:   map[string]any{"peak": pp.peak, "limit": p.cfg.ParallelMax, "connections": pp.total},
+	})
+}

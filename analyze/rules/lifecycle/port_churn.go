@@ -1,0 +1,296 @@
+package lifecycle
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/connlint/connlint/analyze"
+)
+
+// PortChurn: short connections from one client IP to one server ip:port
+// close so fast that, with every closed connection's 4-tuple held in
+// TIME_WAIT for 2×MSL by whichever side closed first (RFC 9293 §3.6.1), the
+// client's ephemeral port range would be used up. Reported with the rate,
+// who holds TIME_WAIT, the projected time to exhaustion and any 4-tuple the
+// capture shows reused within 2×MSL (each reuse meets an old TIME_WAIT:
+// RFC 1337 lists what can go wrong then).
+//
+// Only connections closed by FIN count: an aborted (RST) connection leaves
+// no TIME_WAIT. Refused connections count for nothing.
+var PortChurn = &analyze.Rule{
+	ID:           "port-churn",
+	Severity:     analyze.Warning,
+	Title:        "connections churn fast enough to exhaust ephemeral ports",
+	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newPortChurn(cfg) },
+}
+
+const (
+	// churnBuckets splits the 2×MSL window into counting buckets: the
+	// population in TIME_WAIT is known to 1/churnBuckets of 2×MSL.
+	churnBuckets = 60
+	// churnMinConns and churnMinSpan: a rate is projected only from at least
+	// this many closes spread over at least this long; a burst of a few
+	// dozen connections says nothing about a sustained rate.
+	churnMinConns = 100
+	churnMinSpan  = time.Second
+	// churnMinReuse: this many 4-tuples reused inside 2×MSL fire the rule
+	// even when the measured rate alone does not (the range is smaller than
+	// configured, or tcp_tw_reuse is already papering over it). A single
+	// reuse is often a tool binding a fixed port.
+	churnMinReuse = 10
+	// maxPortsPerPair bounds the per-pair table of recently closed client
+	// ports used to see 4-tuple reuse; older entries are forgotten first.
+	maxPortsPerPair = 4096
+)
+
+type churnBucket struct {
+	idx           int64
+	n             int
+	byClient      int
+	first, last   time.Time
+	firstF, lastF analyze.Frame
+}
+
+type portUse struct {
+	closeAt time.Time
+	closer  int
+	ref     analyze.ConnRef
+	frame   analyze.Frame
+	seq     uint64
+}
+
+type portKey struct {
+	port uint16
+	seq  uint64
+}
+
+type churnPair struct {
+	buckets []churnBucket
+	ports   map[uint16]portUse
+	fifo    []portKey
+	seq     uint64
+	total   int // TIME_WAIT-producing closes in the episode
+
+	// the measurement (largest window population that fired) reported
+	detected       bool
+	since          time.Time
+	rate           float64
+	n, byClient    int
+	span           time.Duration
+	from, to       time.Time
+	fromF, toF     analyze.Frame
+	reuses         int
+	reuseClientTW  int
+	firstReuse     [2]portUse
+	firstReusePort uint16
+	firstReuseGap  time.Duration
+}
+
+type portChurn struct {
+	cfg      *analyze.Config
+	tab      *crossTable[*churnPair]
+	tw       time.Duration // 2×MSL
+	maxPorts int           // port table bound per pair, within CrossMaxEntries
+}
+
+func newPortChurn(cfg *analyze.Config) analyze.Aggregate {
+	p := &portChurn{cfg: cfg, tab: newCrossTable[*churnPair](cfg), tw: 2 * cfg.MSL, maxPorts: maxPortsPerPair}
+	if q := cfg.CrossMaxEntries / 4; q < p.maxPorts {
+		p.maxPorts = max(q, 64)
+	}
+	return &crossRule{
+		process: p.process,
+		finish: func(rep *analyze.Reporter) {
+			p.tab.flush(func(e *crossEntry[*churnPair]) { p.report(rep, e.key, e.val) })
+		},
+	}
+}
+
+func (p *portChurn) process(rep *analyze.Reporter, c *crossConn) {
+	defer p.tab.expire(c.end, func(e *crossEntry[*churnPair]) { p.report(rep, e.key, e.val) })
+	if c.refused || p.tw <= 0 {
+		return
+	}
+	e := p.tab.get(c.key, c.end, func() *churnPair { return &churnPair{ports: map[uint16]portUse{}} })
+	cp := e.val
+	defer func() { p.tab.resize(e, len(cp.buckets)+len(cp.ports)) }()
+	port := c.ref.Client.Port()
+	p.noteReuse(cp, c, port)
+	if c.closer < 0 || c.closeRST {
+		delete(cp.ports, port) // no TIME_WAIT left behind
+		return
+	}
+	p.rememberPort(cp, c, port)
+	if !p.countClose(cp, c) {
+		return // too late to matter for the window
+	}
+	p.measure(cp, c.end)
+	if cp.detected && c.end.Sub(cp.since) > p.cfg.CrossWindow {
+		// a live capture that never goes quiet still gets a finding per window
+		p.report(rep, c.key, cp)
+	}
+}
+
+// noteReuse counts a 4-tuple reuse: c opened while an earlier connection on
+// the same 4-tuple was still in TIME_WAIT.
+func (p *portChurn) noteReuse(cp *churnPair, c *crossConn, port uint16) {
+	prev, ok := cp.ports[port]
+	if !ok || prev.ref.ID == c.ref.ID || c.start.Before(prev.closeAt) {
+		return
+	}
+	gap := c.start.Sub(prev.closeAt)
+	if gap >= p.tw {
+		return
+	}
+	cp.reuses++
+	if prev.closer == 0 {
+		cp.reuseClientTW++
+	}
+	if cp.reuses == 1 {
+		cp.firstReuse = [2]portUse{prev, {ref: c.ref, frame: c.first}}
+		cp.firstReusePort, cp.firstReuseGap = port, gap
+	}
+}
+
+// rememberPort records that c's client port entered TIME_WAIT, forgetting
+// the oldest ports beyond the table's bound.
+func (p *portChurn) rememberPort(cp *churnPair, c *crossConn, port uint16) {
+	cp.seq++
+	cp.ports[port] = portUse{closeAt: c.closeAt, closer: c.closer, ref: c.ref, frame: c.closePos, seq: cp.seq}
+	cp.fifo = append(cp.fifo, portKey{port, cp.seq})
+	for len(cp.ports) > p.maxPorts || len(cp.fifo) > 2*p.maxPorts {
+		old := cp.fifo[0]
+		cp.fifo = cp.fifo[1:]
+		if u, ok := cp.ports[old.port]; ok && u.seq == old.seq {
+			delete(cp.ports, old.port)
+		}
+	}
+	if cap(cp.fifo) > 4*p.maxPorts {
+		cp.fifo = append([]portKey(nil), cp.fifo...) // let the backing array go
+	}
+}
+
+// countClose counts c's close in its bucket and drops the buckets that left
+// the 2×MSL window; false when the close is itself too old to count.
+func (p *portChurn) countClose(cp *churnPair, c *crossConn) bool {
+	w := p.tw / churnBuckets
+	idx := c.closeAt.UnixNano() / int64(w)
+	cur := idx
+	if n := len(cp.buckets); n > 0 && cp.buckets[n-1].idx > cur {
+		cur = cp.buckets[n-1].idx
+	}
+	if idx <= cur-churnBuckets {
+		return false
+	}
+	cp.total++
+	i := len(cp.buckets) - 1
+	for i >= 0 && cp.buckets[i].idx > idx {
+		i--
+	}
+	if i < 0 || cp.buckets[i].idx != idx {
+		cp.buckets = append(cp.buckets, churnBucket{})
+		copy(cp.buckets[i+2:], cp.buckets[i+1:])
+		i++
+		cp.buckets[i] = churnBucket{idx: idx, first: c.closeAt, last: c.closeAt, firstF: c.closePos, lastF: c.closePos}
+	}
+	b := &cp.buckets[i]
+	b.n++
+	if c.closer == 0 {
+		b.byClient++
+	}
+	if c.closeAt.Before(b.first) {
+		b.first, b.firstF = c.closeAt, c.closePos
+	}
+	if !c.closeAt.Before(b.last) {
+		b.last, b.lastF = c.closeAt, c.closePos
+	}
+	k := 0
+	for k < len(cp.buckets) && cp.buckets[k].idx <= cur-churnBuckets {
+		k++
+	}
+	cp.buckets = append(cp.buckets[:0], cp.buckets[k:]...)
+	return true
+}
+
+// measure projects the TIME_WAIT population from the closes in the window.
+func (p *portChurn) measure(cp *churnPair, now time.Time) {
+	var n, byClient int
+	for _, b := range cp.buckets {
+		n += b.n
+		byClient += b.byClient
+	}
+	if n < churnMinConns || len(cp.buckets) == 0 {
+		return
+	}
+	first, last := cp.buckets[0], cp.buckets[len(cp.buckets)-1]
+	span := last.last.Sub(first.first)
+	if span < churnMinSpan {
+		return
+	}
+	rate := float64(n-1) / span.Seconds()
+	exhausts := rate*p.tw.Seconds() >= float64(p.cfg.EphemeralPorts)
+	if !exhausts && cp.reuses < churnMinReuse {
+		return
+	}
+	if !cp.detected {
+		cp.detected, cp.since = true, now
+	}
+	// keep the measurement with the most evidence (the largest population
+	// that still projects exhaustion); rates from few closes are noisier
+	if n >= cp.n {
+		cp.rate, cp.n, cp.byClient, cp.span = rate, n, byClient, span
+		cp.from, cp.to, cp.fromF, cp.toF = first.first, last.last, first.firstF, last.lastF
+	}
+}
+
+func (p *portChurn) report(rep *analyze.Reporter, k pairKey, cp *churnPair) {
+	if !cp.detected {
+		return
+	}
+	defer func() { cp.detected, cp.rate, cp.reuses, cp.reuseClientTW = false, 0, 0, 0 }()
+	holder := "the client"
+	switch {
+	case cp.byClient == 0:
+		holder = "the server"
+	case cp.byClient < cp.n:
+		holder = fmt.Sprintf("the client for %d of them, the server for %d", cp.byClient, cp.n-cp.byClient)
+	}
+	pop := cp.rate * p.tw.Seconds()
+	msg := fmt.Sprintf("%s: %d connections closed in %s (%.0f/s); each 4-tuple stays in TIME_WAIT for 2×MSL = %s, held by %s, so about %.0f would be waiting at once against %d ephemeral ports",
+		pairText(k), cp.n, analyze.Dur(cp.span), cp.rate, analyze.Dur(p.tw), holder, pop, p.cfg.EphemeralPorts)
+	attrs := map[string]any{"rate_per_s": cp.rate, "connections": cp.n, "time_wait_by_client": cp.byClient,
+		"time_wait_by_server": cp.n - cp.byClient, "projected_time_wait": pop, "ephemeral_ports": p.cfg.EphemeralPorts,
+		"reused_4tuples": cp.reuses}
+	var dur time.Duration
+	if pop >= float64(p.cfg.EphemeralPorts) {
+		dur = time.Duration(float64(p.cfg.EphemeralPorts) / cp.rate * float64(time.Second))
+		msg += fmt.Sprintf(": at this rate the client runs out of ports to this server after %s", analyze.Dur(dur))
+		attrs["exhaustion_ms"] = analyze.MS(dur)
+	}
+	fr := []analyze.Frame{cp.fromF, cp.toF}
+	var related []analyze.ConnRef
+	if cp.reuses > 0 {
+		a, b := cp.firstReuse[0], cp.firstReuse[1]
+		side := "the server"
+		if a.closer == 0 {
+			side = "the client"
+		}
+		msg += fmt.Sprintf(". %d 4-tuple(s) were reused within 2×MSL (%d of them while the client held TIME_WAIT); first: client port %d, connection %d closed (frame %d, TIME_WAIT at %s) and connection %d reused it %s later (frame %d)",
+			cp.reuses, cp.reuseClientTW, cp.firstReusePort, a.ref.ID, a.frame.Frame, side, b.ref.ID, analyze.Dur(cp.firstReuseGap), b.frame.Frame)
+		for _, f := range []analyze.Frame{a.frame, b.frame} {
+			if f != fr[0] && f != fr[1] {
+				fr = append(fr, f)
+			}
+		}
+		related = []analyze.ConnRef{a.ref, b.ref}
+	}
+	rep.Report(analyze.Finding{
+		Time:     cp.from,
+		Frames:   fr,
+		Duration: dur,
+		Message:  msg,
+		Hint:     "reuse connections (keep-alive, a connection pool) instead of one per request; if short connections must stay, let the server close first, widen the ephemeral range or spread over more client addresses — do not shorten TIME_WAIT (RFC 1337)",
+		Related:  related,
+		Attrs:    attrs,
+	})
+}

@@ -1,0 +1,714 @@
+package proxy
+
+import (
+	"hash/fnv"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// Leg correlation: when a capture holds both sides of a proxy (taken on the
+// proxy host, or on a mirror port that sees both networks), the same
+// transaction appears twice: on the client's connection to the proxy ("leg
+// 1", often with an absolute-form target) and on the proxy's connection to
+// the origin ("leg 2", origin-form target plus Host). The proxy rules
+// (hop-by-hop-forwarded, dumb-proxy-keepalive) compare the two copies.
+//
+// Data flow, following DESIGN.md's "compact summaries, never packets":
+//
+//  1. legCollector (a per-connection TransactionChecker) reduces each
+//     transaction to a legTx: method, normalised target, body lengths, a few
+//     header facts (the hop-by-hop fields as sent, the Connection tokens, a
+//     hash per field name) and the positions where the request and response
+//     started and ended. It stores the connection's legConn on the summary
+//     with Ctx.SetSummaryData.
+//  2. legPairer (inside each proxy rule's Aggregate) keeps those legTx in a
+//     store indexed by (method, path, request body length), bounded by
+//     CrossMaxEntries transactions and by CrossWindow of capture time, and
+//     pairs them when they leave the store (age, memory pressure, end of
+//     run) — late enough that both legs' connections have normally ended.
+//  3. The rule looks at each pair (and at each transaction that found no
+//     partner) and reports.
+//
+// Pairing (legPairer.best): leg 1 = A, leg 2 = B.
+//
+//   - same method, same path (the absolute-form target of A reduced to its
+//     path, or A's origin-form target), same decoded request body length;
+//     CONNECT, asterisk-form and transactions with capture gaps never pair;
+//   - timing order: B's request starts after A's header block arrived (the
+//     proxy needs it to route) and within ProxyLegWindow; when both have a
+//     response, B's response started no later than A's and the statuses
+//     agree; A answered while B was not is impossible (that is a cache hit);
+//   - the proxy is the server of A and the client of B. Same IP first. A
+//     proxy that uses another address upstream (two interfaces, as in the
+//     lab, or a mirror) is accepted only when nothing is ambiguous: the four
+//     addresses differ, A was sent to a proxy (absolute-form) or B gained a
+//     Via/X-Forwarded-For/Forwarded, the header blocks differ (a NAT copies
+//     bytes; a proxy does not), and A has exactly one such candidate B and B
+//     exactly one such A;
+//   - among candidates, the lowest cost wins: (B request start − A request
+//     start) + (A response start − B response start), so that identical
+//     requests from several clients, or responses that cross in time, pair
+//     with the copy whose timing fits; a matching Host/authority comes first
+//     (a proxy may rewrite Host, so a mismatch only ranks lower).
+//
+// A transaction may be leg 2 of one pair and leg 1 of the next (a chain of
+// two proxies captured on all three legs).
+
+// maxLegTx bounds the transactions kept per connection. A proxy's pooled
+// upstream connection can carry thousands; pairing the first few hundred is
+// enough to diagnose the proxy, and bounds the cost of one connection.
+const maxLegTx = 256
+
+// maxLegValue bounds the hop-by-hop values kept per field (they are only
+// compared and quoted).
+const maxLegValue = 128
+
+// maxLegNames bounds the field-name hashes kept per message.
+const maxLegNames = 64
+
+// maxLegScan bounds the candidates examined per lookup: a capture with
+// thousands of identical requests in flight at once (GET / from a load test)
+// would otherwise cost O(n²); beyond it a partner may be missed.
+const maxLegScan = 1024
+
+// legPos is a compact position: time, evidence frame, global ordinal.
+type legPos struct {
+	t     time.Time
+	frame analyze.Frame
+	ord   int64
+}
+
+func legPosOf(p flow.Pos) legPos { return legPos{t: p.Time, frame: analyze.FrameAt(p), ord: p.Ord} }
+
+func (p legPos) set() bool { return p.frame.Frame != 0 || !p.t.IsZero() }
+
+// legField is a hop-by-hop field as sent (value cut at maxLegValue).
+type legField struct{ name, value string }
+
+// legMsg is what the proxy rules know about one message's header block.
+type legMsg struct {
+	hop   []legField // Connection and the fixed hop-by-hop fields, as sent, in order
+	conn  []string   // Connection tokens as written
+	names []uint32   // hash of every field name, lower-cased (first maxLegNames)
+	sig   uint64     // hash of the target and every field: equal only for an untouched copy
+	via   string     // first Via value ("" when none)
+	xff   bool       // X-Forwarded-For present
+	fwd   bool       // Forwarded present
+}
+
+// hopByHopNames are the fields RFC 9110 §7.6.1 (and RFC 9112 appendix C.2.2
+// for Keep-Alive and Proxy-Connection) make hop-by-hop, besides Connection
+// itself and whatever Connection names.
+var hopByHopNames = [...]string{"Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate"}
+
+func isHopName(n string) bool {
+	if strings.EqualFold(n, "Connection") {
+		return true
+	}
+	for _, h := range hopByHopNames {
+		if strings.EqualFold(n, h) {
+			return true
+		}
+	}
+	return false
+}
+
+func nameHash(n string) uint32 {
+	h := fnv.New32a()
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h.Write([]byte{c})
+	}
+	return h.Sum32()
+}
+
+func newLegMsg(m *http1.Message) legMsg {
+	var lm legMsg
+	sig := fnv.New64a()
+	sig.Write([]byte(m.Target))
+	for _, f := range m.Headers {
+		sig.Write([]byte(f.Name))
+		sig.Write([]byte{0})
+		sig.Write([]byte(f.Value))
+		sig.Write([]byte{0})
+		if len(lm.names) < maxLegNames {
+			lm.names = append(lm.names, nameHash(f.Name))
+		}
+		switch {
+		case isHopName(f.Name):
+			v := f.Value
+			if len(v) > maxLegValue {
+				v = v[:maxLegValue]
+			}
+			lm.hop = append(lm.hop, legField{strings.Clone(f.Name), strings.Clone(v)})
+			if strings.EqualFold(f.Name, "Connection") {
+				for t := range http1.HeaderTokens(f.Value) {
+					if len(lm.conn) < 16 {
+						lm.conn = append(lm.conn, strings.Clone(t))
+					}
+				}
+			}
+		case strings.EqualFold(f.Name, "Via"):
+			if lm.via == "" {
+				lm.via = strings.Clone(f.Value)
+				if len(lm.via) > maxLegValue {
+					lm.via = lm.via[:maxLegValue]
+				}
+			}
+		case strings.EqualFold(f.Name, "X-Forwarded-For"):
+			lm.xff = true
+		case strings.EqualFold(f.Name, "Forwarded"):
+			lm.fwd = true
+		}
+	}
+	lm.sig = sig.Sum64()
+	return lm
+}
+
+// get returns the first hop-by-hop field named n.
+func (m *legMsg) get(n string) (legField, bool) {
+	for _, f := range m.hop {
+		if strings.EqualFold(f.name, n) {
+			return f, true
+		}
+	}
+	return legField{}, false
+}
+
+// has reports whether a field named n (any name) was present.
+func (m *legMsg) has(n string) bool {
+	h := nameHash(n)
+	for _, x := range m.names {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}
+
+// connHas reports whether the Connection tokens include tok.
+func (m *legMsg) connHas(tok string) bool {
+	for _, t := range m.conn {
+		if strings.EqualFold(t, tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// proxied reports whether the message says it came through a proxy.
+func (m *legMsg) proxied() bool { return m.via != "" || m.xff || m.fwd }
+
+// legTx is one transaction as the proxy rules see it.
+type legTx struct {
+	conn   *legConn
+	index  int // 1-based
+	method string
+	target string
+	proto  string // request's
+	host   string // Host header
+	// authority and path: from an absolute-form target, else Host and the
+	// origin-form target. authority is lower-case without a default :80.
+	authority, path string
+	absolute        bool
+	reqBody         int64
+	req             legMsg
+
+	hasResp      bool
+	status       int
+	respBody     int64
+	respComplete bool
+	resp         legMsg
+
+	reqStart, reqHdrEnd, reqEnd legPos
+	respStart, respEnd          legPos
+
+	gap bool
+}
+
+// legEntry is a stored transaction and its pairing state in one pairer (the
+// legTx itself is shared by both proxy rules' pairers and stays read-only).
+type legEntry struct {
+	*legTx
+	asLeg1, asLeg2 bool
+	done           bool // left the store
+}
+
+func (t *legTx) http10() bool { return t.proto == "HTTP/1.0" }
+
+// legConn is one connection's leg records plus, once it ended, the facts the
+// dumb-proxy rule needs about how it closed.
+type legConn struct {
+	txs     []*legTx
+	dropped int
+
+	ref      analyze.ConnRef
+	gap      bool
+	tunnel   bool
+	fin, rst [2]legPos // first FIN / RST per side (flow.Dir), zero when none
+	last     legPos
+	end      reassembly.EndReason
+}
+
+// closeAfter returns the first FIN or RST on the connection at or after t
+// (either side), its side, and whether one was found.
+func (c *legConn) closeAfter(t time.Time) (legPos, int, bool) {
+	var best legPos
+	side, ok := -1, false
+	for d := 0; d < 2; d++ {
+		for _, p := range []legPos{c.fin[d], c.rst[d]} {
+			if !p.set() || p.t.Before(t) {
+				continue
+			}
+			if !ok || p.ord < best.ord {
+				best, side, ok = p, d, true
+			}
+		}
+	}
+	return best, side, ok
+}
+
+// LegsPass pairs the two legs of proxied transactions for the proxy
+// rules (hop-by-hop-forwarded, dumb-proxy-keepalive) and lists the pairs in
+// the summary's ProxyChains. Its result is the list of pairs and unpaired
+// transactions released by the summary (or flush) at hand: legsOf.
+var LegsPass = &analyze.Pass{
+	Name:         "proxy-legs",
+	Doc:          "transactions seen on both legs of a proxy, paired",
+	NewConn:      func(*analyze.Config) analyze.Checker { return &legCollector{} },
+	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return &legPass{p: newLegPairer(cfg)} },
+}
+
+// legCollector is the pass's per-connection checker: it reduces each
+// transaction to a legTx.
+type legCollector struct{ c *legConn }
+
+var _ analyze.TransactionChecker = (*legCollector)(nil)
+
+func (lc *legCollector) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
+	if lc.c == nil {
+		lc.c = &legConn{}
+		ctx.SetSummaryData(lc.c)
+	}
+	lc.c.collect(t)
+}
+
+// collect adds t to the connection's leg records.
+func (c *legConn) collect(t *http1.Transaction) {
+	q := t.Request
+	if q == nil || q.Method == "CONNECT" || q.Target == "*" {
+		return
+	}
+	if len(c.txs) >= maxLegTx {
+		c.dropped++
+		return
+	}
+	x := &legTx{
+		conn: c, index: t.Index + 1, method: q.Method, target: q.Target, proto: q.Proto,
+		reqBody: q.BodyLength, req: newLegMsg(q), gap: t.Gap || q.End != http1.EndComplete,
+		reqStart: legPosOf(q.Start), reqHdrEnd: legPosOf(q.HeaderEnd), reqEnd: legPosOf(q.Last),
+	}
+	x.host, _ = q.Get("Host")
+	x.host = strings.Clone(x.host)
+	x.method, x.target = strings.Clone(x.method), strings.Clone(x.target)
+	x.authority, x.path, x.absolute = splitTarget(q.Target, x.host)
+	if r := t.Response; r != nil {
+		first := r
+		if len(t.Interim) > 0 {
+			first = t.Interim[0]
+		}
+		x.hasResp, x.status, x.respBody = true, r.Status, r.BodyLength
+		x.respComplete = r.End == http1.EndComplete
+		x.resp = newLegMsg(r)
+		x.respStart, x.respEnd = legPosOf(first.Start), legPosOf(r.Last)
+	}
+	c.txs = append(c.txs, x)
+}
+
+// splitTarget normalises a request target: absolute-form "http://h:p/x?y"
+// gives ("h:p", "/x?y", true); origin-form gives (Host, target, false).
+func splitTarget(target, host string) (authority, path string, absolute bool) {
+	lower := strings.ToLower(target)
+	for _, scheme := range []string{"http://", "https://"} {
+		if strings.HasPrefix(lower, scheme) {
+			rest := target[len(scheme):]
+			i := strings.IndexAny(rest, "/?#")
+			if i < 0 {
+				return normAuthority(rest, scheme), "/", true
+			}
+			p := rest[i:]
+			if p[0] != '/' {
+				p = "/" + p
+			}
+			return normAuthority(rest[:i], scheme), p, true
+		}
+	}
+	return normAuthority(host, "http://"), target, false
+}
+
+func normAuthority(a, scheme string) string {
+	if i := strings.LastIndexByte(a, '@'); i >= 0 {
+		a = a[i+1:]
+	}
+	a = strings.ToLower(a)
+	if scheme == "http://" {
+		a = strings.TrimSuffix(a, ":80")
+	} else {
+		a = strings.TrimSuffix(a, ":443")
+	}
+	return a
+}
+
+// fillConn copies what the rules need from the finished connection.
+func (c *legConn) fillConn(s *analyze.ConnSummary) {
+	cn := s.Conn
+	c.ref = analyze.ConnRef{ID: cn.ID, Client: cn.Client, Server: cn.Server}
+	c.gap = len(cn.Gaps) > 0 || cn.GapsDropped > 0 || cn.MidStream || cn.RolesGuessed
+	c.tunnel = cn.Tunnel
+	for d := 0; d < 2; d++ {
+		if p := cn.Halves[d].FIN; p != nil {
+			c.fin[d] = legPosOf(*p)
+		}
+		if p := cn.Halves[d].RST; p != nil {
+			c.rst[d] = legPosOf(*p)
+		}
+	}
+	c.last = legPosOf(cn.Last)
+	c.end = cn.End
+}
+
+// legKey indexes the store.
+type legKey struct {
+	method, path string
+	body         int64
+}
+
+// legPairer is the pairing machinery one proxy rule's Aggregate embeds.
+type legPairer struct {
+	cfg       *analyze.Config
+	index     map[legKey][]*legEntry
+	queue     []*legEntry // every stored transaction, in arrival order (drained by age)
+	stored    int
+	watermark time.Time // newest connection end seen
+	// pair is called for each pair (a = client leg, b = upstream leg);
+	// single for each stored transaction that left the store without being
+	// paired either way.
+	pair   func(a, b *legTx)
+	single func(t *legTx)
+}
+
+func newLegPairer(cfg *analyze.Config) *legPairer {
+	return &legPairer{cfg: cfg, index: map[legKey][]*legEntry{}}
+}
+
+func keyOf(t *legTx) legKey { return legKey{t.method, t.path, t.reqBody} }
+
+// add stores a finished connection's transactions (c, collected by
+// legCollector) and pairs what is due.
+func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
+	if c == nil || s.Conn == nil {
+		return
+	}
+	c.fillConn(s)
+	if c.gap {
+		// a connection with holes: transaction order and content are
+		// uncertain, so it pairs with nothing (no finding beats a false one)
+		return
+	}
+	for _, t := range c.txs {
+		if t.gap {
+			continue
+		}
+		e := &legEntry{legTx: t}
+		k := keyOf(t)
+		p.index[k] = append(p.index[k], e)
+		p.queue = append(p.queue, e)
+		p.stored++
+	}
+	if c.last.t.After(p.watermark) {
+		p.watermark = c.last.t
+	}
+	p.expire(false)
+}
+
+// expire pairs and removes stored transactions whose request is older than
+// CrossWindow before the watermark, and the oldest while more than
+// CrossMaxEntries are stored; all of them when all is set. The queue is in
+// arrival (connection-end) order, which is nearly request order: only its
+// head is examined, so a transaction that arrived late leaves a little late,
+// and each add costs O(1) amortised.
+func (p *legPairer) expire(all bool) {
+	max := p.cfg.CrossMaxEntries
+	if max <= 0 {
+		max = 1
+	}
+	due := p.watermark.Add(-p.cfg.CrossWindow)
+	n := 0
+	for n < len(p.queue) && (all || p.stored-n > max || p.queue[n].reqStart.t.Before(due)) {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	out := append([]*legEntry(nil), p.queue[:n]...)
+	clear(p.queue[:n])
+	p.queue = p.queue[n:]
+	// pair in request order, so the result does not depend on arrival order
+	sort.Slice(out, func(i, j int) bool { return legLess(out[i].legTx, out[j].legTx) })
+	for _, t := range out {
+		if !t.asLeg1 {
+			if b := p.best(t); b != nil {
+				t.asLeg1, b.asLeg2 = true, true
+				if p.pair != nil {
+					p.pair(t.legTx, b.legTx)
+				}
+			}
+		}
+	}
+	for _, t := range out {
+		t.done = true
+		p.stored--
+	}
+	for _, t := range out {
+		// index lists are in arrival order too: done entries gather at
+		// their front (best skips any others until they get there)
+		k := keyOf(t.legTx)
+		l := p.index[k]
+		for len(l) > 0 && l[0].done {
+			l[0] = nil
+			l = l[1:]
+		}
+		if len(l) == 0 {
+			delete(p.index, k)
+		} else {
+			p.index[k] = l
+		}
+		if !t.asLeg1 && !t.asLeg2 && p.single != nil {
+			p.single(t.legTx)
+		}
+	}
+}
+
+func (p *legPairer) flush() { p.expire(true) }
+
+// legLess orders transactions by request start (capture order), then
+// connection and index, so pairing does not depend on arrival order.
+func legLess(a, b *legTx) bool {
+	if a.reqStart.ord != b.reqStart.ord {
+		return a.reqStart.ord < b.reqStart.ord
+	}
+	if a.conn.ref.ID != b.conn.ref.ID {
+		return a.conn.ref.ID < b.conn.ref.ID
+	}
+	return a.index < b.index
+}
+
+// fits checks every pairing constraint except uniqueness; sameIP says how
+// the proxy address matched.
+func (p *legPairer) fits(a, b *legEntry) (ok, sameIP bool) {
+	if a.conn == b.conn || b.asLeg2 || b.done {
+		return false, false
+	}
+	ac, bc := a.conn.ref, b.conn.ref
+	// timing, in capture order (the global packet ordinal, exact for one
+	// capture point; two interfaces merged by timestamp keep it as long as
+	// the proxy takes longer than the clocks disagree): the proxy routes
+	// after the header block arrived, within the window; the response comes
+	// back after the origin's
+	if b.reqStart.ord <= a.reqHdrEnd.ord || b.reqStart.t.Sub(a.reqStart.t) > p.cfg.ProxyLegWindow {
+		return false, false
+	}
+	switch {
+	case a.hasResp && !b.hasResp:
+		return false, false // answered without the upstream: a cache, not this leg
+	case a.hasResp && b.hasResp:
+		if a.status != b.status || a.respStart.ord <= b.respStart.ord {
+			return false, false
+		}
+	}
+	if ac.Server.Addr() == bc.Client.Addr() {
+		return true, true
+	}
+	// another proxy address: only with proxy evidence and distinct hosts
+	if ac.Server.Addr() == bc.Server.Addr() || ac.Client.Addr() == bc.Client.Addr() || ac.Client.Addr() == bc.Server.Addr() {
+		return false, false
+	}
+	if a.req.sig == b.req.sig {
+		return false, false // byte-identical: a NAT or a mirror of the same hop
+	}
+	if !a.absolute && !(b.req.proxied() && !a.req.proxied()) {
+		return false, false
+	}
+	return true, false
+}
+
+// best returns the leg-2 partner of a, or nil.
+func (p *legPairer) best(a *legEntry) *legEntry {
+	var (
+		win              *legEntry
+		winCost          time.Duration
+		winSame, winHost bool
+		othersCount      int
+	)
+	for i, b := range p.index[keyOf(a.legTx)] {
+		if i == maxLegScan {
+			break
+		}
+		ok, same := p.fits(a, b)
+		if !ok {
+			continue
+		}
+		if !same {
+			othersCount++
+		}
+		host := a.authority != "" && a.authority == b.authority
+		cost := legCost(a, b)
+		better := win == nil
+		if !better {
+			switch {
+			case same != winSame:
+				better = same
+			case host != winHost:
+				better = host
+			case cost != winCost:
+				better = cost < winCost
+			default:
+				better = legLess(b.legTx, win.legTx)
+			}
+		}
+		if better {
+			win, winCost, winSame, winHost = b, cost, same, host
+		}
+	}
+	if win == nil || winSame {
+		return win
+	}
+	// a different proxy address: a must have exactly one candidate, and be
+	// that candidate's best leg 1 by the same cost, strictly (a client that
+	// gave up and retried on a new connection leaves two possible leg 1s;
+	// the retry's timing fits, the abandoned request's does not)
+	if othersCount != 1 {
+		return nil
+	}
+	for i, a2 := range p.index[keyOf(win.legTx)] {
+		if i == maxLegScan {
+			break
+		}
+		if a2 == a || a2.done || a2.asLeg1 {
+			continue
+		}
+		if ok, same := p.fits(a2, win); ok && !same && legCost(a2, win) <= winCost {
+			return nil
+		}
+	}
+	return win
+}
+
+// legCost is how far apart the two legs are: request to request plus
+// response to response. The right partner is the closest one.
+func legCost(a, b *legEntry) time.Duration {
+	cost := b.reqStart.t.Sub(a.reqStart.t)
+	if a.hasResp && b.hasResp {
+		cost += a.respStart.t.Sub(b.respStart.t)
+	}
+	return cost
+}
+
+// newProxyChain describes pair (a, b).
+func newProxyChain(a, b *legTx) analyze.ProxyChain {
+	ch := analyze.ProxyChain{
+		Client: a.conn.ref.Client, Proxy: a.conn.ref.Server, ProxyOut: b.conn.ref.Client, Origin: b.conn.ref.Server,
+		ClientConn: a.conn.ref.ID, OriginConn: b.conn.ref.ID, ClientTx: a.index, OriginTx: b.index,
+		Method: a.method, Target: a.target, Start: a.reqStart.t,
+		ProxyInDelay: nonNeg(b.reqStart.t.Sub(a.reqStart.t)),
+	}
+	fs := []analyze.Frame{a.reqStart.frame, b.reqStart.frame}
+	if b.hasResp {
+		ch.OriginDelay = nonNeg(b.respStart.t.Sub(b.reqEnd.t))
+		fs = append(fs, b.respStart.frame)
+	}
+	if a.hasResp {
+		ch.Status, ch.Answered = a.status, true
+		ch.Total = nonNeg(a.respEnd.t.Sub(a.reqStart.t))
+		fs = append(fs, a.respStart.frame)
+		if b.hasResp {
+			ch.ProxyOutDelay = nonNeg(a.respStart.t.Sub(b.respStart.t))
+		}
+	}
+	for _, f := range fs {
+		if f.Frame != 0 {
+			ch.Frames = append(ch.Frames, f)
+		}
+	}
+	return ch
+}
+
+func nonNeg(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// legEvent is one result of the pass: a pair (a = client leg, b = upstream
+// leg), or a transaction that left the store unpaired (b nil).
+type legEvent struct{ a, b *legTx }
+
+// legPass is the pass's aggregate. Each Conn and Flush replaces released
+// with what that call paired, in pairing order: the rules' aggregates, which
+// run after it, read it through legsOf.
+type legPass struct {
+	p        *legPairer
+	rep      *analyze.Reporter
+	released []legEvent
+}
+
+var _ analyze.Aggregate = (*legPass)(nil)
+
+func (g *legPass) init(r *analyze.Reporter) {
+	clear(g.released)
+	g.released = g.released[:0]
+	if g.rep != nil {
+		return
+	}
+	g.rep = r
+	g.p.pair = func(a, b *legTx) {
+		g.rep.AddProxyChain(newProxyChain(a, b))
+		g.released = append(g.released, legEvent{a, b})
+	}
+	g.p.single = func(t *legTx) { g.released = append(g.released, legEvent{a: t}) }
+}
+
+func (g *legPass) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
+	g.init(r)
+	c, _ := r.SummaryData(s).(*legConn)
+	g.p.add(s, c)
+}
+
+func (g *legPass) Flush(r *analyze.Reporter) {
+	g.init(r)
+	g.p.flush()
+}
+
+// legsOf returns what LegsPass released with the summary (or flush) at
+// hand.
+func legsOf(r *analyze.Reporter) []legEvent { return r.ResultOf(LegsPass).(*legPass).released }
+
+// proxyText names the proxy of a pair: its listening address, and the
+// address it used upstream when that differs.
+func proxyText(a, b *legTx) string {
+	s := a.conn.ref.Server.String()
+	if out := b.conn.ref.Client.Addr(); out != a.conn.ref.Server.Addr() {
+		s += " (upstream from " + out.String() + ")"
+	}
+	return s
+}
