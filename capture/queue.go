@@ -91,7 +91,7 @@ func (q *queue) putWait(it qitem) {
 // its bytes, or ok false once the reader has closed the queue and it is empty.
 func (q *queue) take() (it qitem, data []byte, ok bool) {
 	q.release()
-	it, ok = <-q.ch
+	it, ok = q.receive()
 	if !ok {
 		return it, nil, false
 	}
@@ -101,6 +101,29 @@ func (q *queue) take() (it qitem, data []byte, ok bool) {
 		data = q.ring[pos : pos+int64(it.n) : pos+int64(it.n)]
 	}
 	return it, data, true
+}
+
+// Waking a parked goroutine costs the reader a futex call: once per packet
+// it would cost more than reading the packet. So a consumer that finds the
+// queue empty first naps (the reader's sends then wake no one) and only
+// parks on the channel after napping idleNaps times in a row; packets then
+// reach it within napFor, and an idle capture costs nothing.
+const (
+	napFor   = time.Millisecond
+	idleNaps = 20
+)
+
+func (q *queue) receive() (qitem, bool) {
+	for range idleNaps {
+		select {
+		case it, ok := <-q.ch:
+			return it, ok
+		default:
+			time.Sleep(napFor)
+		}
+	}
+	it, ok := <-q.ch
+	return it, ok
 }
 
 // release frees the bytes of the item the consumer holds.
