@@ -31,6 +31,9 @@ func OpenLive(opts LiveOptions) (LiveSource, error) {
 	}
 	if opts.BufferKiB <= 0 {
 		opts.BufferKiB = DefaultBufferKiB
+		if ifi, err := net.InterfaceByName(opts.Interface); err == nil && ifi.MTU > 9000 && opts.Immediate {
+			opts.BufferKiB = DefaultJumboBufferKiB
+		}
 	}
 	if opts.QueuePackets <= 0 {
 		opts.QueuePackets = DefaultQueuePackets
