@@ -184,17 +184,15 @@ func listeningLine(iface string, dlt int, name, desc string, snaplen int) string
 // the counters were read, and those dropped by the kernel, so it can exceed
 // captured + dropped by kernel by a few.
 //
-// On lo, tcpdump's "received by filter" is about twice its "captured": the
-// kernel hands the capture socket every loopback packet twice, once as it
-// leaves (PACKET_OUTGOING) and once as it comes back in, and counts both in
-// tp_packets; libpcap then throws the outgoing copy away in user space
-// (linux_check_direction) and the counters still include it, as do the
-// dropped ones (an outgoing copy can be dropped for lack of room while its
-// incoming twin is kept). connlint instead adds "inbound" to the kernel
-// filter on lo (and rejects outgoing loopback copies on "any"), so the
-// kernel never queues the copies: its counts are one per packet, and the
-// buffer holds twice as many packets. Compared with tcpdump on lo, connlint's
-// received by filter is half of tcpdump's for the same traffic.
+// On lo, "received by filter" is about twice "captured", for connlint as
+// for tcpdump: the kernel hands the capture socket every loopback packet
+// twice, once as it leaves (PACKET_OUTGOING) and once as it comes back in,
+// and counts both in tp_packets; libpcap then throws the outgoing copy away
+// in user space (linux_check_direction), so it is neither captured nor
+// dropped, while the counters still include it (and an outgoing copy can be
+// dropped for lack of room while its incoming twin is kept). A kernel-side
+// "inbound" test would avoid the copies but loses packets at start (see
+// setFilter).
 func StatsLines(s Stats) []string {
 	plural := func(n int64, what string) string {
 		if n == 1 {

@@ -14,8 +14,14 @@ import (
 	"github.com/gopacket/gopacket/pcap"
 )
 
-// liveTimeout bounds how long a read waits for packets, so that Interrupt,
-// ticks and the periodic flush of the -w file happen on a quiet interface.
+// liveTimeout is libpcap's packet buffer timeout. Outside immediate mode
+// libpcap uses TPACKET_V3 on Linux: the kernel packs packets into blocks and
+// hands a block over when it is full or when this timeout (the block's
+// retire timer) expires, so a packet waits at most about twice this long in
+// the kernel; tcpdump uses 1000 ms, too slow for ticks every 250 ms. The
+// handle is non-blocking (gopacket polls the socket for up to this long per
+// read), so a read also returns after this long on a quiet interface, and
+// Interrupt, ticks and the periodic flush of the -w file happen then.
 const liveTimeout = 100 * time.Millisecond
 
 // statsEvery is how often the reader reads libpcap's counters, to report
@@ -50,7 +56,7 @@ func OpenLive(opts LiveOptions) (LiveSource, error) {
 	}
 	timeout := liveTimeout
 	if opts.Tick > 0 {
-		timeout = min(timeout, max(opts.Tick/4, 10*time.Millisecond))
+		timeout = min(timeout, max(opts.Tick/2, 10*time.Millisecond))
 	}
 	inactive, err := pcap.NewInactiveHandle(iface)
 	if err != nil {
@@ -88,7 +94,7 @@ func OpenLive(opts LiveOptions) (LiveSource, error) {
 	}
 	dlt := int(handle.LinkType())
 	s.listening = listeningLine(iface, dlt, pcap.DatalinkValToName(dlt), pcap.DatalinkValToDescription(dlt), handle.SnapLen())
-	if err := setFilter(handle, iface, opts.Filter); err != nil {
+	if err := setFilter(handle, opts.Filter); err != nil {
 		handle.Close()
 		return nil, fail(err)
 	}
@@ -119,36 +125,24 @@ func OpenLive(opts LiveOptions) (LiveSource, error) {
 	return s, nil
 }
 
-// setFilter installs the user's filter, plus, on the loopback device, a
-// test that keeps the kernel from queueing the outgoing copy of each packet
-// (see StatsLines): libpcap would discard it anyway, but only after it took
-// a slot of the kernel buffer and a count in "received by filter". The
-// user's filter is compiled alone first so that its errors name it alone.
-func setFilter(h *pcap.Handle, iface, filter string) error {
-	if filter != "" {
-		if err := h.SetBPFFilter(filter); err != nil {
-			return fmt.Errorf("filter %q: %s", filter, oneLine(err))
-		}
-	}
-	var own string
-	switch iface {
-	case "lo":
-		own = "inbound"
-	case "any":
-		if lo, err := net.InterfaceByName("lo"); err == nil && lo.Flags&net.FlagLoopback != 0 {
-			own = fmt.Sprintf("not (outbound and ifindex %d)", lo.Index)
-		}
-	}
-	if own == "" {
+// setFilter installs the user's filter.
+//
+// It adds nothing of its own, though a direction test ("inbound" on lo)
+// would keep the kernel from queueing the outgoing copy of each loopback
+// packet, which libpcap throws away in user space anyway (see StatsLines):
+// on Linux, pcap_setfilter filters the ring blocks in use when the filter
+// changes (at least the current, partly filled one) in user space, and
+// libpcap's user-space BPF cannot evaluate the kernel's packet-type and
+// interface-index loads, so it rejects every packet of that block: the
+// first block's worth of packets after start would be lost, without a
+// count. tcpdump installs the user's filter alone too.
+func setFilter(h *pcap.Handle, filter string) error {
+	if filter == "" {
 		return nil
 	}
-	combined := own
-	if filter != "" {
-		combined = own + " and (" + filter + ")"
+	if err := h.SetBPFFilter(filter); err != nil {
+		return fmt.Errorf("filter %q: %s", filter, oneLine(err))
 	}
-	// A libpcap that cannot compile the direction test leaves the user's
-	// filter in place: the counts are then tcpdump's (doubled on lo).
-	h.SetBPFFilter(combined)
 	return nil
 }
 
@@ -271,8 +265,12 @@ func (s *liveSource) run() {
 				s.w.Flush(now)
 			}
 			// Every packet stamped before this read began has been read:
-			// the read found none for a whole timeout.
-			if tick > 0 && (now.Sub(lastItem) >= tick || pending != nil) {
+			// the read polled a whole timeout and got nothing, and during
+			// it the kernel's block retire timer (same period) fired, which
+			// hands over a block holding any packet.
+			// Tick when the next read could end too late for the next tick
+			// to be due within Tick.
+			if tick > 0 && (now.Sub(lastItem)+s.timeout/2 >= tick || pending != nil) {
 				if s.q.putTick(qitem{tick: true, ts: before.UnixNano(), loss: pending}) {
 					pending, lastItem = nil, now
 				}
