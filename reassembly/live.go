@@ -111,3 +111,7 @@ func (k *connKey) flowHash() uint64 {
 	mix([]byte{byte(pb >> 8), byte(pb)})
 	return h
 }
+
+// Open returns how many connections the Assembler holds (open, pending
+// roles, or lingering after their close): what MaxConns bounds.
+func (a *Assembler) Open() int { return len(a.conns) }
