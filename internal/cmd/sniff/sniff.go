@@ -38,11 +38,12 @@ type Options struct {
 
 // LiveCloseLinger replaces reassembly.DefaultCloseLinger (2 s) for a live
 // capture: a connection's end-of-connection findings come out when its
-// linger has passed, and 750 ms still catches the last ACK and a
+// linger has passed, and 500 ms still catches the last ACK and a
 // retransmitted FIN or RST of any path with a round trip below that, while
-// keeping findings within about a second of the connection's end (plus a
-// tick and the kernel's block timeout).
-const LiveCloseLinger = 750 * time.Millisecond
+// keeping findings within about a second of the connection's end (linger,
+// plus up to a tick, 250 ms, plus the kernel's block timeout, 100-200 ms).
+// A straggler after it is counted as stray, not analysed.
+const LiveCloseLinger = 500 * time.Millisecond
 
 // minSnaplen is the smallest snapshot length that holds an Ethernet, IPv4
 // and TCP header without options (14+20+20): below it no packet can be
