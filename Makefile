@@ -9,7 +9,9 @@ BIN       ?= bin/connlint
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 SAMPLE    ?= testdata/lab/nagle-delayed-ack.pcap
-APT_PKGS  := libpcap-dev gcc
+# tcpdump and prometheus (for promtool) are test dependencies: the live
+# side-by-side test and the metrics exposition check skip without them.
+APT_PKGS  := libpcap-dev gcc tcpdump prometheus
 
 .PHONY: all deps build build-nocgo run test test-short vet lint bench fuzz lab clean
 
@@ -22,7 +24,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 build: deps

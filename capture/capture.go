@@ -9,14 +9,24 @@ import (
 	"time"
 )
 
-// Packet is one captured frame. Data is valid until the next call to Next.
+// Packet is one captured frame, or for a live source with ticks a tick.
+// Data is valid until the next call to Next.
 type Packet struct {
 	Input    int       // index of the input (file) in the order given; 0 for live
-	Frame    int64     // 1-based frame number within that input, as Wireshark numbers it
-	Time     time.Time // capture timestamp
+	Frame    int64     // 1-based frame number within that input, as Wireshark numbers it (live: in the -w output before rotation; 0 for a tick)
+	Time     time.Time // capture timestamp (tick: see Tick)
 	LinkType int       // pcap LINKTYPE_ number of the packet's interface
-	Data     []byte    // captured bytes
+	Data     []byte    // captured bytes (nil for a tick)
 	Length   int       // original length on the wire
+
+	// Tick marks an item that is no packet (live sources with
+	// LiveOptions.Tick only): capture time has reached Time and no packet
+	// stamped before Time is still to come, so the consumer can expire idle
+	// connections and fire timeouts up to Time. Files never tick.
+	Tick bool
+	// Loss, live only, is non-nil when packets that passed the filter were
+	// lost between the previous item and this one (see Loss).
+	Loss *Loss
 }
 
 // Source yields packets in capture (timestamp) order.
@@ -41,6 +51,14 @@ type Stats struct {
 	KernelDropped  int64 // live only: dropped for lack of buffer space (ps_drop)
 	IfaceDropped   int64 // live only: dropped by the interface/driver (ps_ifdrop)
 	Live           bool
+	// Captured, live only, counts packets read from libpcap (and saved to
+	// the -w file): tcpdump's "packets captured". Once the queue is drained
+	// (after io.EOF) Captured = Packets + QueueDropped.
+	Captured int64
+	// QueueDropped, live only, counts packets captured but dropped because
+	// the analysis fell behind and the queue was full. They are in the -w
+	// file; the analysis never saw them.
+	QueueDropped int64
 }
 
 // InputError is a damaged or unreadable input: which file, how far it got,

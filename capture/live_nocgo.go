@@ -3,6 +3,6 @@
 package capture
 
 // OpenLive needs libpcap; this build has none.
-func OpenLive(opts LiveOptions) (Source, error) {
+func OpenLive(opts LiveOptions) (LiveSource, error) {
 	return nil, ErrNoLibpcap
 }

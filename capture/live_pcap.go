@@ -3,40 +3,60 @@
 package capture
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcap"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// liveTimeout bounds how long a read waits for packets, so that Interrupt
-// and the periodic flush of WriteFile happen even on a quiet interface.
+// liveTimeout is libpcap's packet buffer timeout. Outside immediate mode
+// libpcap uses TPACKET_V3 on Linux: the kernel packs packets into blocks and
+// hands a block over when it is full or when this timeout (the block's
+// retire timer) expires, so a packet waits at most about twice this long in
+// the kernel; tcpdump uses 1000 ms, too slow for ticks every 250 ms. The
+// handle is non-blocking (gopacket polls the socket for up to this long per
+// read), so a read also returns after this long on a quiet interface, and
+// Interrupt, ticks and the periodic flush of the -w file happen then.
 const liveTimeout = 100 * time.Millisecond
 
-// flushEvery is how often WriteFile is flushed: evidence on disk stays at
-// most this old if connlint is killed.
-const flushEvery = time.Second
+// statsEvery is how often the reader reads libpcap's counters, to report
+// kernel drops (Loss.Kernel) close to where they happened.
+const statsEvery = 250 * time.Millisecond
 
 // OpenLive opens a libpcap handle on opts.Interface, applies the filter,
-// opens opts.WriteFile, and then drops root (see LiveOptions.DropUser).
-// The Source also implements interface{ Interrupt() }.
-func OpenLive(opts LiveOptions) (Source, error) {
+// opens opts.WriteFile, drops root (see LiveOptions.DropUser) and starts the
+// reader goroutine (see the overview in live.go).
+func OpenLive(opts LiveOptions) (LiveSource, error) {
 	if opts.Snaplen <= 0 {
 		opts.Snaplen = DefaultSnaplen
 	}
+	if opts.BufferKiB <= 0 {
+		opts.BufferKiB = DefaultBufferKiB
+		if ifi, err := net.InterfaceByName(opts.Interface); err == nil && ifi.MTU > 9000 && opts.Immediate {
+			opts.BufferKiB = DefaultJumboBufferKiB
+		}
+	}
+	if opts.QueuePackets <= 0 {
+		opts.QueuePackets = DefaultQueuePackets
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = DefaultQueueBytes
+	}
+	// The ring must hold the largest packet with room to spare.
+	opts.QueueBytes = max(opts.QueueBytes, 4*opts.Snaplen)
 	iface := opts.Interface
 	fail := func(err error) error { return fmt.Errorf("capture on %s: %w", iface, err) }
 	if iface == "" {
 		return nil, errors.New("capture: no interface given")
+	}
+	timeout := liveTimeout
+	if opts.Tick > 0 {
+		timeout = min(timeout, max(opts.Tick/2, 10*time.Millisecond))
 	}
 	inactive, err := pcap.NewInactiveHandle(iface)
 	if err != nil {
@@ -46,8 +66,9 @@ func OpenLive(opts LiveOptions) (Source, error) {
 	for _, set := range []error{
 		inactive.SetSnapLen(opts.Snaplen),
 		inactive.SetPromisc(opts.Promisc),
-		inactive.SetTimeout(liveTimeout),
+		inactive.SetTimeout(timeout),
 		inactive.SetImmediateMode(opts.Immediate),
+		inactive.SetBufferSize(opts.BufferKiB << 10),
 	} {
 		if set != nil {
 			return nil, fail(activateCause(set))
@@ -63,26 +84,66 @@ func OpenLive(opts LiveOptions) (Source, error) {
 		}
 		return nil, fail(cause)
 	}
-	s := &liveSource{iface: iface, handle: handle, linkType: int(handle.LinkType()) & linkTypeLowMask}
-	if opts.Filter != "" {
-		if err := handle.SetBPFFilter(opts.Filter); err != nil {
-			handle.Close()
-			return nil, fail(fmt.Errorf("filter %q: %s", opts.Filter, oneLine(err)))
-		}
+	s := &liveSource{
+		iface:    iface,
+		handle:   handle,
+		linkType: int(handle.LinkType()) & linkTypeLowMask,
+		opts:     opts,
+		timeout:  timeout,
+		done:     make(chan struct{}),
+	}
+	dlt := int(handle.LinkType())
+	s.listening = listeningLine(iface, dlt, pcap.DatalinkValToName(dlt), pcap.DatalinkValToDescription(dlt), handle.SnapLen())
+	if err := setFilter(handle, opts.Filter); err != nil {
+		handle.Close()
+		return nil, fail(err)
 	}
 	if opts.WriteFile != "" {
-		if err := s.openWriter(opts.WriteFile, opts.Snaplen); err != nil {
+		w, err := newFileWriter(opts.WriteFile, opts.Rotate, opts.Snaplen, s.linkType, time.Now())
+		if err != nil {
 			handle.Close()
 			return nil, fail(err)
 		}
+		s.w = w
+		s.publishFiles()
 	}
 	// Only now, with the handle and the output file open, is root no
 	// longer needed.
-	if err := dropPrivileges(opts.DropUser, opts.WriteFile); err != nil {
-		s.Close()
+	first := ""
+	if s.w != nil {
+		first = s.w.Files()[0]
+	}
+	if err := dropPrivileges(opts.DropUser, first); err != nil {
+		handle.Close()
+		if s.w != nil {
+			s.w.Close()
+		}
 		return nil, fail(err)
 	}
+	s.q = newQueue(opts.QueuePackets, opts.QueueBytes)
+	go s.run()
 	return s, nil
+}
+
+// setFilter installs the user's filter.
+//
+// It adds nothing of its own, though a direction test ("inbound" on lo)
+// would keep the kernel from queueing the outgoing copy of each loopback
+// packet, which libpcap throws away in user space anyway (see StatsLines):
+// on Linux, pcap_setfilter filters the ring blocks in use when the filter
+// changes (at least the current, partly filled one) in user space, and
+// libpcap's user-space BPF cannot evaluate the kernel's packet-type and
+// interface-index loads, so it rejects every packet of that block: the
+// first block's worth of packets after start would be lost, without a
+// count. tcpdump installs the user's filter alone too.
+func setFilter(h *pcap.Handle, filter string) error {
+	if filter == "" {
+		return nil
+	}
+	if err := h.SetBPFFilter(filter); err != nil {
+		return fmt.Errorf("filter %q: %s", filter, oneLine(err))
+	}
+	return nil
 }
 
 var (
@@ -122,128 +183,229 @@ func deviceExists(name string) bool {
 	return false
 }
 
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
-
-// liveSource reads one libpcap handle.
+// liveSource is a libpcap handle read by its own goroutine (run) into a
+// queue; Next, Stats and Close belong to the consumer's goroutine.
 type liveSource struct {
-	iface    string
-	handle   *pcap.Handle
-	linkType int
-	frame    int64
-	stop     atomic.Bool // set by Interrupt, from another goroutine
+	iface     string
+	handle    *pcap.Handle // read by the reader goroutine only, until done
+	linkType  int
+	listening string
+	opts      LiveOptions
+	timeout   time.Duration
+	q         *queue
+	w         *fileWriter // reader goroutine only, until done
+	stop      atomic.Bool
+	done      chan struct{} // closed when the reader has stopped and closed q
 
-	out       *os.File
-	outBuf    *bufio.Writer
-	writer    *pcapgo.Writer
-	lastFlush time.Time
+	// Counters the reader publishes for Stats.
+	captured, queueDropped            atomic.Int64
+	kernelRecv, kernelDrop, ifaceDrop atomic.Int64
+	files                             atomic.Pointer[[]string]
 
-	stats  Stats
-	err    error
-	closed bool
+	packets atomic.Int64 // handed out by Next
+	readErr error        // written by the reader before done
+	closed  bool
+	err     error
 }
 
-func (s *liveSource) openWriter(path string, snaplen int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write file: %w", errors.Unwrap(err))
-	}
-	s.out = f
-	s.outBuf = bufio.NewWriterSize(f, 64<<10)
-	s.writer = pcapgo.NewWriterNanos(s.outBuf)
-	if err := s.writer.WriteFileHeader(uint32(snaplen), layers.LinkType(s.linkType)); err != nil {
-		f.Close()
-		return fmt.Errorf("write file %s: %w", path, err)
-	}
-	s.lastFlush = time.Now()
-	return s.outBuf.Flush()
-}
+// kernelCounters turns libpcap's 32-bit counters, which wrap, into totals.
+type kernelCounters struct{ recv, drop, ifdrop uint32 }
 
-func (s *liveSource) Next() (Packet, error) {
-	for !s.closed && !s.stop.Load() {
+// run is the reader goroutine: libpcap → -w file → queue, never waiting
+// on the consumer.
+func (s *liveSource) run() {
+	var (
+		pending  *Loss // loss not yet told to the consumer
+		frame    int64
+		prev     kernelCounters
+		start    = time.Now()
+		lastItem = start // time of the last item queued (capture time)
+		lastPoll = start
+		lastTS   time.Time
+		deadline time.Time
+	)
+	if s.opts.Duration > 0 {
+		deadline = start.Add(s.opts.Duration)
+	}
+	tick := s.opts.Tick
+	addLoss := func() *Loss {
+		if pending == nil {
+			pending = &Loss{}
+		}
+		return pending
+	}
+	poll := func() {
+		st, err := s.handle.Stats()
+		if err != nil {
+			return
+		}
+		cur := kernelCounters{uint32(st.PacketsReceived), uint32(st.PacketsDropped), uint32(st.PacketsIfDropped)}
+		s.kernelRecv.Add(int64(cur.recv - prev.recv))
+		dk, di := int64(cur.drop-prev.drop), int64(cur.ifdrop-prev.ifdrop)
+		s.kernelDrop.Add(dk)
+		s.ifaceDrop.Add(di)
+		prev = cur
+		if dk+di > 0 {
+			l := addLoss()
+			l.Kernel += dk + di
+			l.Flows, l.AllFlows = nil, true
+		}
+	}
+	for !s.stop.Load() {
+		before := time.Now()
 		data, ci, err := s.handle.ZeroCopyReadPacketData()
 		if err == pcap.NextErrorTimeoutExpired {
-			s.flush(false)
+			now := time.Now()
+			if !deadline.IsZero() && !now.Before(deadline) {
+				break
+			}
+			poll()
+			lastPoll = now
+			if s.w != nil {
+				s.w.Flush(now)
+			}
+			// Every packet stamped before this read began has been read:
+			// the read polled a whole timeout and got nothing, and during
+			// it the kernel's block retire timer (same period) fired, which
+			// hands over a block holding any packet.
+			// Tick when the next read could end too late for the next tick
+			// to be due within Tick.
+			if tick > 0 && (now.Sub(lastItem)+s.timeout/2 >= tick || pending != nil) {
+				if s.q.putTick(qitem{tick: true, ts: before.UnixNano(), loss: pending}) {
+					pending, lastItem = nil, now
+				}
+			}
 			continue
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			s.err = fmt.Errorf("capture on %s: %s", s.iface, oneLine(err))
+			s.readErr = fmt.Errorf("capture on %s: %s", s.iface, oneLine(err))
 			break
 		}
-		s.frame++
-		s.stats.Packets++
-		if s.writer != nil {
-			if err := s.writer.WritePacket(ci, data); err != nil {
-				s.writeFailed(err)
-			}
-			s.flush(false)
+		if !deadline.IsZero() && !ci.Timestamp.Before(deadline) {
+			break
 		}
-		return Packet{Frame: s.frame, Time: ci.Timestamp, LinkType: s.linkType, Data: data, Length: ci.Length}, nil
+		frame++
+		s.captured.Add(1)
+		if s.w != nil {
+			n := len(s.w.opened)
+			s.w.WritePacket(ci, data)
+			if len(s.w.opened) != n {
+				s.publishFiles()
+			}
+		}
+		it := qitem{ts: ci.Timestamp.UnixNano(), length: int32(ci.Length), frame: frame, loss: pending}
+		if s.q.put(it, data) {
+			pending, lastItem = nil, ci.Timestamp
+		} else {
+			s.queueDropped.Add(1)
+			h, ok := FlowHash(s.linkType, data)
+			addLoss().add(1, h, ok)
+		}
+		lastTS = ci.Timestamp
+		if ci.Timestamp.Sub(lastPoll) >= statsEvery {
+			poll()
+			lastPoll = ci.Timestamp
+		}
+		if s.opts.Count > 0 && frame >= s.opts.Count {
+			break
+		}
 	}
-	s.flush(true)
-	return Packet{}, io.EOF
+	poll()
+	if s.w != nil {
+		if err := s.w.Close(); err != nil {
+			s.readErr = errors.Join(s.readErr, err)
+		}
+	}
+	if pending != nil && tick > 0 {
+		// The last loss must reach the consumer, which is draining: wait.
+		last := lastItem
+		if lastTS.After(last) {
+			last = lastTS
+		}
+		s.q.putWait(qitem{tick: true, ts: last.UnixNano(), loss: pending})
+	}
+	s.q.close()
+	close(s.done)
 }
 
-// flush writes buffered packets to WriteFile once a second, or now if forced.
-func (s *liveSource) flush(force bool) {
-	if s.writer == nil || (!force && time.Since(s.lastFlush) < flushEvery) {
-		return
-	}
-	s.lastFlush = time.Now()
-	if err := s.outBuf.Flush(); err != nil {
-		s.writeFailed(err)
-	}
+func (s *liveSource) publishFiles() {
+	f := append([]string(nil), s.w.Files()...)
+	s.files.Store(&f)
 }
 
-// writeFailed stops saving but keeps capturing: the analysis is still worth having.
-func (s *liveSource) writeFailed(err error) {
-	s.err = errors.Join(s.err, fmt.Errorf("write file %s: %s", s.out.Name(), oneLine(err)))
-	s.out.Close()
-	s.writer, s.outBuf = nil, nil
+func (s *liveSource) Next() (Packet, error) {
+	if s.closed {
+		return Packet{}, io.EOF
+	}
+	it, data, ok := s.q.take()
+	if !ok {
+		return Packet{}, io.EOF
+	}
+	if it.tick {
+		return Packet{Time: it.time(), LinkType: s.linkType, Tick: true, Loss: it.loss}, nil
+	}
+	s.packets.Add(1)
+	return Packet{Frame: it.frame, Time: it.time(), LinkType: s.linkType, Data: data, Length: int(it.length), Loss: it.loss}, nil
 }
 
-// Interrupt makes Next return io.EOF within liveTimeout. Safe from any goroutine.
+// Interrupt stops the reader within the read timeout. Safe from any goroutine.
 func (s *liveSource) Interrupt() { s.stop.Store(true) }
 
-func (s *liveSource) Err() error { return s.err }
+func (s *liveSource) Listening() string { return s.listening }
+
+func (s *liveSource) Files() []string {
+	if f := s.files.Load(); f != nil {
+		return *f
+	}
+	return nil
+}
+
+// Err returns the read error or the -w file's error, once Next has
+// returned io.EOF (or after Close).
+func (s *liveSource) Err() error {
+	select {
+	case <-s.done:
+		return errors.Join(s.readErr, s.err)
+	default:
+		return s.err
+	}
+}
 
 func (s *liveSource) Inputs() []string { return []string{s.iface} }
 
+// Stats may be called from any goroutine (a metrics endpoint, say). The
+// kernel's counters are at most statsEvery old while packets flow, and
+// final after io.EOF or Close.
 func (s *liveSource) Stats() Stats {
-	if !s.closed {
-		s.readStats()
+	return Stats{
+		Packets:        s.packets.Load(),
+		KernelReceived: s.kernelRecv.Load(),
+		KernelDropped:  s.kernelDrop.Load(),
+		IfaceDropped:   s.ifaceDrop.Load(),
+		Live:           true,
+		Captured:       s.captured.Load(),
+		QueueDropped:   s.queueDropped.Load(),
 	}
-	return s.stats
 }
 
-func (s *liveSource) readStats() {
-	st, err := s.handle.Stats()
-	if err != nil {
-		return
-	}
-	s.stats.KernelReceived = int64(st.PacketsReceived)
-	s.stats.KernelDropped = int64(st.PacketsDropped)
-	s.stats.IfaceDropped = int64(st.PacketsIfDropped)
-	s.stats.Live = true
-}
-
+// Close stops the reader, discards what is still queued, and closes the
+// handle and the -w file. Call it from the goroutine that calls Next.
 func (s *liveSource) Close() error {
 	if s.closed {
 		return nil
 	}
-	s.readStats()
-	s.stats.Live = true
 	s.closed = true
+	s.stop.Store(true)
+	for {
+		// Drain so that a reader waiting to queue its last item can finish.
+		if _, _, ok := s.q.take(); !ok {
+			break
+		}
+	}
+	<-s.done
 	s.handle.Close()
-	if s.writer == nil {
-		return nil
-	}
-	err := s.outBuf.Flush()
-	if cerr := s.out.Close(); err == nil {
-		err = cerr
-	}
-	s.writer = nil
-	return err
+	return s.readErr
 }

@@ -26,16 +26,42 @@ type Options struct {
 	// as if the source were exhausted (the output could not be written, so
 	// reading on would be wasted).
 	Stop func() bool
+	// Observer, when set, watches the run as it goes (metrics).
+	Observer Observer
+}
+
+// Observer watches a run, from the run's goroutine: it must not block.
+type Observer interface {
+	// Packet is called for every packet analysed, with its length on the wire.
+	Packet(wireLen int)
+	// Finding is called for every finding reported (not for those withheld).
+	Finding(f *analyze.Finding)
+	// Connection is called for every connection report.
+	Connection(c *analyze.ConnReport)
+	// ConnEnd is called when the Assembler ends a connection.
+	ConnEnd(c *reassembly.Conn)
+	// Progress is called on every live tick and every 4096 packets with
+	// the Assembler's counters and how many connections it holds.
+	Progress(s reassembly.Stats, open int)
 }
 
 // Run reads src to its end (or until it is interrupted or o.Stop says so),
 // flushes every connection and the cross-connection rules, and returns the
 // summary with the capture statistics filled in.
+//
+// A live source's ticks (capture.Packet.Tick) advance the Assembler's clock,
+// so connections end and their findings come out with the wall clock; its
+// losses (capture.Packet.Loss) mark the connections that lost packets as
+// having a capture gap, and any finding about such a connection is withheld
+// (counted in Result.Live.Withheld): what the capture missed is never
+// blamed on the peers.
 func Run(src capture.Source, o Options) *render.Result {
-	eng := analyze.NewEngine(o.Config, suite.Rules, o.Sink)
+	ls := &lossSink{next: o.Sink, lost: map[uint64]bool{}, obs: o.Observer}
+	eng := analyze.NewEngine(o.Config, suite.Rules, ls)
 	asmOpts := o.Assembler
 	asmOpts.Consumers = eng.HTTP1Consumers(http1.Options{})
-	asm := reassembly.NewAssembler(eng, asmOpts)
+	h := &lossHandler{Engine: eng, lost: ls.lost, obs: o.Observer}
+	asm := reassembly.NewAssembler(h, asmOpts)
 	var ord int64
 	var readErr error
 	for {
@@ -47,7 +73,26 @@ func Run(src capture.Source, o Options) *render.Result {
 			break
 		}
 		ord++
-		asm.Packet(p.LinkType, p.Data, flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord})
+		pos := flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord}
+		if p.Loss != nil {
+			for _, id := range asm.Lost(p.Loss.Flows, p.Loss.AllFlows, pos) {
+				ls.lost[id] = true
+			}
+		}
+		if p.Tick {
+			asm.Advance(p.Time)
+			if o.Observer != nil {
+				o.Observer.Progress(asm.Stats(), asm.Open())
+			}
+			continue
+		}
+		asm.Packet(p.LinkType, p.Data, pos)
+		if o.Observer != nil {
+			o.Observer.Packet(p.Length)
+			if ord&4095 == 0 {
+				o.Observer.Progress(asm.Stats(), asm.Open())
+			}
+		}
 		if o.Tick != nil && ord&4095 == 0 {
 			o.Tick()
 		}
@@ -58,15 +103,63 @@ func Run(src capture.Source, o Options) *render.Result {
 	asm.Close()
 	sum := eng.Close()
 	as := asm.Stats()
+	if o.Observer != nil {
+		o.Observer.Progress(as, asm.Open())
+	}
 	sum.Packets, sum.NonTCP, sum.Undecodable = as.Packets, as.NonTCP, as.Undecodable
 	sum.EvictedFull, sum.EvictedIdle, sum.OutOfOrderDropped = as.EvictedFull, as.EvictedIdle, as.OutOfOrderDropped
 	cs := src.Stats()
 	sum.Filtered = cs.Filtered
+	res := &render.Result{Inputs: src.Inputs(), Summary: sum}
 	if cs.Live {
 		sum.KernelReceived, sum.KernelDropped, sum.IfaceDropped = cs.KernelReceived, cs.KernelDropped, cs.IfaceDropped
+		res.Live = &render.LiveCounts{Captured: cs.Captured, QueueDropped: cs.QueueDropped, Withheld: ls.withheld}
 	}
 	if readErr == nil {
 		readErr = src.Err()
 	}
-	return &render.Result{Inputs: src.Inputs(), Summary: sum, ReadErr: readErr}
+	res.ReadErr = readErr
+	return res
+}
+
+// lossSink withholds the findings about connections that lost packets.
+type lossSink struct {
+	next     analyze.Sink
+	lost     map[uint64]bool // connection IDs, while the connection lives
+	withheld int64
+	obs      Observer
+}
+
+func (s *lossSink) Finding(f *analyze.Finding) {
+	if !f.Across && f.Conn.ID != 0 && s.lost[f.Conn.ID] {
+		s.withheld++
+		return
+	}
+	if s.obs != nil {
+		s.obs.Finding(f)
+	}
+	s.next.Finding(f)
+}
+
+func (s *lossSink) Connection(c *analyze.ConnReport) {
+	if s.obs != nil {
+		s.obs.Connection(c)
+	}
+	s.next.Connection(c)
+}
+
+// lossHandler forgets a lost connection once its end (and the findings
+// reported then) has gone through.
+type lossHandler struct {
+	*analyze.Engine
+	lost map[uint64]bool
+	obs  Observer
+}
+
+func (h *lossHandler) ConnEnd(c *reassembly.Conn) {
+	h.Engine.ConnEnd(c)
+	delete(h.lost, c.ID)
+	if h.obs != nil {
+		h.obs.ConnEnd(c)
+	}
 }

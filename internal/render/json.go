@@ -237,6 +237,9 @@ type JSONSummary struct {
 	KernelReceived     int64               `json:"kernel_received,omitempty"`
 	KernelDropped      int64               `json:"kernel_dropped,omitempty"`
 	IfaceDropped       int64               `json:"interface_dropped,omitempty"`
+	Captured           *int64              `json:"captured,omitempty"`
+	QueueDropped       *int64              `json:"queue_dropped,omitempty"`
+	Withheld           *int64              `json:"findings_withheld_loss,omitempty"`
 	FindingsBySeverity map[string]int      `json:"findings_by_severity"`
 	FindingsByRule     map[string]int      `json:"findings_by_rule"`
 	Suppressed         int64               `json:"findings_suppressed,omitempty"`
@@ -246,7 +249,8 @@ type JSONSummary struct {
 	Error              string              `json:"error,omitempty"`
 }
 
-func toJSONSummary(s *analyze.Summary, readErr error) JSONSummary {
+func toJSONSummary(res *Result) JSONSummary {
+	s, readErr := res.Summary, res.ReadErr
 	j := JSONSummary{
 		Start: ts(s.Start), End: ts(s.End), Packets: s.Packets, NonTCP: s.NonTCP, Undecodable: s.Undecodable, Filtered: s.Filtered,
 		Connections: s.Connections, HTTPConnections: s.HTTPConnections, NonHTTP: s.NonHTTP, MidStream: s.MidStream,
@@ -261,6 +265,9 @@ func toJSONSummary(s *analyze.Summary, readErr error) JSONSummary {
 		j.Pairs = []analyze.PairCount{}
 	}
 	j.ProxyChains, j.ProxyChainsDropped = toJSONChains(s), s.ProxyChainsDropped
+	if l := res.Live; l != nil {
+		j.Captured, j.QueueDropped, j.Withheld = &l.Captured, &l.QueueDropped, &l.Withheld
+	}
 	if readErr != nil {
 		j.Error = readErr.Error()
 	}
@@ -315,7 +322,7 @@ func (r *jsonRenderer) Finish(res *Result) error {
 		fs = append(fs, toJSONFinding(f, r.inputs))
 	}
 	b := marshal(fs)
-	s := marshal(toJSONSummary(res.Summary, res.ReadErr))
+	s := marshal(toJSONSummary(res))
 	io.WriteString(r.w, `],"findings":`+string(b)+`,"summary":`+string(s)+"}\n")
 	return r.w.Err()
 }

@@ -15,11 +15,20 @@ type ndjsonRenderer struct {
 	inputs []string
 	// alwaysInput names the input on every finding (lint reads files one by one)
 	alwaysInput bool
+	// live (sniff) ends the stream with a summary record.
+	live bool
+}
+
+// ndjsonSummary is the last record of a live capture's NDJSON: the JSON
+// summary, marked so that a reader can tell it from the findings.
+type ndjsonSummary struct {
+	Type string `json:"type"` // "summary"
+	JSONSummary
 }
 
 func newNDJSON(w io.Writer, o Options) Renderer {
 	ew := NewWriter(w)
-	return &ndjsonRenderer{w: ew, enc: newLineEncoder(ew), inputs: o.Inputs}
+	return &ndjsonRenderer{w: ew, enc: newLineEncoder(ew), inputs: o.Inputs, live: o.Live}
 }
 
 func (r *ndjsonRenderer) Finding(f *analyze.Finding) {
@@ -34,7 +43,14 @@ func (r *ndjsonRenderer) Finding(f *analyze.Finding) {
 }
 
 func (r *ndjsonRenderer) Connection(*analyze.ConnReport) {}
-func (r *ndjsonRenderer) Finish(*Result) error           { return r.w.Err() }
+
+// Finish writes, for a live capture, the summary record.
+func (r *ndjsonRenderer) Finish(res *Result) error {
+	if r.live && r.w.Err() == nil {
+		r.enc.Encode(ndjsonSummary{Type: "summary", JSONSummary: toJSONSummary(res)})
+	}
+	return r.w.Err()
+}
 
 // ndjsonBatch is lint's NDJSON: every file's findings on one stream, each
 // naming its file.

@@ -20,6 +20,17 @@ type Result struct {
 	// ReadErr is the damage met while reading (nil when every input was
 	// read to its end).
 	ReadErr error
+	// Live holds a live capture's own counts (nil for files).
+	Live *LiveCounts
+}
+
+// LiveCounts are what a live capture adds to the summary.
+type LiveCounts struct {
+	Captured     int64 // packets read from libpcap (tcpdump's "captured")
+	QueueDropped int64 // captured, but dropped because the analysis fell behind
+	// Withheld counts findings not reported because their connection lost
+	// packets to a kernel or queue drop (treated as a capture gap).
+	Withheld int64
 }
 
 // Renderer is an analyze.Sink that also writes the end of the report.

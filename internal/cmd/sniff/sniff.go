@@ -5,9 +5,12 @@ package sniff
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/connlint/connlint/internal/cmd/cli"
 	"github.com/connlint/connlint/internal/cmd/settings"
 	"github.com/connlint/connlint/internal/iostreams"
+	"github.com/connlint/connlint/internal/metrics"
 	"github.com/connlint/connlint/internal/pipeline"
 	"github.com/connlint/connlint/internal/render"
 )
@@ -26,19 +30,55 @@ type Options struct {
 	Flags  settings.Analysis
 	Config *analyze.Config
 	Live   capture.LiveOptions
+	// MetricsAddr, when set, is where Prometheus metrics are served (host:port).
+	MetricsAddr string
+	// Ready, when set, is called once the capture is open (tests).
+	Ready func(src capture.LiveSource)
 }
+
+// LiveCloseLinger replaces reassembly.DefaultCloseLinger (2 s) for a live
+// capture: a connection's end-of-connection findings come out when its
+// linger has passed, and 500 ms still catches the last ACK and a
+// retransmitted FIN or RST of any path with a round trip below that, while
+// keeping findings within about a second of the connection's end (linger,
+// plus up to a tick, 250 ms, plus the kernel's block timeout, 100-200 ms).
+// A straggler after it is counted as stray, not analysed.
+const LiveCloseLinger = 500 * time.Millisecond
+
+// minSnaplen is the smallest snapshot length that holds an Ethernet, IPv4
+// and TCP header without options (14+20+20): below it no packet can be
+// analysed.
+const minSnaplen = 54
 
 // NewCmdSniff builds the command; runF, when not nil, replaces the run.
 func NewCmdSniff(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO}
-	var noPromisc bool
+	var (
+		noPromisc bool
+		rotateSec int
+		rotateMB  int64
+	)
 	cmd := &cobra.Command{
 		Use:   "sniff -i IFACE [flags] [BPF expression]",
 		Short: "Capture live and report findings as they happen; Ctrl-C prints a summary",
 		Long: `sniff captures on an interface (needs root or CAP_NET_RAW), reports findings
-as they happen (text on a terminal, NDJSON otherwise) and, on Ctrl-C, a
-summary with the packets received and dropped. After the capture handle is
-open it drops root to the invoking sudo user (else nobody), like tcpdump.`,
+as they happen (text on a terminal, NDJSON otherwise) and, on Ctrl-C or
+SIGTERM (or after -c packets or --duration), a summary. After the capture
+handle is open it drops root to the invoking sudo user (else nobody), like
+tcpdump. It prints tcpdump's "listening on" line at start and its counts on
+stderr at exit:
+
+  packets captured            read from the kernel (and saved with -w)
+  packets received by filter  passed the filter in the kernel; on lo every packet
+                              counts twice (outgoing and incoming copy), as in tcpdump
+  packets dropped by kernel   no room in the kernel buffer: raise -B
+  packets dropped by queue    captured (and saved with -w) but not analysed: the
+                              analysis fell behind; findings about connections that
+                              lost packets are withheld, never invented
+
+--format json keeps findings until exit (the document is written then): it
+is for short runs; a long-running sniff wants ndjson (the default off a
+terminal) and --metrics-addr.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Live.Interface == "" {
 				return cli.BadInput(errors.New("sniff needs an interface: -i IFACE"))
@@ -53,6 +93,17 @@ open it drops root to the invoking sudo user (else nobody), like tcpdump.`,
 			opts.Config = cfg
 			opts.Live.Filter = settings.BPFFromArgs(opts.Flags.Filter, args)
 			opts.Live.Promisc = !noPromisc
+			if opts.Live.Count < 0 || opts.Live.Duration < 0 || rotateSec < 0 || rotateMB < 0 || opts.Live.Rotate.MaxFiles < 0 || opts.Live.BufferKiB < 0 {
+				return cli.BadInput(errors.New("-c, --duration, -G, -C, -W and -B must not be negative"))
+			}
+			opts.Live.Rotate.Every = time.Duration(rotateSec) * time.Second
+			opts.Live.Rotate.FileSize = rotateMB * 1_000_000 // tcpdump's -C unit
+			if opts.Live.WriteFile == "" && (rotateSec > 0 || rotateMB > 0 || opts.Live.Rotate.MaxFiles > 0) {
+				return cli.BadInput(errors.New("-G, -C and -W rotate the -w file: give -w FILE"))
+			}
+			if opts.Live.Snaplen > 0 && opts.Live.Snaplen < minSnaplen {
+				fmt.Fprintf(opts.IO.ErrOut, "connlint: warning: snaplen %d is shorter than the Ethernet, IP and TCP headers (%d bytes or more): packets are cut before their payload and cannot be analysed\n", opts.Live.Snaplen, minSnaplen)
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -63,8 +114,15 @@ open it drops root to the invoking sudo user (else nobody), like tcpdump.`,
 	cmd.Flags().StringVarP(&opts.Live.Interface, "interface", "i", "", "interface to capture on")
 	cmd.Flags().IntVarP(&opts.Live.Snaplen, "snaplen", "s", capture.DefaultSnaplen, "bytes captured per packet")
 	cmd.Flags().BoolVarP(&noPromisc, "no-promiscuous-mode", "p", false, "do not put the interface into promiscuous mode")
-	cmd.Flags().BoolVar(&opts.Live.Immediate, "immediate", true, "deliver packets as they arrive (libpcap immediate mode)")
+	cmd.Flags().BoolVar(&opts.Live.Immediate, "immediate", false, "deliver each packet as it arrives (libpcap immediate mode) instead of in kernel blocks every 100 ms; drops packets at lower rates")
+	cmd.Flags().IntVarP(&opts.Live.BufferKiB, "buffer-size", "B", 0, fmt.Sprintf("kernel capture buffer in KiB, as tcpdump -B (default %d)", capture.DefaultBufferKiB))
+	cmd.Flags().Int64VarP(&opts.Live.Count, "count", "c", 0, "stop after this many packets, as tcpdump -c (0: no limit)")
+	cmd.Flags().DurationVar(&opts.Live.Duration, "duration", 0, "stop after this long, e.g. 30s or 1h (0: no limit)")
 	cmd.Flags().StringVarP(&opts.Live.WriteFile, "write", "w", "", "also save the captured packets to this pcap file")
+	cmd.Flags().IntVarP(&rotateSec, "rotate-seconds", "G", 0, "with -w: start a new file every this many seconds (names FILE, FILE1, FILE2 …; tcpdump -G)")
+	cmd.Flags().Int64VarP(&rotateMB, "file-size", "C", 0, "with -w: start a new file when the current one exceeds this many million bytes (tcpdump -C)")
+	cmd.Flags().IntVarP(&opts.Live.Rotate.MaxFiles, "file-count", "W", 0, "with -G/-C: keep at most this many files, reusing their names in a ring (FILE0 … FILE9 for -W 10; tcpdump -W)")
+	cmd.Flags().StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. :9464 (path /metrics)")
 	cmd.Flags().StringVarP(&opts.Live.DropUser, "user", "Z", "", `drop privileges to this user after opening ("-" keeps root; default: sudo user, else nobody)`)
 	return cmd
 }
@@ -78,37 +136,65 @@ func DefaultFormat(io *iostreams.IOStreams) string {
 	return "ndjson"
 }
 
-// Run captures until the source ends or SIGINT/SIGTERM, then prints the
-// capture statistics on stderr.
+// Run captures until the source ends (-c, --duration) or SIGINT/SIGTERM,
+// reporting findings as they are found, then writes the summary and prints
+// tcpdump's counts on stderr.
 func Run(opts *Options) error {
-	src, err := capture.OpenLive(opts.Live)
+	live := opts.Live
+	if live.Tick == 0 {
+		live.Tick = capture.DefaultTick
+	}
+	src, err := capture.OpenLive(live)
 	if err != nil {
 		return cli.BadInput(err)
 	}
 	defer src.Close()
+	fmt.Fprintf(opts.IO.ErrOut, "connlint: %s\n", src.Listening())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	go func() {
 		if _, ok := <-sig; ok {
-			if in, ok := src.(interface{ Interrupt() }); ok {
-				in.Interrupt()
-			}
+			src.Interrupt()
 		}
 	}()
+	var mx *metrics.Metrics
+	if opts.MetricsAddr != "" {
+		mx = metrics.New(src.Stats)
+		stop, err := serveMetrics(opts.MetricsAddr, mx)
+		if err != nil {
+			return cli.BadInput(err)
+		}
+		defer stop()
+	}
+	if opts.Ready != nil {
+		opts.Ready(src)
+	}
 	out := render.NewWriter(opts.IO.Out)
 	ro := render.Options{Inputs: src.Inputs(), Live: true}
 	if opts.Flags.Format == "text" {
 		ro.Color = opts.IO.ColorEnabled(opts.Flags.Color)
 	}
 	r := render.Lookup(opts.Flags.Format).New(out, ro)
-	res := pipeline.Run(src, pipeline.Options{
-		Config: opts.Config, Assembler: opts.Flags.AssemblerOptions(), Sink: r,
+	asm := opts.Flags.AssemblerOptions()
+	if asm.CloseLinger == 0 {
+		asm.CloseLinger = LiveCloseLinger
+	}
+	po := pipeline.Options{
+		Config: opts.Config, Assembler: asm, Sink: r,
 		Stop: func() bool { return out.Err() != nil },
-	})
+	}
+	if mx != nil {
+		po.Observer = mx
+	}
+	res := pipeline.Run(src, po)
 	werr := r.Finish(res)
-	s := res.Summary
-	fmt.Fprintf(opts.IO.ErrOut, "%d packets received by filter, %d dropped by kernel, %d dropped by interface\n", s.KernelReceived, s.KernelDropped, s.IfaceDropped)
+	for _, line := range capture.StatsLines(src.Stats()) {
+		fmt.Fprintln(opts.IO.ErrOut, line)
+	}
+	if l := res.Live; l != nil && l.Withheld > 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "%d findings withheld (their connections lost packets)\n", l.Withheld)
+	}
 	if werr != nil {
 		return cli.WriteFailed(werr)
 	}
@@ -116,4 +202,18 @@ func Run(opts *Options) error {
 		return cli.BadInput(res.ReadErr)
 	}
 	return nil
+}
+
+// serveMetrics listens on addr (at once, so a busy port is an error at
+// start) and serves m on /metrics until stop is called.
+func serveMetrics(addr string, m *metrics.Metrics) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
 }

@@ -1,7 +1,11 @@
 package sniff
 
 import (
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/connlint/connlint/capture"
 
 	"github.com/connlint/connlint/internal/cmd/cli"
 	"github.com/connlint/connlint/internal/iostreams"
@@ -45,5 +49,41 @@ func TestNeedsInterface(t *testing.T) {
 	err := cmd.Execute()
 	if cli.Exit(err, ios.ErrOut) != cli.ExitBadInput {
 		t.Fatalf("want exit 2, got %v", err)
+	}
+}
+
+// tcpdump's flags reach the capture options in its units: -B KiB, -C
+// millions of bytes, -G seconds.
+func TestCaptureFlags(t *testing.T) {
+	ios, _, _, stderr := iostreams.Test()
+	var got *Options
+	cmd := NewCmdSniff(&cli.Factory{IO: ios}, func(o *Options) error { got = o; return nil })
+	cmd.SetArgs([]string{"-i", "lo", "--config", "", "-B", "4096", "-c", "100", "--duration", "90s",
+		"-w", "out.pcap", "-G", "60", "-C", "10", "-W", "5", "-s", "10", "--metrics-addr", ":9464"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	l := got.Live
+	if l.BufferKiB != 4096 || l.Count != 100 || l.Duration != 90*time.Second || l.WriteFile != "out.pcap" ||
+		l.Rotate != (capture.Rotation{Every: time.Minute, FileSize: 10_000_000, MaxFiles: 5}) || l.Immediate {
+		t.Errorf("live options %+v", l)
+	}
+	if got.MetricsAddr != ":9464" {
+		t.Errorf("metrics address %q", got.MetricsAddr)
+	}
+	if !strings.Contains(stderr.String(), "snaplen 10 is shorter than") {
+		t.Errorf("no snaplen warning: %q", stderr.String())
+	}
+}
+
+// Rotation without -w, or negative counts, are usage errors.
+func TestCaptureFlagErrors(t *testing.T) {
+	for _, args := range [][]string{{"-G", "10"}, {"-W", "3"}, {"-c", "-1"}} {
+		ios, _, _, _ := iostreams.Test()
+		cmd := NewCmdSniff(&cli.Factory{IO: ios}, func(*Options) error { t.Fatalf("%v ran", args); return nil })
+		cmd.SetArgs(append([]string{"-i", "lo", "--config", ""}, args...))
+		if err := cmd.Execute(); cli.Exit(err, ios.ErrOut) != cli.ExitBadInput {
+			t.Errorf("%v: want exit 2, got %v", args, err)
+		}
 	}
 }
