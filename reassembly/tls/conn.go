@@ -48,6 +48,10 @@ type Conn struct {
 	keysLooked bool
 	keys       Secrets
 	haveKeys   bool
+	ticket12   []byte // TLS 1.2 ticket the server issued
+	// idStored, ticketStored: the master secret went to the session memory
+	// under the session ID, the ticket.
+	idStored, ticketStored bool
 
 	sawServerHelloDone bool // TLS 1.2: a full handshake (Certificate/SKE/ServerHelloDone) was seen
 	hsErr              error
@@ -297,6 +301,9 @@ func (c *Conn) decrypt(d *half, hdr, payload []byte, start int64) ([]byte, Conte
 	}
 	d.okRecords++
 	c.facts.Decrypted = true
+	if !d.rc.s.tls13 {
+		c.rememberSession()
+	}
 	return out, inner
 }
 
@@ -321,6 +328,9 @@ func (c *Conn) setup(d *half) (error, string) {
 	if !c.keysLooked && c.cfg.Keys != nil {
 		c.keysLooked = true
 		c.keys, c.haveKeys = c.cfg.Keys.Lookup(c.ch.random)
+		if !s.tls13 && c.keys.master == nil && c.facts.Resumed {
+			c.keys.master, c.haveKeys = c.resumedMaster()
+		}
 	}
 	if !c.haveKeys {
 		return ErrNoKey, ""
@@ -387,6 +397,14 @@ func (c *Conn) message(d *half, typ uint8, body []byte) error {
 		return c.serverHello(body)
 	case d.dir == ServerToClient && typ == msgNewSessionTicket:
 		c.facts.ResumptionOffered = true
+		if !tls13 && body != nil {
+			t, err := parseTicket12(body)
+			if err != nil {
+				return err
+			}
+			c.ticket12 = t
+			c.rememberSession()
+		}
 	case d.dir == ServerToClient && typ == msgEncryptedExtension && body != nil:
 		return parseEncryptedExtensions(body, &c.facts)
 	case d.dir == ServerToClient && !tls13 &&
@@ -455,4 +473,44 @@ func (c *Conn) serverHello(body []byte) error {
 		c.facts.ResumptionOffered = true
 	}
 	return nil
+}
+
+// resumedMaster finds the master secret of the TLS 1.2 session this
+// connection resumed, by the ticket the client offered or the session ID the
+// server echoed.
+func (c *Conn) resumedMaster() (secret, bool) {
+	mem, ok := c.cfg.Keys.(sessionMemory)
+	if !ok {
+		return nil, false
+	}
+	if len(c.ch.ticket) > 0 {
+		if m, ok := mem.sessionMaster("ticket:" + string(c.ch.ticket)); ok {
+			return m, true
+		}
+	}
+	if len(c.sh.sessionID) > 0 {
+		if m, ok := mem.sessionMaster("id:" + string(c.sh.sessionID)); ok {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+// rememberSession gives a TLS 1.2 master secret that decrypted a record (so
+// it is right) to the session memory, under the session ID and the ticket
+// the server issued, as soon as each is known: the ticket comes after the
+// client's Finished, the first record a full handshake decrypts.
+func (c *Conn) rememberSession() {
+	mem, ok := c.cfg.Keys.(sessionMemory)
+	if !ok || !c.facts.Decrypted || c.keys.master == nil {
+		return
+	}
+	if !c.idStored && len(c.sh.sessionID) > 0 {
+		c.idStored = true
+		mem.rememberSession("id:"+string(c.sh.sessionID), c.keys.master)
+	}
+	if !c.ticketStored && len(c.ticket12) > 0 {
+		c.ticketStored = true
+		mem.rememberSession("ticket:"+string(c.ticket12), c.keys.master)
+	}
 }

@@ -180,6 +180,7 @@ func (h *hsReader) push(data []byte, handle func(typ uint8, body []byte) error) 
 type clientHello struct {
 	random    [32]byte
 	sessionID []byte
+	ticket    []byte // TLS 1.2 session ticket offered for resumption
 }
 
 func malformed(what string) error {
@@ -234,6 +235,7 @@ func parseClientHello(body []byte, f *Facts, ch *clientHello) error {
 			}
 		case extSessionTicket:
 			f.TicketOffered = len(e) > 0
+			ch.ticket = append([]byte(nil), e...)
 			return true
 		case extPreSharedKey:
 			f.PSKOffered = true
@@ -361,4 +363,15 @@ func readExtensions(s *cryptobyte.String, msg string, fn func(typ uint16, data c
 		}
 	}
 	return nil
+}
+
+// parseTicket12 returns the ticket of a TLS 1.2 NewSessionTicket (RFC 5077 §3.3).
+func parseTicket12(body []byte) ([]byte, error) {
+	s := cryptobyte.String(body)
+	var lifetime uint32
+	var ticket cryptobyte.String
+	if !s.ReadUint32(&lifetime) || !s.ReadUint16LengthPrefixed(&ticket) || !s.Empty() {
+		return nil, malformed("NewSessionTicket")
+	}
+	return append([]byte(nil), ticket...), nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 )
 
 // secret is key material. Its Format method prints "[redacted]" for every
@@ -68,9 +69,57 @@ type KeySource interface {
 }
 
 // KeyLog holds NSS key log entries (the SSLKEYLOGFILE format) by client random.
-// It is safe for concurrent Lookup once no Read is running.
+//
+// It also remembers, for TLS 1.2, the master secret of every session a Conn
+// decrypted, by session ID and by session ticket: some clients (Go's
+// crypto/tls) log nothing for a resumed session, whose master secret is the
+// one of the session it resumes. At most maxRememberedSessions are kept,
+// oldest dropped first. A resumed connection is decrypted this way only if
+// the connection it resumes was fed (to a Conn using the same KeyLog) first.
+//
+// Lookup and the session memory are safe for concurrent use; Read is not
+// safe concurrently with anything else.
 type KeyLog struct {
 	m map[[32]byte]*Secrets
+
+	mu       sync.Mutex
+	sessions map[string]secret
+	order    []string // insertion order, for eviction
+}
+
+// maxRememberedSessions bounds the TLS 1.2 session memory: 4096 entries of
+// 48 bytes plus the ID or ticket (tickets are typically ~200 bytes) is about
+// a megabyte at most.
+const maxRememberedSessions = 4096
+
+// rememberSession keeps a TLS 1.2 master secret under a session ID or ticket.
+func (k *KeyLog) rememberSession(key string, master secret) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.sessions == nil {
+		k.sessions = make(map[string]secret)
+	}
+	if _, ok := k.sessions[key]; !ok {
+		if len(k.order) >= maxRememberedSessions {
+			delete(k.sessions, k.order[0])
+			k.order = k.order[1:]
+		}
+		k.order = append(k.order, key)
+	}
+	k.sessions[key] = master
+}
+
+func (k *KeyLog) sessionMaster(key string) (secret, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m, ok := k.sessions[key]
+	return m, ok
+}
+
+// sessionMemory is implemented by *KeyLog (see rememberSession).
+type sessionMemory interface {
+	rememberSession(key string, master secret)
+	sessionMaster(key string) (secret, bool)
 }
 
 // NewKeyLog returns an empty key log.
