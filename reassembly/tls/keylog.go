@@ -275,6 +275,12 @@ func (k *KeyLog) addLine(line string) string {
 	return ""
 }
 
+// String says how many sessions the key log holds, never their secrets.
+func (k *KeyLog) String() string { return fmt.Sprintf("tls.KeyLog{%d sessions: redacted}", k.Len()) }
+
+// Format keeps every verb from printing the entries.
+func (k *KeyLog) Format(f fmt.State, verb rune) { io.WriteString(f, k.String()) }
+
 // Len is the number of sessions (client randoms) in the key log.
 func (k *KeyLog) Len() int { return len(k.m) }
 
