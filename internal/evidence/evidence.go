@@ -107,6 +107,9 @@ type Segment struct {
 	Flags    reassembly.Flags
 	Kind     reassembly.SegKind
 	Evidence bool // one of the request's evidence frames
+	// Messages names the HTTP messages whose start line begins in this
+	// segment: "POST /upload", "HTTP/1.1 200 OK" (at most maxLabels, then "+N more").
+	Messages []string
 	// ElidedBefore counts segments of this connection between the previous
 	// kept one (or the connection's start) and this one that are not kept.
 	ElidedBefore int
@@ -169,7 +172,7 @@ func CollectFrom(src capture.Source, aopts reassembly.Options, reqs []Request, l
 	// Roles of connections without a handshake are guessed from the payload
 	// by the consumer factory; the same guess as the first pass keeps
 	// Client/Server the same. No consumer is made: no HTTP parsing here.
-	aopts.Consumers = senderDirOnly{}
+	aopts.Consumers = c
 	asm := reassembly.NewAssembler(c, aopts)
 	var ord int64
 	var readErr error
@@ -193,10 +196,77 @@ func CollectFrom(src capture.Source, aopts reassembly.Options, reqs []Request, l
 	return c.finish(), c.stats, readErr
 }
 
-type senderDirOnly struct{}
+// NewConsumer parses HTTP only on the requested connections, to name the
+// messages on their arrows.
+func (c *collector) NewConsumer(conn *reassembly.Conn) reassembly.Consumer {
+	if len(c.live[conn]) == 0 {
+		return nil
+	}
+	return http1.NewConversation(messageNamer{c, conn}, http1.Options{}, conn.MidStream)
+}
 
-func (senderDirOnly) NewConsumer(*reassembly.Conn) reassembly.Consumer { return nil }
-func (senderDirOnly) SenderDir(b []byte) (flow.Dir, bool)              { return http1.SenderDir(b) }
+// SenderDir guesses roles without a handshake the way the first pass does,
+// so Client and Server come out the same.
+func (c *collector) SenderDir(b []byte) (flow.Dir, bool) { return http1.SenderDir(b) }
+
+// maxLabels bounds the message names on one arrow (a pipelined burst).
+const maxLabels = 3
+
+type messageNamer struct {
+	c    *collector
+	conn *reassembly.Conn
+}
+
+func (m messageNamer) Transaction(*http1.Transaction) {}
+
+// Message labels the segment that carried the message's first byte, if it
+// is kept or still in the ring; otherwise the name is dropped with it.
+func (m messageNamer) Message(msg *http1.Message) {
+	name := MessageName(msg)
+	for _, t := range m.c.live[m.conn] {
+		if seg := t.find(msg.Start.Input, msg.Start.Frame); seg != nil {
+			switch {
+			case len(seg.Messages) < maxLabels:
+				seg.Messages = append(seg.Messages, name)
+			case len(seg.Messages) == maxLabels:
+				seg.Messages = append(seg.Messages, "more")
+			}
+		}
+	}
+}
+
+// find returns the kept or pending segment of this track with that frame.
+func (t *track) find(input int, frame int64) *Segment {
+	segs := t.req.ev.Segments
+	for i := len(segs) - 1; i >= 0; i-- {
+		if segs[i].Conn == t.conn && segs[i].Input == input && segs[i].Frame == frame {
+			return &segs[i]
+		}
+	}
+	for i := 0; i < t.ringLen; i++ {
+		s := &t.ring[(t.ringStart+i)%len(t.ring)]
+		if s.Input == input && s.Frame == frame {
+			return s
+		}
+	}
+	return nil
+}
+
+// MessageName is how a diagram names a message: "POST /upload" for a
+// request, "200 OK" for a response; long targets are shortened.
+func MessageName(m *http1.Message) string {
+	if m.Dir == flow.ClientToServer {
+		target := m.Target
+		if r := []rune(target); len(r) > 48 {
+			target = string(r[:47]) + "…"
+		}
+		return m.Method + " " + target
+	}
+	if m.Reason == "" {
+		return fmt.Sprint(m.Status)
+	}
+	return fmt.Sprintf("%d %s", m.Status, m.Reason)
+}
 
 // track follows one connection of one request.
 type track struct {
