@@ -132,7 +132,7 @@ func TestReportInChromium(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+			shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,6 +141,24 @@ func TestReportInChromium(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("screenshot: %s", shotPath)
+			firstFig, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("figure.diagram")||{id:"none"}).id`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The top of the page and the first diagram, at a size a person
+			// can look at without scrolling a 10 000-px image.
+			for sel, suffix := range map[string]string{"#summary": "-summary", "#" + firstFig: "-diagram1", "section.conn": "-conn1"} {
+				if eval(`document.querySelectorAll("`+sel+`").length`) == 0 {
+					continue
+				}
+				b, err := chromedp.Run(ctx, chromedp.Screenshot(sel))
+				if err != nil {
+					t.Fatalf("screenshot of %s: %v", sel, err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, name+suffix+".png"), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 
 			if diagrams != len(drawn) {
 				t.Errorf("%d diagrams in the DOM, want one per drawn finding: %d", diagrams, len(drawn))

@@ -59,6 +59,7 @@ svg .seg.ack{stroke-dasharray:5 3}
 svg .seg.ev{stroke:var(--ev);stroke-width:2.6}
 svg .seg.rst{stroke-dasharray:2 2;stroke-width:2}
 svg .head{fill:#57606a}
+svg .halo{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 svg .seglabel{font-size:11px;fill:#424a53}
 svg .evlabel{font-weight:700;fill:#8c1d18}
 svg .msglabel{font-size:11.5px;font-weight:700;fill:#0b3d91}

@@ -22,7 +22,7 @@ type sink struct {
 	conns    []*analyze.ConnReport
 }
 
-func (s *sink) Finding(f *analyze.Finding)        { s.findings = append(s.findings, f) }
+func (s *sink) Finding(f *analyze.Finding)       { s.findings = append(s.findings, f) }
 func (s *sink) Connection(c *analyze.ConnReport) { s.conns = append(s.conns, c) }
 
 func labPath(name string) string {

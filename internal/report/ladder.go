@@ -18,10 +18,11 @@ const (
 	ladderTop    = 58  // below the column headers
 	breakHeight  = 34  // a broken-axis (or elided segments) row
 	maxStepPx    = 220 // the longest step drawn to scale
-	minStepPx    = 22  // room for an arrow's label
-	msgExtraPx   = 13  // room for a message name under an arrow
+	minStepPx    = 27  // room for an arrow's label
+	msgExtraPx   = 14  // room for a message name under an arrow
+	stallBreakPx = 72  // a broken step inside a long stall: tall enough to see the shading
+	maxScalePx   = 640 // the unbroken time of a diagram spans at most this much (before label spreading)
 	slantMin     = 4   // a zero one-way delay still shows a direction
-	slantMax     = 36  // long delays are not drawn steeper than this
 	breakFactor  = 5   // a step over 5× the median step (and over breakFloor) breaks the axis
 	breakFloor   = time.Millisecond
 	stallNoBreak = time.Second // a stall up to this long is drawn to scale, not broken
@@ -49,7 +50,7 @@ func layoutFor(ev *evidence.Evidence) ladderLayout {
 				names: []string{"client", "proxy", "origin"},
 				addrs: []string{a.Client.String(), a.Server.String() + " / " + b.Client.String(), b.Server.String()},
 				colOf: [][2]int{{0, 1}, {1, 2}},
-				width: 1000,
+				width: 1040,
 			}
 		}
 	}
@@ -160,35 +161,98 @@ func ladder(id string, f *analyze.Finding, ev *evidence.Evidence) string {
 	t0 := segs[0].Time
 	sa, sb, hasStall := stallSpan(f, segs)
 
-	// Steps between consecutive segments, and which of them break the axis.
-	steps := make([]time.Duration, len(segs))
-	var pos []time.Duration
+	// Each segment leaves its sender and reaches its receiver one one-way
+	// delay apart; the capture saw it at one of those ends (or between).
+	type flight struct{ send, recv, mid time.Time }
+	fl := make([]flight, len(segs))
+	var owMax time.Duration
+	for i, seg := range segs {
+		ow, at := vantage(ev.Conns[seg.Conn])
+		owMax = max(owMax, ow)
+		fromClient := seg.Dir == flow.ClientToServer
+		var f flight
+		switch {
+		case at == "client" && fromClient, at == "server" && !fromClient:
+			f = flight{seg.Time, seg.Time.Add(ow), time.Time{}}
+		case at == "client" || at == "server":
+			f = flight{seg.Time.Add(-ow), seg.Time, time.Time{}}
+		default:
+			f = flight{seg.Time.Add(-ow / 2), seg.Time.Add(ow / 2), time.Time{}}
+		}
+		f.mid = f.send.Add(f.recv.Sub(f.send) / 2)
+		fl[i] = f
+	}
+	// Labels sit at the arrows' midpoints; in midpoint order, distinct
+	// midpoints (a nanosecond apart) keep two arrows of the same instant
+	// apart when labels need room.
+	order := make([]int, len(segs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return fl[a].mid.Compare(fl[b].mid) })
+	for k := 1; k < len(order); k++ {
+		if prev, cur := fl[order[k-1]].mid, &fl[order[k]].mid; !cur.After(prev) {
+			*cur = prev.Add(1)
+		}
+	}
+	// The time axis: every send, receive and label time is a key.
+	var keys []time.Time
+	for _, f := range fl {
+		keys = append(keys, f.send, f.recv, f.mid)
+	}
+	if hasStall {
+		keys = append(keys, sa, sb)
+	}
+	slices.SortFunc(keys, func(a, b time.Time) int { return a.Compare(b) })
+	keys = slices.CompactFunc(keys, func(a, b time.Time) bool { return a.Equal(b) })
+	keyIdx := func(t time.Time) int {
+		i, _ := slices.BinarySearchFunc(keys, t, func(k, t time.Time) int { return k.Compare(t) })
+		return i
+	}
+
+	// Which steps break the axis: idle periods over 5× the median gap
+	// between captured segments (and over a few one-way delays, so that an
+	// arrow's own flight is never cut), and where segments were elided.
+	var segSteps []time.Duration
 	for i := 1; i < len(segs); i++ {
-		steps[i] = max(segs[i].Time.Sub(segs[i-1].Time), 0)
-		if steps[i] > 0 {
-			pos = append(pos, steps[i])
+		if d := segs[i].Time.Sub(segs[i-1].Time); d > 0 {
+			segSteps = append(segSteps, d)
 		}
 	}
 	var median time.Duration
-	if len(pos) > 0 {
-		slices.Sort(pos)
-		median = pos[len(pos)/2]
+	if len(segSteps) > 0 {
+		slices.Sort(segSteps)
+		median = segSteps[len(segSteps)/2]
 	}
-	threshold := max(breakFactor*median, breakFloor)
-	broken := make([]bool, len(segs))
-	elided := make([]bool, len(segs))
-	var longest time.Duration
-	for i := 1; i < len(segs); i++ {
-		inStall := hasStall && f.Duration <= stallNoBreak && !segs[i].Time.Before(sa) && !segs[i-1].Time.After(sb)
-		elided[i] = segs[i].ElidedBefore > 0
-		broken[i] = elided[i] || steps[i] > threshold && !inStall
-		if !broken[i] {
-			longest = max(longest, steps[i])
+	threshold := max(breakFactor*median, breakFloor, 3*owMax)
+	broken := make([]bool, len(keys))
+	elidedAt := make([]int, len(keys))
+	inStall := make([]bool, len(keys))
+	for i, seg := range segs {
+		if seg.ElidedBefore > 0 && i > 0 {
+			j := keyIdx(minTime(fl[i].send, fl[i].recv))
+			if j > 0 {
+				elidedAt[j] += seg.ElidedBefore
+				broken[j] = true
+			}
+		}
+	}
+	var longest, unbrokenTotal time.Duration
+	for j := 1; j < len(keys); j++ {
+		step := keys[j].Sub(keys[j-1])
+		inStall[j] = hasStall && keys[j].After(sa) && !keys[j-1].Before(sa) && !keys[j].After(sb)
+		if step > threshold && !(inStall[j] && f.Duration <= stallNoBreak) {
+			broken[j] = true
+		}
+		if !broken[j] {
+			longest = max(longest, step)
+			unbrokenTotal += step
 		}
 	}
 	scale := 0.0 // px per ms
 	if longest > 0 {
-		scale = maxStepPx / (float64(longest) / float64(time.Millisecond))
+		msf := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+		scale = math.Min(maxStepPx/msf(longest), maxScalePx/msf(unbrokenTotal))
 	}
 
 	// Rows.
@@ -196,35 +260,47 @@ func ladder(id string, f *analyze.Finding, ev *evidence.Evidence) string {
 	if segs[0].ElidedBefore > 0 {
 		top += 26
 	}
-	ys := make([]float64, len(segs))
-	ys[0] = top + 10
-	for i := 1; i < len(segs); i++ {
+	Y := make([]float64, len(keys))
+	Y[0] = top + 10
+	for j := 1; j < len(keys); j++ {
+		switch {
+		case broken[j] && inStall[j]:
+			Y[j] = Y[j-1] + stallBreakPx
+		case broken[j]:
+			Y[j] = Y[j-1] + breakHeight
+		default:
+			Y[j] = Y[j-1] + float64(keys[j].Sub(keys[j-1]))/float64(time.Millisecond)*scale
+		}
+	}
+	// Spread the rows where labels would collide: the label of each arrow
+	// sits at its midpoint, and consecutive ones need minStepPx (more under
+	// a message name); the extra room is added right before the later one.
+	for k := 1; k < len(order); k++ {
+		prev, cur := order[k-1], order[k]
 		gap := float64(minStepPx)
-		if len(segs[i-1].Messages) > 0 {
+		if len(segs[prev].Messages) > 0 {
 			gap += msgExtraPx
 		}
-		switch {
-		case broken[i]:
-			ys[i] = ys[i-1] + math.Max(breakHeight, gap+12)
-		default:
-			ys[i] = ys[i-1] + math.Max(gap, float64(steps[i])/float64(time.Millisecond)*scale)
+		j0, j1 := keyIdx(fl[prev].mid), keyIdx(fl[cur].mid)
+		if d := Y[j1] - Y[j0]; d < gap {
+			k := j0 + 1
+			for x := k; x < len(Y); x++ {
+				Y[x] += gap - d
+			}
 		}
 	}
 	yAt := func(t time.Time) float64 {
-		i, _ := slices.BinarySearchFunc(segs, t, func(s evidence.Segment, t time.Time) int { return s.Time.Compare(t) })
+		j := keyIdx(t)
 		switch {
-		case i <= 0:
-			return ys[0]
-		case i >= len(segs):
-			return ys[len(ys)-1]
+		case j >= len(keys):
+			return Y[len(Y)-1]
+		case keys[j].Equal(t) || j == 0:
+			return Y[j]
 		}
-		span := segs[i].Time.Sub(segs[i-1].Time)
-		if span <= 0 {
-			return ys[i]
-		}
-		return ys[i-1] + (ys[i]-ys[i-1])*float64(t.Sub(segs[i-1].Time))/float64(span)
+		span := keys[j].Sub(keys[j-1])
+		return Y[j-1] + (Y[j]-Y[j-1])*float64(t.Sub(keys[j-1]))/float64(span)
 	}
-	bottom := ys[len(ys)-1] + 30
+	bottom := Y[len(Y)-1] + 30
 	if len(segs[len(segs)-1].Messages) > 0 {
 		bottom += msgExtraPx
 	}
@@ -271,49 +347,37 @@ func ladder(id string, f *analyze.Finding, ev *evidence.Evidence) string {
 	}
 
 	// Breaks: a zig-zag across the columns and the length of the idle time.
-	for i := 1; i < len(segs); i++ {
-		if !broken[i] {
+	for j := 1; j < len(keys); j++ {
+		if !broken[j] {
 			continue
 		}
-		y1, y2 := ys[i-1]+8, ys[i]-8
-		if len(segs[i-1].Messages) > 0 {
-			y1 += msgExtraPx
-		}
+		y1, y2 := Y[j-1]+4, Y[j]-4
 		for _, x := range l.x {
 			s.rect(x-6, y1, 12, y2-y1, "gapbg")
 		}
 		s.zigzag(l.x[0]-14, l.x[len(l.x)-1]+14, y1, y2)
-		label := ms(steps[i]) + " (axis broken)"
-		if elided[i] {
-			label = fmt.Sprintf("⋯ %d segment(s) not shown, %s", segs[i].ElidedBefore, ms(steps[i]))
+		label := ms(keys[j].Sub(keys[j-1])) + " (axis broken)"
+		if elidedAt[j] > 0 {
+			label = fmt.Sprintf("⋯ %d segment(s) not shown, %s", elidedAt[j], ms(keys[j].Sub(keys[j-1])))
+		} else if inStall[j] {
+			continue // the stall's own label gives its length
 		}
-		s.text(8, (y1+y2)/2+4, "start", "breaklabel", label)
+		// On the right, clear of the time column.
+		s.text(right+6, (y1+y2)/2+4, "start", "breaklabel", label)
 	}
 
 	// Arrows.
+	lastTick := -100.0
 	for i, seg := range segs {
 		ci := ev.Conns[seg.Conn]
-		ow, at := vantage(ci)
-		slant := float64(ow) / float64(time.Millisecond) * scale
-		if scale == 0 {
-			slant = 12
-		}
-		slant = math.Min(math.Max(slant, slantMin), slantMax)
 		from := l.colOf[seg.Conn][0]
 		to := l.colOf[seg.Conn][1]
 		if seg.Dir == flow.ServerToClient {
 			from, to = to, from
 		}
-		senderIsClient := seg.Dir == flow.ClientToServer
-		y := ys[i]
-		var y1, y2 float64
-		switch {
-		case at == "client" && senderIsClient, at == "server" && !senderIsClient:
-			y1, y2 = y, y+slant // captured as it left
-		case at == "client" || at == "server":
-			y1, y2 = y-slant, y // captured as it arrived
-		default:
-			y1, y2 = y-slant/2, y+slant/2
+		y1, y2 := yAt(fl[i].send), yAt(fl[i].recv)
+		if y2-y1 < slantMin {
+			y2 = y1 + slantMin
 		}
 		x1, x2 := l.x[from], l.x[to]
 		dx := 3.0
@@ -331,7 +395,13 @@ func ladder(id string, f *analyze.Finding, ev *evidence.Evidence) string {
 			class += " rst"
 		}
 		s.arrow(x1+dx, y1, x2-dx, y2, class, id)
-		mx, my := (x1+x2)/2, (y1+y2)/2
+		// The label at the midpoint the rows were spread for, on the line.
+		my := yAt(fl[i].mid)
+		mx := (x1 + x2) / 2
+		if y2 > y1 {
+			mx = x1 + (x2-x1)*(my-y1)/(y2-y1)
+		}
+		mx = (mx + (x1+x2)/2) / 2 // pulled to the middle: labels stay between the columns
 		label := seg.String()
 		if len(ev.Conns) > 1 && len(l.x) == 2 {
 			label = fmt.Sprintf("c%d %s", ci.Key.ID, label)
@@ -344,11 +414,17 @@ func ladder(id string, f *analyze.Finding, ev *evidence.Evidence) string {
 			label = "★ " + label
 			lc += " evlabel"
 		}
-		s.text(mx, my-5, "middle", lc, label)
+		s.text(mx, my-5, "middle", lc+" halo", label)
 		if len(seg.Messages) > 0 {
-			s.text(mx, my+12, "middle", "msglabel", strings.Join(seg.Messages, " · "))
+			s.text(mx, my+12, "middle", "msglabel halo", strings.Join(seg.Messages, " · "))
 		}
-		s.text(8, y+4, "start", "tick", "+"+ms(seg.Time.Sub(t0)))
+		// The capture time, where the capture saw it; ticks closer than a
+		// line are skipped (the table below lists every time).
+		ty := yAt(seg.Time)
+		if ty-lastTick >= 12 {
+			s.text(8, ty+4, "start", "tick", "+"+ms(seg.Time.Sub(t0)))
+			lastTick = ty
+		}
 	}
 	if elidedAfter > 0 {
 		s.text((left+right)/2, bottom-8, "middle", "elided", fmt.Sprintf("⋯ %d later segment(s) not shown ⋯", elidedAfter))

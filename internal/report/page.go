@@ -202,7 +202,8 @@ func (p *page) finding(f *analyze.Finding) {
 	if IsLadder(f) {
 		ev := in.Evidence[f]
 		if ev != nil && len(ev.Segments) > 0 {
-			p.pf(`<figure class="diagram" data-kind="ladder" data-rule="%s">%s<figcaption>`, f.Rule, ladder(p.id(), f, ev))
+			id := p.id()
+			p.pf(`<figure class="diagram" id="fig-%s" data-kind="ladder" data-rule="%s">%s<figcaption>`, id, f.Rule, ladder(id, f, ev))
 			var legs []string
 			for _, c := range ev.Conns {
 				ow, at := vantage(c)
@@ -228,8 +229,9 @@ func (p *page) finding(f *analyze.Finding) {
 		for _, c := range cs {
 			hl[c.ID] = true
 		}
-		if svg := timeline(p.id(), pk, list, more, hl); svg != "" {
-			p.pf(`<figure class="diagram" data-kind="timeline" data-rule="%s">%s<figcaption>Connections %s → %s.</figcaption></figure>`, f.Rule, svg, pk.client, pk.server)
+		id := p.id()
+		if svg := timeline(id, pk, list, more, hl); svg != "" {
+			p.pf(`<figure class="diagram" id="fig-%s" data-kind="timeline" data-rule="%s">%s<figcaption>Connections %s → %s.</figcaption></figure>`, id, f.Rule, svg, pk.client, pk.server)
 		}
 	}
 	p.pf(`<p class="message">%s</p>`, esc(f.Message))

@@ -146,7 +146,11 @@ func waterfall(id string, c *analyze.ConnReport, maxRows int) string {
 				d := tx.Timing.Attributed[r]
 				s.raw(fmt.Sprintf(`<rect x="%s" y="%s" width="%s" height="7" class="attr" fill="url(#%s-hatch)"><title>%s</title></rect>`,
 					n(ax), n(y+18), n(max(w(d), 1)), id, esc(r+" "+ms(d))))
-				s.text(ax+max(w(d), 1)+4, y+25, "start", "attrlabel", r+" "+ms(d))
+				if lx := ax + max(w(d), 1) + 4; lx < wfLabelW+wfPlotW-120 {
+					s.text(lx, y+25, "start", "attrlabel", r+" "+ms(d))
+				} else {
+					s.text(ax-4, y+25, "end", "attrlabel", r+" "+ms(d))
+				}
 				ax += max(w(d), 1)
 			}
 		}
