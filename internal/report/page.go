@@ -224,13 +224,13 @@ func (p *page) finding(f *analyze.Finding) {
 		}
 	} else if cs := conns(f); len(cs) > 0 {
 		pk := pairKey{cs[0].Client.Addr(), cs[0].Server}
-		list, more := pairConns(in.Conns, pk, p.o.MaxTimelineConns)
+		list := pairConns(in.Conns, pk)
 		hl := map[uint64]bool{}
 		for _, c := range cs {
 			hl[c.ID] = true
 		}
 		id := p.id()
-		if svg := timeline(id, pk, list, more, hl); svg != "" {
+		if svg := timeline(id, pk, list, p.o.MaxTimelineConns, hl); svg != "" {
 			p.pf(`<figure class="diagram" id="fig-%s" data-kind="timeline" data-rule="%s">%s<figcaption>Connections %s → %s.</figcaption></figure>`, id, f.Rule, svg, pk.client, pk.server)
 		}
 	}
@@ -335,8 +335,8 @@ func (p *page) across() {
 			continue
 		}
 		pk := pairKey{ip, sv}
-		list, more := pairConns(p.in.Conns, pk, p.o.MaxTimelineConns)
-		if svg := timeline(p.id(), pk, list, more, nil); svg != "" {
+		list := pairConns(p.in.Conns, pk)
+		if svg := timeline(p.id(), pk, list, p.o.MaxTimelineConns, nil); svg != "" {
 			p.pf(`<figure class="pairline"><figcaption>%s → %s: %d connection(s)</figcaption>%s</figure>`, esc(pc.Client), esc(pc.Server), pc.Connections, svg)
 			drawn++
 		}

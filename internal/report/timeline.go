@@ -24,8 +24,8 @@ const (
 )
 
 // pairConns returns the connections of one client IP → server pair,
-// by start, at most limit (and how many more there were).
-func pairConns(all []*analyze.ConnReport, p pairKey, limit int) ([]*analyze.ConnReport, int) {
+// by start.
+func pairConns(all []*analyze.ConnReport, p pairKey) []*analyze.ConnReport {
 	var cs []*analyze.ConnReport
 	for _, c := range all {
 		if c.Conn.Client.Addr() == p.client && c.Conn.Server == p.server {
@@ -38,10 +38,23 @@ func pairConns(all []*analyze.ConnReport, p pairKey, limit int) ([]*analyze.Conn
 		}
 		return cmp.Compare(a.Conn.ID, b.Conn.ID)
 	})
-	if len(cs) > limit {
-		return cs[:limit], len(cs) - limit
+	return cs
+}
+
+// sampleBars picks at most limit connections to draw as bars, evenly over
+// the pair's time (every k-th), always with the highlighted ones; the
+// curves still count every connection.
+func sampleBars(cs []*analyze.ConnReport, limit int, highlight map[uint64]bool) (bars []*analyze.ConnReport, stride int) {
+	stride = (len(cs) + limit - 1) / max(limit, 1)
+	if stride <= 1 {
+		return cs, 1
 	}
-	return cs, 0
+	for i, c := range cs {
+		if i%stride == 0 || highlight[c.Conn.ID] {
+			bars = append(bars, c)
+		}
+	}
+	return bars, stride
 }
 
 // clientClosedFirst: the side that sends the first FIN holds TIME_WAIT.
@@ -60,10 +73,11 @@ func clientClosedFirst(c *analyze.ConnReport) (client, known bool) {
 // connections that did not overlap, so the number of lanes in use at a
 // moment is the concurrency then), with each TIME_WAIT tail, and above them
 // the number of open connections and of 4-tuples in TIME_WAIT over time.
-func timeline(id string, p pairKey, cs []*analyze.ConnReport, more int, highlight map[uint64]bool) string {
+func timeline(id string, p pairKey, cs []*analyze.ConnReport, limit int, highlight map[uint64]bool) string {
 	if len(cs) == 0 {
 		return ""
 	}
+	bars, stride := sampleBars(cs, limit, highlight)
 	t0, t1 := cs[0].Conn.First.Time, cs[0].Conn.Last.Time
 	for _, c := range cs {
 		t0 = minTime(t0, c.Conn.First.Time)
@@ -78,8 +92,8 @@ func timeline(id string, p pairKey, cs []*analyze.ConnReport, more int, highligh
 
 	// Lanes.
 	var laneEnd []time.Time
-	lane := make([]int, len(cs))
-	for i, c := range cs {
+	lane := make([]int, len(bars))
+	for i, c := range bars {
 		l := slices.IndexFunc(laneEnd, func(e time.Time) bool { return e.Before(c.Conn.First.Time) })
 		if l < 0 {
 			l = len(laneEnd)
@@ -139,8 +153,8 @@ func timeline(id string, p pairKey, cs []*analyze.ConnReport, more int, highligh
 	title := fmt.Sprintf("Connections %s → %s", p.client, p.server)
 	desc := fmt.Sprintf("%d connection(s) from %s to %s over %s, drawn as bars in %d lane(s) (lanes in use at a moment = connections open then); at most %d open at once; %d closed first by the client (TIME_WAIT at the client, shown as a thin tail of 2×MSL = 60 s), at most %d 4-tuples in TIME_WAIT at once within the capture.",
 		len(cs), p.client, p.server, ms(span), len(laneEnd), maxOpen, twClient, maxTW)
-	if more > 0 {
-		desc += fmt.Sprintf(" %d later connection(s) not drawn.", more)
+	if stride > 1 {
+		desc += fmt.Sprintf(" Bars: every %d. connection (%d of %d); the curves count all.", stride, len(bars), len(cs))
 	}
 	if len(highlight) > 0 {
 		desc += fmt.Sprintf(" The %d connection(s) the finding names are outlined.", len(highlight))
@@ -156,7 +170,7 @@ func timeline(id string, p pairKey, cs []*analyze.ConnReport, more int, highligh
 	s.path(step(func(p pt) int { return p.tw }), "curve-tw")
 	s.text(tlLeft+6, 24, "start", "legend", fmt.Sprintf("— open connections (peak %d)    - - - in TIME_WAIT (peak %d)", maxOpen, maxTW))
 	// Bars.
-	for i, c := range cs {
+	for i, c := range bars {
 		y := lanesTop + laneH*float64(lane[i])
 		x1, x2 := x(c.Conn.First.Time), x(c.Conn.Last.Time)
 		if _, ok := clientClosedFirst(c); ok {
@@ -182,9 +196,9 @@ func timeline(id string, p pairKey, cs []*analyze.ConnReport, more int, highligh
 		}
 		s.text(xx, by+4, anchor, "tick", "+"+ms(time.Duration(float64(span)*f)))
 	}
-	s.text(tlLeft, by+22, "start", "legend", "bars: connection lifetimes (outlined: named by the finding; darker: has findings); thin line: TIME_WAIT tail (2×MSL, clipped at the end of the capture)")
-	if more > 0 {
-		s.text(tlLeft+tlWidth, 24, "end", "elided", fmt.Sprintf("and %d more connection(s) not drawn", more))
+	s.text(tlLeft, by+22, "start", "legend", "bars: lifetimes (red: named by the finding; dark: has findings); thin line: TIME_WAIT (2×MSL, clipped)")
+	if stride > 1 {
+		s.text(tlLeft+tlWidth, 24, "end", "elided", fmt.Sprintf("bars: every %d. connection (%d of %d)", stride, len(bars), len(cs)))
 	}
 	s.close()
 	return s.String()
