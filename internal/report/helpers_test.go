@@ -1,0 +1,88 @@
+package report_test
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
+	"github.com/connlint/connlint/capture"
+	"github.com/connlint/connlint/internal/evidence"
+	"github.com/connlint/connlint/internal/report"
+	"github.com/connlint/connlint/reassembly"
+	"github.com/connlint/connlint/reassembly/flow"
+	"github.com/connlint/connlint/reassembly/http1"
+)
+
+// sink keeps what the page needs, as a caller of report does.
+type sink struct {
+	findings []*analyze.Finding
+	conns    []*analyze.ConnReport
+}
+
+func (s *sink) Finding(f *analyze.Finding)       { s.findings = append(s.findings, f) }
+func (s *sink) Connection(c *analyze.ConnReport) { s.conns = append(s.conns, c) }
+
+func labPath(name string) string {
+	return filepath.Join("..", "..", "testdata", "lab", name+".pcap")
+}
+
+// buildInput runs the real pipeline (the loop of cmd/connlint's pipeline.go)
+// over the files, then the second pass for the diagrams.
+func buildInput(t testing.TB, paths ...string) *report.Input {
+	t.Helper()
+	src, err := capture.OpenFiles(paths, capture.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	s := &sink{}
+	eng := analyze.NewEngine(analyze.DefaultConfig(), suite.Rules, s)
+	opts := reassembly.Options{}
+	opts.Consumers = eng.HTTP1Consumers(http1.Options{})
+	asm := reassembly.NewAssembler(eng, opts)
+	var ord int64
+	for {
+		p, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		ord++
+		asm.Packet(p.LinkType, p.Data, flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord})
+	}
+	asm.Close()
+	sum := eng.Close()
+	as := asm.Stats()
+	sum.Packets, sum.NonTCP, sum.Undecodable = as.Packets, as.NonTCP, as.Undecodable
+	in := &report.Input{Inputs: src.Inputs(), Summary: sum, Conns: s.conns, Findings: s.findings}
+	st, err := report.CollectEvidence(in, paths, capture.FileOptions{}, reassembly.Options{}, evidence.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mismatched != 0 || st.NotFound != 0 {
+		t.Errorf("second pass disagreed with the first: %+v", st)
+	}
+	return in
+}
+
+// writeReport writes the page to dir/name.html and returns its path.
+func writeReport(t testing.TB, in *report.Input, dir, name string) string {
+	t.Helper()
+	path := filepath.Join(dir, name+".html")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := report.Write(f, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
