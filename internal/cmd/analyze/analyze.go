@@ -30,10 +30,14 @@ func NewCmdAnalyze(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO}
 	var noProgress bool
 	cmd := &cobra.Command{
-		Use:   "analyze [flags] FILE...",
+		Use:   "analyze [flags] FILE... [-- BPF-FILTER]",
 		Short: "Analyze pcap/pcapng files (several are merged in time order; - is stdin; .gz is read transparently)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, opts.Flags.Filter = settings.FilesAndFilter(cmd, args, opts.Flags.Filter)
+			if err := settings.CheckDistinctFiles(args); err != nil {
+				return cli.BadInput(err)
+			}
 			cfg, err := opts.Flags.Config()
 			if err != nil {
 				return cli.BadInput(err)
