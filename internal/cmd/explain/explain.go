@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-		"github.com/connlint/connlint/docs"
+	"github.com/connlint/connlint/docs"
 	"github.com/connlint/connlint/internal/cmd/cli"
 	"github.com/connlint/connlint/internal/cmd/settings"
 	"github.com/connlint/connlint/internal/iostreams"

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/connlint/connlint/analyze"
-		"github.com/connlint/connlint/internal/render"
+	"github.com/connlint/connlint/internal/render"
 	"github.com/connlint/connlint/reassembly"
 )
 
