@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 
 	"github.com/connlint/connlint/reassembly/flow"
@@ -33,6 +35,14 @@ func Frames(ps ...flow.Pos) []Frame {
 		}
 	}
 	return out
+}
+
+// SortedFrames is Frames in capture order (by ordinal), so evidence reads
+// in the order it happened whatever order a rule names it in.
+func SortedFrames(ps ...flow.Pos) []Frame {
+	ps = slices.Clone(ps)
+	slices.SortStableFunc(ps, func(a, b flow.Pos) int { return cmp.Compare(a.Ord, b.Ord) })
+	return Frames(ps...)
 }
 
 // Idempotent reports whether method is idempotent (RFC 9110 §9.2.2): safe to

@@ -105,18 +105,21 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 	}
 	var what string
 	var gap time.Duration
+	var rst flow.Pos // an RST the message cites besides sc
 	if sc.Ord < q.Start.Ord {
 		gap = q.Start.Time.Sub(sc.Time)
 		what = fmt.Sprintf("the server had already closed it: its %s (frame %d) came %s after the last response and %s before the request",
 			how, sc.Frame, Dur(sc.Time.Sub(k.prev.Last.Time)), Dur(gap))
 		if srv.RST != nil && srv.RST != sc && srv.RST.Ord > q.Start.Ord {
 			what += fmt.Sprintf("; the request was answered by RST (frame %d)", srv.RST.Frame)
+			rst = *srv.RST
 		}
 	} else if how == "FIN" && k.finAckValid && k.finAck <= q.Start.Offset {
 		gap = sc.Time.Sub(q.Start.Time)
 		what = fmt.Sprintf("the request crossed the server's FIN (frame %d, %s later), which did not acknowledge it: the server was already closing", sc.Frame, Dur(gap))
 		if srv.RST != nil && srv.RST.Ord > q.Start.Ord {
 			what += fmt.Sprintf(", and its RST (frame %d) answered the request", srv.RST.Frame)
+			rst = *srv.RST
 		}
 	} else {
 		gap = sc.Time.Sub(q.Start.Time)
@@ -142,7 +145,7 @@ func (k *keepaliveRace) End(ctx *Ctx) {
 	ctx.Report(Finding{
 		Transaction: k.candTx,
 		Time:        q.Start.Time,
-		Frames:      Frames(k.prev.Last, *sc, q.Start),
+		Frames:      SortedFrames(k.prev.Last, *sc, q.Start, rst),
 		Duration:    k.idle,
 		Message: fmt.Sprintf("%s (transaction %d) was sent after %s idle on a persistent connection; %s; %s. The request got no response%s and must be retried on a new connection",
 			Describe(q), k.candTx, Dur(k.idle), what, timeout, lost),

@@ -71,7 +71,7 @@ func NewCmdLint(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 // finding reached opts.FailOn.
 func Run(opts *Options) error {
 	out := render.NewWriter(opts.IO.Out)
-	batch := render.Lookup(opts.Flags.Format).NewBatch(out, render.Options{Color: opts.IO.ColorEnabled(opts.Flags.Color)})
+	batch := render.Lookup(opts.Flags.Format).NewBatch(out, render.Options{Color: opts.IO.ColorEnabled(opts.Flags.Color), Width: opts.IO.TerminalWidth()})
 	failed, bad := 0, 0
 	for _, path := range opts.Paths {
 		src, err := capture.OpenFiles([]string{path}, capture.FileOptions{Filter: opts.Flags.Filter, Stdin: opts.IO.In})
