@@ -5,6 +5,7 @@ package pipeline
 import (
 	"errors"
 	"io"
+	"time"
 
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/analyze/suite"
@@ -38,6 +39,7 @@ func Run(src capture.Source, o Options) *render.Result {
 	asm := reassembly.NewAssembler(eng, asmOpts)
 	var ord int64
 	var readErr error
+	var first, last time.Time // the summary spans every packet read, tracked or not
 	for {
 		p, err := src.Next()
 		if err != nil {
@@ -45,6 +47,12 @@ func Run(src capture.Source, o Options) *render.Result {
 				readErr = err
 			}
 			break
+		}
+		if first.IsZero() || p.Time.Before(first) {
+			first = p.Time
+		}
+		if p.Time.After(last) {
+			last = p.Time
 		}
 		ord++
 		asm.Packet(p.LinkType, p.Data, flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord})
@@ -57,6 +65,9 @@ func Run(src capture.Source, o Options) *render.Result {
 	}
 	asm.Close()
 	sum := eng.Close()
+	if !first.IsZero() {
+		sum.Start, sum.End = first, last
+	}
 	as := asm.Stats()
 	sum.Packets, sum.NonTCP, sum.Undecodable = as.Packets, as.NonTCP, as.Undecodable
 	sum.EvictedFull, sum.EvictedIdle, sum.OutOfOrderDropped = as.EvictedFull, as.EvictedIdle, as.OutOfOrderDropped
