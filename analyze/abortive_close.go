@@ -243,8 +243,8 @@ func lostText(lost []lostTx, x flow.Dir) string {
 	}
 	verb := "had no complete response"
 	if x == flow.ServerToClient {
-		verb = "were unanswered"
+		verb = WasWere(len(lost)) + " unanswered"
 	}
-	n := fmt.Sprintf("%d request(s) %s", len(lost), verb)
+	n := fmt.Sprintf("%s %s", Plural(len(lost), "request"), verb)
 	return n + " (" + strings.Join(names, ", ") + ")"
 }

@@ -11,7 +11,7 @@ import (
 func TestAbortiveClose(t *testing.T) {
 	runLC(t, "abortive-close", []lcCase{
 		{name: "server resets with pipelined requests unread and its response unacknowledged", want: 1,
-			says: []string{"server reset", "2 request(s) were unanswered", "transaction 2 GET /ok", "60150 bytes it had sent were not yet acknowledged"},
+			says: []string{"server reset", "2 requests were unanswered", "transaction 2 GET /ok", "60150 bytes it had sent were not yet acknowledged"},
 			build: func(k *lcCap) {
 				lc := k.open(cli, srv, 0, 1)
 				q1 := lc.request("GET", "/abort", 2, 0)

@@ -168,12 +168,12 @@ func TestPortChurn(t *testing.T) {
 	}
 	runLC(t, "port-churn", []lcCase{
 		{name: "600 connections per second from a 500-port range", want: 1, build: churn(1200, 600, 500, c2s),
-			says: []string{"1200 connections closed in 2.00 s (600/s)", "held by the client", "runs out of ports to this server after 47.", "700 4-tuple(s) were reused within 2×MSL"}},
+			says: []string{"1200 connections closed in 2.00 s (600/s)", "held by the client", "runs out of ports to this server after 47.", "700 4-tuples were reused within 2×MSL"}},
 		{name: "server holds TIME_WAIT", want: 1, build: churn(1200, 600, 28000, s2c), says: []string{"held by the server"}},
 		{name: "slow churn (10/s) is fine", want: 0, build: churn(300, 10, 28000, c2s)},
 		{name: "a short burst is no rate", want: 0, build: churn(99, 1000, 28000, c2s)},
 		{name: "small range configured: reuse fires it", want: 1, build: churn(400, 5, 100, c2s),
-			says: []string{"4-tuple(s) were reused"}},
+			says: []string{"4-tuples were reused"}},
 		{name: "reset connections leave no TIME_WAIT", want: 0, build: func(k *lcCap) {
 			for i := 0; i < 1200; i++ {
 				lc := k.open(fmt.Sprintf("10.0.0.1:%d", 40000+i%500), srv, float64(i)*1000/600, 1)

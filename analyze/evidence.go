@@ -45,6 +45,22 @@ func SortedFrames(ps ...flow.Pos) []Frame {
 	return Frames(ps...)
 }
 
+// Plural is a count with its noun, for messages: "1 request", "3 requests".
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// WasWere is the verb that agrees with a count.
+func WasWere(n int) string {
+	if n == 1 {
+		return "was"
+	}
+	return "were"
+}
+
 // Idempotent reports whether method is idempotent (RFC 9110 §9.2.2): safe to
 // resend and to pipeline.
 func Idempotent(method string) bool {

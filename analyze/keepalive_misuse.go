@@ -100,8 +100,8 @@ func (k *keepaliveMisuse) Transaction(ctx *Ctx, t *http1.Transaction) {
 				Transaction: t.Index + 1,
 				Time:        q.Start.Time,
 				Frames:      Frames(k.maxFrom, q.Start),
-				Message: fmt.Sprintf("%s is request %d on this connection, but the server's Keep-Alive: max=%d in response %d allowed only %d request(s) after it",
-					Describe(q), t.Index+1, k.maxAnn, k.maxAnnTx, k.maxAnn),
+				Message: fmt.Sprintf("%s is request %d on this connection, but the server's Keep-Alive: max=%d in response %d allowed only %s after it",
+					Describe(q), t.Index+1, k.maxAnn, k.maxAnnTx, Plural(int(k.maxAnn), "request")),
 				Hint: "count requests against the server's announced max= and open a new connection when it is used up; a server announcing max= should close with Connection: close on the last one",
 			})
 		}
