@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -214,3 +215,28 @@ func TestCompletion(t *testing.T) {
 		t.Errorf("completion bash: exit %d", code)
 	}
 }
+
+// item 14: the README names every flag of every command (long form), so
+// what the binary accepts is documented.
+func TestReadmeListsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"analyze", "lint", "sniff", "rules"} {
+		_, help, _ := runCLI(cmd, "--help")
+		for _, m := range flagName.FindAllStringSubmatch(help, -1) {
+			if m[1] == "help" {
+				continue
+			}
+			if !strings.Contains(string(readme), "`--"+m[1]) {
+				t.Errorf("README does not mention %s --%s", cmd, m[1])
+			}
+		}
+	}
+	if !strings.Contains(string(readme), "--version") {
+		t.Error("README does not mention --version")
+	}
+}
+
+var flagName = regexp.MustCompile(`(?m)^\s+(?:-\w, )?--([a-z-]+)`)
