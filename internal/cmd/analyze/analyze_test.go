@@ -125,3 +125,32 @@ func TestProgressRate(t *testing.T) {
 		t.Errorf("after 2 s and 100 MB: %q, want 50.0 MB/s", errOut.String())
 	}
 }
+
+// Issue 18 item 8: on a terminal text is wrapped to its width; piped it is not.
+func TestWrapToTerminalWidth(t *testing.T) {
+	ios, _, out, _ := iostreams.Test()
+	if err := runAnalyze(t, ios, labNagle); err != nil {
+		t.Fatal(err)
+	}
+	longest := 0
+	for _, l := range strings.Split(out.String(), "\n") {
+		longest = max(longest, len([]rune(l)))
+	}
+	if longest <= 100 {
+		t.Fatalf("piped: longest line %d columns; the test needs long lines", longest)
+	}
+	ios, _, out, _ = iostreams.Test()
+	ios.SetStdoutTTY(true)
+	ios.SetTerminalWidth(100)
+	if err := runAnalyze(t, ios, "--color", "never", labNagle); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if len([]rune(l)) > 100 {
+			t.Errorf("line of %d columns on a 100-column terminal: %q", len([]rune(l)), l)
+		}
+	}
+	if !strings.Contains(out.String(), "\n          ") {
+		t.Error("no continuation line indented under its paragraph")
+	}
+}
