@@ -33,5 +33,14 @@ func FormatDuration(d time.Duration, msDigits int, tenSec bool) string {
 // Dur formats a duration for messages: "40.2 ms", "3.10 s", "12.5 s".
 func Dur(d time.Duration) string { return FormatDuration(d, 1, true) }
 
+// RTTWords names a round-trip time in a message: "the 1.2 ms RTT", or "the
+// RTT (under 0.1 ms)" on loopback, where Dur would print "0.0 ms".
+func RTTWords(rtt time.Duration) string {
+	if rtt < 100*time.Microsecond {
+		return "RTT (under 0.1 ms)"
+	}
+	return Dur(rtt) + " RTT"
+}
+
 // DurCoarse formats a long wait for messages: "40 ms", "3.10 s", "12.50 s".
 func DurCoarse(d time.Duration) string { return FormatDuration(d, 0, false) }

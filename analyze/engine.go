@@ -38,12 +38,34 @@ type Engine struct {
 	txHist    map[int]int64
 	pairs     map[pairKey]int
 	pairsFull bool
+	// evicted remembers connections that were evicted (table full or idle)
+	// by their endpoints, so that the mid-stream piece reassembly starts
+	// when more of their packets arrive is counted as the same connection:
+	// the summary counts connections seen, whatever --max-conns tracks.
+	evicted map[tupleKey]pieceCount
 }
 
 type aggEntry struct {
 	agg Aggregate
 	rep *Reporter
 }
+
+// tupleKey is a connection's endpoints in a fixed order (a mid-stream piece
+// may have guessed client and server the other way round).
+type tupleKey struct{ a, b netip.AddrPort }
+
+func tupleOf(c *reassembly.Conn) tupleKey {
+	if c.Client.Compare(c.Server) < 0 {
+		return tupleKey{c.Client, c.Server}
+	}
+	return tupleKey{c.Server, c.Client}
+}
+
+// pieceCount says what an evicted connection was already counted as.
+type pieceCount struct{ http, notHTTP bool }
+
+// maxEvicted bounds Engine.evicted; beyond it pieces count as connections.
+const maxEvicted = 1 << 16
 
 type pairKey struct {
 	client netip.Addr
@@ -82,7 +104,7 @@ func NewEngine(cfg *Config, rules []*Rule, sink Sink) *Engine {
 	if cfg == nil {
 		cfg = DefaultConfig()
 	}
-	e := &Engine{cfg: cfg, sink: sink, conns: map[uint64]*connState{}, txHist: map[int]int64{}, pairs: map[pairKey]int{}}
+	e := &Engine{cfg: cfg, sink: sink, conns: map[uint64]*connState{}, txHist: map[int]int64{}, pairs: map[pairKey]int{}, evicted: map[tupleKey]pieceCount{}}
 	e.sum.FindingsByRule = map[string]int{}
 	e.sum.FindingsBySeverity = map[string]int{}
 	for _, r := range rules {
@@ -431,12 +453,22 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 
 func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
 	s := &e.sum
-	s.Connections++
+	tk := tupleOf(c)
+	prev, piece := e.evicted[tk]
+	piece = piece && c.SYN.Frame == 0 // a client SYN starts a new connection (port reuse)
+	delete(e.evicted, tk)
+	if !piece {
+		s.Connections++
+		if c.MidStream {
+			s.MidStream++
+		}
+		prev = pieceCount{}
+	}
+	if (c.End == reassembly.EndEvicted || c.End == reassembly.EndIdle) && len(e.evicted) < maxEvicted {
+		e.evicted[tk] = pieceCount{http: prev.http || c.HTTP, notHTTP: prev.notHTTP || c.NotHTTP}
+	}
 	if c.Last.Time.After(s.End) {
 		s.End = c.Last.Time
-	}
-	if c.MidStream {
-		s.MidStream++
 	}
 	switch c.End {
 	case reassembly.EndRefused:
@@ -446,13 +478,15 @@ func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
 	case reassembly.EndOpen:
 		s.OpenAtEnd++
 	}
-	if c.NotHTTP {
+	if c.NotHTTP && !prev.notHTTP && !prev.http {
 		s.NonHTTP++
 	}
 	if !c.HTTP {
 		return
 	}
-	s.HTTPConnections++
+	if !prev.http {
+		s.HTTPConnections++
+	}
 	n := st.report.TransactionCount
 	if n > 1 {
 		s.Reused++

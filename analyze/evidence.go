@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 
 	"github.com/connlint/connlint/reassembly/flow"
@@ -33,6 +35,30 @@ func Frames(ps ...flow.Pos) []Frame {
 		}
 	}
 	return out
+}
+
+// SortedFrames is Frames in capture order (by ordinal), so evidence reads
+// in the order it happened whatever order a rule names it in.
+func SortedFrames(ps ...flow.Pos) []Frame {
+	ps = slices.Clone(ps)
+	slices.SortStableFunc(ps, func(a, b flow.Pos) int { return cmp.Compare(a.Ord, b.Ord) })
+	return Frames(ps...)
+}
+
+// Plural is a count with its noun, for messages: "1 request", "3 requests".
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// WasWere is the verb that agrees with a count.
+func WasWere(n int) string {
+	if n == 1 {
+		return "was"
+	}
+	return "were"
 }
 
 // Idempotent reports whether method is idempotent (RFC 9110 §9.2.2): safe to

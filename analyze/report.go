@@ -99,8 +99,9 @@ type GapReport struct {
 	After     Point // the first frame after the hole
 }
 
-// Duration is first → last packet.
-func (r *ConnReport) Duration() time.Duration { return r.Last.Time.Sub(r.First.Time) }
+// Duration is first → last packet; never negative (in a damaged file the
+// last packet can carry an earlier time than the first).
+func (r *ConnReport) Duration() time.Duration { return max(0, r.Last.Time.Sub(r.First.Time)) }
 
 // describe copies connection c, at its end, into the report.
 func (r *ConnReport) describe(c *reassembly.Conn) {

@@ -141,7 +141,7 @@ func TestLimitsFromConfigFile(t *testing.T) {
 	path := limitsPcap(t)
 	cfg := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(cfg, []byte("limits: {max-ooo-total: -1}\n"), 0o644)
-	if code, _, errs := runCLI("analyze", "--config", cfg, path); code != exitBadInput || !strings.Contains(errs, "positive") {
+	if code, _, errs := runCLI("analyze", "--config", cfg, path); code != exitBadInput || !strings.Contains(errs, "c.yaml:1: limits.max-ooo-total must be 0 or more") {
 		t.Errorf("a negative max-ooo-total from the file must be refused: exit %d %q", code, errs)
 	}
 	base, _, _ := analyzeJSON(t, "--config", "", path)

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/mattn/go-isatty"
+	"golang.org/x/term"
 )
 
 // IOStreams are the streams a command reads and writes.
@@ -20,6 +21,8 @@ type IOStreams struct {
 
 	stdoutTTY, stderrTTY bool
 	noColor              bool // NO_COLOR is set (https://no-color.org)
+	// width is Out's terminal width when set by a test; 0 asks the terminal
+	width int
 }
 
 // New wraps the given streams; a stream that is an *os.File on a terminal
@@ -55,6 +58,30 @@ func (s *IOStreams) SetStdoutTTY(tty bool) { s.stdoutTTY = tty }
 
 // SetStderrTTY overrides terminal detection of ErrOut (tests).
 func (s *IOStreams) SetStderrTTY(tty bool) { s.stderrTTY = tty }
+
+// TerminalWidth is the width in columns of Out when it is a terminal, 0
+// when it is not (output to pipes and files is never wrapped) or when the
+// size cannot be read.
+func (s *IOStreams) TerminalWidth() int {
+	if !s.stdoutTTY {
+		return 0
+	}
+	if s.width > 0 {
+		return s.width
+	}
+	f, ok := s.Out.(*os.File)
+	if !ok {
+		return 0
+	}
+	w, _, err := term.GetSize(int(f.Fd()))
+	if err != nil || w <= 0 {
+		return 0
+	}
+	return w
+}
+
+// SetTerminalWidth sets Out's width as a terminal would report it (tests).
+func (s *IOStreams) SetTerminalWidth(w int) { s.width = w }
 
 // SetNoColor says whether NO_COLOR is set (tests).
 func (s *IOStreams) SetNoColor(on bool) { s.noColor = on }

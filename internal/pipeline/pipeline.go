@@ -5,6 +5,7 @@ package pipeline
 import (
 	"errors"
 	"io"
+	"time"
 
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/analyze/suite"
@@ -64,6 +65,7 @@ func Run(src capture.Source, o Options) *render.Result {
 	asm := reassembly.NewAssembler(h, asmOpts)
 	var ord int64
 	var readErr error
+	var first, last time.Time // the summary spans every packet read, tracked or not
 	for {
 		p, err := src.Next()
 		if err != nil {
@@ -71,6 +73,12 @@ func Run(src capture.Source, o Options) *render.Result {
 				readErr = err
 			}
 			break
+		}
+		if first.IsZero() || p.Time.Before(first) {
+			first = p.Time
+		}
+		if p.Time.After(last) {
+			last = p.Time
 		}
 		ord++
 		pos := flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord}
@@ -102,6 +110,9 @@ func Run(src capture.Source, o Options) *render.Result {
 	}
 	asm.Close()
 	sum := eng.Close()
+	if !first.IsZero() {
+		sum.Start, sum.End = first, last
+	}
 	as := asm.Stats()
 	if o.Observer != nil {
 		o.Observer.Progress(as, asm.Open())

@@ -28,6 +28,7 @@ type JSONFinding struct {
 	Time        string         `json:"time"`
 	Input       string         `json:"input,omitempty"`
 	Frames      []int64        `json:"frames"`
+	FrameInputs []int          `json:"frame_inputs,omitempty"`
 	DurationMS  *float64       `json:"duration_ms,omitempty"`
 	Message     string         `json:"message"`
 	Hint        string         `json:"hint"`
@@ -40,6 +41,7 @@ type JSONGap struct {
 	Offset     uint64 `json:"offset"`
 	Bytes      uint64 `json:"bytes"`
 	FrameAfter int64  `json:"frame_after"`
+	AfterInput *int   `json:"frame_after_input,omitempty"`
 }
 
 type JSONTiming struct {
@@ -61,6 +63,8 @@ type JSONTx struct {
 	ResponseBytes int64      `json:"response_body_bytes"`
 	RequestFrame  int64      `json:"request_frame,omitempty"`
 	ResponseFrame int64      `json:"response_frame,omitempty"`
+	RequestInput  *int       `json:"request_frame_input,omitempty"`
+	ResponseInput *int       `json:"response_frame_input,omitempty"`
 	Start         string     `json:"start,omitempty"`
 	TTFBMS        *float64   `json:"ttfb_ms,omitempty"`
 	TotalMS       *float64   `json:"total_ms,omitempty"`
@@ -81,6 +85,8 @@ type JSONConn struct {
 	EndedBy       string    `json:"ended_by"`
 	FirstFrame    int64     `json:"first_frame"`
 	LastFrame     int64     `json:"last_frame"`
+	FirstInput    *int      `json:"first_frame_input,omitempty"`
+	LastInput     *int      `json:"last_frame_input,omitempty"`
 	MidStream     bool      `json:"mid_stream"`
 	RolesGuessed  bool      `json:"roles_guessed"`
 	HTTP          bool      `json:"http"`
@@ -146,6 +152,9 @@ func toJSONFinding(f *analyze.Finding, inputs []string) JSONFinding {
 	}
 	for _, fr := range f.Frames {
 		j.Frames = append(j.Frames, fr.Frame)
+		if len(inputs) > 1 {
+			j.FrameInputs = append(j.FrameInputs, fr.Input)
+		}
 	}
 	if len(f.Frames) > 0 && len(inputs) > 1 && f.Frames[0].Input < len(inputs) {
 		j.Input = inputs[f.Frames[0].Input]
@@ -170,25 +179,42 @@ func toJSONConn(c *analyze.ConnReport, inputs []string) JSONConn {
 	if len(inputs) > 1 && c.First.Input < len(inputs) {
 		j.Input = inputs[c.First.Input]
 	}
+	j.FirstInput, j.LastInput = inputIndex(inputs, c.First.Input), inputIndex(inputs, c.Last.Input)
 	if c.HandshakeSeen {
 		d := msf(c.Handshake)
 		j.HandshakeMS = &d
 	}
 	for _, g := range c.Gaps {
-		j.Gaps = append(j.Gaps, JSONGap{Direction: g.Direction, Offset: g.Offset, Bytes: g.Bytes, FrameAfter: g.After.Frame})
+		j.Gaps = append(j.Gaps, JSONGap{Direction: g.Direction, Offset: g.Offset, Bytes: g.Bytes, FrameAfter: g.After.Frame,
+			AfterInput: inputIndex(inputs, g.After.Input)})
 	}
 	for _, t := range c.Transactions {
-		j.Transactions = append(j.Transactions, toJSONTx(t))
+		j.Transactions = append(j.Transactions, toJSONTx(t, inputs))
 	}
 	return j
 }
 
-func toJSONTx(t *analyze.TxReport) JSONTx {
+// inputIndex is the *_input field of a frame: the index of its file in
+// inputs, present only when there are several inputs.
+func inputIndex(inputs []string, i int) *int {
+	if len(inputs) < 2 {
+		return nil
+	}
+	return &i
+}
+
+func toJSONTx(t *analyze.TxReport, inputs []string) JSONTx {
 	j := JSONTx{
 		Index: t.Index, Method: t.Method, Target: t.Target, Host: t.Host, Proto: t.Proto, Status: t.Status,
 		RequestBytes: t.RequestBody, ResponseBytes: t.ResponseBody,
 		RequestFrame: t.RequestStart.Frame, ResponseFrame: t.ResponseStart.Frame,
 		NoResponse: t.HasRequest && !t.HasResponse, Unsolicited: t.Unsolicited, Gap: t.Gap,
+	}
+	if t.RequestStart.Frame != 0 {
+		j.RequestInput = inputIndex(inputs, t.RequestStart.Input)
+	}
+	if t.ResponseStart.Frame != 0 {
+		j.ResponseInput = inputIndex(inputs, t.ResponseStart.Input)
 	}
 	if t.HasRequest {
 		j.Start = ts(t.RequestStart.Time)
@@ -249,7 +275,7 @@ type JSONSummary struct {
 	Error              string              `json:"error,omitempty"`
 }
 
-func toJSONSummary(res *Result) JSONSummary {
+func toJSONSummary(res *Result, inputs []string) JSONSummary {
 	s, readErr := res.Summary, res.ReadErr
 	j := JSONSummary{
 		Start: ts(s.Start), End: ts(s.End), Packets: s.Packets, NonTCP: s.NonTCP, Undecodable: s.Undecodable, Filtered: s.Filtered,
@@ -264,7 +290,7 @@ func toJSONSummary(res *Result) JSONSummary {
 	if j.Pairs == nil {
 		j.Pairs = []analyze.PairCount{}
 	}
-	j.ProxyChains, j.ProxyChainsDropped = toJSONChains(s), s.ProxyChainsDropped
+	j.ProxyChains, j.ProxyChainsDropped = toJSONChains(s, inputs), s.ProxyChainsDropped
 	if l := res.Live; l != nil {
 		j.Captured, j.QueueDropped, j.Withheld = &l.Captured, &l.QueueDropped, &l.Withheld
 	}
@@ -322,7 +348,7 @@ func (r *jsonRenderer) Finish(res *Result) error {
 		fs = append(fs, toJSONFinding(f, r.inputs))
 	}
 	b := marshal(fs)
-	s := marshal(toJSONSummary(res))
+	s := marshal(toJSONSummary(res, r.inputs))
 	io.WriteString(r.w, `],"findings":`+string(b)+`,"summary":`+string(s)+"}\n")
 	return r.w.Err()
 }
@@ -381,27 +407,28 @@ func sortFindings(fs []*analyze.Finding) {
 // JSONProxyChain is one transaction seen on both legs of a proxy
 // (analyze.ProxyChain): client → proxy → origin and the time each hop added.
 type JSONProxyChain struct {
-	ClientConn uint64  `json:"client_conn"`
-	ClientTx   int     `json:"client_transaction"`
-	OriginConn uint64  `json:"origin_conn"`
-	OriginTx   int     `json:"origin_transaction"`
-	Client     string  `json:"client"`
-	Proxy      string  `json:"proxy"`
-	ProxyOut   string  `json:"proxy_out"`
-	Origin     string  `json:"origin"`
-	Method     string  `json:"method"`
-	Target     string  `json:"target"`
-	Status     int     `json:"status,omitempty"`
-	Answered   bool    `json:"answered"`
-	Start      string  `json:"start"`
-	Frames     []int64 `json:"frames"`
-	ProxyInMS  float64 `json:"proxy_in_ms"`
-	OriginMS   float64 `json:"origin_ms"`
-	ProxyOutMS float64 `json:"proxy_out_ms"`
-	TotalMS    float64 `json:"total_ms"`
+	ClientConn  uint64  `json:"client_conn"`
+	ClientTx    int     `json:"client_transaction"`
+	OriginConn  uint64  `json:"origin_conn"`
+	OriginTx    int     `json:"origin_transaction"`
+	Client      string  `json:"client"`
+	Proxy       string  `json:"proxy"`
+	ProxyOut    string  `json:"proxy_out"`
+	Origin      string  `json:"origin"`
+	Method      string  `json:"method"`
+	Target      string  `json:"target"`
+	Status      int     `json:"status,omitempty"`
+	Answered    bool    `json:"answered"`
+	Start       string  `json:"start"`
+	Frames      []int64 `json:"frames"`
+	FrameInputs []int   `json:"frame_inputs,omitempty"`
+	ProxyInMS   float64 `json:"proxy_in_ms"`
+	OriginMS    float64 `json:"origin_ms"`
+	ProxyOutMS  float64 `json:"proxy_out_ms"`
+	TotalMS     float64 `json:"total_ms"`
 }
 
-func toJSONChains(s *analyze.Summary) []JSONProxyChain {
+func toJSONChains(s *analyze.Summary, inputs []string) []JSONProxyChain {
 	var out []JSONProxyChain
 	for _, c := range s.ProxyChains {
 		j := JSONProxyChain{
@@ -412,6 +439,9 @@ func toJSONChains(s *analyze.Summary) []JSONProxyChain {
 		}
 		for _, f := range c.Frames {
 			j.Frames = append(j.Frames, f.Frame)
+			if len(inputs) > 1 {
+				j.FrameInputs = append(j.FrameInputs, f.Input)
+			}
 		}
 		out = append(out, j)
 	}

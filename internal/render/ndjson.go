@@ -47,7 +47,7 @@ func (r *ndjsonRenderer) Connection(*analyze.ConnReport) {}
 // Finish writes, for a live capture, the summary record.
 func (r *ndjsonRenderer) Finish(res *Result) error {
 	if r.live && r.w.Err() == nil {
-		r.enc.Encode(ndjsonSummary{Type: "summary", JSONSummary: toJSONSummary(res)})
+		r.enc.Encode(ndjsonSummary{Type: "summary", JSONSummary: toJSONSummary(res, r.inputs)})
 	}
 	return r.w.Err()
 }

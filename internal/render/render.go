@@ -44,8 +44,14 @@ type Renderer interface {
 type Options struct {
 	Inputs []string // the run's inputs, to name files in evidence
 	Color  bool     // text: ANSI colour
-	All    bool     // text: every TCP connection, not only HTTP ones and those with findings
-	Live   bool     // a live capture (sniff): print findings the moment they are found
+	All    bool     // text: every TCP connection and every finding in full
+	// Verbose: text prints every finding in full, instead of grouping the
+	// ones repeated across connections and folding repeats within one.
+	Verbose bool
+	// Width: text wraps lines to this many columns (the terminal's); 0 means
+	// no wrapping (stdout is not a terminal).
+	Width int
+	Live  bool // a live capture (sniff): print findings the moment they are found
 }
 
 // Batch renders a lint run: one analysis per input file, into one output.

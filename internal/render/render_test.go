@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -227,4 +228,92 @@ func (shortWriter) Write(p []byte) (int, error) { return len(p) - 1, nil }
 // http1Pos: TxReport still carries the parser's positions.
 func http1Pos(p analyze.Point) flow.Pos {
 	return flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame}
+}
+
+// Issue 18 item 10: with several inputs every frame names its file: text
+// as base#frame (ring1.pcap#1), JSON with *_input indexes.
+func TestSeveralInputsGolden(t *testing.T) {
+	for _, name := range []string{"text", "json"} {
+		conns, findings, res := model()
+		res.Inputs = []string{"/var/captures/ring0.pcap", "/var/captures/ring1.pcap"}
+		nagle := findings[0]
+		nagle.Frames = []analyze.Frame{{Input: 0, Frame: 10}, {Input: 1, Frame: 1}, {Input: 1, Frame: 2}}
+		c1 := conns[0]
+		c1.Last.Input, c1.Last.Frame = 1, 9
+		c1.Gaps[0].After.Input, c1.Gaps[0].After.Frame = 1, 6
+		c1.Transactions[1].ResponseStart.Input, c1.Transactions[1].ResponseStart.Frame = 1, 3
+		var out bytes.Buffer
+		r := Lookup(name).New(&out, Options{Inputs: res.Inputs})
+		r.Finding(nagle)
+		r.Connection(c1)
+		r.Connection(conns[1])
+		r.Finding(findings[1])
+		if err := r.Finish(res); err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, name+"-inputs.golden", out.Bytes())
+	}
+}
+
+// Issue 18 items 6 and 7: connections print in id order whatever order
+// they ended in; a finding repeated on many connections is grouped.
+func TestGroupingAndOrder(t *testing.T) {
+	client, server := netip.MustParseAddrPort("10.0.0.1:50000"), netip.MustParseAddrPort("10.0.0.2:80")
+	var out bytes.Buffer
+	r := Lookup("text").New(&out, Options{Inputs: []string{"x.pcap"}})
+	for _, id := range []uint64{5, 3, 1, 4, 2} {
+		f := &analyze.Finding{Rule: "handshake-overhead", Severity: analyze.Info, Conn: analyze.ConnRef{ID: id, Client: client, Server: server},
+			Transaction: 1, Time: t0.Add(time.Duration(id) * time.Millisecond), Frames: []analyze.Frame{{Frame: int64(id)}},
+			Duration: time.Duration(id) * time.Millisecond, Message: fmt.Sprintf("handshake took %d.0 ms of %d ms (%d %%)", id, 10+id, 40+id)}
+		r.Finding(f)
+		r.Connection(&analyze.ConnReport{ID: id, Client: client, Server: server, HTTP: true, First: analyze.Point{Time: t0}, Last: analyze.Point{Time: t0},
+			EndedBy: "fin", Findings: []*analyze.Finding{f}})
+	}
+	_, _, res := model()
+	if err := r.Finish(res); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	var last int
+	for _, id := range []string{"conn 1 ", "conn 2 ", "conn 3 ", "conn 4 ", "conn 5 "} {
+		i := strings.Index(s, "\n"+id)
+		if i < last {
+			t.Errorf("%q out of order:\n%s", id, s)
+		}
+		last = i
+	}
+	for _, want := range []string{"info handshake-overhead  5 findings on 5 connections", "connections: 1, 2, 3, 4, 5", "3 examples (longest first):",
+		"      conn 5  tx 1  frames 5  5.0 ms\n          handshake took 5.0 ms", "conn 4  tx 1", "conn 3  tx 1"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Count(s, "handshake took") != 3 {
+		t.Errorf("want the 3 longest examples only:\n%s", s)
+	}
+}
+
+func TestWrapLine(t *testing.T) {
+	line := "      POST /upload split into headers (212 B) and body (18 B); body held by Nagle until delayed ACK after 40.2 ms"
+	got := wrapLine(line, 50)
+	for _, l := range got {
+		if visible(l) > 50 {
+			t.Errorf("%q is %d wide", l, visible(l))
+		}
+	}
+	if strings.Join(strings.Fields(strings.Join(got, " ")), " ") != strings.Join(strings.Fields(line), " ") {
+		t.Errorf("words lost: %q", got)
+	}
+	if !strings.HasPrefix(got[1], "          P") && !strings.HasPrefix(got[1], "          ") {
+		t.Errorf("continuation not indented: %q", got[1])
+	}
+	frames := "  warning nagle  frames " + strings.Repeat("ring1.pcap#41,", 8) + "x"
+	for _, l := range wrapLine(frames, 60) {
+		if visible(l) > 60 {
+			t.Errorf("frame list not broken at commas: %q", l)
+		}
+	}
+	if got := wrapLine(line, 0); len(got) != 1 || got[0] != line {
+		t.Errorf("width 0 wrapped: %q", got)
+	}
 }

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -44,22 +45,38 @@ func (p palette) sev(s analyze.Severity) string {
 	return p.info("info")
 }
 
-// textRenderer prints each HTTP connection (or any connection with findings)
-// when it ends, then the cross-connection findings and a summary.
+// textRenderer prints each HTTP connection (or any connection with
+// findings) in connection-id order, then the findings repeated across many
+// connections (grouped), the cross-connection findings and a summary.
+// Connections are rendered when they end and kept as text until Finish, so
+// the report's order does not depend on the order connections ended.
 type textRenderer struct {
-	w      *Writer
-	p      palette
-	inputs []string
-	cross  []*analyze.Finding
-	all    bool
-	shown  int
+	w       *Writer
+	wrap    *wrapWriter // nil: no wrapping (not a terminal)
+	p       palette
+	inputs  []string
+	names   []string // how frames name their input: base names, paths when those collide
+	cross   []*analyze.Finding
+	all     bool // every connection, every finding
+	verbose bool // every finding in full: no grouping, no "(same as above)"
+	conns   []shownConn
+}
+
+// shownConn is a connection's rendered header and transaction table and
+// its findings, printed at Finish.
+type shownConn struct {
+	id       uint64
+	head     string
+	findings []*analyze.Finding
 }
 
 func newText(w io.Writer, o Options) Renderer {
+	out, wrap := wrapped(w, o.Width)
 	if o.Live {
-		return &liveRenderer{w: NewWriter(w), p: newPalette(o.Color)}
+		return &liveRenderer{w: out, wrap: wrap, p: newPalette(o.Color), names: inputNames(o.Inputs)}
 	}
-	return &textRenderer{w: NewWriter(w), p: newPalette(o.Color), inputs: o.Inputs, all: o.All}
+	return &textRenderer{w: out, wrap: wrap, p: newPalette(o.Color), inputs: o.Inputs, names: inputNames(o.Inputs),
+		all: o.All, verbose: o.All || o.Verbose}
 }
 
 func (r *textRenderer) Finding(f *analyze.Finding) {
@@ -74,34 +91,38 @@ func (r *textRenderer) Connection(c *analyze.ConnReport) {
 	if !c.HTTP && len(c.Findings) == 0 && !r.all || r.w.Err() != nil {
 		return
 	}
-	r.shown++
-	w, p := r.w, r.p
-	fmt.Fprintf(w, "\n%s %s → %s  %s  %s  %s ↑ %s ↓%s\n",
+	var b strings.Builder
+	p := r.p
+	fmt.Fprintf(&b, "\n%s %s → %s  %s  %s  %s ↑ %s ↓%s\n",
 		p.bold(fmt.Sprintf("conn %d", c.ID)), c.Client, c.Server,
 		fmtDur(c.Duration()), endedBy(c.EndedBy), fmtBytes(c.BytesC2S), fmtBytes(c.BytesS2C), r.connNotes(c))
-	fmt.Fprintf(w, "  %s\n", p.dim(fmt.Sprintf("frames %s–%s, %s", r.frameRef(c.First.Input, c.First.Frame), r.frameRef(c.Last.Input, c.Last.Frame), ts(c.First.Time))))
+	fmt.Fprintf(&b, "  %s\n", p.dim(fmt.Sprintf("frames %s–%s, %s", r.frameRef(c.First.Input, c.First.Frame), r.frameRef(c.Last.Input, c.Last.Frame), ts(c.First.Time))))
 	for _, g := range c.Gaps {
-		fmt.Fprintf(w, "  %s %s %s missing at stream offset %d (before frame %s)\n", p.warn("gap"), g.Direction, fmtBytes(g.Bytes), g.Offset, r.frameRef(g.After.Input, g.After.Frame))
+		fmt.Fprintf(&b, "  %s %s %s missing at stream offset %d (before frame %s)\n", p.warn("gap"), g.Direction, fmtBytes(g.Bytes), g.Offset, r.frameRef(g.After.Input, g.After.Frame))
 	}
 	if c.GapsDropped > 0 {
-		fmt.Fprintf(w, "  %s %d more gaps not listed\n", p.warn("gap"), c.GapsDropped)
+		fmt.Fprintf(&b, "  %s %s more not listed\n", p.warn("gap"), nof(c.GapsDropped, "gap"))
 	}
 	if len(c.Transactions) > 0 {
-		r.txTable(c)
+		r.txTable(&b, c)
 	}
-	r.findings(c.Findings)
+	r.conns = append(r.conns, shownConn{id: c.ID, head: b.String(), findings: c.Findings})
 }
 
 // fullPerRule: findings of one rule on one connection printed in full; the
 // rest are listed one short line each (JSON always has them all).
 const fullPerRule = 3
 
-func (r *textRenderer) findings(fs []*analyze.Finding) {
+func (r *textRenderer) findings(fs []*analyze.Finding, groups map[*analyze.Finding]*group) {
 	seen := map[string]int{}
 	var rest []*analyze.Finding
 	for _, f := range fs {
+		if g := groups[f]; g != nil {
+			fmt.Fprintln(r.w, r.head(f, "  ")+"  "+r.p.dim(fmt.Sprintf("(one of %d alike, see %q below)", len(g.findings), repeatedTitle)))
+			continue
+		}
 		seen[f.Rule]++
-		if seen[f.Rule] <= fullPerRule {
+		if seen[f.Rule] <= fullPerRule || r.verbose {
 			r.finding(f, "  ")
 		} else {
 			rest = append(rest, f)
@@ -151,8 +172,8 @@ func endedBy(end string) string {
 	return end
 }
 
-func (r *textRenderer) txTable(cr *analyze.ConnReport) {
-	w, p := r.w, r.p
+func (r *textRenderer) txTable(w io.Writer, cr *analyze.ConnReport) {
+	p := r.p
 	fmt.Fprintf(w, "  %s\n", p.dim(fmt.Sprintf("%4s  %-7s %-32s %6s %9s %9s %10s %10s  %s", "#", "method", "target", "status", "req B", "resp B", "ttfb", "total", "where the time went")))
 	for _, t := range cr.Transactions {
 		method, target, status := t.Method, t.Target, "-"
@@ -185,7 +206,7 @@ func (r *textRenderer) txTable(cr *analyze.ConnReport) {
 		fmt.Fprintln(w, line)
 	}
 	if cr.TransactionsDropped > 0 {
-		fmt.Fprintf(w, "  %s\n", p.dim(fmt.Sprintf("… %d more transactions not listed", cr.TransactionsDropped)))
+		fmt.Fprintf(w, "  %s\n", p.dim(fmt.Sprintf("… %s more not listed", nof(cr.TransactionsDropped, "transaction"))))
 	}
 }
 
@@ -218,6 +239,12 @@ func (r *textRenderer) head(f *analyze.Finding, indent string) string {
 	if f.Across && f.Conn.ID != 0 {
 		h += fmt.Sprintf("  conn %d", f.Conn.ID)
 	}
+	return h + r.evidence(f)
+}
+
+// evidence is the transaction, frames and measured duration of a finding.
+func (r *textRenderer) evidence(f *analyze.Finding) string {
+	h := ""
 	if f.Transaction > 0 {
 		h += fmt.Sprintf("  tx %d", f.Transaction)
 	}
@@ -246,16 +273,53 @@ func (r *textRenderer) frameList(fs []analyze.Frame) string {
 	return strings.Join(s, ",")
 }
 
-// frameRef names a frame; with several inputs it says which file.
+// frameRef names a frame; with several inputs it says which file
+// (ring1.pcap#41).
 func (r *textRenderer) frameRef(input int, frame int64) string {
-	if len(r.inputs) > 1 && input < len(r.inputs) {
-		return fmt.Sprintf("%s#%d", r.inputs[input], frame)
+	return frameRef(r.names, input, frame)
+}
+
+func frameRef(names []string, input int, frame int64) string {
+	if len(names) > 1 && input < len(names) {
+		return fmt.Sprintf("%s#%d", names[input], frame)
 	}
 	return fmt.Sprint(frame)
 }
 
+// inputNames are the inputs as frames name them: the base name, or the path
+// as given when two inputs share a base name.
+func inputNames(inputs []string) []string {
+	names := make([]string, len(inputs))
+	count := map[string]int{}
+	for i, in := range inputs {
+		names[i] = filepath.Base(in)
+		count[names[i]]++
+	}
+	for i, in := range inputs {
+		if count[names[i]] > 1 {
+			names[i] = in
+		}
+	}
+	return names
+}
+
 func (r *textRenderer) Finish(res *Result) error {
 	w, p := r.w, r.p
+	sort.SliceStable(r.conns, func(i, j int) bool { return r.conns[i].id < r.conns[j].id })
+	var groups []*group
+	byFinding := map[*analyze.Finding]*group{}
+	if !r.verbose {
+		groups, byFinding = groupFindings(r.conns)
+	}
+	for _, c := range r.conns {
+		if w.Err() != nil {
+			break
+		}
+		io.WriteString(w, c.head)
+		r.findings(c.findings, byFinding)
+	}
+	r.conns = nil
+	r.writeGroups(groups)
 	if len(r.cross) > 0 {
 		fmt.Fprintf(w, "\n%s\n", p.head("Across connections"))
 		sortFindings(r.cross)
@@ -276,29 +340,33 @@ func (r *textRenderer) Finish(res *Result) error {
 	}
 	writeProxyChains(w, p, res.Summary)
 	writeTextSummary(w, p, res)
+	r.wrap.flush()
 	return w.Err()
 }
 
 func writeTextSummary(w io.Writer, p palette, res *Result) {
 	s := res.Summary
 	fmt.Fprintf(w, "\n%s %s\n", p.head("Summary"), p.dim(strings.Join(res.Inputs, ", ")))
-	fmt.Fprintf(w, "  %d packets, %s\n", s.Packets, spanOf(s))
-	fmt.Fprintf(w, "  %d TCP connections: %d HTTP, %d not HTTP, %d reused, %d refused, %d reset, %d open at end, %d mid-stream\n",
-		s.Connections, s.HTTPConnections, s.NonHTTP, s.Reused, s.Refused, s.Reset, s.OpenAtEnd, s.MidStream)
+	fmt.Fprintf(w, "  %s, %s\n", nof(s.Packets, "packet"), spanOf(s))
+	// every connection lands in one of HTTP, not HTTP, without data (a SYN
+	// that was refused or never answered, a handshake with nothing sent)
+	noData := max(0, s.Connections-s.HTTPConnections-s.NonHTTP)
+	fmt.Fprintf(w, "  %s: %d HTTP, %d not HTTP, %d without data; %d reused, %d refused, %d reset, %d open at end, %d mid-stream\n",
+		nof(s.Connections, "TCP connection"), s.HTTPConnections, s.NonHTTP, noData, s.Reused, s.Refused, s.Reset, s.OpenAtEnd, s.MidStream)
 	if s.HTTPConnections > 0 {
-		fmt.Fprintf(w, "  %d transactions; per HTTP connection min %d, median %d, max %d\n", s.Transactions, s.TxPerConnMin, s.TxPerConnMedian, s.TxPerConnMax)
+		fmt.Fprintf(w, "  %s; per HTTP connection min %d, median %d, max %d\n", nof(s.Transactions, "transaction"), s.TxPerConnMin, s.TxPerConnMedian, s.TxPerConnMax)
 	}
 	if s.Gaps > 0 || s.Inconsistencies > 0 {
-		fmt.Fprintf(w, "  %s %d gaps (%s missing from the capture), %d inconsistent overlaps\n", p.warn("capture:"), s.Gaps, fmtBytes(s.GapBytes), s.Inconsistencies)
+		fmt.Fprintf(w, "  %s %s (%s missing from the capture), %s\n", p.warn("capture:"), nof(s.Gaps, "gap"), fmtBytes(s.GapBytes), nof(s.Inconsistencies, "inconsistent overlap"))
 	}
 	if s.EvictedFull+s.EvictedIdle+s.OutOfOrderDropped > 0 {
-		fmt.Fprintf(w, "  %s %d connections evicted (table full), %d idle-evicted, %d out-of-order bytes dropped\n", p.warn("limits:"), s.EvictedFull, s.EvictedIdle, s.OutOfOrderDropped)
+		fmt.Fprintf(w, "  %s %s evicted (table full), %d idle-evicted, %s dropped\n", p.warn("limits:"), nof(s.EvictedFull, "connection"), s.EvictedIdle, nof(s.OutOfOrderDropped, "out-of-order byte"))
 	}
 	if s.NonTCP+s.Undecodable > 0 {
-		fmt.Fprintf(w, "  %d packets not TCP/IP, %d undecodable\n", s.NonTCP, s.Undecodable)
+		fmt.Fprintf(w, "  %s not TCP/IP, %d undecodable\n", nof(s.NonTCP, "packet"), s.Undecodable)
 	}
 	if s.Filtered > 0 {
-		fmt.Fprintf(w, "  %d packets rejected by the filter\n", s.Filtered)
+		fmt.Fprintf(w, "  %s rejected by the filter\n", nof(s.Filtered, "packet"))
 	}
 	// pairs are sorted busiest first; only pairs with several connections say anything
 	var ps []string
@@ -328,7 +396,7 @@ func writeTextSummary(w io.Writer, p palette, res *Result) {
 	for _, id := range rules {
 		byRule = append(byRule, fmt.Sprintf("%s ×%d", id, s.FindingsByRule[id]))
 	}
-	fmt.Fprintf(w, "  %d findings: %s %d, %s %d, %s %d — %s\n", total,
+	fmt.Fprintf(w, "  %s: %s %d, %s %d, %s %d — %s\n", nof(total, "finding"),
 		p.err("error"), s.FindingsBySeverity["error"], p.warn("warning"), s.FindingsBySeverity["warning"], p.info("info"), s.FindingsBySeverity["info"],
 		strings.Join(byRule, ", "))
 }
@@ -337,7 +405,9 @@ func spanOf(s *analyze.Summary) string {
 	if s.Start.IsZero() {
 		return "no TCP connections"
 	}
-	return fmt.Sprintf("%s → %s (%s)", ts(s.Start), ts(s.End), fmtDur(s.End.Sub(s.Start)))
+	// a damaged file can put a packet's time before the first one's: the
+	// span is never negative
+	return fmt.Sprintf("%s → %s (%s)", ts(s.Start), ts(s.End), fmtDur(max(0, s.End.Sub(s.Start))))
 }
 
 func fmtDur(d time.Duration) string {

@@ -216,7 +216,7 @@ func TestPipelining(t *testing.T) {
 	}
 	runCases(t, "pipelining", []ruleCase{
 		{"sequential keep-alive", sequential, 0, ""},
-		{"two GETs", pipelined("GET", "GET"), 1, "1 request(s) were pipelined"},
+		{"two GETs", pipelined("GET", "GET"), 1, "1 request was pipelined"},
 		{"POST behind GET is the other rule", pipelined("GET", "POST"), 0, ""},
 		{"three deep", func(s *analyzetest.Script) {
 			s.Tx(analyzetest.Req("GET", "/a", analyzetest.At(2, 0), analyzetest.At(2, 0)), analyzetest.Resp(200, analyzetest.At(5, 10), analyzetest.At(6, 11)))

@@ -136,7 +136,7 @@ func (p *pipelineTracker) End(ctx *analyze.Ctx) {
 		return
 	}
 	f := *p.first
-	f.Message = fmt.Sprintf("%d request(s) were pipelined (sent before the previous response was complete), depth up to %d; first at transaction %d", p.count, p.depth, f.Transaction)
+	f.Message = fmt.Sprintf("%s %s pipelined (sent before the previous response was complete), depth up to %d; first at transaction %d", analyze.Plural(p.count, "request"), analyze.WasWere(p.count), p.depth, f.Transaction)
 	f.Hint = "pipelining is fragile behind proxies and stalls behind a slow response (head-of-line blocking); prefer several connections or HTTP/2"
 	f.Attrs = map[string]any{"pipelined": p.count, "depth": p.depth}
 	ctx.Report(f)

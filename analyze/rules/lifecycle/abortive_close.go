@@ -283,8 +283,8 @@ func lostText(lost []lostTx, x flow.Dir) string {
 	}
 	verb := "had no complete response"
 	if x == flow.ServerToClient {
-		verb = "were unanswered"
+		verb = analyze.WasWere(len(lost)) + " unanswered"
 	}
-	n := fmt.Sprintf("%d request(s) %s", len(lost), verb)
+	n := fmt.Sprintf("%s %s", analyze.Plural(len(lost), "request"), verb)
 	return n + " (" + strings.Join(names, ", ") + ")"
 }

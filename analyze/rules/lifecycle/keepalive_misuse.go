@@ -102,8 +102,8 @@ func (k *keepaliveMisuse) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 				Transaction: t.Index + 1,
 				Time:        q.Start.Time,
 				Frames:      analyze.Frames(k.maxFrom, q.Start),
-				Message: fmt.Sprintf("%s is request %d on this connection, but the server's Keep-Alive: max=%d in response %d allowed only %d request(s) after it",
-					analyze.Describe(q), t.Index+1, k.maxAnn, k.maxAnnTx, k.maxAnn),
+				Message: fmt.Sprintf("%s is request %d on this connection, but the server's Keep-Alive: max=%d in response %d allowed only %s after it",
+					analyze.Describe(q), t.Index+1, k.maxAnn, k.maxAnnTx, analyze.Plural(int(k.maxAnn), "request")),
 				Hint:  "count requests against the server's announced max= and open a new connection when it is used up; a server announcing max= should close with Connection: close on the last one",
 				Attrs: map[string]any{"kind": "beyond-max", "max": k.maxAnn, "announced_in_tx": k.maxAnnTx},
 			})

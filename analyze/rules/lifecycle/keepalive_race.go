@@ -106,6 +106,7 @@ func (k *keepaliveRace) End(ctx *analyze.Ctx) {
 	}
 	var what, race string
 	var gap time.Duration
+	var rst flow.Pos // an RST the message cites besides sc
 	if sc.Ord < q.Start.Ord {
 		race = "closed-before-request"
 		gap = q.Start.Time.Sub(sc.Time)
@@ -113,6 +114,7 @@ func (k *keepaliveRace) End(ctx *analyze.Ctx) {
 			how, sc.Frame, analyze.Dur(sc.Time.Sub(k.prev.Last.Time)), analyze.Dur(gap))
 		if srv.RST != nil && srv.RST != sc && srv.RST.Ord > q.Start.Ord {
 			what += fmt.Sprintf("; the request was answered by RST (frame %d)", srv.RST.Frame)
+			rst = *srv.RST
 		}
 	} else if how == "FIN" && k.finAckValid && k.finAck <= q.Start.Offset {
 		race = "crossed-close"
@@ -120,6 +122,7 @@ func (k *keepaliveRace) End(ctx *analyze.Ctx) {
 		what = fmt.Sprintf("the request crossed the server's FIN (frame %d, %s later), which did not acknowledge it: the server was already closing", sc.Frame, analyze.Dur(gap))
 		if srv.RST != nil && srv.RST.Ord > q.Start.Ord {
 			what += fmt.Sprintf(", and its RST (frame %d) answered the request", srv.RST.Frame)
+			rst = *srv.RST
 		}
 	} else {
 		gap = sc.Time.Sub(q.Start.Time)
@@ -146,7 +149,7 @@ func (k *keepaliveRace) End(ctx *analyze.Ctx) {
 	ctx.Report(analyze.Finding{
 		Transaction: k.candTx,
 		Time:        q.Start.Time,
-		Frames:      analyze.Frames(k.prev.Last, *sc, q.Start),
+		Frames:      analyze.SortedFrames(k.prev.Last, *sc, q.Start, rst),
 		Duration:    k.idle,
 		Message: fmt.Sprintf("%s (transaction %d) was sent after %s idle on a persistent connection; %s; %s. The request got no response%s and must be retried on a new connection",
 			analyze.Describe(q), k.candTx, analyze.Dur(k.idle), what, timeout, lost),

@@ -275,8 +275,8 @@ func (p *portChurn) report(rep *analyze.Reporter, k pairKey, cp *churnPair) {
 		if a.closer == 0 {
 			side = "the client"
 		}
-		msg += fmt.Sprintf(". %d 4-tuple(s) were reused within 2×MSL (%d of them while the client held TIME_WAIT); first: client port %d, connection %d closed (frame %d, TIME_WAIT at %s) and connection %d reused it %s later (frame %d)",
-			cp.reuses, cp.reuseClientTW, cp.firstReusePort, a.ref.ID, a.frame.Frame, side, b.ref.ID, analyze.Dur(cp.firstReuseGap), b.frame.Frame)
+		msg += fmt.Sprintf(". %s %s reused within 2×MSL (%d of them while the client held TIME_WAIT); first: client port %d, connection %d closed (frame %d, TIME_WAIT at %s) and connection %d reused it %s later (frame %d)",
+			analyze.Plural(int(cp.reuses), "4-tuple"), analyze.WasWere(int(cp.reuses)), cp.reuseClientTW, cp.firstReusePort, a.ref.ID, a.frame.Frame, side, b.ref.ID, analyze.Dur(cp.firstReuseGap), b.frame.Frame)
 		for _, f := range []analyze.Frame{a.frame, b.frame} {
 			if f != fr[0] && f != fr[1] {
 				fr = append(fr, f)

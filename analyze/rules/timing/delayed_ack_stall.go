@@ -63,9 +63,9 @@ func reportStall(ctx *analyze.Ctx, t *http1.Transaction, c *stallCand) {
 	if c.msgN.Dir == flow.ServerToClient && t.Request != nil {
 		what += " to " + analyze.Describe(t.Request)
 	}
-	f.Message = fmt.Sprintf("%s: the %s's next %d B (frame %d) left only when the %s's ACK (frame %d) of %d B (frame %d) arrived, %s after the data — %s beyond the %s RTT to the %s, with no data to carry it: a delayed ACK (RFC 1122 §4.2.3.2) stalled the %s",
+	f.Message = fmt.Sprintf("%s: the %s's next %d B (frame %d) left only when the %s's ACK (frame %d) of %d B (frame %d) arrived, %s after the data — %s beyond the %s to the %s, with no data to carry it: a delayed ACK (RFC 1122 §4.2.3.2) stalled the %s",
 		what, sender, c.n.n, c.n.pos.frame, receiver, c.k.frame, c.acked.ackOff-c.acked.prevUna, c.d.pos.frame,
-		analyze.Dur(c.ackDelay), analyze.Dur(c.stall), analyze.Dur(c.rB), receiver, sender)
+		analyze.Dur(c.ackDelay), analyze.Dur(c.stall), analyze.RTTWords(c.rB), receiver, sender)
 	if c.tail {
 		f.Message += fmt.Sprintf("; the held %d B were less than a full segment (MSS %d) behind full-sized unacknowledged data: classic Nagle (RFC 896: BSD, macOS, Windows) holds such a tail, Linux's Minshall variant does not — or the congestion window was one segment", c.n.n, c.mss)
 		f.Attrs["nagle"] = "classic-only"

@@ -465,9 +465,9 @@ func (a *slowStartAgg) report(r *analyze.Reporter, f, w *ssEntry, cur *analyze.C
 		Frames:      analyze.Frames(fr.SYN, fr.Start, fr.Last),
 		Duration:    cost,
 		Related:     []analyze.ConnRef{f.ref, w.ref},
-		Message: fmt.Sprintf("%s on new connection %d (%s → %s): the %d-B response took %d round trips (flights of %s segments: slow start from the initial window) while connection %d to the same server was warm (one round trip carried up to %d B there) and idle for %s; about %d round trip(s), %s, more than on the warm connection",
+		Message: fmt.Sprintf("%s on new connection %d (%s → %s): the %d-B response took %d round trips (flights of %s segments: slow start from the initial window) while connection %d to the same server was warm (one round trip carried up to %d B there) and idle for %s; about %s, %s, more than on the warm connection",
 			fr.Request, f.ref.ID, f.ref.Client, f.ref.Server, fr.Bytes, fr.Flights, strings.Join(sizes, ", "), w.ref.ID,
-			w.maxFlight, analyze.Dur(fr.ReqStart.Sub(idleSince)), extra, analyze.Dur(cost)),
+			w.maxFlight, analyze.Dur(fr.ReqStart.Sub(idleSince)), analyze.Plural(int(extra), "round trip"), analyze.Dur(cost)),
 		Hint: "send the request on the idle keep-alive connection (a connection pool that prefers warm connections) instead of opening a new one; note that Linux servers restart slow start after an idle RTO unless net.ipv4.tcp_slow_start_after_idle=0",
 		Attrs: map[string]any{
 			"flights": fr.Flights, "flight_segments": fr.Segments, "response_bytes": fr.Bytes,

@@ -20,7 +20,8 @@ type Options struct {
 	Flags    settings.Analysis
 	Config   *analyze.Config // from Flags, checked before the run
 	Paths    []string
-	All      bool // text: every TCP connection
+	All      bool // text: every TCP connection and every finding
+	Verbose  bool // text: every finding in full, repeated ones not grouped
 	Progress bool // a progress bar on a terminal for large inputs
 }
 
@@ -30,10 +31,14 @@ func NewCmdAnalyze(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO}
 	var noProgress bool
 	cmd := &cobra.Command{
-		Use:   "analyze [flags] FILE...",
+		Use:   "analyze [flags] FILE... [-- BPF-FILTER]",
 		Short: "Analyze pcap/pcapng files (several are merged in time order; - is stdin; .gz is read transparently)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, opts.Flags.Filter = settings.FilesAndFilter(cmd, args, opts.Flags.Filter)
+			if err := settings.CheckDistinctFiles(args); err != nil {
+				return cli.BadInput(err)
+			}
 			cfg, err := opts.Flags.Config()
 			if err != nil {
 				return cli.BadInput(err)
@@ -46,7 +51,8 @@ func NewCmdAnalyze(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 		},
 	}
 	opts.Flags.Register(cmd.Flags(), "text")
-	cmd.Flags().BoolVar(&opts.All, "all", false, "text: show every TCP connection, not only HTTP ones and those with findings")
+	cmd.Flags().BoolVar(&opts.All, "all", false, "text: show every TCP connection, not only HTTP ones and those with findings, and every finding in full")
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "text: print every finding in full instead of grouping those repeated across connections")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "no progress bar on stderr")
 	return cmd
 }
@@ -62,7 +68,8 @@ func Run(opts *Options) error {
 	defer src.Close()
 	out := render.NewWriter(opts.IO.Out)
 	r := render.Lookup(opts.Flags.Format).New(out, render.Options{
-		Inputs: src.Inputs(), Color: opts.IO.ColorEnabled(opts.Flags.Color), All: opts.All,
+		Inputs: src.Inputs(), Color: opts.IO.ColorEnabled(opts.Flags.Color), All: opts.All, Verbose: opts.Verbose,
+		Width: opts.IO.TerminalWidth(),
 	})
 	po := pipeline.Options{
 		Config: opts.Config, Assembler: opts.Flags.AssemblerOptions(), Sink: r,

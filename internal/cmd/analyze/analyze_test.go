@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
 
 	"github.com/connlint/connlint/internal/cmd/cli"
 	"github.com/connlint/connlint/internal/iostreams"
@@ -89,5 +92,65 @@ func TestWriteErrorExits2(t *testing.T) {
 		if w.writes > 1 {
 			t.Errorf("%s: %d writes after the first failed", format, w.writes-1)
 		}
+	}
+}
+
+// fakeSource reports a fixed number of bytes read.
+type fakeSource struct{ n int64 }
+
+func (f *fakeSource) BytesRead() int64 { return f.n }
+
+// Issue 18: the progress bar's first sample showed "(188 GB/s)": a whole
+// first buffered read divided by microseconds. No rate is shown before a
+// second has passed, and then it is bytes over the whole elapsed time.
+func TestProgressRate(t *testing.T) {
+	ios, _, _, errOut := iostreams.Test()
+	ios.SetStderrTTY(true)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := start.Add(3 * time.Millisecond)
+	src := &fakeSource{n: 8 << 20} // the first read: 8 MiB after 3 ms
+	p := &progress{bar: progressbar.NewOptions64(400<<20, progressbar.OptionSetWriter(errOut)), src: src, size: 400 << 20,
+		start: start, now: func() time.Time { return clock }}
+	p.tick()
+	if strings.Contains(errOut.String(), "/s") {
+		t.Errorf("a rate after 3 ms: %q", errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "reading 8.4 MB of 419.4 MB") {
+		t.Errorf("bytes not shown: %q", errOut.String())
+	}
+	errOut.Reset()
+	clock, src.n = start.Add(2*time.Second), 100e6
+	p.tick()
+	if !strings.Contains(errOut.String(), "(50.0 MB/s)") || strings.Contains(errOut.String(), "GB/s") {
+		t.Errorf("after 2 s and 100 MB: %q, want 50.0 MB/s", errOut.String())
+	}
+}
+
+// Issue 18 item 8: on a terminal text is wrapped to its width; piped it is not.
+func TestWrapToTerminalWidth(t *testing.T) {
+	ios, _, out, _ := iostreams.Test()
+	if err := runAnalyze(t, ios, labNagle); err != nil {
+		t.Fatal(err)
+	}
+	longest := 0
+	for _, l := range strings.Split(out.String(), "\n") {
+		longest = max(longest, len([]rune(l)))
+	}
+	if longest <= 100 {
+		t.Fatalf("piped: longest line %d columns; the test needs long lines", longest)
+	}
+	ios, _, out, _ = iostreams.Test()
+	ios.SetStdoutTTY(true)
+	ios.SetTerminalWidth(100)
+	if err := runAnalyze(t, ios, "--color", "never", labNagle); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if len([]rune(l)) > 100 {
+			t.Errorf("line of %d columns on a 100-column terminal: %q", len([]rune(l)), l)
+		}
+	}
+	if !strings.Contains(out.String(), "\n          ") {
+		t.Error("no continuation line indented under its paragraph")
 	}
 }

@@ -64,8 +64,28 @@ func Exit(err error, errOut io.Writer) int {
 		return ee.Code
 	}
 	// cobra usage errors (unknown command, bad args)
-	fmt.Fprintln(errOut, "connlint:", OneLine(err.Error()))
+	fmt.Fprintln(errOut, "connlint:", OneLine(withSuggestions(err.Error())))
 	return ExitBadInput
+}
+
+// withSuggestions folds cobra's "\n\nDid you mean this?\n\tanalyze\n"
+// into the first line, which is the only one printed: the suggestion is the
+// useful part of the message.
+func withSuggestions(msg string) string {
+	first, rest, ok := strings.Cut(msg, "\n\nDid you mean this?\n")
+	if !ok {
+		return msg
+	}
+	var names []string
+	for _, l := range strings.Split(rest, "\n") {
+		if n := strings.TrimSpace(l); n != "" {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return first
+	}
+	return first + "; did you mean " + strings.Join(names, " or ") + "?"
 }
 
 // OneLine keeps the first line of a message, marking that more was cut.

@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/docs"
 	"github.com/connlint/connlint/internal/cmd/cli"
+	"github.com/connlint/connlint/internal/cmd/settings"
 	"github.com/connlint/connlint/internal/iostreams"
 )
 
@@ -26,11 +26,18 @@ func NewCmdExplain(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 		Use:   "explain RULE",
 		Short: "Print a rule's page: what it means, why it matters, an example, how to fix and silence it",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Rule = args[0]
-			if suite.Lookup(opts.Rule) == nil {
-				return cli.BadInput(fmt.Errorf("unknown rule %q (connlint rules lists them)", opts.Rule))
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
+			return settings.RuleCompletions(), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := settings.ResolveRule(args[0])
+			if err != nil {
+				return cli.BadInput(err)
+			}
+			opts.Rule = id
 			if runF != nil {
 				return runF(opts)
 			}

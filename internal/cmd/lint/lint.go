@@ -32,13 +32,17 @@ func NewCmdLint(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO}
 	var failOn string
 	cmd := &cobra.Command{
-		Use:   "lint [flags] FILE...",
+		Use:   "lint [flags] FILE... [-- BPF-FILTER]",
 		Short: "Check captures for a CI gate: exit 1 if any finding is at or above --fail-on, 2 on bad input",
 		Long: `lint analyzes each file on its own and prints one line per finding
 (file#frame severity rule: message). Exit status: 0 no finding at or above
 --fail-on, 1 at least one, 2 an input could not be read or the usage is wrong.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args, opts.Flags.Filter = settings.FilesAndFilter(cmd, args, opts.Flags.Filter)
+			if err := settings.CheckDistinctFiles(args); err != nil {
+				return cli.BadInput(err)
+			}
 			cfg, err := opts.Flags.Config()
 			if err != nil {
 				return cli.BadInput(err)
@@ -67,7 +71,7 @@ func NewCmdLint(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 // finding reached opts.FailOn.
 func Run(opts *Options) error {
 	out := render.NewWriter(opts.IO.Out)
-	batch := render.Lookup(opts.Flags.Format).NewBatch(out, render.Options{Color: opts.IO.ColorEnabled(opts.Flags.Color)})
+	batch := render.Lookup(opts.Flags.Format).NewBatch(out, render.Options{Color: opts.IO.ColorEnabled(opts.Flags.Color), Width: opts.IO.TerminalWidth()})
 	failed, bad := 0, 0
 	for _, path := range opts.Paths {
 		src, err := capture.OpenFiles([]string{path}, capture.FileOptions{Filter: opts.Flags.Filter, Stdin: opts.IO.In})

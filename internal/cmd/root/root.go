@@ -25,7 +25,10 @@ Content-Length truncation, dumb proxies forwarding Keep-Alive, RST data loss,
 port churn — each with the Wireshark frame numbers that prove it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what `connlint version` prints
+		Version: f.Version,
 	}
+	root.SetVersionTemplate("connlint {{.Version}} (" + version.LibpcapStatus() + ")\n")
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
@@ -38,5 +41,7 @@ port churn — each with the Wireshark frame numbers that prove it.`,
 		version.NewCmdVersion(f, nil),
 	)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.BadInput(err) })
+	registerCompletions(root)
+	strictCompletion(root)
 	return root
 }

@@ -1,16 +1,13 @@
 package settings
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
-	"time"
 
-	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -21,36 +18,53 @@ import (
 //	disable: [pipelining]
 //	severity: {keepalive-misuse: warning}
 //	fail-on: warning
-//	thresholds: {stall-min: 20ms, no-reuse-min: 5, parallel-max: 6, msl: 30s, ephemeral-ports: 28232, unframed-idle: 1s}
+//	thresholds: {stall-min: 20ms, no-reuse-min: 5, parallel-max: 6, msl: 30s, ephemeral-ports: 28232, unframed-idle: 1s, handshake-share: 0.5, initial-window: 10}
 //	limits: {max-conns: 100000, max-ooo-bytes: 1048576, max-ooo-total: 134217728, idle-timeout: 5m}
+//
+// Every value keeps the line it came from, so that an error names the file
+// and line rather than a flag the user never typed.
 type fileConfig struct {
-	Enable     []string          `yaml:"enable"`
-	Disable    []string          `yaml:"disable"`
-	Severity   map[string]string `yaml:"severity"`
-	FailOn     string            `yaml:"fail-on"`
-	Thresholds struct {
-		StallMin       *time.Duration `yaml:"stall-min"`
-		NoReuseMin     *int           `yaml:"no-reuse-min"`
-		ParallelMax    *int           `yaml:"parallel-max"`
-		MSL            *time.Duration `yaml:"msl"`
-		EphemeralPorts *int           `yaml:"ephemeral-ports"`
-		UnframedIdle   *time.Duration `yaml:"unframed-idle"`
-		HandshakeShare *float64       `yaml:"handshake-share"`
-		InitialWindow  *int           `yaml:"initial-window"`
-	} `yaml:"thresholds"`
-	Limits struct {
-		MaxConns    *int           `yaml:"max-conns"`
-		MaxOOOBytes *int           `yaml:"max-ooo-bytes"`
-		MaxOOOTotal *int           `yaml:"max-ooo-total"`
-		IdleTimeout *time.Duration `yaml:"idle-timeout"`
-	} `yaml:"limits"`
+	path     string
+	enable   []fileValue // rule IDs
+	disable  []fileValue
+	severity []fileSeverity
+	failOn   *fileValue
+	// values are thresholds and limits by flag name: each key under
+	// thresholds: and limits: is the flag of the same name.
+	values map[string]fileValue
+}
+
+// fileValue is one scalar of the file and where it is.
+type fileValue struct {
+	Value string
+	Line  int
+	Key   string // e.g. thresholds.stall-min
+}
+
+type fileSeverity struct {
+	ID, Severity fileValue
+}
+
+// where names a value's place for an error message: "c.yaml:3: thresholds.stall-min".
+func (fc *fileConfig) where(v fileValue) string {
+	return fmt.Sprintf("config %s:%d: %s", fc.path, v.Line, v.Key)
 }
 
 // defaultConfigFile is read from the working directory when present (like
 // golangci-lint's .golangci.yml); --config names another, --config "" none.
 const defaultConfigFile = ".connlint.yaml"
 
-var inType = regexp.MustCompile(` in type (struct \{[^}]*\}|[\w.]+)`)
+// fileKeys are the keys of the thresholds: and limits: sections; each is
+// also a flag of the same name.
+var fileKeys = map[string][]string{
+	"thresholds": {"stall-min", "no-reuse-min", "parallel-max", "msl", "ephemeral-ports", "unframed-idle", "handshake-share", "initial-window"},
+	"limits":     {"max-conns", "max-ooo-bytes", "max-ooo-total", "idle-timeout"},
+}
+
+var topKeys = []string{"enable", "disable", "severity", "fail-on", "thresholds", "limits"}
+
+// yamlLine finds "line N: what" in a yaml.v3 syntax error.
+var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
 func loadConfigFile(path string, explicit bool) (*fileConfig, error) {
 	b, err := os.ReadFile(path)
@@ -60,67 +74,168 @@ func loadConfigFile(path string, explicit bool) (*fileConfig, error) {
 		}
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	var fc fileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)                                              // a misspelt key is an error, not a silent default
-	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
-		// yaml lists problems on several lines; errors here are one line
-		msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", ";")), " ")
-		msg = inType.ReplaceAllString(msg, "") // the Go type of the section helps nobody
-		return nil, fmt.Errorf("config %s: %s", path, msg)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		// yaml.v3 says "yaml: line 3: mapping values are not allowed in
+		// this context"; say it as file:line like every other error here
+		msg := strings.Join(strings.Fields(err.Error()), " ")
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			if m[1] != "" {
+				return nil, fmt.Errorf("config %s:%s: not valid YAML: %s", path, m[1], m[2])
+			}
+			msg = m[2]
+		}
+		return nil, fmt.Errorf("config %s: not valid YAML: %s", path, msg)
 	}
-	return &fc, nil
+	fc := &fileConfig{path: path, values: map[string]fileValue{}}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return fc, nil // an empty file
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("config %s:%d: want settings as key: value lines (%s)", path, root.Line, strings.Join(topKeys, ", "))
+	}
+	err = eachPair(fc, root, "", topKeys, func(key string, k, v *yaml.Node) error {
+		switch key {
+		case "enable", "disable":
+			ids, err := fc.list(v, key)
+			if key == "enable" {
+				fc.enable = ids
+			} else {
+				fc.disable = ids
+			}
+			return err
+		case "severity":
+			return eachPair(fc, v, key, nil, func(id string, k, sv *yaml.Node) error {
+				s, err := fc.scalar(sv, key+"."+id, "a severity: info, warning or error")
+				fc.severity = append(fc.severity, fileSeverity{ID: fileValue{id, k.Line, key}, Severity: s})
+				return err
+			})
+		case "fail-on":
+			s, err := fc.scalar(v, key, "a severity: info, warning or error")
+			fc.failOn = &s
+			return err
+		default: // thresholds, limits
+			return eachPair(fc, v, key, fileKeys[key], func(name string, k, sv *yaml.Node) error {
+				s, err := fc.scalar(sv, key+"."+name, "one value")
+				fc.values[name] = s
+				return err
+			})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fc, nil
 }
 
-// apply copies file settings into the flag values that were not set on the
-// command line.
-func (fc *fileConfig) apply(f *Analysis, fs *pflag.FlagSet) {
-	set := func(name string) bool { return fs.Changed(name) }
-	if !set("enable") && len(fc.Enable) > 0 {
-		f.enable = fc.Enable
+// eachPair walks a mapping node; with known set, any other key is an error
+// (a misspelt key must not silently fall back to a default).
+func eachPair(fc *fileConfig, m *yaml.Node, section string, known []string, f func(key string, k, v *yaml.Node) error) error {
+	name := section
+	if name == "" {
+		name = "the top level"
 	}
-	if !set("disable") && len(fc.Disable) > 0 {
-		f.disable = fc.Disable
+	if m.Kind != yaml.MappingNode {
+		return fmt.Errorf("config %s:%d: %s: want key: value pairs, like %s", fc.path, m.Line, section, example(section))
 	}
-	for id, sev := range fc.Severity {
-		f.sets = append([]string{id + "=" + sev}, f.sets...) // command-line --set comes later and wins
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if known != nil && !slices.Contains(known, k.Value) {
+			return fmt.Errorf("config %s:%d: unknown key %q in %s (want %s)", fc.path, k.Line, k.Value, name, orList(known))
+		}
+		if err := f(k.Value, k, v); err != nil {
+			return err
+		}
 	}
-	t := fc.Thresholds
-	if t.StallMin != nil && !set("stall-min") {
-		f.stallMin = *t.StallMin
+	return nil
+}
+
+func example(section string) string {
+	switch section {
+	case "severity":
+		return "{keepalive-misuse: warning}"
+	case "thresholds":
+		return "{stall-min: 20ms}"
+	case "limits":
+		return "{max-conns: 100000}"
 	}
-	if t.NoReuseMin != nil && !set("no-reuse-min") {
-		f.noReuse = *t.NoReuseMin
+	return "fail-on: warning"
+}
+
+// scalar reads one plain value.
+func (fc *fileConfig) scalar(n *yaml.Node, key, want string) (fileValue, error) {
+	if n.Kind != yaml.ScalarNode {
+		return fileValue{}, fmt.Errorf("config %s:%d: %s: want %s, not a list or a map", fc.path, n.Line, key, want)
 	}
-	if t.ParallelMax != nil && !set("parallel-max") {
-		f.parallel = *t.ParallelMax
+	return fileValue{Value: n.Value, Line: n.Line, Key: key}, nil
+}
+
+// list reads a list of rule IDs ([a, b] or one "- a" per line).
+func (fc *fileConfig) list(n *yaml.Node, key string) ([]fileValue, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("config %s:%d: %s: want a list of rule IDs, like [pipelining, port-churn]", fc.path, n.Line, key)
 	}
-	if t.MSL != nil && !set("msl") {
-		f.msl = *t.MSL
+	var out []fileValue
+	for _, e := range n.Content {
+		v, err := fc.scalar(e, key, "a rule ID")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
-	if t.EphemeralPorts != nil && !set("ephemeral-ports") {
-		f.ports = *t.EphemeralPorts
+	return out, nil
+}
+
+// apply copies file settings into the flags that were not set on the
+// command line, parsing each value as its flag would; src records where
+// each value came from, for later errors.
+func (fc *fileConfig) apply(f *Analysis) error {
+	fs := f.fs
+	set := func(name string) bool { return fs != nil && fs.Changed(name) }
+	if !set("enable") && len(fc.enable) > 0 {
+		f.enableFrom = fc.enable
 	}
-	if t.UnframedIdle != nil && !set("unframed-idle") {
-		f.unframedIdle = *t.UnframedIdle
+	if !set("disable") && len(fc.disable) > 0 {
+		f.disableFrom = fc.disable
 	}
-	if t.HandshakeShare != nil && !set("handshake-share") {
-		f.hsShare = *t.HandshakeShare
+	f.fileSev = fc.severity
+	f.FileFailOn = ""
+	if fc.failOn != nil {
+		f.FileFailOn = fc.failOn.Value
+		f.FileFailOnWhere = fc.where(*fc.failOn)
 	}
-	if t.InitialWindow != nil && !set("initial-window") {
-		f.iwSegs = *t.InitialWindow
+	names := make([]string, 0, len(fc.values))
+	for name := range fc.values {
+		names = append(names, name)
 	}
-	l := fc.Limits
-	if l.MaxConns != nil && !set("max-conns") {
-		f.maxConns = *l.MaxConns
+	slices.Sort(names)
+	for _, name := range names {
+		v := fc.values[name]
+		if set(name) || fs == nil {
+			continue
+		}
+		fl := fs.Lookup(name)
+		if err := fl.Value.Set(v.Value); err != nil {
+			return fmt.Errorf("%s: %s", fc.where(v), typeWant(fl.Value.Type(), v.Value))
+		}
+		f.src[name] = fc.where(v)
 	}
-	if l.MaxOOOBytes != nil && !set("max-ooo-bytes") {
-		f.maxOOO = *l.MaxOOOBytes
+	return nil
+}
+
+// typeWant says in plain words why value is not of the flag's type.
+func typeWant(typ, value string) string {
+	switch typ {
+	case "duration":
+		if _, err := strconv.ParseFloat(value, 64); err == nil {
+			return fmt.Sprintf("%q has no unit; write a duration like %sms or %ss", value, value, value)
+		}
+		return fmt.Sprintf("%q is not a duration; write one like 20ms, 1.5s or 5m", value)
+	case "int":
+		return fmt.Sprintf("%q is not a whole number", value)
+	case "float64":
+		return fmt.Sprintf("%q is not a number", value)
 	}
-	if l.MaxOOOTotal != nil && !set("max-ooo-total") {
-		f.oooTotal = *l.MaxOOOTotal
-	}
-	if l.IdleTimeout != nil && !set("idle-timeout") {
-		f.idle = *l.IdleTimeout
-	}
+	return fmt.Sprintf("%q is not a valid %s", value, typ)
 }

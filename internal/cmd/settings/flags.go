@@ -7,13 +7,13 @@ package settings
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/connlint/connlint/analyze"
-	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/internal/render"
 	"github.com/connlint/connlint/reassembly"
 )
@@ -42,8 +42,15 @@ type Analysis struct {
 	configPath   string
 	fs           *pflag.FlagSet
 	// FileFailOn is the config file's fail-on (lint uses it when --fail-on
-	// is not given).
-	FileFailOn string
+	// is not given); FileFailOnWhere names its file and line.
+	FileFailOn      string
+	FileFailOnWhere string
+
+	// from the config file: rule lists and severities with their lines, and
+	// the origin (file:line) of each flag value the file set
+	enableFrom, disableFrom []fileValue
+	fileSev                 []fileSeverity
+	src                     map[string]string
 }
 
 // Register adds the flags to fs, --format defaulting to defaultFormat.
@@ -72,16 +79,20 @@ func (f *Analysis) Register(fs *pflag.FlagSet, defaultFormat string) {
 }
 
 // Config reads the config file (unless --config ""), checks every value and
-// returns the analysis configuration.
+// returns the analysis configuration. Every error names the flag, or the
+// file and line the value came from, and says what is allowed.
 func (f *Analysis) Config() (*analyze.Config, error) {
+	f.src = map[string]string{}
+	f.enableFrom, f.disableFrom, f.fileSev = nil, nil, nil
 	if f.configPath != "" {
 		fc, err := loadConfigFile(f.configPath, f.fs != nil && f.fs.Changed("config"))
 		if err != nil {
 			return nil, err
 		}
 		if fc != nil {
-			fc.apply(f, f.fs)
-			f.FileFailOn = fc.FailOn
+			if err := fc.apply(f); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := render.Check(f.Format); err != nil {
@@ -92,23 +103,41 @@ func (f *Analysis) Config() (*analyze.Config, error) {
 	default:
 		return nil, fmt.Errorf("unknown --color %q (want auto, always or never)", f.Color)
 	}
-	if err := suite.CheckRuleIDs(append(append([]string(nil), f.enable...), f.disable...)); err != nil {
+	c := analyze.DefaultConfig()
+	enable, err := f.resolveIDs("--enable", f.enable, f.enableFrom)
+	if err != nil {
 		return nil, err
 	}
-	c := analyze.DefaultConfig()
-	for _, id := range f.enable {
+	disable, err := f.resolveIDs("--disable", f.disable, f.disableFrom)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range enable {
 		c.Enabled[id] = true
 	}
-	for _, id := range f.disable {
+	for _, id := range disable {
 		c.Disabled[id] = true
 	}
-	for _, s := range f.sets {
-		id, sev, ok := strings.Cut(s, "=")
-		if !ok {
-			return nil, fmt.Errorf("--set %q: want RULE=SEVERITY", s)
+	// the file's severities first: a command-line --set for the same rule wins
+	for _, fs := range f.fileSev {
+		id, err := ResolveRule(fs.ID.Value)
+		if err != nil {
+			return nil, fmt.Errorf("config %s:%d: severity: %w", f.configPath, fs.ID.Line, err)
 		}
-		if err := suite.CheckRuleIDs([]string{id}); err != nil {
-			return nil, err
+		v, err := analyze.ParseSeverity(fs.Severity.Value)
+		if err != nil {
+			return nil, fmt.Errorf("config %s:%d: severity of %s: %w", f.configPath, fs.Severity.Line, id, err)
+		}
+		c.Severity[id] = v
+	}
+	for _, s := range f.sets {
+		typed, sev, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, fmt.Errorf("--set %q: want RULE=SEVERITY, like --set pipelining=warning", s)
+		}
+		id, err := ResolveRule(typed)
+		if err != nil {
+			return nil, fmt.Errorf("--set: %w", err)
 		}
 		v, err := analyze.ParseSeverity(sev)
 		if err != nil {
@@ -116,16 +145,76 @@ func (f *Analysis) Config() (*analyze.Config, error) {
 		}
 		c.Severity[id] = v
 	}
-	if f.maxConns < 1 || f.maxOOO < 0 || f.oooTotal < 0 || f.idle <= 0 || f.noReuse < 2 || f.parallel < 1 || f.ports < 1 || f.msl <= 0 {
-		return nil, fmt.Errorf("limits and thresholds must be positive (--max-conns, --idle-timeout, --no-reuse-min ≥ 2, ...)")
+	if f.FileFailOn != "" {
+		if _, err := analyze.ParseSeverity(f.FileFailOn); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.FileFailOnWhere, err)
+		}
+	}
+	if err := f.checkValues(); err != nil {
+		return nil, err
 	}
 	c.StallMin, c.NoReuseMin, c.ParallelMax, c.MSL, c.EphemeralPorts = f.stallMin, f.noReuse, f.parallel, f.msl, f.ports
 	c.UnframedIdle = f.unframedIdle
-	if f.hsShare <= 0 || f.hsShare > 1 || f.iwSegs < 1 {
-		return nil, fmt.Errorf("--handshake-share must be in (0, 1] and --initial-window ≥ 1")
-	}
 	c.HandshakeShare, c.InitialWindowSegs = f.hsShare, f.iwSegs
 	return c, nil
+}
+
+// checkValues checks each threshold and limit on its own, so the error
+// names the one that is wrong and what it may be.
+func (f *Analysis) checkValues() error {
+	checks := []struct {
+		name  string
+		ok    bool
+		want  string
+		value any
+	}{
+		{"max-conns", f.maxConns >= 1, "at least 1", f.maxConns},
+		{"max-ooo-bytes", f.maxOOO >= 0, "0 or more bytes", f.maxOOO},
+		{"max-ooo-total", f.oooTotal >= 0, "0 or more bytes", f.oooTotal},
+		{"idle-timeout", f.idle > 0, "a positive duration, like 5m", f.idle},
+		{"stall-min", f.stallMin > 0, "a positive duration, like 20ms", f.stallMin},
+		{"no-reuse-min", f.noReuse >= 2, "at least 2 connections", f.noReuse},
+		{"parallel-max", f.parallel >= 1, "at least 1 connection", f.parallel},
+		{"msl", f.msl > 0, "a positive duration, like 30s", f.msl},
+		{"ephemeral-ports", f.ports >= 1 && f.ports <= 65535, "between 1 and 65535", f.ports},
+		{"unframed-idle", f.unframedIdle > 0, "a positive duration, like 1s", f.unframedIdle},
+		{"handshake-share", f.hsShare > 0 && f.hsShare <= 1, "a share above 0 and at most 1, like 0.5", f.hsShare},
+		{"initial-window", f.iwSegs >= 1, "at least 1 segment", f.iwSegs},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			return fmt.Errorf("%s must be %s, not %v", f.where(c.name), c.want, c.value)
+		}
+	}
+	return nil
+}
+
+// where names the origin of a setting: the flag, or the file and line.
+func (f *Analysis) where(name string) string {
+	if s, ok := f.src[name]; ok {
+		return s
+	}
+	return "--" + name
+}
+
+// resolveIDs resolves rule IDs from the command line, else from the file.
+func (f *Analysis) resolveIDs(flag string, typed []string, file []fileValue) ([]string, error) {
+	var out []string
+	for _, t := range typed {
+		id, err := ResolveRule(t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		out = append(out, id)
+	}
+	for _, v := range file {
+		id, err := ResolveRule(v.Value)
+		if err != nil {
+			return nil, fmt.Errorf("config %s:%d: %s: %w", f.configPath, v.Line, v.Key, err)
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 // AssemblerOptions are the reassembly limits.
@@ -144,4 +233,54 @@ func BPFFromArgs(flag string, args []string) string {
 		return flag
 	}
 	return "(" + flag + ") and (" + expr + ")"
+}
+
+// FilesAndFilter splits a command's arguments at "--": files before it, a
+// BPF expression after it (tcpdump's habit: connlint analyze f.pcap -- tcp
+// port 8081), joined with -f when both are given.
+func FilesAndFilter(cmd interface{ ArgsLenAtDash() int }, args []string, flag string) (files []string, filter string) {
+	files = args
+	var expr []string
+	if n := cmd.ArgsLenAtDash(); n >= 0 {
+		files, expr = args[:n], args[n:]
+	}
+	return files, BPFFromArgs(flag, expr)
+}
+
+// CheckDistinctFiles refuses an input given twice (by the same or another
+// path, or "-" twice): merging a file with itself doubles every packet into
+// retransmissions and duplicate connections, a report about nothing real.
+func CheckDistinctFiles(paths []string) error {
+	if len(paths) == 0 {
+		return fmt.Errorf("no capture file given (want FILE..., - for stdin)")
+	}
+	type seen struct {
+		path string
+		fi   os.FileInfo
+	}
+	var prev []seen
+	stdin := false
+	for _, p := range paths {
+		if p == "-" {
+			if stdin {
+				return fmt.Errorf("- (stdin) is given twice; it can be read only once")
+			}
+			stdin = true
+			continue
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue // opening it reports the error, with the path
+		}
+		for _, s := range prev {
+			if os.SameFile(s.fi, fi) {
+				if s.path == p {
+					return fmt.Errorf("%s is given twice; each input is read once", p)
+				}
+				return fmt.Errorf("%s and %s are the same file; each input is read once", s.path, p)
+			}
+		}
+		prev = append(prev, seen{p, fi})
+	}
+	return nil
 }
