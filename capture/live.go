@@ -127,26 +127,6 @@ type Loss struct {
 // MaxLossFlows bounds Loss.Flows: past it the flows are not worth listing.
 const MaxLossFlows = 64
 
-func (l *Loss) add(q int64, flow uint64, flowOK bool) {
-	l.Queue += q
-	if l.AllFlows {
-		return
-	}
-	if !flowOK {
-		return // not IP: no connection can be affected
-	}
-	for _, f := range l.Flows {
-		if f == flow {
-			return
-		}
-	}
-	if len(l.Flows) == MaxLossFlows {
-		l.Flows, l.AllFlows = nil, true
-		return
-	}
-	l.Flows = append(l.Flows, flow)
-}
-
 // LiveSource is what OpenLive returns: a Source that also stops on
 // request and describes itself as tcpdump does.
 type LiveSource interface {
@@ -160,15 +140,6 @@ type LiveSource interface {
 	Listening() string
 	// Files names the -w files written so far, in order of opening.
 	Files() []string
-}
-
-// listeningLine formats tcpdump's start line.
-func listeningLine(iface string, dlt int, name, desc string, snaplen int) string {
-	lt := fmt.Sprintf("link-type %d", dlt)
-	if name != "" {
-		lt = fmt.Sprintf("link-type %s (%s)", name, desc)
-	}
-	return fmt.Sprintf("listening on %s, %s, snapshot length %d bytes", iface, lt, snaplen)
 }
 
 // StatsLines returns a live capture's end-of-run counts as tcpdump prints

@@ -1,6 +1,9 @@
+//go:build cgo
+
 package capture
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 )
@@ -137,3 +140,34 @@ func (q *queue) release() {
 func (q *queue) close() { close(q.ch) }
 
 func (it qitem) time() time.Time { return time.Unix(0, it.ts) }
+
+// add records q queue drops of a packet of flow (only the libpcap reader
+// drops packets, hence cgo only).
+func (l *Loss) add(q int64, flow uint64, flowOK bool) {
+	l.Queue += q
+	if l.AllFlows {
+		return
+	}
+	if !flowOK {
+		return // not IP: no connection can be affected
+	}
+	for _, f := range l.Flows {
+		if f == flow {
+			return
+		}
+	}
+	if len(l.Flows) == MaxLossFlows {
+		l.Flows, l.AllFlows = nil, true
+		return
+	}
+	l.Flows = append(l.Flows, flow)
+}
+
+// listeningLine formats tcpdump's start line.
+func listeningLine(iface string, dlt int, name, desc string, snaplen int) string {
+	lt := fmt.Sprintf("link-type %d", dlt)
+	if name != "" {
+		lt = fmt.Sprintf("link-type %s (%s)", name, desc)
+	}
+	return fmt.Sprintf("listening on %s, %s, snapshot length %d bytes", iface, lt, snaplen)
+}

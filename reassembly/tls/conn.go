@@ -279,7 +279,7 @@ func (c *Conn) decrypt(d *half, hdr, payload []byte, start int64) ([]byte, Conte
 			d.earlySkipped++
 			return nil, 0
 		}
-		if err, detail := c.setup(d); err != nil {
+		if detail, err := c.setup(d); err != nil {
 			d.stop(start, err, detail)
 			return nil, 0
 		}
@@ -317,13 +317,13 @@ func (c *Conn) earlyData(d *half) bool {
 }
 
 // setup builds the first cipher of a direction, at its first protected record.
-func (c *Conn) setup(d *half) (error, string) {
+func (c *Conn) setup(d *half) (string, error) {
 	if !c.facts.ServerHello {
-		return ErrNoKey, "encrypted record before the ServerHello"
+		return "encrypted record before the ServerHello", ErrNoKey
 	}
 	s := suites[c.facts.CipherSuite]
 	if s == nil || s.tls13 != (c.facts.Version >= versionTLS13) {
-		return ErrUnsupportedCipher, fmt.Sprintf("%s with %s", c.facts.CipherName(), c.facts.VersionName())
+		return fmt.Sprintf("%s with %s", c.facts.CipherName(), c.facts.VersionName()), ErrUnsupportedCipher
 	}
 	if !c.keysLooked && c.cfg.Keys != nil {
 		c.keysLooked = true
@@ -333,7 +333,7 @@ func (c *Conn) setup(d *half) (error, string) {
 		}
 	}
 	if !c.haveKeys {
-		return ErrNoKey, ""
+		return "", ErrNoKey
 	}
 	var err error
 	if s.tls13 {
@@ -342,13 +342,13 @@ func (c *Conn) setup(d *half) (error, string) {
 			ts = c.keys.serverHS
 		}
 		if ts == nil {
-			return ErrNoKey, "no TLS 1.3 handshake traffic secret"
+			return "no TLS 1.3 handshake traffic secret", ErrNoKey
 		}
 		d.rc, err = newCipher13(s, ts)
 		d.phase = 1
 	} else {
 		if c.keys.master == nil {
-			return ErrNoKey, "no TLS 1.2 master secret"
+			return "no TLS 1.2 master secret", ErrNoKey
 		}
 		ckey, skey, civ, siv := keyBlock12(s, c.keys.master, c.ch.random[:], c.sh.random[:])
 		if d.dir == ClientToServer {
@@ -359,9 +359,9 @@ func (c *Conn) setup(d *half) (error, string) {
 		d.phase = 2
 	}
 	if err != nil {
-		return ErrDecrypt, err.Error()
+		return err.Error(), ErrDecrypt
 	}
-	return nil, ""
+	return "", nil
 }
 
 // handshake feeds handshake bytes of one direction to its reassembler.
