@@ -1,6 +1,7 @@
 package render
 
 import (
+	"fmt"
 	"io"
 	"strings"
 )
@@ -43,22 +44,29 @@ func toJSONInfo(i *Info) JSONInfo {
 	return j
 }
 
-// WriteInfoText prints, for text output, the config file (verbose only)
-// and what suppressions and a baseline hid, and every unused suppression.
-func WriteInfoText(w io.Writer, i *Info, verbose bool) {
+// WriteInfoText ends a text report with what suppressions and a baseline
+// hid and every suppression that matched nothing (so that stale entries
+// are noticed and removed, as golangci-lint reports unused exclusions).
+func WriteInfoText(w io.Writer, i *Info) {
 	if i == nil {
 		return
 	}
 	var b strings.Builder
-	if verbose {
-		if i.ConfigFile != "" {
-			b.WriteString("config: " + i.ConfigFile + "\n")
-		} else {
-			b.WriteString("config: none\n")
-		}
+	if i.Suppressed > 0 {
+		fmt.Fprintf(&b, "%s suppressed by %s\n", countOf(i.Suppressed, "finding"), i.ConfigFile)
+	}
+	if i.Baseline != "" {
+		fmt.Fprintf(&b, "baseline %s: %s hidden, %d not seen again\n", i.Baseline, countOf(i.BaselineHidden, "finding"), i.BaselineGone)
 	}
 	for _, u := range i.Unused {
 		b.WriteString("warning: " + u + "\n")
 	}
 	io.WriteString(w, b.String())
+}
+
+func countOf(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

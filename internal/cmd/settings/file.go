@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/connlint/connlint/internal/ci/suppress"
 )
 
 // fileConfig is .connlint.yaml: the same settings as the flags, so a team can
@@ -23,6 +26,8 @@ import (
 //	fail-on: warning
 //	thresholds: {stall-min: 20ms, no-reuse-min: 5, parallel-max: 6, msl: 30s, ephemeral-ports: 28232, unframed-idle: 1s}
 //	limits: {max-conns: 100000, max-ooo-bytes: 1048576, max-ooo-total: 134217728, idle-timeout: 5m}
+//	suppressions:
+//	  - {rule: nagle-delayed-ack, server: 10.0.0.2:80, target: /upload/*, reason: "vendor SDK, OPS-12", until: 2026-06-30}
 type fileConfig struct {
 	Enable     []string          `yaml:"enable"`
 	Disable    []string          `yaml:"disable"`
@@ -44,11 +49,34 @@ type fileConfig struct {
 		MaxOOOTotal *int           `yaml:"max-ooo-total"`
 		IdleTimeout *time.Duration `yaml:"idle-timeout"`
 	} `yaml:"limits"`
+	// Suppressions are accepted findings (internal/ci/suppress); lines
+	// holds the line of each entry, for error messages.
+	Suppressions []suppress.Suppression `yaml:"suppressions"`
+	lines        []int
 }
 
-// defaultConfigFile is read from the working directory when present (like
-// golangci-lint's .golangci.yml); --config names another, --config "" none.
+// defaultConfigFile is looked for in the working directory and then in
+// each parent up to the filesystem root, the first found being used (as
+// golangci-lint finds .golangci.yml): a test run from a package directory
+// still gets the repository's settings. --config names another file,
+// --config "" none.
 const defaultConfigFile = ".connlint.yaml"
+
+// FindConfig returns the first .connlint.yaml in dir or one of its
+// parents, "" when there is none.
+func FindConfig(dir string) string {
+	for {
+		p := filepath.Join(dir, defaultConfigFile)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
 
 var inType = regexp.MustCompile(` in type (struct \{[^}]*\}|[\w.]+)`)
 
@@ -69,7 +97,52 @@ func loadConfigFile(path string, explicit bool) (*fileConfig, error) {
 		msg = inType.ReplaceAllString(msg, "") // the Go type of the section helps nobody
 		return nil, fmt.Errorf("config %s: %s", path, msg)
 	}
+	fc.lines = suppressionLines(b)
 	return &fc, nil
+}
+
+// suppressionLines finds the line of each entry of the suppressions list
+// (the decoder drops positions; a second pass over the node tree keeps
+// them).
+func suppressionLines(b []byte) []int {
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "suppressions" {
+			var lines []int
+			for _, e := range m.Content[i+1].Content {
+				lines = append(lines, e.Line)
+			}
+			return lines
+		}
+	}
+	return nil
+}
+
+// compileSuppressions validates the file's suppressions at time now; each
+// problem names the file and line of its entry.
+func (fc *fileConfig) compileSuppressions(path string, now time.Time, known func(string) bool) (*suppress.Set, error) {
+	set, err := suppress.Compile(fc.Suppressions, now, known)
+	if err == nil {
+		return set, nil
+	}
+	var msgs []string
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var se *suppress.Error
+		if errors.As(e, &se) && se.Index-1 < len(fc.lines) {
+			msgs = append(msgs, fmt.Sprintf("%s:%d: %s", path, fc.lines[se.Index-1], se.Error()))
+			continue
+		}
+		msgs = append(msgs, path+": "+e.Error())
+	}
+	return nil, errors.New(strings.Join(msgs, "; "))
 }
 
 // apply copies file settings into the flag values that were not set on the

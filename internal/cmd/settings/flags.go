@@ -7,6 +7,7 @@ package settings
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/analyze/suite"
+	"github.com/connlint/connlint/internal/ci/suppress"
 	"github.com/connlint/connlint/internal/render"
 	"github.com/connlint/connlint/reassembly"
 )
@@ -41,6 +43,11 @@ type Analysis struct {
 	iwSegs       int
 	configPath   string
 	fs           *pflag.FlagSet
+	// ConfigFile is the settings file read, "" when none (after Config).
+	ConfigFile string
+	// Suppress holds the file's suppressions, validated (after Config);
+	// nil when there are none.
+	Suppress *suppress.Set
 	// FileFailOn is the config file's fail-on (lint uses it when --fail-on
 	// is not given).
 	FileFailOn string
@@ -50,7 +57,7 @@ type Analysis struct {
 func (f *Analysis) Register(fs *pflag.FlagSet, defaultFormat string) {
 	def := analyze.DefaultConfig()
 	f.fs = fs
-	fs.StringVar(&f.configPath, "config", defaultConfigFile, "settings file (YAML: enable, disable, severity, fail-on, thresholds, limits); flags win")
+	fs.StringVar(&f.configPath, "config", "", `settings file (YAML: enable, disable, severity, fail-on, thresholds, limits, suppressions); flags win (default: the first .connlint.yaml in the working directory or a parent; "" for none)`)
 	fs.Float64Var(&f.hsShare, "handshake-share", def.HandshakeShare, "handshake-overhead: share of SYN → end of response the handshake must reach (0–1)")
 	fs.IntVar(&f.iwSegs, "initial-window", def.InitialWindowSegs, "slow-start-fresh-connection: initial congestion window in segments")
 	fs.DurationVar(&f.unframedIdle, "unframed-idle", def.UnframedIdle, "unframed-persistent-response: how long a silent, still-open server counts as not closing")
@@ -74,14 +81,27 @@ func (f *Analysis) Register(fs *pflag.FlagSet, defaultFormat string) {
 // Config reads the config file (unless --config ""), checks every value and
 // returns the analysis configuration.
 func (f *Analysis) Config() (*analyze.Config, error) {
-	if f.configPath != "" {
-		fc, err := loadConfigFile(f.configPath, f.fs != nil && f.fs.Changed("config"))
+	path, explicit := f.configPath, f.fs != nil && f.fs.Changed("config")
+	if !explicit {
+		if wd, err := os.Getwd(); err == nil {
+			path = FindConfig(wd)
+		}
+	}
+	if path != "" {
+		fc, err := loadConfigFile(path, explicit)
 		if err != nil {
 			return nil, err
 		}
 		if fc != nil {
+			f.ConfigFile = path
 			fc.apply(f, f.fs)
 			f.FileFailOn = fc.FailOn
+			if len(fc.Suppressions) > 0 {
+				known := func(id string) bool { return suite.CheckRuleIDs([]string{id}) == nil }
+				if f.Suppress, err = fc.compileSuppressions(path, time.Now(), known); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	if err := render.Check(f.Format); err != nil {
