@@ -1,6 +1,7 @@
 # connlint — build, run, test. `make run` and `make test` work on a fresh
 # Debian machine as root: `deps` installs what is missing (libpcap-dev for
-# live capture and BPF filters; Go itself must be on PATH).
+# live capture and BPF filters; python3 and curl for the `connlint run`
+# end-to-end test; Go itself must be on PATH).
 
 # Go from the official tarball location when it is not on PATH yet (fresh machine)
 export PATH := $(PATH):/usr/local/go/bin
@@ -9,7 +10,7 @@ BIN       ?= bin/connlint
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 SAMPLE    ?= testdata/lab/nagle-delayed-ack.pcap
-APT_PKGS  := libpcap-dev gcc
+APT_PKGS  := libpcap-dev gcc python3 curl
 
 .PHONY: all deps build build-nocgo run test test-short vet lint bench fuzz lab clean
 
