@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // httpServer is python's http.server speaking HTTP/1.1 keep-alive: it
@@ -119,7 +117,7 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatalf("run --fail-on warning over a Nagle stall: exit %d, want %d\n%s", code, exitFindings, stderr)
 	}
 	sarifDoc := readOut("out.sarif")
-	validateSARIF(t, sarifDoc)
+	validateSARIFSchema(t, sarifDoc)
 	var log struct {
 		Runs []struct {
 			Results []struct {
@@ -242,35 +240,5 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Error("a command that cannot start should not wait for anything")
-	}
-}
-
-// validateSARIF checks a log against the SARIF 2.1.0 schema kept with the
-// sarif package.
-func validateSARIF(t *testing.T, doc []byte) {
-	t.Helper()
-	f, err := os.Open("../../internal/ci/sarif/testdata/sarif-schema-2.1.0.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	schemaDoc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("sarif-schema-2.1.0.json", schemaDoc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile("sarif-schema-2.1.0.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Validate(v); err != nil {
-		t.Errorf("SARIF output does not validate: %v", err)
 	}
 }
