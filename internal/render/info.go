@@ -23,7 +23,7 @@ type Info struct {
 
 // JSONInfo is Info in the JSON document, under "run".
 type JSONInfo struct {
-	Config            string        `json:"config,omitempty"`
+	Config            string        `json:"config"` // "" when no config file was read
 	Suppressed        int           `json:"suppressed"`
 	UnusedSuppression []string      `json:"unused_suppressions"`
 	Baseline          *JSONBaseline `json:"baseline,omitempty"`
