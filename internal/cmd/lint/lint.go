@@ -24,8 +24,8 @@ type Options struct {
 	Version string
 	Flags   settings.Analysis
 	Output  settings.Output
-	Config *analyze.Config
-	Paths  []string
+	Config  *analyze.Config
+	Paths   []string
 	// FailOn is the lowest severity that fails the run (from --fail-on, else
 	// the config file, else error); 0 for none.
 	FailOn analyze.Severity
