@@ -40,6 +40,11 @@ func privilegeAdvice(iface string) string {
 	if !ok {
 		return ""
 	}
+	return adviceFor(iface, caps, os.Geteuid())
+}
+
+// adviceFor is privilegeAdvice for a given capability set and user.
+func adviceFor(iface string, caps uint64, uid int) string {
 	var missing []string
 	if caps&(1<<capNetRaw) == 0 {
 		missing = append(missing, "CAP_NET_RAW")
@@ -50,7 +55,7 @@ func privilegeAdvice(iface string) string {
 	if len(missing) == 0 {
 		return ""
 	}
-	who := fmt.Sprintf("uid %d", os.Geteuid())
+	who := fmt.Sprintf("uid %d", uid)
 	return fmt.Sprintf(`connlint: capturing on %s needs root, or CAP_NET_RAW and CAP_NET_ADMIN; this process (%s) lacks %s.
   GitHub Actions: runners have passwordless sudo:
       sudo -E env "PATH=$PATH" connlint run ... -- CMD
