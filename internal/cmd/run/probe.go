@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -59,11 +60,20 @@ func (p *probe) filter(user string) string {
 	return fmt.Sprintf("(%s) or (udp and dst host 127.0.0.1 and dst port %d)", user, p.port)
 }
 
-// wait sends probes until one is captured, or fails after timeout.
-func (p *probe) wait(timeout time.Duration) error {
+// errReaderEnded says the analysis stopped reading before the probe was
+// seen (it failed to start: its own error says why).
+var errReaderEnded = errors.New("the analysis ended before the capture was live")
+
+// wait sends probes until one is captured, or fails after timeout or when
+// ended is closed (nothing reads the capture any more).
+func (p *probe) wait(timeout time.Duration, ended <-chan struct{}) error {
 	if !p.loopback {
-		time.Sleep(settle)
-		return nil
+		select {
+		case <-time.After(settle):
+			return nil
+		case <-ended:
+			return errReaderEnded
+		}
 	}
 	c, err := net.DialUDP("udp4", nil, p.recv.LocalAddr().(*net.UDPAddr))
 	if err != nil {
@@ -78,6 +88,8 @@ func (p *probe) wait(timeout time.Duration) error {
 		select {
 		case <-p.seen:
 			return nil
+		case <-ended:
+			return errReaderEnded
 		case <-deadline:
 			return fmt.Errorf("the capture did not see its probe on 127.0.0.1:%d within %s: is the filter or interface right?", p.port, timeout)
 		case <-tick.C:

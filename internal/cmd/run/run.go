@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -148,10 +149,11 @@ func Run(opts *Options) error {
 		rep *analyzecmd.Reported
 		err error
 	}
-	done := make(chan outcome, 1)
+	done, ended := make(chan outcome, 1), make(chan struct{})
 	go func() {
 		rep, err := analyzecmd.Report(aopts, ps, ps.Inputs(), opts.FailOn, nil)
 		done <- outcome{rep, err}
+		close(ended)
 	}()
 
 	stop := func() {
@@ -160,10 +162,14 @@ func Run(opts *Options) error {
 		}
 	}
 	waitStart := time.Now()
-	if err := probe.wait(opts.StartTimeout); err != nil {
+	if err := probe.wait(opts.StartTimeout, ended); err != nil {
 		stop()
-		<-done
+		o := <-done
 		src.Close()
+		hold.release()
+		if o.err != nil { // the report could not even start (-o, --baseline)
+			return o.err
+		}
 		return &cli.ExitError{Code: cli.ExitBadInput, Err: err}
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "connlint: capturing on %s (live after %s); running %s\n",
@@ -320,7 +326,8 @@ func (k *keyLog) env(dropped bool) []string {
 		env = append(env, "SSLKEYLOGFILE="+k.path)
 	}
 	if dropped {
-		if u, err := user.Current(); err == nil {
+		// not user.Current: it caches the first answer, which may be root's
+		if u, err := user.LookupId(strconv.Itoa(os.Getuid())); err == nil {
 			env = append(env, "HOME="+u.HomeDir, "USER="+u.Username, "LOGNAME="+u.Username)
 		}
 	}
