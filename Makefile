@@ -1,6 +1,7 @@
 # connlint — build, run, test. `make run` and `make test` work on a fresh
 # Debian machine as root: `deps` installs what is missing (libpcap-dev for
-# live capture and BPF filters; Go itself must be on PATH).
+# live capture and BPF filters; python3 and curl for the `connlint run`
+# end-to-end test; Go itself must be on PATH).
 
 # Go from the official tarball location when it is not on PATH yet (fresh machine)
 export PATH := $(PATH):/usr/local/go/bin
@@ -11,7 +12,8 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 SAMPLE    ?= testdata/lab/nagle-delayed-ack.pcap
 # tcpdump and prometheus (for promtool) are test dependencies: the live
 # side-by-side test and the metrics exposition check skip without them.
-APT_PKGS  := libpcap-dev gcc tcpdump prometheus
+# python3 and curl: the `run` end-to-end test drives a python server with curl.
+APT_PKGS  := libpcap-dev gcc tcpdump prometheus python3 curl
 
 .PHONY: all deps build build-nocgo run test test-short vet lint bench fuzz lab clean
 

@@ -60,7 +60,11 @@ type Input struct {
 	Rules  []RuleMeta
 	// Findings in any order; formats sort a copy (see Sorted).
 	Findings []*analyze.Finding
-	Errors   []InputError
+	// Origin, when set, names the input of findings that have no frames
+	// (cross-connection findings of a lint run, where each file is analysed
+	// on its own), as an index into Inputs.
+	Origin map[*analyze.Finding]int
+	Errors []InputError
 	// FailOn is the gate (--fail-on): findings at or above it fail. Zero
 	// means none does (--fail-on none). Only formats with a pass/fail notion
 	// per item (JUnit) read it.
@@ -87,6 +91,9 @@ func (in *Input) File(f *analyze.Finding) string {
 			return in.Inputs[i]
 		}
 		return ""
+	}
+	if i, ok := in.Origin[f]; ok && i >= 0 && i < len(in.Inputs) {
+		return in.Inputs[i]
 	}
 	if len(in.Inputs) == 1 {
 		return in.Inputs[0]

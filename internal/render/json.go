@@ -305,16 +305,28 @@ func toJSONSummary(res *Result, inputs []string) JSONSummary {
 // kept and written, sorted, at the end.
 type jsonRenderer struct {
 	w        *Writer
+	o        Options
 	inputs   []string
 	n        int
 	findings []*analyze.Finding
 	started  bool
+	inBatch  bool // a lint file's document: the wrapper carries version and run info
 }
 
-func newJSONFormat(w io.Writer, o Options) Renderer { return newJSON(w, o.Inputs) }
+func newJSONFormat(w io.Writer, o Options) Renderer { return newJSON(w, o, o.Inputs) }
 
-func newJSON(w io.Writer, inputs []string) *jsonRenderer {
-	return &jsonRenderer{w: NewWriter(w), inputs: inputs}
+func newJSON(w io.Writer, o Options, inputs []string) *jsonRenderer {
+	return &jsonRenderer{w: NewWriter(w), o: o, inputs: inputs}
+}
+
+// versionField is the document's "connlint" member: the program's version,
+// so a stored report says what produced it.
+func versionField(o Options) string {
+	v := o.Version
+	if v == "" {
+		v = "dev"
+	}
+	return `"connlint":` + string(marshal(v)) + ","
 }
 
 func (r *jsonRenderer) start() {
@@ -323,7 +335,11 @@ func (r *jsonRenderer) start() {
 	}
 	r.started = true
 	in := marshal(r.inputs)
-	io.WriteString(r.w, `{"version":1,"inputs":`+string(in)+`,"connections":[`)
+	head := `{"version":1,`
+	if !r.inBatch {
+		head += versionField(r.o)
+	}
+	io.WriteString(r.w, head+`"inputs":`+string(in)+`,"connections":[`)
 }
 
 func (r *jsonRenderer) Finding(f *analyze.Finding) { r.findings = append(r.findings, f) }
@@ -349,25 +365,48 @@ func (r *jsonRenderer) Finish(res *Result) error {
 	}
 	b := marshal(fs)
 	s := marshal(toJSONSummary(res, r.inputs))
-	io.WriteString(r.w, `],"findings":`+string(b)+`,"summary":`+string(s)+"}\n")
+	tail := ""
+	if r.o.Info != nil && !r.inBatch {
+		tail = `,"run":` + string(marshal(toJSONInfo(r.o.Info)))
+	}
+	io.WriteString(r.w, `],"findings":`+string(b)+`,"summary":`+string(s)+tail+"}\n")
 	return r.w.Err()
 }
 
 // jsonBatch wraps lint's per-file documents as {"version":1,"files":[...]}.
 type jsonBatch struct {
 	w    *Writer
+	o    Options
 	docs [][]byte
 }
 
-func newJSONBatch(w io.Writer, _ Options) Batch { return &jsonBatch{w: NewWriter(w)} }
+func newJSONBatch(w io.Writer, o Options) Batch { return &jsonBatch{w: NewWriter(w), o: o} }
 
 func (b *jsonBatch) File(_ string, inputs []string) Renderer {
 	doc := &bytes.Buffer{}
-	return &jsonBatchFile{jsonRenderer: newJSON(doc, inputs), doc: doc, batch: b}
+	r := newJSON(doc, b.o, inputs)
+	r.inBatch = true
+	return &jsonBatchFile{jsonRenderer: r, doc: doc, batch: b}
+}
+
+// JSONUnreadable is a lint input that could not be opened: it keeps its
+// place in "files" with the reason instead of vanishing.
+type JSONUnreadable struct {
+	Inputs []string `json:"inputs"`
+	Error  string   `json:"error"`
+}
+
+// Unreadable records an input that could not be opened at all.
+func (b *jsonBatch) Unreadable(path string, err error) {
+	b.docs = append(b.docs, marshal(JSONUnreadable{Inputs: []string{path}, Error: err.Error()}))
 }
 
 func (b *jsonBatch) Close() error {
-	fmt.Fprintf(b.w, "{\"version\":1,\"files\":[%s]}\n", bytes.Join(b.docs, []byte(",")))
+	tail := ""
+	if b.o.Info != nil {
+		tail = `,"run":` + string(marshal(toJSONInfo(b.o.Info)))
+	}
+	fmt.Fprintf(b.w, "{\"version\":1,%s\"files\":[%s]%s}\n", versionField(b.o), bytes.Join(b.docs, []byte(",")), tail)
 	return b.w.Err()
 }
 

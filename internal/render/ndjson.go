@@ -44,8 +44,17 @@ func (r *ndjsonRenderer) Finding(f *analyze.Finding) {
 
 func (r *ndjsonRenderer) Connection(*analyze.ConnReport) {}
 
-// Finish writes, for a live capture, the summary record.
+// JSONError is an NDJSON error record: an input that could not be read
+// (to its end). Findings have a "rule", error records an "error".
+type JSONError struct {
+	Input string `json:"input,omitempty"`
+	Error string `json:"error"`
+}
+
 func (r *ndjsonRenderer) Finish(res *Result) error {
+	for _, e := range inputErrors(res.ReadErr, r.inputs) {
+		r.enc.Encode(JSONError{Input: e.File, Error: e.Message})
+	}
 	if r.live && r.w.Err() == nil {
 		r.enc.Encode(ndjsonSummary{Type: "summary", JSONSummary: toJSONSummary(res, r.inputs)})
 	}
@@ -60,6 +69,11 @@ func newNDJSONBatch(w io.Writer, _ Options) Batch { return ndjsonBatch{NewWriter
 
 func (b ndjsonBatch) File(_ string, inputs []string) Renderer {
 	return &ndjsonRenderer{w: b.w, enc: newLineEncoder(b.w), inputs: inputs, alwaysInput: true}
+}
+
+// Unreadable writes an error record for an input that could not be opened.
+func (b ndjsonBatch) Unreadable(path string, err error) {
+	newLineEncoder(b.w).Encode(JSONError{Input: path, Error: err.Error()})
 }
 
 func (b ndjsonBatch) Close() error { return b.w.Err() }

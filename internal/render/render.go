@@ -52,6 +52,18 @@ type Options struct {
 	// no wrapping (stdout is not a terminal).
 	Width int
 	Live  bool // a live capture (sniff): print findings the moment they are found
+
+	// Version is connlint's version (JSON and the CI formats name it).
+	Version string
+	// Config says which rules ran and at what severity (the CI formats
+	// list every enabled rule); nil means every rule at its default.
+	Config *analyze.Config
+	// FailOn is the gate (JUnit failures, the GitHub summary's verdict);
+	// 0 when nothing fails the run.
+	FailOn analyze.Severity
+	// Info is what the command learns while running (config file,
+	// suppressions, baseline); JSON reports it. May be nil.
+	Info *Info
 }
 
 // Batch renders a lint run: one analysis per input file, into one output.
@@ -80,6 +92,16 @@ var Formats = []*Format{
 	{Name: "text", Help: "a report for people", New: newText, NewBatch: newTextBatch},
 	{Name: "json", Help: "one JSON document (docs/json.md)", New: newJSONFormat, NewBatch: newJSONBatch},
 	{Name: "ndjson", Help: "one JSON finding per line, as found", Streams: true, New: newNDJSON, NewBatch: newNDJSONBatch},
+	{Name: "sarif", Help: "SARIF 2.1.0 for code scanning (docs/ci.md)", New: newSARIF, NewBatch: newSARIFBatch},
+	{Name: "junit", Help: "JUnit XML test report", New: newJUnit, NewBatch: newJUnitBatch},
+	{Name: "github", Help: "GitHub Actions annotations (+ job summary)", New: newGitHub, NewBatch: newGitHubBatch},
+	{Name: "gitlab", Help: "GitLab Code Quality JSON", New: newGitLab, NewBatch: newGitLabBatch},
+}
+
+// ErrorSink is a Batch that records inputs that could not be opened at
+// all, so the output names them instead of dropping them.
+type ErrorSink interface {
+	Unreadable(path string, err error)
 }
 
 // Lookup finds a format by name; nil when there is none.

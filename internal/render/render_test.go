@@ -104,6 +104,7 @@ func checkGolden(t *testing.T, name string, got []byte) {
 // and as lint do, and compares with testdata/<format>.golden and
 // testdata/<format>-lint.golden.
 func TestFormatsGolden(t *testing.T) {
+	t.Setenv(StepSummaryEnv, "") // the github format must not append to a real job summary
 	for _, f := range Formats {
 		t.Run(f.Name, func(t *testing.T) {
 			_, _, res := model()
@@ -151,7 +152,7 @@ func TestColorOnlyWhenAsked(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
-	if Names() != "text, json or ndjson" {
+	if Names() != "text, json, ndjson, sarif, junit, github or gitlab" {
 		t.Errorf("Names() = %q", Names())
 	}
 	seen := map[string]bool{}
@@ -161,7 +162,7 @@ func TestRegistry(t *testing.T) {
 		}
 		seen[f.Name] = true
 	}
-	if err := Check("yaml"); err == nil || !strings.Contains(err.Error(), "text, json or ndjson") {
+	if err := Check("yaml"); err == nil || !strings.Contains(err.Error(), "text, json, ndjson, sarif, junit, github or gitlab") {
 		t.Errorf("Check(yaml) = %v", err)
 	}
 	if Lookup("ndjson") == nil || !Lookup("ndjson").Streams || Lookup("json").Streams {

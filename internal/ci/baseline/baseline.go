@@ -139,3 +139,50 @@ func (b *Baseline) Filter(fs []*analyze.Finding) Result {
 	}
 	return res
 }
+
+// Matcher hides findings one at a time, as they are found, for output
+// that streams (NDJSON, sniff-like runs) and for renderers that never see
+// the whole list. It hides findings of a key in the order they arrive,
+// which for one connection's findings is time order; Filter, which sees
+// them all, hides the earliest.
+type Matcher struct {
+	b      *Baseline
+	left   map[ci.Key]int
+	hidden int
+}
+
+// Matcher starts matching a run against the baseline.
+func (b *Baseline) Matcher() *Matcher {
+	m := &Matcher{b: b, left: map[ci.Key]int{}}
+	for _, e := range b.Findings {
+		m.left[e.Key] += e.Count
+	}
+	return m
+}
+
+// Hide reports whether the baseline covers f, using up one recorded count.
+func (m *Matcher) Hide(f *analyze.Finding) bool {
+	k := ci.KeyOf(f)
+	if m.left[k] > 0 {
+		m.left[k]--
+		m.hidden++
+		return true
+	}
+	return false
+}
+
+// Hidden counts the findings hidden so far.
+func (m *Matcher) Hidden() int { return m.hidden }
+
+// Gone lists the recorded findings not seen (yet), as Filter's Result.Gone.
+func (m *Matcher) Gone() []Entry {
+	var out []Entry
+	seen := map[ci.Key]bool{}
+	for _, e := range m.b.Findings {
+		if n := m.left[e.Key]; n > 0 && !seen[e.Key] {
+			seen[e.Key] = true
+			out = append(out, Entry{Key: e.Key, Count: n})
+		}
+	}
+	return out
+}

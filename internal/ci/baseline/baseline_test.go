@@ -130,3 +130,32 @@ func TestKeyContent(t *testing.T) {
 		}
 	}
 }
+
+// TestMatcherAgreesWithFilter: hiding one finding at a time in time order
+// hides what Filter hides and leaves the same entries gone.
+func TestMatcherAgreesWithFilter(t *testing.T) {
+	in := citest.Input()
+	b := New(in.Findings[:2])
+	res := b.Filter(in.Findings)
+	m := b.Matcher()
+	var kept int
+	for _, f := range ci.Sorted(in.Findings) {
+		if !m.Hide(f) {
+			kept++
+		}
+	}
+	if kept != len(res.New) || m.Hidden() != res.Hidden || len(m.Gone()) != len(res.Gone) {
+		t.Fatalf("Matcher: kept %d hidden %d gone %v; Filter: new %d hidden %d gone %v", kept, m.Hidden(), m.Gone(), len(res.New), res.Hidden, res.Gone)
+	}
+	if m.Hidden() != 2 {
+		t.Errorf("hidden %d, want 2", m.Hidden())
+	}
+	empty := New(nil).Matcher()
+	if empty.Hide(in.Findings[0]) || len(empty.Gone()) != 0 {
+		t.Error("an empty baseline hides nothing")
+	}
+	stale := New(in.Findings).Matcher()
+	if g := stale.Gone(); len(g) == 0 {
+		t.Error("a baseline nothing was matched against: every entry is gone")
+	}
+}

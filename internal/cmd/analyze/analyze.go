@@ -9,6 +9,7 @@ import (
 	"github.com/connlint/connlint/capture"
 	"github.com/connlint/connlint/internal/cmd/cli"
 	"github.com/connlint/connlint/internal/cmd/settings"
+	"github.com/connlint/connlint/internal/gate"
 	"github.com/connlint/connlint/internal/iostreams"
 	"github.com/connlint/connlint/internal/pipeline"
 	"github.com/connlint/connlint/internal/render"
@@ -17,18 +18,19 @@ import (
 // Options are the analyze command's dependencies and flag values.
 type Options struct {
 	IO       *iostreams.IOStreams
+	Version  string
 	Flags    settings.Analysis
+	Output   settings.Output
 	Config   *analyze.Config // from Flags, checked before the run
 	Paths    []string
 	All      bool // text: every TCP connection and every finding
-	Verbose  bool // text: every finding in full, repeated ones not grouped
 	Progress bool // a progress bar on a terminal for large inputs
 }
 
 // NewCmdAnalyze builds the command; runF, when not nil, replaces the run
 // (tests check flag handling with it).
 func NewCmdAnalyze(f *cli.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IO}
+	opts := &Options{IO: f.IO, Version: f.Version}
 	var noProgress bool
 	cmd := &cobra.Command{
 		Use:   "analyze [flags] FILE... [-- BPF-FILTER]",
@@ -44,6 +46,7 @@ func NewCmdAnalyze(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 				return cli.BadInput(err)
 			}
 			opts.Config, opts.Paths, opts.Progress = cfg, args, !noProgress
+			opts.Output.Announce(opts.IO.ErrOut, &opts.Flags)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -51,40 +54,88 @@ func NewCmdAnalyze(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 		},
 	}
 	opts.Flags.Register(cmd.Flags(), "text")
+	opts.Output.RegisterOutput(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.All, "all", false, "text: show every TCP connection, not only HTTP ones and those with findings, and every finding in full")
-	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "text: print every finding in full instead of grouping those repeated across connections")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "no progress bar on stderr")
 	return cmd
 }
 
 // Run analyses opts.Paths (merged in time order) and renders one report to
-// opts.IO.Out. A write error stops the run and is reported (exit 2), as is
-// an input that could not be read to its end.
+// opts.IO.Out or the -o file. A write error stops the run and is reported
+// (exit 2), as is an input that could not be read to its end.
 func Run(opts *Options) error {
 	src, err := capture.OpenFiles(opts.Paths, capture.FileOptions{Filter: opts.Flags.Filter, Stdin: opts.IO.In})
 	if err != nil {
 		return cli.BadInput(err)
 	}
 	defer src.Close()
-	out := render.NewWriter(opts.IO.Out)
-	r := render.Lookup(opts.Flags.Format).New(out, render.Options{
-		Inputs: src.Inputs(), Color: opts.IO.ColorEnabled(opts.Flags.Color), All: opts.All, Verbose: opts.Verbose,
-		Width: opts.IO.TerminalWidth(),
-	})
-	po := pipeline.Options{
-		Config: opts.Config, Assembler: opts.Flags.AssemblerOptions(), Sink: r,
-		Stop: func() bool { return out.Err() != nil },
-	}
+	var tick func()
 	if bar := progressFor(opts, src); bar != nil {
-		po.Tick = bar.tick
+		tick = bar.tick
 		defer bar.done()
 	}
-	res := pipeline.Run(src, po)
-	if err := r.Finish(res); err != nil {
-		return cli.WriteFailed(err)
+	res, err := Report(opts, src, src.Inputs(), 0, tick)
+	if err != nil {
+		return err
 	}
 	if res.ReadErr != nil {
 		return cli.BadInput(res.ReadErr)
 	}
 	return nil
+}
+
+// Reported is what Report found: the analysis result and the gate that
+// filtered it (counts by severity, what suppressions and the baseline hid).
+type Reported struct {
+	*render.Result
+	Gate *gate.Gate
+}
+
+// Report analyses src through the gate (suppressions, baseline) and
+// renders one report naming inputs; failOn is the gate the CI formats
+// report (0: none). analyze and run share it. The error is already an exit
+// error (bad baseline, a report that could not be written).
+func Report(opts *Options, src capture.Source, inputs []string, failOn analyze.Severity, tick func()) (*Reported, error) {
+	g, err := opts.Output.Gate(&opts.Flags)
+	if err != nil {
+		return nil, cli.BadInput(err)
+	}
+	w, done, err := opts.Output.Open(opts.IO.Out)
+	if err != nil {
+		return nil, cli.BadInput(err)
+	}
+	out := render.NewWriter(w)
+	color := opts.IO.ColorEnabled(opts.Flags.Color)
+	if opts.Output.File != "" && opts.Flags.Color != "always" {
+		color = false // a file is no terminal
+	}
+	width := opts.IO.TerminalWidth()
+	if opts.Output.File != "" {
+		width = 0 // a file is no terminal: no wrapping
+	}
+	r := g.Wrap(render.Lookup(opts.Flags.Format).New(out, render.Options{
+		Inputs: inputs, Color: color, All: opts.All, Verbose: opts.Output.Verbose, Width: width,
+		Version: opts.Version, Config: opts.Config, FailOn: failOn, Info: g.Info,
+	}))
+	res := pipeline.Run(src, pipeline.Options{
+		Config: opts.Config, Assembler: opts.Flags.AssemblerOptions(), Sink: r,
+		Stop: func() bool { return out.Err() != nil }, Tick: tick,
+	})
+	res.Inputs = inputs
+	if err := g.Finish(); err != nil {
+		done()
+		return nil, cli.BadInput(err)
+	}
+	werr := r.Finish(res)
+	if werr == nil && opts.Flags.Format == "text" {
+		render.WriteInfoText(out, g.Info)
+		werr = out.Err()
+	}
+	if cerr := done(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return nil, cli.WriteFailed(werr)
+	}
+	return &Reported{Result: res, Gate: g}, nil
 }

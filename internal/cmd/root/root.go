@@ -9,6 +9,7 @@ import (
 	"github.com/connlint/connlint/internal/cmd/explain"
 	"github.com/connlint/connlint/internal/cmd/lint"
 	"github.com/connlint/connlint/internal/cmd/rules"
+	runcmd "github.com/connlint/connlint/internal/cmd/run"
 	"github.com/connlint/connlint/internal/cmd/sniff"
 	"github.com/connlint/connlint/internal/cmd/version"
 )
@@ -36,6 +37,7 @@ port churn — each with the Wireshark frame numbers that prove it.`,
 		analyze.NewCmdAnalyze(f, nil),
 		lint.NewCmdLint(f, nil),
 		sniff.NewCmdSniff(f, nil),
+		runcmd.NewCmdRun(f, nil),
 		rules.NewCmdRules(f, nil),
 		explain.NewCmdExplain(f, nil),
 		version.NewCmdVersion(f, nil),

@@ -1,13 +1,17 @@
 package settings
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/connlint/connlint/internal/ci/suppress"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -32,6 +36,10 @@ type fileConfig struct {
 	// values are thresholds and limits by flag name: each key under
 	// thresholds: and limits: is the flag of the same name.
 	values map[string]fileValue
+	// suppressions are accepted findings (internal/ci/suppress); lines
+	// holds the line of each entry, for error messages.
+	suppressions []suppress.Suppression
+	lines        []int
 }
 
 // fileValue is one scalar of the file and where it is.
@@ -50,9 +58,94 @@ func (fc *fileConfig) where(v fileValue) string {
 	return fmt.Sprintf("config %s:%d: %s", fc.path, v.Line, v.Key)
 }
 
-// defaultConfigFile is read from the working directory when present (like
-// golangci-lint's .golangci.yml); --config names another, --config "" none.
+// defaultConfigFile is looked for in the working directory and then in
+// each parent up to the filesystem root, the first found being used (as
+// golangci-lint finds .golangci.yml): a test run from a package directory
+// still gets the repository's settings. --config names another file,
+// --config "" none.
 const defaultConfigFile = ".connlint.yaml"
+
+// FindConfig returns the first .connlint.yaml in dir or one of its
+// parents, "" when there is none.
+func FindConfig(dir string) string {
+	for {
+		p := filepath.Join(dir, defaultConfigFile)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// suppressionList reads the suppressions: section, a list of mappings
+// (rule, server, client, target, reason, until), keeping each entry's line.
+func (fc *fileConfig) suppressionList(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return fmt.Errorf("config %s:%d: suppressions: want a list of {rule, server, client, target, reason, until} entries", fc.path, n.Line)
+	}
+	for _, e := range n.Content {
+		if e.Kind != yaml.MappingNode {
+			return fmt.Errorf("config %s:%d: suppressions: want an entry like {rule: nagle-delayed-ack, server: 10.0.0.2:80, reason: why}", fc.path, e.Line)
+		}
+		var s suppress.Suppression
+		err := eachPair(fc, e, "suppressions", suppressionKeys, func(key string, k, v *yaml.Node) error {
+			val, err := fc.scalar(v, "suppressions."+key, "one value")
+			if err != nil {
+				return err
+			}
+			switch key {
+			case "rule":
+				s.Rule = val.Value
+			case "server":
+				s.Server = val.Value
+			case "client":
+				s.Client = val.Value
+			case "target":
+				s.Target = val.Value
+			case "reason":
+				s.Reason = val.Value
+			case "until":
+				s.Until = val.Value
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		fc.suppressions = append(fc.suppressions, s)
+		fc.lines = append(fc.lines, e.Line)
+	}
+	return nil
+}
+
+var suppressionKeys = []string{"rule", "server", "client", "target", "reason", "until"}
+
+// compileSuppressions validates the file's suppressions at time now; each
+// problem names the file and line of its entry.
+func (fc *fileConfig) compileSuppressions(now time.Time, known func(string) bool) (*suppress.Set, error) {
+	set, err := suppress.Compile(fc.suppressions, now, known)
+	if err == nil {
+		return set, nil
+	}
+	var msgs []string
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var se *suppress.Error
+		if errors.As(e, &se) && se.Index-1 < len(fc.lines) {
+			msgs = append(msgs, fmt.Sprintf("config %s:%d: %s", fc.path, fc.lines[se.Index-1], se.Error()))
+			continue
+		}
+		msgs = append(msgs, "config "+fc.path+": "+e.Error())
+	}
+	return nil, errors.New(strings.Join(msgs, "; "))
+}
 
 // fileKeys are the keys of the thresholds: and limits: sections; each is
 // also a flag of the same name.
@@ -61,7 +154,7 @@ var fileKeys = map[string][]string{
 	"limits":     {"max-conns", "max-ooo-bytes", "max-ooo-total", "idle-timeout"},
 }
 
-var topKeys = []string{"enable", "disable", "severity", "fail-on", "thresholds", "limits"}
+var topKeys = []string{"enable", "disable", "severity", "fail-on", "thresholds", "limits", "suppressions"}
 
 // yamlLine finds "line N: what" in a yaml.v3 syntax error.
 var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
@@ -115,6 +208,8 @@ func loadConfigFile(path string, explicit bool) (*fileConfig, error) {
 			s, err := fc.scalar(v, key, "a severity: info, warning or error")
 			fc.failOn = &s
 			return err
+		case "suppressions":
+			return fc.suppressionList(v)
 		default: // thresholds, limits
 			return eachPair(fc, v, key, fileKeys[key], func(name string, k, sv *yaml.Node) error {
 				s, err := fc.scalar(sv, key+"."+name, "one value")

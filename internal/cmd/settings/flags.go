@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/analyze/suite"
+	"github.com/connlint/connlint/internal/ci/suppress"
 	"github.com/connlint/connlint/internal/render"
 	"github.com/connlint/connlint/reassembly"
 )
@@ -41,6 +43,11 @@ type Analysis struct {
 	iwSegs       int
 	configPath   string
 	fs           *pflag.FlagSet
+	// ConfigFile is the settings file read, "" when none (after Config).
+	ConfigFile string
+	// Suppress holds the file's suppressions, validated (after Config);
+	// nil when there are none.
+	Suppress *suppress.Set
 	// FileFailOn is the config file's fail-on (lint uses it when --fail-on
 	// is not given); FileFailOnWhere names its file and line.
 	FileFailOn      string
@@ -57,7 +64,7 @@ type Analysis struct {
 func (f *Analysis) Register(fs *pflag.FlagSet, defaultFormat string) {
 	def := analyze.DefaultConfig()
 	f.fs = fs
-	fs.StringVar(&f.configPath, "config", defaultConfigFile, "settings file (YAML: enable, disable, severity, fail-on, thresholds, limits); flags win")
+	fs.StringVar(&f.configPath, "config", "", `settings file (YAML: enable, disable, severity, fail-on, thresholds, limits, suppressions); flags win (default: the first .connlint.yaml in the working directory or a parent; "" for none)`)
 	fs.Float64Var(&f.hsShare, "handshake-share", def.HandshakeShare, "handshake-overhead: share of SYN → end of response the handshake must reach (0–1)")
 	fs.IntVar(&f.iwSegs, "initial-window", def.InitialWindowSegs, "slow-start-fresh-connection: initial congestion window in segments")
 	fs.DurationVar(&f.unframedIdle, "unframed-idle", def.UnframedIdle, "unframed-persistent-response: how long a silent, still-open server counts as not closing")
@@ -84,14 +91,28 @@ func (f *Analysis) Register(fs *pflag.FlagSet, defaultFormat string) {
 func (f *Analysis) Config() (*analyze.Config, error) {
 	f.src = map[string]string{}
 	f.enableFrom, f.disableFrom, f.fileSev = nil, nil, nil
-	if f.configPath != "" {
-		fc, err := loadConfigFile(f.configPath, f.fs != nil && f.fs.Changed("config"))
+	f.ConfigFile, f.Suppress = "", nil
+	path, explicit := f.configPath, f.fs != nil && f.fs.Changed("config")
+	if !explicit {
+		if wd, err := os.Getwd(); err == nil {
+			path = FindConfig(wd)
+		}
+	}
+	if path != "" {
+		fc, err := loadConfigFile(path, explicit)
 		if err != nil {
 			return nil, err
 		}
 		if fc != nil {
+			f.ConfigFile = path
 			if err := fc.apply(f); err != nil {
 				return nil, err
+			}
+			if len(fc.suppressions) > 0 {
+				known := func(id string) bool { return suite.CheckRuleIDs([]string{id}) == nil }
+				if f.Suppress, err = fc.compileSuppressions(time.Now(), known); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -122,11 +143,11 @@ func (f *Analysis) Config() (*analyze.Config, error) {
 	for _, fs := range f.fileSev {
 		id, err := ResolveRule(fs.ID.Value)
 		if err != nil {
-			return nil, fmt.Errorf("config %s:%d: severity: %w", f.configPath, fs.ID.Line, err)
+			return nil, fmt.Errorf("config %s:%d: severity: %w", f.ConfigFile, fs.ID.Line, err)
 		}
 		v, err := analyze.ParseSeverity(fs.Severity.Value)
 		if err != nil {
-			return nil, fmt.Errorf("config %s:%d: severity of %s: %w", f.configPath, fs.Severity.Line, id, err)
+			return nil, fmt.Errorf("config %s:%d: severity of %s: %w", f.ConfigFile, fs.Severity.Line, id, err)
 		}
 		c.Severity[id] = v
 	}
@@ -145,9 +166,9 @@ func (f *Analysis) Config() (*analyze.Config, error) {
 		}
 		c.Severity[id] = v
 	}
-	if f.FileFailOn != "" {
+	if f.FileFailOn != "" && f.FileFailOn != "none" {
 		if _, err := analyze.ParseSeverity(f.FileFailOn); err != nil {
-			return nil, fmt.Errorf("%s: %w", f.FileFailOnWhere, err)
+			return nil, fmt.Errorf("%s: %w (or none)", f.FileFailOnWhere, err)
 		}
 	}
 	if err := f.checkValues(); err != nil {
@@ -210,7 +231,7 @@ func (f *Analysis) resolveIDs(flag string, typed []string, file []fileValue) ([]
 	for _, v := range file {
 		id, err := ResolveRule(v.Value)
 		if err != nil {
-			return nil, fmt.Errorf("config %s:%d: %s: %w", f.configPath, v.Line, v.Key, err)
+			return nil, fmt.Errorf("config %s:%d: %s: %w", f.ConfigFile, v.Line, v.Key, err)
 		}
 		out = append(out, id)
 	}

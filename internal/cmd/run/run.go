@@ -1,0 +1,364 @@
+// Package run is the `connlint run` command: capture on loopback while a
+// command (a test suite, an e2e script) runs, then analyse and gate on
+// what it did: "lint the traffic of my tests" in one CI line.
+package run
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/connlint/connlint/analyze"
+	"github.com/connlint/connlint/capture"
+	analyzecmd "github.com/connlint/connlint/internal/cmd/analyze"
+	"github.com/connlint/connlint/internal/cmd/cli"
+	"github.com/connlint/connlint/internal/cmd/lint"
+	"github.com/connlint/connlint/internal/cmd/settings"
+	"github.com/connlint/connlint/internal/iostreams"
+)
+
+// Options are the run command's dependencies and flag values.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Version string
+	Flags   settings.Analysis
+	Output  settings.Output
+	Config  *analyze.Config
+	Live    capture.LiveOptions
+	FailOn  analyze.Severity
+	// Drain is how long capture goes on after the command exited, for the
+	// last ACKs and FINs (and a server's delayed close) to be seen.
+	Drain time.Duration
+	// StartTimeout bounds the wait for the capture to be live.
+	StartTimeout time.Duration
+	Command      []string
+}
+
+// NewCmdRun builds the command; runF, when not nil, replaces the run.
+func NewCmdRun(f *cli.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IO, Version: f.Version}
+	var failOn string
+	cmd := &cobra.Command{
+		Use:   "run [flags] -- COMMAND [ARG...]",
+		Short: "Capture while a command (tests, a script) runs, then report and gate on its traffic",
+		Long: `run starts capturing (on lo by default), waits until the capture is live,
+runs COMMAND with its stdin, stdout and stderr passed through, stops after
+COMMAND exits plus --drain, then analyses what was captured and prints the
+report (any --format, to stdout or -o FILE).
+
+Exit status: COMMAND's own status when it failed (126/127 when it could not
+be started, 128+N when killed by signal N); else 1 when a finding reached
+--fail-on; else 0. 2 when the capture could not start, the report could not
+be written or the usage is wrong.
+
+Capturing needs root or CAP_NET_RAW and CAP_NET_ADMIN (see docs/ci.md).
+Under sudo, COMMAND runs as the invoking user (SUDO_USER), like tcpdump's
+-Z; --user names another, "-" keeps root.
+
+COMMAND gets SSLKEYLOGFILE pointing to a private key log (unless it is set
+already), so TLS clients that honour it record their session keys; with
+-w FILE they are kept as FILE.keys.`,
+		Example: `  sudo connlint run --fail-on warning -- go test ./integration/...
+  sudo connlint run -w traffic.pcap --format sarif -o connlint.sarif -- ./e2e.sh
+  connlint run -f 'tcp port 8080' -- curl -s http://127.0.0.1:8080/ http://127.0.0.1:8080/a`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := opts.Flags.Config()
+			if err != nil {
+				return cli.BadInput(err)
+			}
+			if !cmd.Flags().Changed("fail-on") && opts.Flags.FileFailOn != "" {
+				failOn = opts.Flags.FileFailOn
+			}
+			if opts.FailOn, err = lint.ParseFailOn(failOn); err != nil {
+				return cli.BadInput(err)
+			}
+			if opts.Drain < 0 || opts.StartTimeout <= 0 {
+				return cli.BadInput(errors.New("--drain must be ≥ 0 and --start-timeout > 0"))
+			}
+			opts.Config, opts.Command = cfg, args
+			opts.Live.Filter = opts.Flags.Filter
+			opts.Output.Announce(opts.IO.ErrOut, &opts.Flags)
+			if runF != nil {
+				return runF(opts)
+			}
+			return Run(opts)
+		},
+	}
+	// Everything from COMMAND on is COMMAND's: `connlint run go test -v`
+	// must not read -v as connlint's.
+	cmd.Flags().SetInterspersed(false)
+	opts.Flags.Register(cmd.Flags(), "text")
+	opts.Output.RegisterOutput(cmd.Flags())
+	cmd.Flags().StringVar(&failOn, "fail-on", lint.DefaultFailOn, lint.FailOnHelp)
+	cmd.Flags().StringVarP(&opts.Live.Interface, "interface", "i", "lo", "interface to capture on")
+	cmd.Flags().IntVarP(&opts.Live.Snaplen, "snaplen", "s", capture.DefaultSnaplen, "bytes captured per packet")
+	cmd.Flags().StringVarP(&opts.Live.WriteFile, "write", "w", "", "keep the capture in this file (classic pcap, whatever the extension) and TLS keys in FILE.keys")
+	cmd.Flags().StringVarP(&opts.Live.DropUser, "user", "Z", "", `run COMMAND (and capture, once the handle is open) as this user ("-" keeps the current one; default: SUDO_USER under sudo, else the current user)`)
+	cmd.Flags().DurationVar(&opts.Drain, "drain", 300*time.Millisecond, "keep capturing this long after COMMAND exits")
+	cmd.Flags().DurationVar(&opts.StartTimeout, "start-timeout", 5*time.Second, "give up when the capture is not live after this long")
+	return cmd
+}
+
+// Run captures around opts.Command and reports.
+func Run(opts *Options) error {
+	live := opts.Live
+	live.Immediate = true // packets as they come: the drain is short
+	if live.DropUser == "" {
+		live.DropUser = "-"
+		if su := os.Getenv("SUDO_USER"); su != "" && os.Geteuid() == 0 {
+			live.DropUser = su
+		}
+	}
+	wasRoot := os.Geteuid() == 0
+	probe, err := newProbe(live.Interface)
+	if err != nil {
+		return &cli.ExitError{Code: cli.ExitBadInput, Err: err}
+	}
+	defer probe.close()
+	live.Filter = probe.filter(live.Filter)
+	src, err := capture.OpenLive(live)
+	if err != nil {
+		if advice := privilegeAdvice(live.Interface); advice != "" {
+			fmt.Fprint(opts.IO.ErrOut, advice)
+		}
+		return &cli.ExitError{Code: cli.ExitBadInput, Err: err}
+	}
+	ps := probe.wrap(src, opts.Live.WriteFile)
+
+	// The report is written once the command has exited: text and JSON
+	// would otherwise interleave with the command's own output.
+	hold := &holdWriter{w: opts.IO.Out}
+	aopts := &analyzecmd.Options{
+		IO:      iostreams.New(opts.IO.In, hold, opts.IO.ErrOut),
+		Version: opts.Version, Flags: opts.Flags, Output: opts.Output, Config: opts.Config,
+	}
+	type outcome struct {
+		rep *analyzecmd.Reported
+		err error
+	}
+	done, ended := make(chan outcome, 1), make(chan struct{})
+	go func() {
+		rep, err := analyzecmd.Report(aopts, ps, ps.Inputs(), opts.FailOn, nil)
+		done <- outcome{rep, err}
+		close(ended)
+	}()
+
+	stop := func() {
+		if in, ok := src.(interface{ Interrupt() }); ok {
+			in.Interrupt()
+		}
+	}
+	waitStart := time.Now()
+	if err := probe.wait(opts.StartTimeout, ended); err != nil {
+		stop()
+		o := <-done
+		src.Close()
+		hold.release()
+		if o.err != nil { // the report could not even start (-o, --baseline)
+			return o.err
+		}
+		return &cli.ExitError{Code: cli.ExitBadInput, Err: err}
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "connlint: capturing on %s (live after %s); running %s\n",
+		live.Interface, time.Since(waitStart).Round(time.Millisecond), strings.Join(opts.Command, " "))
+
+	keys, err := newKeyLog(opts.Live.WriteFile)
+	if err != nil {
+		stop()
+		<-done
+		src.Close()
+		return &cli.ExitError{Code: cli.ExitBadInput, Err: err}
+	}
+	defer keys.cleanup()
+	status, cmdErr := runCommand(opts, keys.env(wasRoot && os.Geteuid() != 0))
+
+	time.Sleep(opts.Drain)
+	stop()
+	o := <-done
+	cerr := src.Close()
+	hold.release()
+	keys.keep(opts.IO.ErrOut)
+	if opts.Live.WriteFile != "" && cerr == nil {
+		fmt.Fprintf(opts.IO.ErrOut, "connlint: capture saved to %s\n", opts.Live.WriteFile)
+	}
+
+	switch {
+	case cmdErr != nil:
+		return &cli.ExitError{Code: status, Err: cmdErr}
+	case status != 0:
+		return &cli.ExitError{Code: status}
+	case o.err != nil:
+		return o.err
+	case o.rep.ReadErr != nil:
+		return cli.BadInput(o.rep.ReadErr)
+	case cerr != nil:
+		return cli.BadInput(fmt.Errorf("-w %s: %w", opts.Live.WriteFile, cerr))
+	case o.rep.Gate.Failing(opts.FailOn) > 0:
+		return &cli.ExitError{Code: cli.ExitFindings}
+	}
+	return nil
+}
+
+// runCommand runs the command with the streams passed through and returns
+// its exit status. While it runs, SIGINT is left to it (a terminal sends
+// it to the whole process group) and SIGTERM is passed on, so that the
+// report is still written when a CI system cancels the job gently.
+func runCommand(opts *Options, env []string) (int, error) {
+	c := exec.Command(opts.Command[0], opts.Command[1:]...)
+	c.Stdin, c.Stdout, c.Stderr = opts.IO.In, opts.IO.Out, opts.IO.ErrOut
+	c.Env = env
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	if err := c.Start(); err != nil {
+		code := 126 // found but not runnable, as shells say
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			code = 127
+		}
+		return code, fmt.Errorf("run %s: %w", opts.Command[0], err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sig:
+				if s == syscall.SIGTERM {
+					c.Process.Signal(s)
+				}
+			case <-exited:
+				return
+			}
+		}
+	}()
+	err := c.Wait()
+	close(exited)
+	if err == nil {
+		return 0, nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	}
+	return 1, fmt.Errorf("run %s: %w", opts.Command[0], err)
+}
+
+// holdWriter keeps what is written until release, then writes through.
+type holdWriter struct {
+	mu       sync.Mutex
+	w        io.Writer
+	buf      []byte
+	released bool
+}
+
+func (h *holdWriter) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.released {
+		return h.w.Write(p)
+	}
+	h.buf = append(h.buf, p...)
+	return len(p), nil
+}
+
+func (h *holdWriter) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.released = true
+	if len(h.buf) > 0 {
+		h.w.Write(h.buf)
+		h.buf = nil
+	}
+}
+
+// keyLog is the SSLKEYLOGFILE the command gets: a private temporary file
+// (0600 in a 0700 directory) unless the user set one.
+type keyLog struct {
+	dir, path string
+	user      bool   // the user's own SSLKEYLOGFILE
+	keepAs    string // -w FILE.keys
+}
+
+func newKeyLog(writeFile string) (*keyLog, error) {
+	k := &keyLog{}
+	if writeFile != "" {
+		k.keepAs = writeFile + ".keys"
+	}
+	if p := os.Getenv("SSLKEYLOGFILE"); p != "" {
+		k.path, k.user = p, true
+		return k, nil
+	}
+	dir, err := os.MkdirTemp("", "connlint-run-") // 0700
+	if err != nil {
+		return nil, fmt.Errorf("TLS key log: %w", err)
+	}
+	k.dir, k.path = dir, filepath.Join(dir, "sslkeylog.txt")
+	f, err := os.OpenFile(k.path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("TLS key log: %w", err)
+	}
+	f.Close()
+	return k, nil
+}
+
+// env is the command's environment: ours plus SSLKEYLOGFILE, and, when
+// root was dropped for the sudo user, that user's HOME, USER and LOGNAME
+// (sudo sets root's, and a Go or npm cache under /root is not writable).
+func (k *keyLog) env(dropped bool) []string {
+	env := os.Environ()
+	if !k.user {
+		env = append(env, "SSLKEYLOGFILE="+k.path)
+	}
+	if dropped {
+		// not user.Current: it caches the first answer, which may be root's
+		if u, err := user.LookupId(strconv.Itoa(os.Getuid())); err == nil {
+			env = append(env, "HOME="+u.HomeDir, "USER="+u.Username, "LOGNAME="+u.Username)
+		}
+	}
+	return env
+}
+
+// keep copies the key log beside the -w capture when the command logged
+// any keys, and says where they are.
+func (k *keyLog) keep(errOut io.Writer) {
+	b, err := os.ReadFile(k.path)
+	if err != nil || len(b) == 0 {
+		return
+	}
+	if k.keepAs == "" {
+		if k.user {
+			fmt.Fprintf(errOut, "connlint: TLS session keys logged to %s (SSLKEYLOGFILE)\n", k.path)
+		} else {
+			fmt.Fprintln(errOut, "connlint: TLS session keys were logged; -w FILE keeps them as FILE.keys")
+		}
+		return
+	}
+	if err := os.WriteFile(k.keepAs, b, 0o600); err != nil {
+		fmt.Fprintf(errOut, "connlint: keeping TLS keys: %v\n", err)
+		return
+	}
+	os.Chmod(k.keepAs, 0o600) // WriteFile keeps an existing file's mode
+	fmt.Fprintf(errOut, "connlint: TLS session keys saved to %s (Wireshark: TLS → (Pre)-Master-Secret log filename)\n", k.keepAs)
+}
+
+func (k *keyLog) cleanup() {
+	if k.dir != "" {
+		os.RemoveAll(k.dir)
+	}
+}
