@@ -93,6 +93,10 @@ func truncation(c *reassembly.Conn, m *http1.Message) (analyze.Finding, bool) {
 		f.Time = endPos.Time
 	}
 	if m.End == http1.EndCaptureEnd {
+		// The capture stopped (Ctrl-C, -c, a ring-file boundary), not the
+		// sender: a fact about the capture, reported at info so that it
+		// never fails a lint run (DESIGN "Trust"). FIN/RST stay errors.
+		f.Severity = analyze.Info
 		f.Hint = "the capture stopped before the message was complete; capture longer (or with a larger snaplen/buffer) to see whether the sender finished it"
 	} else {
 		f.Hint = "the sender closed before writing the whole message: check the length it declares against what it writes, and errors or timeouts (proxy, load balancer) that abort the write"

@@ -391,3 +391,36 @@ func TestTruncationSilentOnEviction(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncationSeverity (issue 12 item 2): a message cut by the end of the
+// capture is a fact about the capture, reported at info whatever severity
+// the rule is configured at; the near miss, a cut by FIN, keeps the rule's.
+func TestTruncationSeverity(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  http1.End
+		set  analyze.Severity // user-configured rule severity; 0 = default
+		want analyze.Severity
+	}{
+		{"capture end", http1.EndCaptureEnd, 0, analyze.Info},
+		{"capture end, rule raised to error", http1.EndCaptureEnd, analyze.Error, analyze.Info},
+		{"capture end, rule lowered to warning", http1.EndCaptureEnd, analyze.Warning, analyze.Info},
+		{"near miss: FIN", http1.EndFIN, 0, analyze.Error},
+		{"near miss: RST, rule lowered to warning", http1.EndRST, analyze.Warning, analyze.Warning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := analyze.DefaultConfig()
+			if tc.set != 0 {
+				cfg.Severity[ContentLengthMismatch.ID] = tc.set
+			}
+			s := newScript(t, cfg, ContentLengthMismatch.ID)
+			r := analyzetest.Resp(200, analyzetest.At(4, 10), analyzetest.At(6, 12))
+			r.ContentLength, r.BodyLength, r.MissingBytes, r.End = 2000000, 1000, 2000000-1000, tc.end
+			s.Tx(analyzetest.Req("GET", "/", analyzetest.At(2, 0), analyzetest.At(2, 0)), r)
+			got := s.End().ByRule(ContentLengthMismatch.ID)
+			if len(got) != 1 || got[0].Severity != tc.want {
+				t.Fatalf("got %+v, want one finding at %s", got, tc.want)
+			}
+		})
+	}
+}
