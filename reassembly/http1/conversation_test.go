@@ -317,13 +317,41 @@ var convCases = []convCase{
 		},
 	},
 	{
+		// issue 12 item 4: one empty line between messages is tolerated
+		// (RFC 9112 §2.2), in either direction, also before the end.
 		name: "crlf-after-body",
 		in: `>>> POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nab\r\n
-		     >>> GET / HTTP/1.1\r\n\r\n`,
-		tx: []string{"POST / -> -", "GET / -> -"},
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nabcdefg\r\n
+		     >>> GET / HTTP/1.1\r\n\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx\n
+		     <<| fin`,
+		tx: []string{"POST / -> 200", "GET / -> 200"},
 		check: func(t *testing.T, r *recorder, c *Conversation) {
-			if q := find(t, r, c2s, 0); q.OverrunBytes != 2 || !q.Has(AnomOverrun) {
-				t.Error(msgSummary(q))
+			for _, m := range []*Message{find(t, r, c2s, 0), find(t, r, s2c, 0), find(t, r, s2c, 1)} {
+				if m.OverrunBytes != 0 || len(m.Anomalies) != 0 {
+					t.Error(msgSummary(m))
+				}
+			}
+		},
+	},
+	{
+		// near miss: more than one empty line, or an empty line then junk,
+		// is an overrun counted from the empty line on
+		name: "crlf-then-junk-after-body",
+		in: `>>> GET /1 HTTP/1.1\r\n\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nabcdefg\r\nxyz\r\n
+		     >>> GET /2 HTTP/1.1\r\n\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx\r\n\r\n
+		     <<| fin`,
+		tx: []string{"GET /1 -> 200", "GET /2 -> 200"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			s := find(t, r, s2c, 0)
+			want(t, s, FramingContentLength, EndComplete, 7, AnomOverrun)
+			if s.OverrunBytes != 7 || s.OverrunPos.Offset != uint64(len("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nabcdefg")) {
+				t.Errorf("overrun %d at %d", s.OverrunBytes, s.OverrunPos.Offset)
+			}
+			if s := find(t, r, s2c, 1); s.OverrunBytes != 4 || !s.Has(AnomOverrun) {
+				t.Error(msgSummary(s))
 			}
 		},
 	},

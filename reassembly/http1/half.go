@@ -59,6 +59,13 @@ type halfParser struct {
 	cl        chunkLine // position in a chunk-size line or chunk-data CRLF
 	chunkSize int64     // the chunk size parsed so far
 
+	// blank counts the bytes of one empty line (CRLF or LF) after a complete
+	// held message, at blankPos: RFC 9112 §2.2 asks recipients to tolerate
+	// it, so it is no overrun — unless more junk follows, which then counts
+	// from the empty line on.
+	blank    int
+	blankPos flow.Pos
+
 	hmatch int      // server resync: bytes of httpPrefix matched so far (not yet counted as junk)
 	hstart flow.Pos // position of the first matched byte
 
@@ -185,10 +192,19 @@ func (h *halfParser) feedLine(data []byte, pos flow.Pos) int {
 		return 0
 	}
 	h.buf = append(h.buf, data[:take]...)
-	if complete && h.nmsg == 0 && h.junk == 0 && (len(h.buf) == 1 || len(h.buf) == 2 && h.buf[0] == '\r') {
-		// RFC 9112 §2.2: empty lines before the first message are ignored.
-		h.buf = h.buf[:0]
-		return take
+	if complete && (len(h.buf) == 1 || len(h.buf) == 2 && h.buf[0] == '\r') {
+		if h.nmsg == 0 && h.junk == 0 {
+			// RFC 9112 §2.2: empty lines before the first message are ignored.
+			h.buf = h.buf[:0]
+			return take
+		}
+		if m := h.held; m != nil && m.End == EndComplete && m.OverrunBytes == 0 && h.blank == 0 {
+			// One empty line between messages (some servers and clients
+			// end a body with an extra CRLF) is tolerated, RFC 9112 §2.2.
+			h.blank, h.blankPos = len(h.buf), h.bufPos
+			h.buf = h.buf[:0]
+			return take
+		}
 	}
 	if !complete && (len(h.buf) == 1 && h.buf[0] == '\r' ||
 		len(h.buf) > 128 && len(h.buf) < 2*h.evalLen) {
@@ -340,6 +356,12 @@ func (h *halfParser) junkBytes(n int, p flow.Pos) {
 		if m.End == EndComplete {
 			if m.OverrunBytes == 0 {
 				m.OverrunPos = p
+				if h.blank > 0 {
+					// junk after the tolerated empty line: it was no
+					// separator, the overrun starts with it
+					m.OverrunPos, m.OverrunBytes = h.blankPos, int64(h.blank)
+					h.blank = 0
+				}
 				if m.Dir == flow.ServerToClient && m.Framing == FramingNone {
 					m.addAnomaly(AnomBodyOnBodiless)
 				} else {
@@ -563,6 +585,7 @@ func (h *halfParser) finishBroken() {
 }
 
 func (h *halfParser) releaseHeld() {
+	h.blank = 0
 	if h.held != nil {
 		m, s := h.held, h.heldSlot
 		h.held, h.heldSlot = nil, nil

@@ -36,7 +36,7 @@ func (contentLengthMismatch) Transaction(ctx *analyze.Ctx, t *http1.Transaction)
 		}
 		// with contradictory framing the length itself is in doubt:
 		// conflicting-framing reports that, a truncation would be noise
-		if f, ok := truncation(ctx.Conn, m); ok && !framingInDoubt(m) {
+		if f, ok := truncation(ctx.Conn, m); ok && !framingInDoubt(m) && !refusedBeforeBody(t, m) {
 			f.Transaction = t.Index + 1
 			ctx.Report(f)
 		}
@@ -113,11 +113,8 @@ func overrun(m *http1.Message) (analyze.Finding, bool) {
 	if m.Proto == "HTTP/0.9" {
 		return analyze.Finding{}, false
 	}
-	// RFC 9112 §2.2: a server SHOULD ignore empty lines before a request-line,
-	// and some clients send CRLF after a request body — not an overrun.
-	if m.Dir == flow.ClientToServer && m.OverrunBytes <= 2 {
-		return analyze.Finding{}, false
-	}
+	// (A lone empty line between messages, RFC 9112 §2.2, is no overrun:
+	// the parser does not count it, in either direction.)
 	if m.Framing == http1.FramingNone {
 		return analyze.Finding{
 			Time:    m.OverrunPos.Time,
@@ -143,6 +140,24 @@ func overrun(m *http1.Message) (analyze.Finding, bool) {
 		Hint:    "the sender wrote more than it declared: compute Content-Length from the bytes actually sent (after compression/encoding), or use chunked encoding",
 		Attrs:   map[string]any{"kind": "overrun", "extra_bytes": m.OverrunBytes},
 	}, true
+}
+
+// refusedBeforeBody: m is a request that asked for 100-continue and the
+// server's final (non-1xx) answer came, with no 100 Continue, before any of
+// its body was sent. RFC 9110 §10.1.1 lets the client then skip the body and
+// close (curl does, for a 413 to a large upload): a short body is expected.
+// After a 100 Continue, or without Expect, the truncation stands.
+func refusedBeforeBody(t *http1.Transaction, m *http1.Message) bool {
+	r := t.Response
+	if m != t.Request || r == nil || r.Status < 200 || !m.HasToken("Expect", "100-continue") {
+		return false
+	}
+	for _, i := range t.Interim {
+		if i.Status == 100 {
+			return false
+		}
+	}
+	return m.BodyBytes == 0 || r.Start.Ord < m.BodyStart.Ord
 }
 
 // framingInDoubt: the message's own headers contradict each other about its

@@ -102,11 +102,13 @@ func TestContentLengthMismatch(t *testing.T) {
 			r.Anomalies, r.OverrunBytes, r.OverrunPos = []http1.Anomaly{http1.AnomOverrun}, 1, analyzetest.At(6, 12)
 			s.Tx(analyzetest.Req("POST", "/", analyzetest.At(2, 0), analyzetest.At(2, 0)), r)
 		}, 1, "overrun: 1 bytes followed the end given by Content-Length: 3"},
-		{"CRLF after a request body: tolerated (RFC 9112 §2.2)", func(s *analyzetest.Script) {
+		// the parser tolerates one empty line between messages (http1
+		// crlf-after-body); what it does count is an overrun either way
+		{"bytes after a request body", func(s *analyzetest.Script) {
 			q := analyzetest.Req("POST", "/", analyzetest.At(2, 0), analyzetest.At(2, 0))
 			q.Anomalies, q.OverrunBytes, q.OverrunPos = []http1.Anomaly{http1.AnomOverrun}, 2, analyzetest.At(3, 1)
 			s.Tx(q, analyzetest.Resp(200, analyzetest.At(4, 10), analyzetest.At(6, 12)))
-		}, 0, ""},
+		}, 1, "followed by 2 bytes"},
 	})
 }
 
@@ -420,6 +422,54 @@ func TestTruncationSeverity(t *testing.T) {
 			got := s.End().ByRule(ContentLengthMismatch.ID)
 			if len(got) != 1 || got[0].Severity != tc.want {
 				t.Fatalf("got %+v, want one finding at %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestExpectContinueRefused (issue 12 item 5): curl POSTs with
+// Expect: 100-continue, the server answers 413 at once, and curl — as RFC
+// 9110 §10.1.1 allows — closes without sending the body: no truncation. The
+// near misses (no Expect; a 100 Continue came first; the body had started)
+// stay truncations.
+func TestExpectContinueRefused(t *testing.T) {
+	const resp413 = `<<< HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`
+	for _, tc := range []struct {
+		name, in string
+		want     int
+	}{
+		{"refused before the body", `>>> POST /up HTTP/1.1\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n
+			` + resp413 + `
+			<<| fin
+			>>| fin`, 0},
+		{"near miss: no Expect", `>>> POST /up HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n
+			` + resp413 + `
+			<<| fin
+			>>| fin`, 1},
+		{"near miss: after a 100 Continue", `>>> POST /up HTTP/1.1\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n
+			<<< HTTP/1.1 100 Continue\r\n\r\n
+			>>> 0123456789
+			` + resp413 + `
+			<<| fin
+			>>| fin`, 1},
+		{"near miss: the body had started before the answer", `>>> POST /up HTTP/1.1\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n
+			>>> 0123456789
+			` + resp413 + `
+			<<| fin
+			>>| fin`, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, ContentLengthMismatch.ID)
+			transcript(t, s, tc.in)
+			got := s.End().ByRule(ContentLengthMismatch.ID)
+			if len(got) != tc.want {
+				for _, f := range got {
+					t.Logf("finding: %s", f.Message)
+				}
+				t.Fatalf("got %d findings, want %d", len(got), tc.want)
+			}
+			if tc.want == 1 && !strings.Contains(got[0].Message, "truncated by FIN") {
+				t.Errorf("message %q", got[0].Message)
 			}
 		})
 	}
