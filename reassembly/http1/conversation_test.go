@@ -298,7 +298,26 @@ var convCases = []convCase{
 		in:   `>>> POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nGET /smuggled-chunk-2pow64 HTTP/1.1\r\n\r\n`,
 		tx:   []string{"POST / -> -", "GET /smuggled-chunk-2pow64 -> -"},
 		check: func(t *testing.T, r *recorder, c *Conversation) {
-			want(t, find(t, r, c2s, 0), FramingChunked, EndMalformed, 0, AnomBadChunkSize)
+			want(t, find(t, r, c2s, 0), FramingChunked, EndMalformed, 0, AnomBadChunkSize, AnomChunkSizeOverflow)
+		},
+	},
+	{
+		// near miss (issue 12 item 13): a long run of hex digits that does
+		// not end like a chunk-size line is garbage, not a declared size
+		name: "chunk-size-garbage-hex",
+		in:   `>>> POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n10000000000000000zz\r\nGET /next HTTP/1.1\r\n\r\n`,
+		tx:   []string{"POST / -> -", "GET /next -> -"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			want(t, find(t, r, c2s, 0), FramingChunked, EndMalformed, 5, AnomBadChunkSize)
+		},
+	},
+	{
+		// the largest size that fits is parsed (and then truncated by the end)
+		name: "chunk-size-max-int64",
+		in:   `>>> POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n7fffffffffffffff\r\nab`,
+		tx:   []string{"POST / -> -"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			want(t, find(t, r, c2s, 0), FramingChunked, EndCaptureEnd, 2)
 		},
 	},
 	{

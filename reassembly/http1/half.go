@@ -30,6 +30,7 @@ const (
 	clWS                      // whitespace after the digits
 	clExt                     // in a chunk extension
 	clCR                      // CR seen, LF expected
+	clOverflow                // in hex digits beyond int64: the line is invalid, its end decides how
 )
 
 // httpPrefix is what a server resynchronising looks for, even mid-line: a
@@ -701,6 +702,8 @@ func (h *halfParser) chunkSizeByte(c byte) chunkStep {
 	switch h.cl {
 	case clStart, clDigits:
 		step = h.chunkSizeDigit(c)
+	case clOverflow:
+		step = h.chunkSizeOverflow(c)
 	case clWS:
 		step = h.chunkSizeAfterDigits(c, true)
 	case clExt:
@@ -722,7 +725,10 @@ func (h *halfParser) chunkSizeByte(c byte) chunkStep {
 func (h *halfParser) chunkSizeDigit(c byte) chunkStep {
 	if v := unhex(c); v >= 0 {
 		if h.chunkSize > (1<<63-1-v)/16 {
-			return chunkBad // would overflow int64 (e.g. 2^64)
+			// Would overflow int64 (e.g. 2^64): read the rest of the
+			// digits to tell a well-formed oversize line from garbage.
+			h.cl = clOverflow
+			return chunkNext
 		}
 		h.chunkSize = h.chunkSize*16 + v
 		h.cl = clDigits
@@ -732,6 +738,22 @@ func (h *halfParser) chunkSizeDigit(c byte) chunkStep {
 		return chunkBad // no digit at all
 	}
 	return h.chunkSizeAfterDigits(c, false)
+}
+
+// chunkSizeOverflow takes a byte after a chunk size's digits overflowed:
+// more digits, or the first byte after them. A size line that ends like a
+// valid one (line end, whitespace, extension) declared a size too large to
+// frame anything (AnomChunkSizeOverflow); anything else is a garbage line,
+// e.g. body bytes read as a size after the parser lost the framing.
+func (h *halfParser) chunkSizeOverflow(c byte) chunkStep {
+	if unhex(c) >= 0 {
+		return chunkNext
+	}
+	switch c {
+	case '\r', '\n', ';', ' ', '\t':
+		h.m.addAnomaly(AnomChunkSizeOverflow)
+	}
+	return chunkBad
 }
 
 // chunkSizeAfterDigits takes a byte after the size's digits: whitespace

@@ -76,6 +76,12 @@ const (
 	AnomChunkSizeWhitespace                      // whitespace between a chunk size and its ';' or CRLF
 	AnomBadChunkFraming                          // chunk data not followed by CRLF (message ends EndMalformed)
 	AnomObscuredFraming                          // Content-Length/Transfer-Encoding folded (obs-fold) or with whitespace before the colon
+	// AnomChunkSizeOverflow: a well-formed chunk-size line (hex digits, then
+	// the line end, whitespace or an extension) whose value does not fit 63
+	// bits, e.g. 2^64 that a uint64 parser reads as 0: the chunked
+	// counterpart of an overflowing Content-Length. Recorded with
+	// AnomBadChunkSize (the message ends EndMalformed).
+	AnomChunkSizeOverflow
 )
 
 var anomalyNames = map[Anomaly]string{
@@ -88,7 +94,7 @@ var anomalyNames = map[Anomaly]string{
 	AnomInterimResponse: "interim-response", AnomWhitespaceBeforeColon: "whitespace-before-colon",
 	AnomHeaderTooLarge: "header-too-large", AnomTooManyHeaders: "too-many-headers",
 	AnomChunkSizeWhitespace: "chunk-size-whitespace", AnomBadChunkFraming: "bad-chunk-framing",
-	AnomObscuredFraming: "obscured-framing",
+	AnomObscuredFraming: "obscured-framing", AnomChunkSizeOverflow: "chunk-size-overflow",
 }
 
 func (a Anomaly) String() string {

@@ -129,6 +129,8 @@ func TestConflictingFraming(t *testing.T) {
 		{"TE folded over two lines", with(http1.AnomObscuredFraming, "Transfer-Encoding", "chunked"), 1, "folded over two lines"},
 		{"obs-fold on another header is not about framing", with(http1.AnomObsFold, "X-Long", "a b"), 0, ""},
 		{"same CL twice is fine", with(http1.AnomRepeatedCL, "Content-Length", "5", "Content-Length", "5"), 0, ""},
+		{"chunk size overflows (2^64)", with(http1.AnomChunkSizeOverflow, "Transfer-Encoding", "chunked"), 1, "invalid chunk size"},
+		{"garbage chunk line after losing sync is not", with(http1.AnomBadChunkSize, "Transfer-Encoding", "chunked"), 0, ""},
 	})
 }
 
@@ -470,6 +472,27 @@ func TestExpectContinueRefused(t *testing.T) {
 			}
 			if tc.want == 1 && !strings.Contains(got[0].Message, "truncated by FIN") {
 				t.Errorf("message %q", got[0].Message)
+			}
+		})
+	}
+}
+
+// TestChunkSizeOverflow (issue 12 item 13), through the parser: a chunk size
+// of 2^64 is conflicting-framing; a garbage size line is not.
+func TestChunkSizeOverflow(t *testing.T) {
+	for _, tc := range []struct {
+		name, chunk string
+		want        int
+	}{
+		{"2^64", `10000000000000000\r\n`, 1},
+		{"near miss: garbage line", `zz10000000000000000\r\n`, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, ConflictingFraming.ID)
+			transcript(t, s, `>>> POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n`+tc.chunk+`GET /smuggled HTTP/1.1\r\n\r\n
+				>>| fin`)
+			if got := s.End().ByRule(ConflictingFraming.ID); len(got) != tc.want {
+				t.Fatalf("got %d findings, want %d", len(got), tc.want)
 			}
 		})
 	}
