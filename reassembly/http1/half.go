@@ -25,12 +25,12 @@ const (
 type chunkLine uint8
 
 const (
-	clStart  chunkLine = iota // line start: a hex digit expected (or CR/LF after chunk data)
-	clDigits                  // in the hex digits
-	clWS                      // whitespace after the digits
-	clExt                     // in a chunk extension
-	clCR                      // CR seen, LF expected
-	clOverflow                // in hex digits beyond int64: the line is invalid, its end decides how
+	clStart    chunkLine = iota // line start: a hex digit expected (or CR/LF after chunk data)
+	clDigits                    // in the hex digits
+	clWS                        // whitespace after the digits
+	clExt                       // in a chunk extension
+	clCR                        // CR seen, LF expected
+	clOverflow                  // in hex digits beyond int64: the line is invalid, its end decides how
 )
 
 // httpPrefix is what a server resynchronising looks for, even mid-line: a
