@@ -231,7 +231,7 @@ func (h *halfParser) evalCandidate(complete bool) {
 			return
 		}
 		// Rejected.
-		if h.dir == flow.ServerToClient && h.c.pending09(h.bufPos) {
+		if h.dir == flow.ServerToClient && h.c.pending09(h.bufPos) && !h.afterHeldInSegment() {
 			h.start09()
 			return
 		}
@@ -264,6 +264,15 @@ func (h *halfParser) evalCandidate(complete bool) {
 		}
 		return
 	}
+}
+
+// afterHeldInSegment reports whether the candidate starts in the very
+// packet that completed the held framed message: bytes the server wrote in
+// the same segment right after a complete body are an overrun of that
+// message, not the raw answer to a pending HTTP/0.9 request.
+func (h *halfParser) afterHeldInSegment() bool {
+	m := h.held
+	return m != nil && m.End == EndComplete && m.Framing != FramingClose && m.Last.Ord == h.bufPos.Ord
 }
 
 // partialSuffix returns the length of the longest suffix of b that is a
