@@ -375,6 +375,37 @@ var convCases = []convCase{
 		},
 	},
 	{
+		// issue 12 item 12: junk after an answered bodiless request is a
+		// malformed next request; the server's 400 answers it
+		name: "junk-request-after-response",
+		in: `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok
+		     >>> \x16\x03\x01 not a request\r\nmore junk\r\n
+		     <<< HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n
+		     <<| fin
+		     >>| fin`,
+		tx: []string{"GET / -> 200", "  -> 400"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			q := find(t, r, c2s, 0)
+			want(t, q, FramingNone, EndComplete, 0)
+			j := find(t, r, c2s, 1)
+			want(t, j, FramingNone, EndMalformed, 0, AnomJunkRequest)
+			if j.HeaderBytes != len("\x16\x03\x01 not a request\r\nmore junk\r\n") || j.Start.Offset != uint64(q.HeaderBytes) {
+				t.Error(msgSummary(j))
+			}
+		},
+	},
+	{
+		// near miss: junk before the response started stays an overrun
+		name: "junk-after-request-before-response",
+		in: `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n\x16\x03\x01 junk\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`,
+		tx: []string{"GET / -> 200"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			want(t, find(t, r, c2s, 0), FramingNone, EndComplete, 0, AnomOverrun)
+		},
+	},
+	{
 		name: "truncated-fin",
 		in: `>>> GET / HTTP/1.1\r\n\r\n
 		     <<< HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc

@@ -1,7 +1,10 @@
 package http1
 
-import "bytes"
-import "github.com/connlint/connlint/reassembly/flow"
+import (
+	"bytes"
+
+	"github.com/connlint/connlint/reassembly/flow"
+)
 
 // state is where a halfParser is in its direction's byte stream.
 type state uint8
@@ -66,6 +69,9 @@ type halfParser struct {
 	// from the empty line on.
 	blank    int
 	blankPos flow.Pos
+	// junkReq: held is a malformed request opened for junk bytes
+	// (startJunkRequest); further junk is part of it.
+	junkReq bool
 
 	hmatch int      // server resync: bytes of httpPrefix matched so far (not yet counted as junk)
 	hstart flow.Pos // position of the first matched byte
@@ -363,6 +369,16 @@ func (h *halfParser) junkBytes(n int, p flow.Pos) {
 		return
 	}
 	if m := h.held; m != nil {
+		if h.junkReq {
+			// the rest of the malformed request opened below
+			m.HeaderBytes += n
+			m.Last = at(p, n-1)
+			return
+		}
+		if m.End == EndComplete && m.OverrunBytes == 0 && h.nextRequestJunk(m, p) {
+			h.startJunkRequest(n, p)
+			return
+		}
 		if m.End == EndComplete {
 			if m.OverrunBytes == 0 {
 				m.OverrunPos = p
@@ -396,6 +412,42 @@ func (h *halfParser) junkBytes(n int, p flow.Pos) {
 		// Mid-stream or after a gap we look further, but not forever.
 		h.c.setNotHTTP()
 	}
+}
+
+// nextRequestJunk reports whether junk at p after the held client message m
+// is a malformed next request rather than an overrun of m: m is a complete
+// request without a body, and its response had started before p. A server
+// reads such bytes as the next request (and typically answers 400), so the
+// bytes are no length error of m. Before m's response, bytes after a
+// bodiless request stay an overrun (an undeclared body, say).
+func (h *halfParser) nextRequestJunk(m *Message, p flow.Pos) bool {
+	if h.dir != flow.ClientToServer || m.Framing != FramingNone || m.Proto == "HTTP/0.9" || h.heldSlot == nil {
+		return false
+	}
+	if r := h.heldSlot.tx.Response; r != nil {
+		return r.Start.Ord <= p.Ord
+	}
+	// the response's header block may still be arriving: the server half's
+	// message in progress answers the oldest pending request
+	srv := &h.c.half[flow.ServerToClient]
+	return srv.m != nil && srv.mSlot == nil && len(h.c.pending) > 0 && h.c.pending[0] == h.heldSlot &&
+		srv.m.Start.Ord <= p.Ord
+}
+
+// startJunkRequest opens a transaction for n junk bytes at p that follow an
+// answered bodiless request: a malformed request (no method, its first line
+// nor target), ended EndMalformed, so that the server's answer (a 400)
+// pairs with it instead of being unsolicited. Junk until the next start line
+// is its own. Method and Target stay empty: how much of the line is judged at
+// once depends on the packet boundaries, the message must not.
+func (h *halfParser) startJunkRequest(n int, p flow.Pos) {
+	h.releaseHeld()
+	m := &Message{Dir: h.dir, Index: h.nmsg, Start: p, Last: at(p, n-1), ContentLength: -1,
+		End: EndMalformed, InHeaders: true, HeaderBytes: n}
+	h.nmsg++
+	m.addAnomaly(AnomJunkRequest)
+	h.held, h.heldSlot = m, h.c.registerRequest(m)
+	h.junkReq = true
 }
 
 // startMessage begins a message from the accepted start line in h.buf.
@@ -595,7 +647,7 @@ func (h *halfParser) finishBroken() {
 }
 
 func (h *halfParser) releaseHeld() {
-	h.blank = 0
+	h.blank, h.junkReq = 0, false
 	if h.held != nil {
 		m, s := h.held, h.heldSlot
 		h.held, h.heldSlot = nil, nil

@@ -82,6 +82,11 @@ const (
 	// counterpart of an overflowing Content-Length. Recorded with
 	// AnomBadChunkSize (the message ends EndMalformed).
 	AnomChunkSizeOverflow
+	// AnomJunkRequest: bytes that start no request line, after an answered
+	// bodiless request, taken as a malformed next request (no method, no
+	// target, EndMalformed) because the server reads them as one and
+	// typically answers 400.
+	AnomJunkRequest
 )
 
 var anomalyNames = map[Anomaly]string{
@@ -94,7 +99,7 @@ var anomalyNames = map[Anomaly]string{
 	AnomInterimResponse: "interim-response", AnomWhitespaceBeforeColon: "whitespace-before-colon",
 	AnomHeaderTooLarge: "header-too-large", AnomTooManyHeaders: "too-many-headers",
 	AnomChunkSizeWhitespace: "chunk-size-whitespace", AnomBadChunkFraming: "bad-chunk-framing",
-	AnomObscuredFraming: "obscured-framing", AnomChunkSizeOverflow: "chunk-size-overflow",
+	AnomObscuredFraming: "obscured-framing", AnomChunkSizeOverflow: "chunk-size-overflow", AnomJunkRequest: "junk-request",
 }
 
 func (a Anomaly) String() string {

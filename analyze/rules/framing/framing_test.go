@@ -497,3 +497,37 @@ func TestChunkSizeOverflow(t *testing.T) {
 		})
 	}
 }
+
+// TestJunkRequestAfterResponse (issue 12 item 12): bytes after an answered
+// bodiless request are a malformed next request that the server's 400
+// answers: no overrun of the GET, no unsolicited 400. The near miss (junk
+// before the GET's response) stays an overrun.
+func TestJunkRequestAfterResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name, in             string
+		overrun, unsolicited int
+	}{
+		{"after the response", `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n
+			<<< HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok
+			>>> \x16\x03\x01 not a request\r\n
+			<<< HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n
+			<<| fin
+			>>| fin`, 0, 0},
+		{"near miss: before the response", `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n\x16\x03\x01 not a request\r\n
+			<<< HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok
+			<<| fin
+			>>| fin`, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, ContentLengthMismatch.ID, UnsolicitedResponse.ID)
+			transcript(t, s, tc.in)
+			rec := s.End()
+			if got := len(rec.ByRule(ContentLengthMismatch.ID)); got != tc.overrun {
+				t.Errorf("content-length-mismatch: %d findings, want %d", got, tc.overrun)
+			}
+			if got := len(rec.ByRule(UnsolicitedResponse.ID)); got != tc.unsolicited {
+				t.Errorf("unsolicited-response: %d findings, want %d", got, tc.unsolicited)
+			}
+		})
+	}
+}
