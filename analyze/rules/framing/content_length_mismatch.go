@@ -31,7 +31,7 @@ func (contentLengthMismatch) Transaction(ctx *analyze.Ctx, t *http1.Transaction)
 		return
 	}
 	for _, m := range []*http1.Message{t.Request, t.Response} {
-		if m == nil || m.GapBytes > 0 || m.End == http1.EndGap {
+		if m == nil || m.End == http1.EndGap || m.GapBytes > 0 && !shortDespiteHoles(ctx.Conn, m) {
 			continue
 		}
 		// with contradictory framing the length itself is in doubt:
@@ -39,6 +39,9 @@ func (contentLengthMismatch) Transaction(ctx *analyze.Ctx, t *http1.Transaction)
 		if f, ok := truncation(ctx.Conn, m); ok && !framingInDoubt(m) && !refusedBeforeBody(t, m) {
 			f.Transaction = t.Index + 1
 			ctx.Report(f)
+		}
+		if m.GapBytes > 0 {
+			continue // what a hole held may have started the next message
 		}
 		if f, ok := overrun(m); ok {
 			f.Transaction = t.Index + 1
@@ -74,6 +77,9 @@ func truncation(c *reassembly.Conn, m *http1.Message) (analyze.Finding, bool) {
 	switch {
 	case m.InHeaders:
 		what = fmt.Sprintf("%s: header block cut by %s after %d bytes, before the blank line that ends it", analyze.Describe(m), by, m.HeaderBytes)
+	case m.Framing == http1.FramingContentLength && m.MissingBytes > 0 && m.GapBytes > 0:
+		what = fmt.Sprintf("%s truncated by %s: at least %d of %d body bytes (Content-Length) missing; %d arrived and %d more were in capture holes",
+			analyze.Describe(m), by, m.MissingBytes, m.ContentLength, m.BodyLength, m.GapBytes)
 	case m.Framing == http1.FramingContentLength && m.MissingBytes > 0:
 		what = fmt.Sprintf("%s truncated by %s: %d of %d body bytes (Content-Length) arrived, %d missing",
 			analyze.Describe(m), by, m.BodyLength, m.ContentLength, m.MissingBytes)
@@ -87,6 +93,9 @@ func truncation(c *reassembly.Conn, m *http1.Message) (analyze.Finding, bool) {
 		Frames:  analyze.Frames(m.Start, m.Last),
 		Message: what,
 		Attrs:   map[string]any{"kind": "truncated", "by": m.End.String(), "missing_bytes": m.MissingBytes},
+	}
+	if m.GapBytes > 0 {
+		f.Attrs["hole_bytes"] = m.GapBytes
 	}
 	if endPos != nil {
 		f.Frames = append(f.Frames, analyze.FrameAt(*endPos))
@@ -140,6 +149,32 @@ func overrun(m *http1.Message) (analyze.Finding, bool) {
 		Hint:    "the sender wrote more than it declared: compute Content-Length from the bytes actually sent (after compression/encoding), or use chunked encoding",
 		Attrs:   map[string]any{"kind": "overrun", "extra_bytes": m.OverrunBytes},
 	}, true
+}
+
+// shortDespiteHoles: a Content-Length body with capture holes that its
+// sender's FIN or RST then cut before the declared length. The holes hid
+// bytes that were sent, so they only lower the shortfall: MissingBytes
+// (declared - arrived - in holes) is missing for sure. Not when the
+// message ends in a hole (nothing captured after the last one: the cut
+// itself may be a capture artefact), at the end of the capture, or for
+// chunked bodies (a hole loses the chunk framing).
+func shortDespiteHoles(c *reassembly.Conn, m *http1.Message) bool {
+	if m.Framing != http1.FramingContentLength || m.InHeaders || m.MissingBytes <= 0 ||
+		m.End != http1.EndFIN && m.End != http1.EndRST {
+		return false
+	}
+	inside := false
+	for _, g := range c.Gaps {
+		if g.Dir != m.Dir {
+			continue
+		}
+		if g.Offset+g.Bytes > m.Last.Offset {
+			return false // a hole after the last captured byte of the message
+		}
+		inside = inside || g.Offset >= m.Start.Offset
+	}
+	// the holes must be on record (Conn.Gaps is capped: unsure otherwise)
+	return inside && c.GapsDropped == 0
 }
 
 // refusedBeforeBody: m is a request that asked for 100-continue and the

@@ -531,3 +531,55 @@ func TestJunkRequestAfterResponse(t *testing.T) {
 		})
 	}
 }
+
+// TestTruncatedWithHoles (issue 12 item 10): a Content-Length body with a
+// capture hole, then the server's FIN/RST before the declared length: the
+// holes only lower the shortfall, which is reported. Silent when the body
+// ends in a hole, at capture end, or for a chunked body with holes.
+func TestTruncatedWithHoles(t *testing.T) {
+	const head = `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n
+		<<< HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789
+		`
+	for _, tc := range []struct {
+		name, in string
+		want     int
+		says     string
+	}{
+		{"hole then FIN", head + `<>< s 20
+			<<< 0123456789
+			<<| fin`, 1, "truncated by FIN: at least 60 of 100 body bytes (Content-Length) missing; 20 arrived and 20 more were in capture holes"},
+		{"hole then RST", head + `<>< s 20
+			<<< 0123456789
+			<<| rst`, 1, "truncated by RST: at least 60"},
+		{"near miss: ends in a hole", head + `<>< s 20
+			<<| fin`, 0, ""},
+		{"near miss: capture end", head + `<>< s 20
+			<<< 0123456789
+			<<| cap`, 0, ""},
+		{"near miss: chunked with a hole", `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n
+			<<< HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n0123456789
+			<>< s 20
+			<<< 0123456789
+			<<| fin`, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, ContentLengthMismatch.ID)
+			transcript(t, s, tc.in)
+			got := s.End().ByRule(ContentLengthMismatch.ID)
+			if len(got) != tc.want {
+				for _, f := range got {
+					t.Logf("finding: %s", f.Message)
+				}
+				t.Fatalf("got %d findings, want %d", len(got), tc.want)
+			}
+			if tc.want > 0 {
+				if !strings.Contains(got[0].Message, tc.says) {
+					t.Errorf("message %q does not say %q", got[0].Message, tc.says)
+				}
+				if got[0].Attrs["hole_bytes"] != int64(20) || got[0].Attrs["missing_bytes"] != int64(60) {
+					t.Errorf("attrs %v", got[0].Attrs)
+				}
+			}
+		})
+	}
+}
