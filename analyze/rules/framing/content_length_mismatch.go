@@ -22,11 +22,48 @@ var ContentLengthMismatch = &analyze.Rule{
 	NewConn:  func(*analyze.Config) any { return &contentLengthMismatch{} },
 }
 
-type contentLengthMismatch struct{}
+type contentLengthMismatch struct {
+	// conflicts are the latest retransmissions/overlaps whose bytes differed
+	// from the first copy (what inconsistent-overlap reports).
+	conflicts []reassembly.Inconsistency
+}
 
-var _ analyze.TransactionChecker = contentLengthMismatch{}
+// maxConflicts bounds the overlaps remembered per connection; an overrun is
+// judged soon after the packet that carried it.
+const maxConflicts = 16
 
-func (contentLengthMismatch) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
+var (
+	_ analyze.TransactionChecker   = (*contentLengthMismatch)(nil)
+	_ analyze.InconsistencyChecker = (*contentLengthMismatch)(nil)
+)
+
+func (c *contentLengthMismatch) Inconsistency(ctx *analyze.Ctx, x reassembly.Inconsistency) {
+	if len(c.conflicts) == maxConflicts {
+		c.conflicts = append(c.conflicts[:0], c.conflicts[1:]...)
+	}
+	c.conflicts = append(c.conflicts, x)
+}
+
+// fromConflict reports whether m's overrun bytes came from a payload whose
+// overlap conflicted: the packet that carried them is the one with
+// different bytes (the QUANTUM INSERT shape: a short injected response is
+// kept, the real one's tail reads as extra bytes), or they lie in the
+// conflicting range. inconsistent-overlap reports that cause; an overrun
+// for the same bytes would count it twice.
+func (c *contentLengthMismatch) fromConflict(m *http1.Message) bool {
+	p := m.OverrunPos
+	for _, x := range c.conflicts {
+		if x.Dir != m.Dir {
+			continue
+		}
+		if x.Second.Ord == p.Ord || p.Offset >= x.Offset && p.Offset < x.Offset+uint64(x.Bytes) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *contentLengthMismatch) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if t.Gap {
 		return
 	}
@@ -43,7 +80,7 @@ func (contentLengthMismatch) Transaction(ctx *analyze.Ctx, t *http1.Transaction)
 		if m.GapBytes > 0 {
 			continue // what a hole held may have started the next message
 		}
-		if f, ok := overrun(m); ok {
+		if f, ok := overrun(m); ok && !c.fromConflict(m) {
 			f.Transaction = t.Index + 1
 			ctx.Report(f)
 		}

@@ -583,3 +583,37 @@ func TestTruncatedWithHoles(t *testing.T) {
 		})
 	}
 }
+
+// TestOverrunFromConflictingOverlap (issue 12 item 7, the QUANTUM INSERT
+// shape of qi_internet_SYNACK_curl_jsonip.pcap): a 43-byte injected response
+// (frame 5) is kept, the real 348-byte one (frame 9) conflicts with it and
+// its tail reads as an overrun. inconsistent-overlap is the one finding; the
+// near miss, an overrun from a packet whose overlap did not conflict, stays.
+func TestOverrunFromConflictingOverlap(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		overrunAt int64 // frame holding the first extra byte
+		want      int
+	}{
+		{"overrun from the conflicting packet", 9, 0},
+		{"near miss: overrun from another packet", 11, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, ContentLengthMismatch.ID, InconsistentOverlap.ID)
+			s.E.Inconsistency(s.C, reassembly.Inconsistency{Dir: flow.ServerToClient, Offset: 0, Bytes: 43, First: analyzetest.At(5, 10), Second: analyzetest.At(9, 20)})
+			r := analyzetest.Resp(200, analyzetest.At(5, 10), analyzetest.At(5, 10))
+			r.ContentLength, r.BodyLength = 5, 5
+			op := analyzetest.At(tc.overrunAt, 20)
+			op.Offset = 43
+			r.Anomalies, r.OverrunBytes, r.OverrunPos = []http1.Anomaly{http1.AnomOverrun}, 305, op
+			s.Tx(analyzetest.Req("GET", "/", analyzetest.At(4, 0), analyzetest.At(4, 0)), r)
+			rec := s.End()
+			if got := len(rec.ByRule(ContentLengthMismatch.ID)); got != tc.want {
+				t.Errorf("content-length-mismatch: %d findings, want %d", got, tc.want)
+			}
+			if got := len(rec.ByRule(InconsistentOverlap.ID)); got != 1 {
+				t.Errorf("inconsistent-overlap: %d findings, want 1", got)
+			}
+		})
+	}
+}
