@@ -310,9 +310,12 @@ func (a *Assembler) startsNew(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) 
 	if h.pub.ISNKnown && h.pub.ISN == p.seq {
 		return false // a retransmitted SYN or SYN-ACK
 	}
-	if p.flags.Has(ACK) && d == flow.ServerToClient && c.SYNACK.Frame == 0 &&
+	if p.flags.Has(ACK) && d == flow.ServerToClient &&
 		c.dirs[flow.ClientToServer].pub.ISNKnown && p.ack == c.dirs[flow.ClientToServer].pub.ISN+1 {
-		return false // the answer to this connection's SYN
+		// The answer to this connection's SYN, even a late one with another
+		// ISN (to a retransmitted SYN) however long after: a new connection
+		// on the tuple starts with the client's SYN, not a SYN-ACK.
+		return false
 	}
 	if c.finished || c.dirs[0].finSeen || c.dirs[1].finSeen || c.dirs[0].pub.RST != nil || c.dirs[1].pub.RST != nil {
 		return true
@@ -525,6 +528,15 @@ func (a *Assembler) segment(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) {
 	if c.wsOK && !syn && h.synWS > 0 {
 		s.Window <<= uint(h.synWS)
 	}
+	if peer.altValid && p.flags.Has(ACK) && !syn {
+		switch {
+		case peer.next != 0 || len(peer.ooo) != 0:
+			peer.altValid = false // data already lives in the first space
+		case p.ack == peer.altISN+1:
+			// the client acknowledges the later SYN-ACK: its space it is
+			peer.pub.ISN, peer.base, peer.altValid = peer.altISN, peer.altISN+1, false
+		}
+	}
 	if p.flags.Has(ACK) && peer.baseKnown {
 		if ao := peer.offset(p.ack); ao >= 0 {
 			s.AckOffset, s.AckValid = uint64(ao), true
@@ -585,6 +597,7 @@ func (a *Assembler) handshake(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) b
 	h := &c.dirs[d]
 	isSYNACK := p.flags.Has(ACK)
 	retrans := h.pub.ISNKnown && h.pub.ISN == p.seq
+	hadSYNACK := c.SYNACK.Frame != 0
 	switch {
 	case !isSYNACK && d == flow.ClientToServer:
 		retrans = retrans && c.SYN.Frame != 0
@@ -597,9 +610,18 @@ func (a *Assembler) handshake(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) b
 			c.SYNACK = pos
 		}
 	}
+	// A second SYN-ACK with another ISN (the server answering a
+	// retransmitted SYN anew) does not move the server's stream: the
+	// sequence space is the one the client acknowledges. It is kept aside
+	// and taken only if the client acknowledges it before any server data
+	// (segment); a client that goes on in the first one's space keeps it.
+	newSYNACK := isSYNACK && d == flow.ServerToClient && hadSYNACK && h.pub.ISNKnown && h.pub.ISN != p.seq
+	if newSYNACK {
+		h.altISN, h.altValid = p.seq, true
+	}
 	// Take the ISN unless data already depends on the current base (an ISN
 	// inferred from the SYN-ACK is replaced by the SYN's own, e.g. with TFO).
-	if !h.pub.ISNKnown || (!retrans && h.next == 0 && len(h.ooo) == 0 && h.pub.ISN != p.seq) {
+	if !newSYNACK && (!h.pub.ISNKnown || (!retrans && h.next == 0 && len(h.ooo) == 0 && h.pub.ISN != p.seq)) {
 		h.pub.ISN, h.pub.ISNKnown = p.seq, true
 		h.baseKnown, h.base = true, p.seq+1
 	}

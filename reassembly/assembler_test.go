@@ -514,3 +514,49 @@ func TestAckOfMissedFINIsNotAGap(t *testing.T) {
 	})
 	sr.close("end c capture-end @3 #5", "end s capture-end @0 #5", "finish #5", "connend 1 open")
 }
+
+// TestLateSynAckNewISN (issue 12 item 15): the client's SYN is retransmitted,
+// the server's SYN-ACK (ISN si) is answered, and later a second SYN-ACK with
+// another ISN arrives. The client keeps acknowledging si's space and the
+// server keeps sending in it: the stream must stay there (and no new
+// connection start, however late the SYN-ACK). Near miss: the client
+// acknowledges the new ISN before any server data: the stream moves to it.
+func TestLateSynAckNewISN(t *testing.T) {
+	const get = "GET / HTTP/1.1\r\n\r\n"
+	const resp = "HTTP/1.1 200 OK\r\n"
+	for _, dt := range []time.Duration{100 * time.Millisecond, 3 * time.Second} {
+		t.Run("ignored after "+dt.String(), func(t *testing.T) {
+			sr := newStepRun(t, Options{})
+			sr.run([]step{
+				{from: "c", flags: SYN, seq: ci, want: []string{"start 1 10.0.0.1:40000>10.0.0.2:80"}},
+				{from: "c", flags: SYN, seq: ci, dt: time.Second, kind: SegRetransmit},
+				{from: "s", flags: SYN | ACK, seq: si, ack: ci + 1},
+				{from: "c", flags: ACK, seq: ci + 1, ack: si + 1},
+				{from: "c", flags: PA, seq: ci + 1, ack: si + 1, data: get, want: []string{`feed c @0 "GET / HTTP/1.1\r\n\r\n" #5`}},
+				{from: "s", flags: SYN | ACK, seq: 77000, ack: ci + 1, dt: dt},
+				{from: "c", flags: ACK, seq: ci + 1 + uint32(len(get)), ack: si + 1},
+				{from: "s", flags: PA, seq: si + 1, ack: ci + 1 + uint32(len(get)), data: resp, want: []string{`feed s @0 "HTTP/1.1 200 OK\r\n" #8`}},
+				{from: "c", flags: ACK, seq: ci + 1 + uint32(len(get)), ack: si + 1 + uint32(len(resp))},
+			})
+			sr.close("end c capture-end @18 #9", "end s capture-end @17 #9", "finish #9", "connend 1 open")
+			if c := sr.r.ended[0]; len(sr.r.ended) != 1 || c.Halves[1].ISN != si || len(c.Gaps) != 0 {
+				t.Errorf("ended %d, server ISN %d, gaps %v", len(sr.r.ended), c.Halves[1].ISN, c.Gaps)
+			}
+		})
+	}
+	t.Run("near miss: the client acknowledges the new ISN", func(t *testing.T) {
+		sr := newStepRun(t, Options{})
+		sr.run([]step{
+			{from: "c", flags: SYN, seq: ci, want: []string{"start 1 10.0.0.1:40000>10.0.0.2:80"}},
+			{from: "s", flags: SYN | ACK, seq: si, ack: ci + 1},
+			{from: "c", flags: SYN, seq: ci, dt: time.Second, kind: SegRetransmit},
+			{from: "s", flags: SYN | ACK, seq: 77000, ack: ci + 1},
+			{from: "c", flags: ACK, seq: ci + 1, ack: 77001},
+			{from: "s", flags: PA, seq: 77001, ack: ci + 1, data: resp, want: []string{`feed s @0 "HTTP/1.1 200 OK\r\n" #6`}},
+		})
+		sr.close("end c capture-end @0 #6", "end s capture-end @17 #6", "finish #6", "connend 1 open")
+		if c := sr.r.ended[0]; c.Halves[1].ISN != 77000 {
+			t.Errorf("server ISN %d, want 77000", c.Halves[1].ISN)
+		}
+	})
+}
