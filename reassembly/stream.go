@@ -57,7 +57,7 @@ type dirStream struct {
 	// is the one the peer acknowledges).
 	altISN   uint32
 	altValid bool
-	next      uint64 // next expected offset: everything before it was delivered or declared a gap
+	next     uint64 // next expected offset: everything before it was delivered or declared a gap
 
 	ooo      []chunk // sorted, non-overlapping, all starting beyond next
 	oooBytes int
