@@ -47,7 +47,41 @@ const (
 	// reuseIdle: a SYN with a new ISN on a tuple whose connection has been
 	// quiet this long starts a new connection even without a FIN/RST seen.
 	reuseIdle = time.Second
+	// maxGhosts bounds the ended connections remembered to recognise
+	// replayed copies of their packets (ghost).
+	maxGhosts = 1 << 14
 )
+
+// ghost is what is kept of an ended connection that began with a captured
+// handshake: enough to recognise byte-identical copies of its packets that
+// a capture holds again after it ended (a replay: same ISNs, timestamps
+// no later than the original's end). Such copies are duplicates, not port
+// reuse: they make no new connection and no phantom transactions.
+type ghost struct {
+	aIsClient bool
+	isn       [2]uint32 // by Dir
+	base      [2]uint32 // seq of stream offset 0, by Dir
+	end       [2]uint64 // stream length (FIN counted), by Dir
+	last      time.Time // the connection's last packet
+}
+
+// replays reports whether p (from endpoint a when srcIsA) at pos is a copy
+// of one of the ghost's packets: no later than its end, a SYN or SYN-ACK
+// with its ISN, or a segment inside its sequence space.
+func (g *ghost) replays(p *tcpPacket, srcIsA bool, pos flow.Pos) bool {
+	if pos.Time.After(g.last) {
+		return false
+	}
+	d := flow.ServerToClient
+	if srcIsA == g.aIsClient {
+		d = flow.ClientToServer
+	}
+	if p.flags.Has(SYN) {
+		return p.seq == g.isn[d]
+	}
+	off := int64(int32(p.seq - g.base[d]))
+	return off >= -1 && off <= int64(g.end[d])+1
+}
 
 // connKey is a normalised 4-tuple: endpoint a sorts before endpoint b. The
 // layout has no padding, so the map hashes it as plain memory.
@@ -214,6 +248,10 @@ type Assembler struct {
 	seg Segment   // event scratch: handlers must not keep the pointer
 
 	closeLinger time.Duration
+
+	ghosts   map[connKey]*ghost
+	ghostKey []connKey // ring of the keys in ghosts, oldest at ghostAt
+	ghostAt  int
 }
 
 // NewAssembler returns an Assembler reporting to h.
@@ -275,6 +313,11 @@ func (a *Assembler) Packet(linkType int, data []byte, pos flow.Pos) {
 	}
 
 	k, srcIsA := makeKey(p)
+	if g := a.ghosts[k]; g != nil && g.replays(p, srcIsA, pos) {
+		// A copy of an ended connection's packet, captured again.
+		a.stats.Duplicates++
+		return
+	}
 	c := a.conns[k]
 	if c != nil && p.flags.Has(SYN) && a.startsNew(c, p, srcIsA, pos) {
 		a.endConn(c, EndOpen)
@@ -741,8 +784,39 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 	c.dirs[1].release()
 	a.updateFlags(c)
 	a.drop(c)
+	a.remember(c)
 	a.h.ConnEnd(&c.Conn)
 	c.consumer, c.recog = nil, nil
+}
+
+// remember keeps a ghost of an ended connection whose handshake was
+// captured (both ISNs known), so that a later replay of its packets is
+// recognised; the oldest ghost goes when maxGhosts are kept.
+func (a *Assembler) remember(c *conn) {
+	if c.SYN.Frame == 0 || !c.Halves[0].ISNKnown || !c.Halves[1].ISNKnown {
+		return
+	}
+	if a.ghosts == nil {
+		a.ghosts = make(map[connKey]*ghost)
+	}
+	g := &ghost{aIsClient: c.aIsClient, last: c.Last.Time}
+	for d := range c.dirs {
+		h := &c.dirs[d]
+		g.isn[d], g.base[d], g.end[d] = h.pub.ISN, h.base, h.next
+		if h.finSeen {
+			g.end[d] = max(g.end[d], h.finOff+1)
+		}
+	}
+	if _, ok := a.ghosts[c.key]; !ok {
+		if len(a.ghostKey) < maxGhosts {
+			a.ghostKey = append(a.ghostKey, c.key)
+		} else {
+			delete(a.ghosts, a.ghostKey[a.ghostAt])
+			a.ghostKey[a.ghostAt] = c.key
+			a.ghostAt = (a.ghostAt + 1) % maxGhosts
+		}
+	}
+	a.ghosts[c.key] = g
 }
 
 func (a *Assembler) drop(c *conn) {

@@ -560,3 +560,76 @@ func TestLateSynAckNewISN(t *testing.T) {
 		}
 	})
 }
+
+// TestReplayedClosedConnection (issue 12 item 16): a capture holds
+// byte-identical copies (same timestamps, same ISNs) of a closed
+// connection's SYN and segments after that connection ended: duplicates,
+// not port reuse: no new connection, nothing delivered. Near misses: a SYN
+// with a new ISN, or the same ISN later than the old connection's end, is
+// a new connection.
+func TestReplayedClosedConnection(t *testing.T) {
+	conn := []step{
+		{from: "c", flags: SYN, seq: ci},
+		{from: "s", flags: SYN | ACK, seq: si, ack: ci + 1},
+		{from: "c", flags: ACK, seq: ci + 1, ack: si + 1},
+		{from: "c", flags: PA, seq: ci + 1, ack: si + 1, data: "GET / HTTP/1.1\r\n\r\n"},
+		{from: "s", flags: PA | FIN, seq: si + 1, ack: ci + 19, data: "HTTP/1.1 204 No Content\r\n\r\n"},
+		{from: "c", flags: ACK | FIN, seq: ci + 19, ack: si + 29},
+		{from: "s", flags: ACK, seq: si + 29, ack: ci + 20},
+	}
+	// play sends steps 1 ms apart from t0 (same bytes, same times when
+	// replayed), without checking events.
+	play := func(sr *stepRun, t0 time.Time, steps []step) {
+		for i, st := range steps {
+			src, dst := sr.cli, sr.srv
+			if st.from == "s" {
+				src, dst = dst, src
+			}
+			ip := buildIP(t, pktSpec{src: src, dst: dst, flags: st.flags, seq: st.seq, ack: st.ack, win: 65535, payload: []byte(st.data), ipID: uint16(7 + i)})
+			sr.frame++
+			sr.a.Packet(sr.link, frameFor(t, sr.link, ip), flow.Pos{Time: t0.Add(time.Duration(i+1) * time.Millisecond), Frame: sr.frame, Ord: sr.frame})
+		}
+	}
+	setup := func(t *testing.T) (*stepRun, time.Time) {
+		sr := newStepRun(t, Options{})
+		t0 := sr.now
+		play(sr, t0, conn)
+		sr.a.Flush(t0.Add(10 * time.Second)) // the linger ends: connection 1 is over
+		if len(sr.r.ended) != 1 || sr.r.ended[0].End != EndFIN {
+			t.Fatalf("connection 1 did not end: %v", sr.r.log)
+		}
+		return sr, t0
+	}
+	t.Run("replay with the original timestamps", func(t *testing.T) {
+		sr, t0 := setup(t)
+		n := len(sr.r.log)
+		play(sr, t0, conn)
+		sr.a.Close()
+		if got := sr.r.log[n:]; len(got) != 0 || len(sr.r.started) != 1 {
+			t.Errorf("replay made events: %v", got)
+		}
+		if st := sr.a.Stats(); st.Duplicates != int64(len(conn)) || st.Conns != 1 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+	t.Run("near miss: port reuse with a new ISN", func(t *testing.T) {
+		sr, t0 := setup(t)
+		play(sr, t0.Add(20*time.Second), []step{
+			{from: "c", flags: SYN, seq: 90000},
+			{from: "s", flags: SYN | ACK, seq: 4, ack: 90001},
+			{from: "c", flags: PA, seq: 90001, ack: 5, data: "b"},
+		})
+		sr.a.Close()
+		if len(sr.r.started) != 2 || sr.r.ended[1].Halves[0].Bytes != 1 {
+			t.Errorf("started %d, log %v", len(sr.r.started), sr.r.log)
+		}
+	})
+	t.Run("near miss: same ISN, later than the old end", func(t *testing.T) {
+		sr, t0 := setup(t)
+		play(sr, t0.Add(20*time.Second), conn[:4])
+		sr.a.Close()
+		if len(sr.r.started) != 2 || sr.r.ended[1].Halves[0].Bytes != 18 {
+			t.Errorf("started %d, log %v", len(sr.r.started), sr.r.log)
+		}
+	})
+}
