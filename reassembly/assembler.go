@@ -695,6 +695,20 @@ func (a *Assembler) handshake(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) b
 	return retrans
 }
 
+// markOneSided sets Conn.OneSided/Missing from what was captured so far.
+// It runs where the connection ends (RST, FIN both ways, capture end or
+// eviction), before the consumer's last events, so that what it reports
+// then can tell; a straggler of the missing side during the close linger
+// clears it again at ConnEnd.
+func markOneSided(c *conn) {
+	c.OneSided, c.Missing = false, 0
+	for d := flow.ClientToServer; d <= flow.ServerToClient; d++ {
+		if c.Halves[d].Segments == 0 && c.Halves[1-d].Bytes > 0 {
+			c.OneSided, c.Missing = true, d
+		}
+	}
+}
+
 // reset handles a RST from direction d: both directions end here.
 func (a *Assembler) reset(c *conn, d flow.Dir, pos flow.Pos) {
 	if c.dirs[d].pub.RST == nil {
@@ -707,6 +721,7 @@ func (a *Assembler) reset(c *conn, d flow.Dir, pos flow.Pos) {
 	if c.finished {
 		return
 	}
+	markOneSided(c)
 	x := streamCtx{a, c}
 	c.dirs[d].closeOut(x, flow.CloseRST, pos)
 	c.dirs[1-d].closeOut(x, flow.CloseRST, pos)
@@ -719,6 +734,7 @@ func (a *Assembler) finish(c *conn, pos flow.Pos) {
 		return
 	}
 	c.finished = true
+	markOneSided(c)
 	if c.consumer != nil {
 		c.consumer.Finish(pos)
 	}
@@ -773,6 +789,7 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 	default:
 		c.End = why
 	}
+	markOneSided(c)
 	if !c.finished {
 		x := streamCtx{a, c}
 		c.dirs[0].closeOut(x, flow.CloseCaptureEnd, c.Last)

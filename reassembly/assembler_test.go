@@ -1,11 +1,13 @@
 package reassembly
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/connlint/connlint/reassembly/flow"
+	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // Client ISN 1000 (stream offset 0 = seq 1001), server ISN 5000 (offset 0 = 5001).
@@ -241,6 +243,19 @@ func TestOneSidedCapture(t *testing.T) {
 		})
 		// No ACK for the server stream proves anything: no gap.
 		sr.close("end c capture-end @6 #4", "end s capture-end @0 #4", "finish #4", "connend 1 open")
+		// issue 12 item 17: the server side is absent
+		if c := sr.r.ended[0]; !c.OneSided || c.Missing != flow.ServerToClient {
+			t.Errorf("OneSided %v Missing %v", c.OneSided, c.Missing)
+		}
+	})
+	t.Run("near miss: the server sent only its SYN-ACK", func(t *testing.T) {
+		sr := newStepRun(t, Options{})
+		sr.run(handshake(ci, si))
+		sr.run([]step{{from: "c", flags: PA, seq: ci + 1, ack: si + 1, data: "GET ", want: []string{`feed c @0 "GET " #4`}}})
+		sr.close("end c capture-end @4 #4", "end s capture-end @0 #4", "finish #4", "connend 1 open")
+		if c := sr.r.ended[0]; c.OneSided {
+			t.Errorf("OneSided with a SYN-ACK captured")
+		}
 	})
 	t.Run("server side mid-stream", func(t *testing.T) {
 		sr := newStepRun(t, Options{})
@@ -249,6 +264,10 @@ func TestOneSidedCapture(t *testing.T) {
 				want: []string{"start 1 10.0.0.1:40000>10.0.0.2:80", `feed s @0 "HTTP/1.1 200 OK\r\n" #1`}},
 			{from: "s", flags: PA, seq: 7017, ack: 3000, data: "\r\n", want: []string{`feed s @17 "\r\n" #2`}},
 		})
+		sr.a.Close()
+		if c := sr.r.ended[0]; !c.OneSided || c.Missing != flow.ClientToServer {
+			t.Errorf("OneSided %v Missing %v", c.OneSided, c.Missing)
+		}
 	})
 }
 
@@ -632,4 +651,39 @@ func TestReplayedClosedConnection(t *testing.T) {
 			t.Errorf("started %d, log %v", len(sr.r.started), sr.r.log)
 		}
 	})
+}
+
+// oneSidedAtTx records Conn.OneSided/Missing when each transaction is delivered.
+type oneSidedAtTx struct{ seen []string }
+
+func (o *oneSidedAtTx) Message(*Conn, *http1.Message) {}
+func (o *oneSidedAtTx) Transaction(c *Conn, t *http1.Transaction) {
+	o.seen = append(o.seen, fmt.Sprintf("%v/%v", c.OneSided, c.Missing))
+}
+
+// TestOneSidedKnownToLastTransactions (issue 12 item 17): a client-only
+// capture's requests are settled when the connection ends; Conn.OneSided is
+// already set then, by a RST as at the capture's end.
+func TestOneSidedKnownToLastTransactions(t *testing.T) {
+	for _, end := range []string{"rst", "capture end"} {
+		t.Run(end, func(t *testing.T) {
+			h := &oneSidedAtTx{}
+			r := &recorder{}
+			a := NewAssembler(r, withHTTP(Options{}, h))
+			sr := &stepRun{t: t, r: r, a: a, link: linkEthernet, cli: cliAddr, srv: srvAddr, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+			steps := []step{
+				{from: "c", flags: SYN, seq: ci, want: []string{"start 1 10.0.0.1:40000>10.0.0.2:80"}},
+				{from: "c", flags: ACK, seq: ci + 1, ack: si + 1},
+				{from: "c", flags: PA, seq: ci + 1, ack: si + 1, data: "POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\n"},
+			}
+			if end == "rst" {
+				steps = append(steps, step{from: "c", flags: RST | ACK, seq: ci + 40, ack: si + 1})
+			}
+			sr.run(steps)
+			a.Close()
+			if len(h.seen) != 1 || h.seen[0] != "true/server→client" {
+				t.Errorf("at the transaction: %v", h.seen)
+			}
+		})
+	}
 }

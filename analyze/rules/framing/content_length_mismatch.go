@@ -71,6 +71,9 @@ func (c *contentLengthMismatch) Transaction(ctx *analyze.Ctx, t *http1.Transacti
 		if m == nil || m.End == http1.EndGap || m.GapBytes > 0 && !shortDespiteHoles(ctx.Conn, m) {
 			continue
 		}
+		if peerAbsent(ctx.Conn, t, m) {
+			continue
+		}
 		// with contradictory framing the length itself is in doubt:
 		// conflicting-framing reports that, a truncation would be noise
 		if f, ok := truncation(ctx.Conn, m); ok && !framingInDoubt(m) && !refusedBeforeBody(t, m) {
@@ -186,6 +189,18 @@ func overrun(m *http1.Message) (analyze.Finding, bool) {
 		Hint:    "the sender wrote more than it declared: compute Content-Length from the bytes actually sent (after compression/encoding), or use chunked encoding",
 		Attrs:   map[string]any{"kind": "overrun", "extra_bytes": m.OverrunBytes},
 	}, true
+}
+
+// peerAbsent: the capture lacks the side m's judgement needs. A request cut
+// short on a connection whose server side is absent may have been answered
+// early (a 413 to Expect: 100-continue); a response with no request, while
+// nothing from the client was captured, has a framing that depends on the
+// unseen request (HEAD, CONNECT).
+func peerAbsent(c *reassembly.Conn, t *http1.Transaction, m *http1.Message) bool {
+	if m.Dir == flow.ClientToServer {
+		return c.OneSided && c.Missing == flow.ServerToClient
+	}
+	return t.Request == nil && (c.OneSided && c.Missing == flow.ClientToServer || c.Halves[flow.ClientToServer].Segments == 0)
 }
 
 // shortDespiteHoles: a Content-Length body with capture holes that its

@@ -617,3 +617,55 @@ func TestOverrunFromConflictingOverlap(t *testing.T) {
 		})
 	}
 }
+
+// TestOneSided (issue 12 item 17): on a connection whose capture lacks one
+// side entirely, what needs that side says nothing: a request cut short (its
+// answer, a 413 say, is unseen), a response without its request, an
+// unframed response (the client's close is unseen). Near misses: the same
+// on a two-sided connection are reported.
+func TestOneSided(t *testing.T) {
+	truncatedPOST := func(s *analyzetest.Script) {
+		q := analyzetest.Req("POST", "/up", analyzetest.At(2, 0), analyzetest.At(2, 0), "Content-Length", "2000000", "Expect", "100-continue")
+		q.Framing, q.ContentLength, q.MissingBytes, q.End = http1.FramingContentLength, 2000000, 2000000, http1.EndFIN
+		p := analyzetest.At(3, 5)
+		s.C.Halves[flow.ClientToServer].FIN = &p
+		s.Tx(q, nil)
+	}
+	orphanResponse := func(s *analyzetest.Script) {
+		r := analyzetest.Resp(200, analyzetest.At(4, 10), analyzetest.At(6, 12))
+		r.ContentLength, r.BodyLength, r.MissingBytes, r.End = 100, 10, 90, http1.EndFIN
+		s.Deliver(&http1.Transaction{Response: r, Unsolicited: true})
+	}
+	unframed := func(s *analyzetest.Script) {
+		r := analyzetest.Resp(200, analyzetest.At(4, 10), analyzetest.At(5, 20))
+		r.Framing = http1.FramingClose
+		s.Tx(analyzetest.Req("GET", "/", analyzetest.At(2, 0), analyzetest.At(2, 0)), r)
+		s.C.Last = analyzetest.At(20, 3020)
+	}
+	for _, tc := range []struct {
+		name    string
+		rule    string
+		build   func(s *analyzetest.Script)
+		missing flow.Dir
+		oneSide bool
+		clientN int // client segments captured
+		want    int
+	}{
+		{"request cut, server side absent", ContentLengthMismatch.ID, truncatedPOST, flow.ServerToClient, true, 5, 0},
+		{"near miss: request cut, both sides", ContentLengthMismatch.ID, truncatedPOST, 0, false, 5, 1},
+		{"response without request, client side absent", ContentLengthMismatch.ID, orphanResponse, flow.ClientToServer, true, 0, 0},
+		{"near miss: response without request, client seen", ContentLengthMismatch.ID, orphanResponse, 0, false, 3, 1},
+		{"unframed, client side absent", UnframedPersistentResponse.ID, unframed, flow.ClientToServer, true, 0, 0},
+		{"near miss: unframed, both sides", UnframedPersistentResponse.ID, unframed, 0, false, 3, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, tc.rule)
+			s.C.OneSided, s.C.Missing = tc.oneSide, tc.missing
+			s.C.Halves[flow.ClientToServer].Segments = tc.clientN
+			tc.build(s)
+			if got := len(s.End().ByRule(tc.rule)); got != tc.want {
+				t.Fatalf("%s: %d findings, want %d", tc.rule, got, tc.want)
+			}
+		})
+	}
+}
