@@ -165,7 +165,15 @@ func (c *Ctx) Report(f Finding) {
 		return
 	}
 	f.Conn = ConnRef{ID: c.Conn.ID, Client: c.Conn.Client, Server: c.Conn.Server}
-	fp := c.e.emit(c.rule, f)
+	// A rule may set a lower severity on one finding (a fact about the
+	// capture rather than the endpoints, e.g. a message cut by the end of
+	// the capture, is info: DESIGN "Trust"). The lower of it and the rule's
+	// configured severity wins, whatever the user configured: raising a
+	// rule to error must not turn a capture note into a failing finding.
+	if cfgSev := c.e.cfg.SeverityOf(c.rule); f.Severity == 0 || f.Severity > cfgSev {
+		f.Severity = cfgSev
+	}
+	fp := c.e.emitAs(c.rule, f)
 	c.st.report.Findings = append(c.st.report.Findings, fp)
 }
 
@@ -262,12 +270,17 @@ func (r *Reporter) AddProxyChain(ch ProxyChain) {
 }
 
 func (e *Engine) emit(r *Rule, f Finding) *Finding {
-	f.Rule = r.ID
 	// A rule may lower one finding's severity (Finding.Severity set); the
 	// user's configured severity for the rule still wins.
 	if _, set := e.cfg.Severity[r.ID]; set || f.Severity == 0 {
 		f.Severity = e.cfg.SeverityOf(r)
 	}
+	return e.emitAs(r, f)
+}
+
+// emitAs records f with the severity already decided.
+func (e *Engine) emitAs(r *Rule, f Finding) *Finding {
+	f.Rule = r.ID
 	fp := &f
 	e.sum.FindingsByRule[f.Rule]++
 	e.sum.FindingsBySeverity[f.Severity.String()]++

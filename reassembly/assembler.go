@@ -47,7 +47,41 @@ const (
 	// reuseIdle: a SYN with a new ISN on a tuple whose connection has been
 	// quiet this long starts a new connection even without a FIN/RST seen.
 	reuseIdle = time.Second
+	// maxGhosts bounds the ended connections remembered to recognise
+	// replayed copies of their packets (ghost).
+	maxGhosts = 1 << 14
 )
+
+// ghost is what is kept of an ended connection that began with a captured
+// handshake: enough to recognise byte-identical copies of its packets that
+// a capture holds again after it ended (a replay: same ISNs, timestamps
+// no later than the original's end). Such copies are duplicates, not port
+// reuse: they make no new connection and no phantom transactions.
+type ghost struct {
+	aIsClient bool
+	isn       [2]uint32 // by Dir
+	base      [2]uint32 // seq of stream offset 0, by Dir
+	end       [2]uint64 // stream length (FIN counted), by Dir
+	last      time.Time // the connection's last packet
+}
+
+// replays reports whether p (from endpoint a when srcIsA) at pos is a copy
+// of one of the ghost's packets: no later than its end, a SYN or SYN-ACK
+// with its ISN, or a segment inside its sequence space.
+func (g *ghost) replays(p *tcpPacket, srcIsA bool, pos flow.Pos) bool {
+	if pos.Time.After(g.last) {
+		return false
+	}
+	d := flow.ServerToClient
+	if srcIsA == g.aIsClient {
+		d = flow.ClientToServer
+	}
+	if p.flags.Has(SYN) {
+		return p.seq == g.isn[d]
+	}
+	off := int64(int32(p.seq - g.base[d]))
+	return off >= -1 && off <= int64(g.end[d])+1
+}
 
 // connKey is a normalised 4-tuple: endpoint a sorts before endpoint b. The
 // layout has no padding, so the map hashes it as plain memory.
@@ -214,6 +248,10 @@ type Assembler struct {
 	seg Segment   // event scratch: handlers must not keep the pointer
 
 	closeLinger time.Duration
+
+	ghosts   map[connKey]*ghost
+	ghostKey []connKey // ring of the keys in ghosts, oldest at ghostAt
+	ghostAt  int
 }
 
 // NewAssembler returns an Assembler reporting to h.
@@ -275,6 +313,11 @@ func (a *Assembler) Packet(linkType int, data []byte, pos flow.Pos) {
 	}
 
 	k, srcIsA := makeKey(p)
+	if g := a.ghosts[k]; g != nil && g.replays(p, srcIsA, pos) {
+		// A copy of an ended connection's packet, captured again.
+		a.stats.Duplicates++
+		return
+	}
 	c := a.conns[k]
 	if c != nil && p.flags.Has(SYN) && a.startsNew(c, p, srcIsA, pos) {
 		a.endConn(c, EndOpen)
@@ -310,9 +353,12 @@ func (a *Assembler) startsNew(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) 
 	if h.pub.ISNKnown && h.pub.ISN == p.seq {
 		return false // a retransmitted SYN or SYN-ACK
 	}
-	if p.flags.Has(ACK) && d == flow.ServerToClient && c.SYNACK.Frame == 0 &&
+	if p.flags.Has(ACK) && d == flow.ServerToClient &&
 		c.dirs[flow.ClientToServer].pub.ISNKnown && p.ack == c.dirs[flow.ClientToServer].pub.ISN+1 {
-		return false // the answer to this connection's SYN
+		// The answer to this connection's SYN, even a late one with another
+		// ISN (to a retransmitted SYN) however long after: a new connection
+		// on the tuple starts with the client's SYN, not a SYN-ACK.
+		return false
 	}
 	if c.finished || c.dirs[0].finSeen || c.dirs[1].finSeen || c.dirs[0].pub.RST != nil || c.dirs[1].pub.RST != nil {
 		return true
@@ -525,6 +571,15 @@ func (a *Assembler) segment(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) {
 	if c.wsOK && !syn && h.synWS > 0 {
 		s.Window <<= uint(h.synWS)
 	}
+	if peer.altValid && p.flags.Has(ACK) && !syn {
+		switch {
+		case peer.next != 0 || len(peer.ooo) != 0:
+			peer.altValid = false // data already lives in the first space
+		case p.ack == peer.altISN+1:
+			// the client acknowledges the later SYN-ACK: its space it is
+			peer.pub.ISN, peer.base, peer.altValid = peer.altISN, peer.altISN+1, false
+		}
+	}
 	if p.flags.Has(ACK) && peer.baseKnown {
 		if ao := peer.offset(p.ack); ao >= 0 {
 			s.AckOffset, s.AckValid = uint64(ao), true
@@ -585,6 +640,7 @@ func (a *Assembler) handshake(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) b
 	h := &c.dirs[d]
 	isSYNACK := p.flags.Has(ACK)
 	retrans := h.pub.ISNKnown && h.pub.ISN == p.seq
+	hadSYNACK := c.SYNACK.Frame != 0
 	switch {
 	case !isSYNACK && d == flow.ClientToServer:
 		retrans = retrans && c.SYN.Frame != 0
@@ -597,9 +653,18 @@ func (a *Assembler) handshake(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) b
 			c.SYNACK = pos
 		}
 	}
+	// A second SYN-ACK with another ISN (the server answering a
+	// retransmitted SYN anew) does not move the server's stream: the
+	// sequence space is the one the client acknowledges. It is kept aside
+	// and taken only if the client acknowledges it before any server data
+	// (segment); a client that goes on in the first one's space keeps it.
+	newSYNACK := isSYNACK && d == flow.ServerToClient && hadSYNACK && h.pub.ISNKnown && h.pub.ISN != p.seq
+	if newSYNACK {
+		h.altISN, h.altValid = p.seq, true
+	}
 	// Take the ISN unless data already depends on the current base (an ISN
 	// inferred from the SYN-ACK is replaced by the SYN's own, e.g. with TFO).
-	if !h.pub.ISNKnown || (!retrans && h.next == 0 && len(h.ooo) == 0 && h.pub.ISN != p.seq) {
+	if !newSYNACK && (!h.pub.ISNKnown || (!retrans && h.next == 0 && len(h.ooo) == 0 && h.pub.ISN != p.seq)) {
 		h.pub.ISN, h.pub.ISNKnown = p.seq, true
 		h.baseKnown, h.base = true, p.seq+1
 	}
@@ -630,6 +695,20 @@ func (a *Assembler) handshake(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) b
 	return retrans
 }
 
+// markOneSided sets Conn.OneSided/Missing from what was captured so far.
+// It runs where the connection ends (RST, FIN both ways, capture end or
+// eviction), before the consumer's last events, so that what it reports
+// then can tell; a straggler of the missing side during the close linger
+// clears it again at ConnEnd.
+func markOneSided(c *conn) {
+	c.OneSided, c.Missing = false, 0
+	for d := flow.ClientToServer; d <= flow.ServerToClient; d++ {
+		if c.Halves[d].Segments == 0 && c.Halves[1-d].Bytes > 0 {
+			c.OneSided, c.Missing = true, d
+		}
+	}
+}
+
 // reset handles a RST from direction d: both directions end here.
 func (a *Assembler) reset(c *conn, d flow.Dir, pos flow.Pos) {
 	if c.dirs[d].pub.RST == nil {
@@ -642,6 +721,7 @@ func (a *Assembler) reset(c *conn, d flow.Dir, pos flow.Pos) {
 	if c.finished {
 		return
 	}
+	markOneSided(c)
 	x := streamCtx{a, c}
 	c.dirs[d].closeOut(x, flow.CloseRST, pos)
 	c.dirs[1-d].closeOut(x, flow.CloseRST, pos)
@@ -654,6 +734,7 @@ func (a *Assembler) finish(c *conn, pos flow.Pos) {
 		return
 	}
 	c.finished = true
+	markOneSided(c)
 	if c.consumer != nil {
 		c.consumer.Finish(pos)
 	}
@@ -708,6 +789,7 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 	default:
 		c.End = why
 	}
+	markOneSided(c)
 	if !c.finished {
 		x := streamCtx{a, c}
 		c.dirs[0].closeOut(x, flow.CloseCaptureEnd, c.Last)
@@ -719,8 +801,39 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 	c.dirs[1].release()
 	a.updateFlags(c)
 	a.drop(c)
+	a.remember(c)
 	a.h.ConnEnd(&c.Conn)
 	c.consumer, c.recog = nil, nil
+}
+
+// remember keeps a ghost of an ended connection whose handshake was
+// captured (both ISNs known), so that a later replay of its packets is
+// recognised; the oldest ghost goes when maxGhosts are kept.
+func (a *Assembler) remember(c *conn) {
+	if c.SYN.Frame == 0 || !c.Halves[0].ISNKnown || !c.Halves[1].ISNKnown {
+		return
+	}
+	if a.ghosts == nil {
+		a.ghosts = make(map[connKey]*ghost)
+	}
+	g := &ghost{aIsClient: c.aIsClient, last: c.Last.Time}
+	for d := range c.dirs {
+		h := &c.dirs[d]
+		g.isn[d], g.base[d], g.end[d] = h.pub.ISN, h.base, h.next
+		if h.finSeen {
+			g.end[d] = max(g.end[d], h.finOff+1)
+		}
+	}
+	if _, ok := a.ghosts[c.key]; !ok {
+		if len(a.ghostKey) < maxGhosts {
+			a.ghostKey = append(a.ghostKey, c.key)
+		} else {
+			delete(a.ghosts, a.ghostKey[a.ghostAt])
+			a.ghostKey[a.ghostAt] = c.key
+			a.ghostAt = (a.ghostAt + 1) % maxGhosts
+		}
+	}
+	a.ghosts[c.key] = g
 }
 
 func (a *Assembler) drop(c *conn) {

@@ -1,11 +1,13 @@
 package reassembly
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/connlint/connlint/reassembly/flow"
+	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // Client ISN 1000 (stream offset 0 = seq 1001), server ISN 5000 (offset 0 = 5001).
@@ -241,6 +243,19 @@ func TestOneSidedCapture(t *testing.T) {
 		})
 		// No ACK for the server stream proves anything: no gap.
 		sr.close("end c capture-end @6 #4", "end s capture-end @0 #4", "finish #4", "connend 1 open")
+		// issue 12 item 17: the server side is absent
+		if c := sr.r.ended[0]; !c.OneSided || c.Missing != flow.ServerToClient {
+			t.Errorf("OneSided %v Missing %v", c.OneSided, c.Missing)
+		}
+	})
+	t.Run("near miss: the server sent only its SYN-ACK", func(t *testing.T) {
+		sr := newStepRun(t, Options{})
+		sr.run(handshake(ci, si))
+		sr.run([]step{{from: "c", flags: PA, seq: ci + 1, ack: si + 1, data: "GET ", want: []string{`feed c @0 "GET " #4`}}})
+		sr.close("end c capture-end @4 #4", "end s capture-end @0 #4", "finish #4", "connend 1 open")
+		if c := sr.r.ended[0]; c.OneSided {
+			t.Errorf("OneSided with a SYN-ACK captured")
+		}
 	})
 	t.Run("server side mid-stream", func(t *testing.T) {
 		sr := newStepRun(t, Options{})
@@ -249,6 +264,10 @@ func TestOneSidedCapture(t *testing.T) {
 				want: []string{"start 1 10.0.0.1:40000>10.0.0.2:80", `feed s @0 "HTTP/1.1 200 OK\r\n" #1`}},
 			{from: "s", flags: PA, seq: 7017, ack: 3000, data: "\r\n", want: []string{`feed s @17 "\r\n" #2`}},
 		})
+		sr.a.Close()
+		if c := sr.r.ended[0]; !c.OneSided || c.Missing != flow.ClientToServer {
+			t.Errorf("OneSided %v Missing %v", c.OneSided, c.Missing)
+		}
 	})
 }
 
@@ -513,4 +532,158 @@ func TestAckOfMissedFINIsNotAGap(t *testing.T) {
 		{from: "s", flags: ACK, seq: si + 1, ack: ci + 5},
 	})
 	sr.close("end c capture-end @3 #5", "end s capture-end @0 #5", "finish #5", "connend 1 open")
+}
+
+// TestLateSynAckNewISN (issue 12 item 15): the client's SYN is retransmitted,
+// the server's SYN-ACK (ISN si) is answered, and later a second SYN-ACK with
+// another ISN arrives. The client keeps acknowledging si's space and the
+// server keeps sending in it: the stream must stay there (and no new
+// connection start, however late the SYN-ACK). Near miss: the client
+// acknowledges the new ISN before any server data: the stream moves to it.
+func TestLateSynAckNewISN(t *testing.T) {
+	const get = "GET / HTTP/1.1\r\n\r\n"
+	const resp = "HTTP/1.1 200 OK\r\n"
+	for _, dt := range []time.Duration{100 * time.Millisecond, 3 * time.Second} {
+		t.Run("ignored after "+dt.String(), func(t *testing.T) {
+			sr := newStepRun(t, Options{})
+			sr.run([]step{
+				{from: "c", flags: SYN, seq: ci, want: []string{"start 1 10.0.0.1:40000>10.0.0.2:80"}},
+				{from: "c", flags: SYN, seq: ci, dt: time.Second, kind: SegRetransmit},
+				{from: "s", flags: SYN | ACK, seq: si, ack: ci + 1},
+				{from: "c", flags: ACK, seq: ci + 1, ack: si + 1},
+				{from: "c", flags: PA, seq: ci + 1, ack: si + 1, data: get, want: []string{`feed c @0 "GET / HTTP/1.1\r\n\r\n" #5`}},
+				{from: "s", flags: SYN | ACK, seq: 77000, ack: ci + 1, dt: dt},
+				{from: "c", flags: ACK, seq: ci + 1 + uint32(len(get)), ack: si + 1},
+				{from: "s", flags: PA, seq: si + 1, ack: ci + 1 + uint32(len(get)), data: resp, want: []string{`feed s @0 "HTTP/1.1 200 OK\r\n" #8`}},
+				{from: "c", flags: ACK, seq: ci + 1 + uint32(len(get)), ack: si + 1 + uint32(len(resp))},
+			})
+			sr.close("end c capture-end @18 #9", "end s capture-end @17 #9", "finish #9", "connend 1 open")
+			if c := sr.r.ended[0]; len(sr.r.ended) != 1 || c.Halves[1].ISN != si || len(c.Gaps) != 0 {
+				t.Errorf("ended %d, server ISN %d, gaps %v", len(sr.r.ended), c.Halves[1].ISN, c.Gaps)
+			}
+		})
+	}
+	t.Run("near miss: the client acknowledges the new ISN", func(t *testing.T) {
+		sr := newStepRun(t, Options{})
+		sr.run([]step{
+			{from: "c", flags: SYN, seq: ci, want: []string{"start 1 10.0.0.1:40000>10.0.0.2:80"}},
+			{from: "s", flags: SYN | ACK, seq: si, ack: ci + 1},
+			{from: "c", flags: SYN, seq: ci, dt: time.Second, kind: SegRetransmit},
+			{from: "s", flags: SYN | ACK, seq: 77000, ack: ci + 1},
+			{from: "c", flags: ACK, seq: ci + 1, ack: 77001},
+			{from: "s", flags: PA, seq: 77001, ack: ci + 1, data: resp, want: []string{`feed s @0 "HTTP/1.1 200 OK\r\n" #6`}},
+		})
+		sr.close("end c capture-end @0 #6", "end s capture-end @17 #6", "finish #6", "connend 1 open")
+		if c := sr.r.ended[0]; c.Halves[1].ISN != 77000 {
+			t.Errorf("server ISN %d, want 77000", c.Halves[1].ISN)
+		}
+	})
+}
+
+// TestReplayedClosedConnection (issue 12 item 16): a capture holds
+// byte-identical copies (same timestamps, same ISNs) of a closed
+// connection's SYN and segments after that connection ended: duplicates,
+// not port reuse: no new connection, nothing delivered. Near misses: a SYN
+// with a new ISN, or the same ISN later than the old connection's end, is
+// a new connection.
+func TestReplayedClosedConnection(t *testing.T) {
+	conn := []step{
+		{from: "c", flags: SYN, seq: ci},
+		{from: "s", flags: SYN | ACK, seq: si, ack: ci + 1},
+		{from: "c", flags: ACK, seq: ci + 1, ack: si + 1},
+		{from: "c", flags: PA, seq: ci + 1, ack: si + 1, data: "GET / HTTP/1.1\r\n\r\n"},
+		{from: "s", flags: PA | FIN, seq: si + 1, ack: ci + 19, data: "HTTP/1.1 204 No Content\r\n\r\n"},
+		{from: "c", flags: ACK | FIN, seq: ci + 19, ack: si + 29},
+		{from: "s", flags: ACK, seq: si + 29, ack: ci + 20},
+	}
+	// play sends steps 1 ms apart from t0 (same bytes, same times when
+	// replayed), without checking events.
+	play := func(sr *stepRun, t0 time.Time, steps []step) {
+		for i, st := range steps {
+			src, dst := sr.cli, sr.srv
+			if st.from == "s" {
+				src, dst = dst, src
+			}
+			ip := buildIP(t, pktSpec{src: src, dst: dst, flags: st.flags, seq: st.seq, ack: st.ack, win: 65535, payload: []byte(st.data), ipID: uint16(7 + i)})
+			sr.frame++
+			sr.a.Packet(sr.link, frameFor(t, sr.link, ip), flow.Pos{Time: t0.Add(time.Duration(i+1) * time.Millisecond), Frame: sr.frame, Ord: sr.frame})
+		}
+	}
+	setup := func(t *testing.T) (*stepRun, time.Time) {
+		sr := newStepRun(t, Options{})
+		t0 := sr.now
+		play(sr, t0, conn)
+		sr.a.Flush(t0.Add(10 * time.Second)) // the linger ends: connection 1 is over
+		if len(sr.r.ended) != 1 || sr.r.ended[0].End != EndFIN {
+			t.Fatalf("connection 1 did not end: %v", sr.r.log)
+		}
+		return sr, t0
+	}
+	t.Run("replay with the original timestamps", func(t *testing.T) {
+		sr, t0 := setup(t)
+		n := len(sr.r.log)
+		play(sr, t0, conn)
+		sr.a.Close()
+		if got := sr.r.log[n:]; len(got) != 0 || len(sr.r.started) != 1 {
+			t.Errorf("replay made events: %v", got)
+		}
+		if st := sr.a.Stats(); st.Duplicates != int64(len(conn)) || st.Conns != 1 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+	t.Run("near miss: port reuse with a new ISN", func(t *testing.T) {
+		sr, t0 := setup(t)
+		play(sr, t0.Add(20*time.Second), []step{
+			{from: "c", flags: SYN, seq: 90000},
+			{from: "s", flags: SYN | ACK, seq: 4, ack: 90001},
+			{from: "c", flags: PA, seq: 90001, ack: 5, data: "b"},
+		})
+		sr.a.Close()
+		if len(sr.r.started) != 2 || sr.r.ended[1].Halves[0].Bytes != 1 {
+			t.Errorf("started %d, log %v", len(sr.r.started), sr.r.log)
+		}
+	})
+	t.Run("near miss: same ISN, later than the old end", func(t *testing.T) {
+		sr, t0 := setup(t)
+		play(sr, t0.Add(20*time.Second), conn[:4])
+		sr.a.Close()
+		if len(sr.r.started) != 2 || sr.r.ended[1].Halves[0].Bytes != 18 {
+			t.Errorf("started %d, log %v", len(sr.r.started), sr.r.log)
+		}
+	})
+}
+
+// oneSidedAtTx records Conn.OneSided/Missing when each transaction is delivered.
+type oneSidedAtTx struct{ seen []string }
+
+func (o *oneSidedAtTx) Message(*Conn, *http1.Message) {}
+func (o *oneSidedAtTx) Transaction(c *Conn, t *http1.Transaction) {
+	o.seen = append(o.seen, fmt.Sprintf("%v/%v", c.OneSided, c.Missing))
+}
+
+// TestOneSidedKnownToLastTransactions (issue 12 item 17): a client-only
+// capture's requests are settled when the connection ends; Conn.OneSided is
+// already set then, by a RST as at the capture's end.
+func TestOneSidedKnownToLastTransactions(t *testing.T) {
+	for _, end := range []string{"rst", "capture end"} {
+		t.Run(end, func(t *testing.T) {
+			h := &oneSidedAtTx{}
+			r := &recorder{}
+			a := NewAssembler(r, withHTTP(Options{}, h))
+			sr := &stepRun{t: t, r: r, a: a, link: linkEthernet, cli: cliAddr, srv: srvAddr, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+			steps := []step{
+				{from: "c", flags: SYN, seq: ci, want: []string{"start 1 10.0.0.1:40000>10.0.0.2:80"}},
+				{from: "c", flags: ACK, seq: ci + 1, ack: si + 1},
+				{from: "c", flags: PA, seq: ci + 1, ack: si + 1, data: "POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\n"},
+			}
+			if end == "rst" {
+				steps = append(steps, step{from: "c", flags: RST | ACK, seq: ci + 40, ack: si + 1})
+			}
+			sr.run(steps)
+			a.Close()
+			if len(h.seen) != 1 || h.seen[0] != "true/server→client" {
+				t.Errorf("at the transaction: %v", h.seen)
+			}
+		})
+	}
 }

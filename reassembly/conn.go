@@ -144,6 +144,16 @@ type Conn struct {
 	// OutOfOrderDropped counts bytes dropped because the out-of-order buffer cap was hit.
 	OutOfOrderDropped uint64
 
+	// OneSided is true when the capture holds not one packet from one side
+	// over the whole connection while the other side sent data (asymmetric
+	// routing, a span port seeing one way); Missing is the absent direction.
+	// Set when the connection ends, before the Consumer's last End/Finish
+	// calls and ConnEnd. What needs the missing side (pairing, the other
+	// side's close, a request's answer) is unknown on such a connection;
+	// while it is open, Halves[d].Segments == 0 says the same so far.
+	OneSided bool
+	Missing  flow.Dir
+
 	// Duplicates counts capture duplicates (the same packet recorded twice);
 	// they are reported as SegDuplicate and otherwise ignored.
 	Duplicates int

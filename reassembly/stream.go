@@ -51,7 +51,13 @@ type dirStream struct {
 
 	baseKnown bool
 	base      uint32 // sequence number of stream offset 0 (ISN+1, or the first seq seen mid-stream)
-	next      uint64 // next expected offset: everything before it was delivered or declared a gap
+	// altISN is the ISN of a later SYN-ACK that differed from the one the
+	// stream is based on (altValid): the stream moves to it only if the
+	// peer acknowledges it before any data is delivered (the sequence space
+	// is the one the peer acknowledges).
+	altISN   uint32
+	altValid bool
+	next     uint64 // next expected offset: everything before it was delivered or declared a gap
 
 	ooo      []chunk // sorted, non-overlapping, all starting beyond next
 	oooBytes int

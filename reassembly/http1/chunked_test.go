@@ -33,7 +33,9 @@ func TestChunkFraming(t *testing.T) {
 		{"junk after digits", `3x\r\nabc\r\n0\r\n\r\n`, EndMalformed, 0, []Anomaly{AnomBadChunkSize}},
 		{"junk after whitespace", `3 x\r\n`, EndMalformed, 0, []Anomaly{AnomChunkSizeWhitespace, AnomBadChunkSize}},
 		{"CR not followed by LF", `3\rabc\r\n`, EndMalformed, 0, []Anomaly{AnomBadChunkSize}},
-		{"overflow", `8000000000000000\r\n`, EndMalformed, 0, []Anomaly{AnomBadChunkSize}},
+		{"overflow", `8000000000000000\r\n`, EndMalformed, 0, []Anomaly{AnomBadChunkSize, AnomChunkSizeOverflow}},
+		{"overflow with extension", `8000000000000000;x=1\r\n`, EndMalformed, 0, []Anomaly{AnomBadChunkSize, AnomChunkSizeOverflow}},
+		{"overflowing hex then junk: garbage", `8000000000000000g\r\n`, EndMalformed, 0, []Anomaly{AnomBadChunkSize}},
 		{"data not followed by CRLF", `3\r\nabcd\r\n0\r\n\r\n`, EndMalformed, 3, []Anomaly{AnomBadChunkFraming}},
 		{"CR CR after data", `3\r\nabc\r\r\n0\r\n\r\n`, EndMalformed, 3, []Anomaly{AnomBadChunkFraming}},
 	} {

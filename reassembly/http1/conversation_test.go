@@ -298,7 +298,26 @@ var convCases = []convCase{
 		in:   `>>> POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nGET /smuggled-chunk-2pow64 HTTP/1.1\r\n\r\n`,
 		tx:   []string{"POST / -> -", "GET /smuggled-chunk-2pow64 -> -"},
 		check: func(t *testing.T, r *recorder, c *Conversation) {
-			want(t, find(t, r, c2s, 0), FramingChunked, EndMalformed, 0, AnomBadChunkSize)
+			want(t, find(t, r, c2s, 0), FramingChunked, EndMalformed, 0, AnomBadChunkSize, AnomChunkSizeOverflow)
+		},
+	},
+	{
+		// near miss (issue 12 item 13): a long run of hex digits that does
+		// not end like a chunk-size line is garbage, not a declared size
+		name: "chunk-size-garbage-hex",
+		in:   `>>> POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n10000000000000000zz\r\nGET /next HTTP/1.1\r\n\r\n`,
+		tx:   []string{"POST / -> -", "GET /next -> -"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			want(t, find(t, r, c2s, 0), FramingChunked, EndMalformed, 5, AnomBadChunkSize)
+		},
+	},
+	{
+		// the largest size that fits is parsed (and then truncated by the end)
+		name: "chunk-size-max-int64",
+		in:   `>>> POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n7fffffffffffffff\r\nab`,
+		tx:   []string{"POST / -> -"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			want(t, find(t, r, c2s, 0), FramingChunked, EndCaptureEnd, 2)
 		},
 	},
 	{
@@ -317,14 +336,73 @@ var convCases = []convCase{
 		},
 	},
 	{
+		// issue 12 item 4: one empty line between messages is tolerated
+		// (RFC 9112 §2.2), in either direction, also before the end.
 		name: "crlf-after-body",
 		in: `>>> POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nab\r\n
-		     >>> GET / HTTP/1.1\r\n\r\n`,
-		tx: []string{"POST / -> -", "GET / -> -"},
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nabcdefg\r\n
+		     >>> GET / HTTP/1.1\r\n\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx\n
+		     <<| fin`,
+		tx: []string{"POST / -> 200", "GET / -> 200"},
 		check: func(t *testing.T, r *recorder, c *Conversation) {
-			if q := find(t, r, c2s, 0); q.OverrunBytes != 2 || !q.Has(AnomOverrun) {
-				t.Error(msgSummary(q))
+			for _, m := range []*Message{find(t, r, c2s, 0), find(t, r, s2c, 0), find(t, r, s2c, 1)} {
+				if m.OverrunBytes != 0 || len(m.Anomalies) != 0 {
+					t.Error(msgSummary(m))
+				}
 			}
+		},
+	},
+	{
+		// near miss: more than one empty line, or an empty line then junk,
+		// is an overrun counted from the empty line on
+		name: "crlf-then-junk-after-body",
+		in: `>>> GET /1 HTTP/1.1\r\n\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nabcdefg\r\nxyz\r\n
+		     >>> GET /2 HTTP/1.1\r\n\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx\r\n\r\n
+		     <<| fin`,
+		tx: []string{"GET /1 -> 200", "GET /2 -> 200"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			s := find(t, r, s2c, 0)
+			want(t, s, FramingContentLength, EndComplete, 7, AnomOverrun)
+			if s.OverrunBytes != 7 || s.OverrunPos.Offset != uint64(len("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nabcdefg")) {
+				t.Errorf("overrun %d at %d", s.OverrunBytes, s.OverrunPos.Offset)
+			}
+			if s := find(t, r, s2c, 1); s.OverrunBytes != 4 || !s.Has(AnomOverrun) {
+				t.Error(msgSummary(s))
+			}
+		},
+	},
+	{
+		// issue 12 item 12: junk after an answered bodiless request is a
+		// malformed next request; the server's 400 answers it
+		name: "junk-request-after-response",
+		in: `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok
+		     >>> \x16\x03\x01 not a request\r\nmore junk\r\n
+		     <<< HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n
+		     <<| fin
+		     >>| fin`,
+		tx: []string{"GET / -> 200", "  -> 400"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			q := find(t, r, c2s, 0)
+			want(t, q, FramingNone, EndComplete, 0)
+			j := find(t, r, c2s, 1)
+			want(t, j, FramingNone, EndMalformed, 0, AnomJunkRequest)
+			if j.HeaderBytes != len("\x16\x03\x01 not a request\r\nmore junk\r\n") || j.Start.Offset != uint64(q.HeaderBytes) {
+				t.Error(msgSummary(j))
+			}
+		},
+	},
+	{
+		// near miss: junk before the response started stays an overrun
+		name: "junk-after-request-before-response",
+		in: `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n\x16\x03\x01 junk\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok`,
+		tx: []string{"GET / -> 200"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			want(t, find(t, r, c2s, 0), FramingNone, EndComplete, 0, AnomOverrun)
 		},
 	},
 	{

@@ -1,7 +1,10 @@
 package http1
 
-import "bytes"
-import "github.com/connlint/connlint/reassembly/flow"
+import (
+	"bytes"
+
+	"github.com/connlint/connlint/reassembly/flow"
+)
 
 // state is where a halfParser is in its direction's byte stream.
 type state uint8
@@ -25,11 +28,12 @@ const (
 type chunkLine uint8
 
 const (
-	clStart  chunkLine = iota // line start: a hex digit expected (or CR/LF after chunk data)
-	clDigits                  // in the hex digits
-	clWS                      // whitespace after the digits
-	clExt                     // in a chunk extension
-	clCR                      // CR seen, LF expected
+	clStart    chunkLine = iota // line start: a hex digit expected (or CR/LF after chunk data)
+	clDigits                    // in the hex digits
+	clWS                        // whitespace after the digits
+	clExt                       // in a chunk extension
+	clCR                        // CR seen, LF expected
+	clOverflow                  // in hex digits beyond int64: the line is invalid, its end decides how
 )
 
 // httpPrefix is what a server resynchronising looks for, even mid-line: a
@@ -58,6 +62,16 @@ type halfParser struct {
 	remaining int64     // Content-Length body or current chunk: bytes left
 	cl        chunkLine // position in a chunk-size line or chunk-data CRLF
 	chunkSize int64     // the chunk size parsed so far
+
+	// blank counts the bytes of one empty line (CRLF or LF) after a complete
+	// held message, at blankPos: RFC 9112 §2.2 asks recipients to tolerate
+	// it, so it is no overrun — unless more junk follows, which then counts
+	// from the empty line on.
+	blank    int
+	blankPos flow.Pos
+	// junkReq: held is a malformed request opened for junk bytes
+	// (startJunkRequest); further junk is part of it.
+	junkReq bool
 
 	hmatch int      // server resync: bytes of httpPrefix matched so far (not yet counted as junk)
 	hstart flow.Pos // position of the first matched byte
@@ -185,10 +199,19 @@ func (h *halfParser) feedLine(data []byte, pos flow.Pos) int {
 		return 0
 	}
 	h.buf = append(h.buf, data[:take]...)
-	if complete && h.nmsg == 0 && h.junk == 0 && (len(h.buf) == 1 || len(h.buf) == 2 && h.buf[0] == '\r') {
-		// RFC 9112 §2.2: empty lines before the first message are ignored.
-		h.buf = h.buf[:0]
-		return take
+	if complete && (len(h.buf) == 1 || len(h.buf) == 2 && h.buf[0] == '\r') {
+		if h.nmsg == 0 && h.junk == 0 {
+			// RFC 9112 §2.2: empty lines before the first message are ignored.
+			h.buf = h.buf[:0]
+			return take
+		}
+		if m := h.held; m != nil && m.End == EndComplete && m.OverrunBytes == 0 && h.blank == 0 {
+			// One empty line between messages (some servers and clients
+			// end a body with an extra CRLF) is tolerated, RFC 9112 §2.2.
+			h.blank, h.blankPos = len(h.buf), h.bufPos
+			h.buf = h.buf[:0]
+			return take
+		}
 	}
 	if !complete && (len(h.buf) == 1 && h.buf[0] == '\r' ||
 		len(h.buf) > 128 && len(h.buf) < 2*h.evalLen) {
@@ -214,7 +237,7 @@ func (h *halfParser) evalCandidate(complete bool) {
 			return
 		}
 		// Rejected.
-		if h.dir == flow.ServerToClient && h.c.pending09(h.bufPos) {
+		if h.dir == flow.ServerToClient && h.c.pending09(h.bufPos) && !h.afterHeldInSegment() {
 			h.start09()
 			return
 		}
@@ -247,6 +270,15 @@ func (h *halfParser) evalCandidate(complete bool) {
 		}
 		return
 	}
+}
+
+// afterHeldInSegment reports whether the candidate starts in the very
+// packet that completed the held framed message: bytes the server wrote in
+// the same segment right after a complete body are an overrun of that
+// message, not the raw answer to a pending HTTP/0.9 request.
+func (h *halfParser) afterHeldInSegment() bool {
+	m := h.held
+	return m != nil && m.End == EndComplete && m.Framing != FramingClose && m.Last.Ord == h.bufPos.Ord
 }
 
 // partialSuffix returns the length of the longest suffix of b that is a
@@ -337,9 +369,25 @@ func (h *halfParser) junkBytes(n int, p flow.Pos) {
 		return
 	}
 	if m := h.held; m != nil {
+		if h.junkReq {
+			// the rest of the malformed request opened below
+			m.HeaderBytes += n
+			m.Last = at(p, n-1)
+			return
+		}
+		if m.End == EndComplete && m.OverrunBytes == 0 && h.nextRequestJunk(m, p) {
+			h.startJunkRequest(n, p)
+			return
+		}
 		if m.End == EndComplete {
 			if m.OverrunBytes == 0 {
 				m.OverrunPos = p
+				if h.blank > 0 {
+					// junk after the tolerated empty line: it was no
+					// separator, the overrun starts with it
+					m.OverrunPos, m.OverrunBytes = h.blankPos, int64(h.blank)
+					h.blank = 0
+				}
 				if m.Dir == flow.ServerToClient && m.Framing == FramingNone {
 					m.addAnomaly(AnomBodyOnBodiless)
 				} else {
@@ -364,6 +412,42 @@ func (h *halfParser) junkBytes(n int, p flow.Pos) {
 		// Mid-stream or after a gap we look further, but not forever.
 		h.c.setNotHTTP()
 	}
+}
+
+// nextRequestJunk reports whether junk at p after the held client message m
+// is a malformed next request rather than an overrun of m: m is a complete
+// request without a body, and its response had started before p. A server
+// reads such bytes as the next request (and typically answers 400), so the
+// bytes are no length error of m. Before m's response, bytes after a
+// bodiless request stay an overrun (an undeclared body, say).
+func (h *halfParser) nextRequestJunk(m *Message, p flow.Pos) bool {
+	if h.dir != flow.ClientToServer || m.Framing != FramingNone || m.Proto == "HTTP/0.9" || h.heldSlot == nil {
+		return false
+	}
+	if r := h.heldSlot.tx.Response; r != nil {
+		return r.Start.Ord <= p.Ord
+	}
+	// the response's header block may still be arriving: the server half's
+	// message in progress answers the oldest pending request
+	srv := &h.c.half[flow.ServerToClient]
+	return srv.m != nil && srv.mSlot == nil && len(h.c.pending) > 0 && h.c.pending[0] == h.heldSlot &&
+		srv.m.Start.Ord <= p.Ord
+}
+
+// startJunkRequest opens a transaction for n junk bytes at p that follow an
+// answered bodiless request: a malformed request (no method, its first line
+// nor target), ended EndMalformed, so that the server's answer (a 400)
+// pairs with it instead of being unsolicited. Junk until the next start line
+// is its own. Method and Target stay empty: how much of the line is judged at
+// once depends on the packet boundaries, the message must not.
+func (h *halfParser) startJunkRequest(n int, p flow.Pos) {
+	h.releaseHeld()
+	m := &Message{Dir: h.dir, Index: h.nmsg, Start: p, Last: at(p, n-1), ContentLength: -1,
+		End: EndMalformed, InHeaders: true, HeaderBytes: n}
+	h.nmsg++
+	m.addAnomaly(AnomJunkRequest)
+	h.held, h.heldSlot = m, h.c.registerRequest(m)
+	h.junkReq = true
 }
 
 // startMessage begins a message from the accepted start line in h.buf.
@@ -563,6 +647,7 @@ func (h *halfParser) finishBroken() {
 }
 
 func (h *halfParser) releaseHeld() {
+	h.blank, h.junkReq = 0, false
 	if h.held != nil {
 		m, s := h.held, h.heldSlot
 		h.held, h.heldSlot = nil, nil
@@ -678,6 +763,8 @@ func (h *halfParser) chunkSizeByte(c byte) chunkStep {
 	switch h.cl {
 	case clStart, clDigits:
 		step = h.chunkSizeDigit(c)
+	case clOverflow:
+		step = h.chunkSizeOverflow(c)
 	case clWS:
 		step = h.chunkSizeAfterDigits(c, true)
 	case clExt:
@@ -699,7 +786,10 @@ func (h *halfParser) chunkSizeByte(c byte) chunkStep {
 func (h *halfParser) chunkSizeDigit(c byte) chunkStep {
 	if v := unhex(c); v >= 0 {
 		if h.chunkSize > (1<<63-1-v)/16 {
-			return chunkBad // would overflow int64 (e.g. 2^64)
+			// Would overflow int64 (e.g. 2^64): read the rest of the
+			// digits to tell a well-formed oversize line from garbage.
+			h.cl = clOverflow
+			return chunkNext
 		}
 		h.chunkSize = h.chunkSize*16 + v
 		h.cl = clDigits
@@ -709,6 +799,22 @@ func (h *halfParser) chunkSizeDigit(c byte) chunkStep {
 		return chunkBad // no digit at all
 	}
 	return h.chunkSizeAfterDigits(c, false)
+}
+
+// chunkSizeOverflow takes a byte after a chunk size's digits overflowed:
+// more digits, or the first byte after them. A size line that ends like a
+// valid one (line end, whitespace, extension) declared a size too large to
+// frame anything (AnomChunkSizeOverflow); anything else is a garbage line,
+// e.g. body bytes read as a size after the parser lost the framing.
+func (h *halfParser) chunkSizeOverflow(c byte) chunkStep {
+	if unhex(c) >= 0 {
+		return chunkNext
+	}
+	switch c {
+	case '\r', '\n', ';', ' ', '\t':
+		h.m.addAnomaly(AnomChunkSizeOverflow)
+	}
+	return chunkBad
 }
 
 // chunkSizeAfterDigits takes a byte after the size's digits: whitespace

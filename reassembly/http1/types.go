@@ -76,6 +76,17 @@ const (
 	AnomChunkSizeWhitespace                      // whitespace between a chunk size and its ';' or CRLF
 	AnomBadChunkFraming                          // chunk data not followed by CRLF (message ends EndMalformed)
 	AnomObscuredFraming                          // Content-Length/Transfer-Encoding folded (obs-fold) or with whitespace before the colon
+	// AnomChunkSizeOverflow: a well-formed chunk-size line (hex digits, then
+	// the line end, whitespace or an extension) whose value does not fit 63
+	// bits, e.g. 2^64 that a uint64 parser reads as 0: the chunked
+	// counterpart of an overflowing Content-Length. Recorded with
+	// AnomBadChunkSize (the message ends EndMalformed).
+	AnomChunkSizeOverflow
+	// AnomJunkRequest: bytes that start no request line, after an answered
+	// bodiless request, taken as a malformed next request (no method, no
+	// target, EndMalformed) because the server reads them as one and
+	// typically answers 400.
+	AnomJunkRequest
 )
 
 var anomalyNames = map[Anomaly]string{
@@ -88,7 +99,7 @@ var anomalyNames = map[Anomaly]string{
 	AnomInterimResponse: "interim-response", AnomWhitespaceBeforeColon: "whitespace-before-colon",
 	AnomHeaderTooLarge: "header-too-large", AnomTooManyHeaders: "too-many-headers",
 	AnomChunkSizeWhitespace: "chunk-size-whitespace", AnomBadChunkFraming: "bad-chunk-framing",
-	AnomObscuredFraming: "obscured-framing",
+	AnomObscuredFraming: "obscured-framing", AnomChunkSizeOverflow: "chunk-size-overflow", AnomJunkRequest: "junk-request",
 }
 
 func (a Anomaly) String() string {

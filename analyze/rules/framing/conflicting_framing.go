@@ -44,6 +44,11 @@ func (conflictingFraming) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 		if m.Has(http1.AnomObscuredFraming) {
 			why = append(why, "a Content-Length or Transfer-Encoding header folded over two lines (obs-fold) or with whitespace before its colon, which RFC 9112 §5.1–5.2 says to reject")
 		}
+		if m.Has(http1.AnomChunkSizeOverflow) {
+			// the chunked counterpart of an overflowing Content-Length: a
+			// parser that wraps (2^64 -> 0) or saturates ends the body elsewhere
+			why = append(why, "an invalid chunk size (a chunk-size line whose value does not fit in 63 bits)")
+		}
 		if len(why) == 0 {
 			continue
 		}

@@ -102,11 +102,13 @@ func TestContentLengthMismatch(t *testing.T) {
 			r.Anomalies, r.OverrunBytes, r.OverrunPos = []http1.Anomaly{http1.AnomOverrun}, 1, analyzetest.At(6, 12)
 			s.Tx(analyzetest.Req("POST", "/", analyzetest.At(2, 0), analyzetest.At(2, 0)), r)
 		}, 1, "overrun: 1 bytes followed the end given by Content-Length: 3"},
-		{"CRLF after a request body: tolerated (RFC 9112 §2.2)", func(s *analyzetest.Script) {
+		// the parser tolerates one empty line between messages (http1
+		// crlf-after-body); what it does count is an overrun either way
+		{"bytes after a request body", func(s *analyzetest.Script) {
 			q := analyzetest.Req("POST", "/", analyzetest.At(2, 0), analyzetest.At(2, 0))
 			q.Anomalies, q.OverrunBytes, q.OverrunPos = []http1.Anomaly{http1.AnomOverrun}, 2, analyzetest.At(3, 1)
 			s.Tx(q, analyzetest.Resp(200, analyzetest.At(4, 10), analyzetest.At(6, 12)))
-		}, 0, ""},
+		}, 1, "followed by 2 bytes"},
 	})
 }
 
@@ -127,6 +129,8 @@ func TestConflictingFraming(t *testing.T) {
 		{"TE folded over two lines", with(http1.AnomObscuredFraming, "Transfer-Encoding", "chunked"), 1, "folded over two lines"},
 		{"obs-fold on another header is not about framing", with(http1.AnomObsFold, "X-Long", "a b"), 0, ""},
 		{"same CL twice is fine", with(http1.AnomRepeatedCL, "Content-Length", "5", "Content-Length", "5"), 0, ""},
+		{"chunk size overflows (2^64)", with(http1.AnomChunkSizeOverflow, "Transfer-Encoding", "chunked"), 1, "invalid chunk size"},
+		{"garbage chunk line after losing sync is not", with(http1.AnomBadChunkSize, "Transfer-Encoding", "chunked"), 0, ""},
 	})
 }
 
@@ -389,5 +393,279 @@ func TestTruncationSilentOnEviction(t *testing.T) {
 		if got := len(s.End().ByRule(ContentLengthMismatch.ID)); got != tc.want {
 			t.Errorf("connection ended %v: %d findings, want %d", tc.end, got, tc.want)
 		}
+	}
+}
+
+// TestTruncationSeverity (issue 12 item 2): a message cut by the end of the
+// capture is a fact about the capture, reported at info whatever severity
+// the rule is configured at; the near miss, a cut by FIN, keeps the rule's.
+func TestTruncationSeverity(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  http1.End
+		set  analyze.Severity // user-configured rule severity; 0 = default
+		want analyze.Severity
+	}{
+		{"capture end", http1.EndCaptureEnd, 0, analyze.Info},
+		{"capture end, rule raised to error", http1.EndCaptureEnd, analyze.Error, analyze.Info},
+		{"capture end, rule lowered to warning", http1.EndCaptureEnd, analyze.Warning, analyze.Info},
+		{"near miss: FIN", http1.EndFIN, 0, analyze.Error},
+		{"near miss: RST, rule lowered to warning", http1.EndRST, analyze.Warning, analyze.Warning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := analyze.DefaultConfig()
+			if tc.set != 0 {
+				cfg.Severity[ContentLengthMismatch.ID] = tc.set
+			}
+			s := newScript(t, cfg, ContentLengthMismatch.ID)
+			r := analyzetest.Resp(200, analyzetest.At(4, 10), analyzetest.At(6, 12))
+			r.ContentLength, r.BodyLength, r.MissingBytes, r.End = 2000000, 1000, 2000000-1000, tc.end
+			s.Tx(analyzetest.Req("GET", "/", analyzetest.At(2, 0), analyzetest.At(2, 0)), r)
+			got := s.End().ByRule(ContentLengthMismatch.ID)
+			if len(got) != 1 || got[0].Severity != tc.want {
+				t.Fatalf("got %+v, want one finding at %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestExpectContinueRefused (issue 12 item 5): curl POSTs with
+// Expect: 100-continue, the server answers 413 at once, and curl — as RFC
+// 9110 §10.1.1 allows — closes without sending the body: no truncation. The
+// near misses (no Expect; a 100 Continue came first; the body had started)
+// stay truncations.
+func TestExpectContinueRefused(t *testing.T) {
+	const resp413 = `<<< HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`
+	for _, tc := range []struct {
+		name, in string
+		want     int
+	}{
+		{"refused before the body", `>>> POST /up HTTP/1.1\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n
+			` + resp413 + `
+			<<| fin
+			>>| fin`, 0},
+		{"near miss: no Expect", `>>> POST /up HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n
+			` + resp413 + `
+			<<| fin
+			>>| fin`, 1},
+		{"near miss: after a 100 Continue", `>>> POST /up HTTP/1.1\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n
+			<<< HTTP/1.1 100 Continue\r\n\r\n
+			>>> 0123456789
+			` + resp413 + `
+			<<| fin
+			>>| fin`, 1},
+		{"near miss: the body had started before the answer", `>>> POST /up HTTP/1.1\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n\r\n
+			>>> 0123456789
+			` + resp413 + `
+			<<| fin
+			>>| fin`, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, ContentLengthMismatch.ID)
+			transcript(t, s, tc.in)
+			got := s.End().ByRule(ContentLengthMismatch.ID)
+			if len(got) != tc.want {
+				for _, f := range got {
+					t.Logf("finding: %s", f.Message)
+				}
+				t.Fatalf("got %d findings, want %d", len(got), tc.want)
+			}
+			if tc.want == 1 && !strings.Contains(got[0].Message, "truncated by FIN") {
+				t.Errorf("message %q", got[0].Message)
+			}
+		})
+	}
+}
+
+// TestChunkSizeOverflow (issue 12 item 13), through the parser: a chunk size
+// of 2^64 is conflicting-framing; a garbage size line is not.
+func TestChunkSizeOverflow(t *testing.T) {
+	for _, tc := range []struct {
+		name, chunk string
+		want        int
+	}{
+		{"2^64", `10000000000000000\r\n`, 1},
+		{"near miss: garbage line", `zz10000000000000000\r\n`, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, ConflictingFraming.ID)
+			transcript(t, s, `>>> POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n`+tc.chunk+`GET /smuggled HTTP/1.1\r\n\r\n
+				>>| fin`)
+			if got := s.End().ByRule(ConflictingFraming.ID); len(got) != tc.want {
+				t.Fatalf("got %d findings, want %d", len(got), tc.want)
+			}
+		})
+	}
+}
+
+// TestJunkRequestAfterResponse (issue 12 item 12): bytes after an answered
+// bodiless request are a malformed next request that the server's 400
+// answers: no overrun of the GET, no unsolicited 400. The near miss (junk
+// before the GET's response) stays an overrun.
+func TestJunkRequestAfterResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name, in             string
+		overrun, unsolicited int
+	}{
+		{"after the response", `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n
+			<<< HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok
+			>>> \x16\x03\x01 not a request\r\n
+			<<< HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n
+			<<| fin
+			>>| fin`, 0, 0},
+		{"near miss: before the response", `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n\x16\x03\x01 not a request\r\n
+			<<< HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok
+			<<| fin
+			>>| fin`, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, ContentLengthMismatch.ID, UnsolicitedResponse.ID)
+			transcript(t, s, tc.in)
+			rec := s.End()
+			if got := len(rec.ByRule(ContentLengthMismatch.ID)); got != tc.overrun {
+				t.Errorf("content-length-mismatch: %d findings, want %d", got, tc.overrun)
+			}
+			if got := len(rec.ByRule(UnsolicitedResponse.ID)); got != tc.unsolicited {
+				t.Errorf("unsolicited-response: %d findings, want %d", got, tc.unsolicited)
+			}
+		})
+	}
+}
+
+// TestTruncatedWithHoles (issue 12 item 10): a Content-Length body with a
+// capture hole, then the server's FIN/RST before the declared length: the
+// holes only lower the shortfall, which is reported. Silent when the body
+// ends in a hole, at capture end, or for a chunked body with holes.
+func TestTruncatedWithHoles(t *testing.T) {
+	const head = `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n
+		<<< HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789
+		`
+	for _, tc := range []struct {
+		name, in string
+		want     int
+		says     string
+	}{
+		{"hole then FIN", head + `<>< s 20
+			<<< 0123456789
+			<<| fin`, 1, "truncated by FIN: at least 60 of 100 body bytes (Content-Length) missing; 20 arrived and 20 more were in capture holes"},
+		{"hole then RST", head + `<>< s 20
+			<<< 0123456789
+			<<| rst`, 1, "truncated by RST: at least 60"},
+		{"near miss: ends in a hole", head + `<>< s 20
+			<<| fin`, 0, ""},
+		{"near miss: capture end", head + `<>< s 20
+			<<< 0123456789
+			<<| cap`, 0, ""},
+		{"near miss: chunked with a hole", `>>> GET / HTTP/1.1\r\nHost: x\r\n\r\n
+			<<< HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n0123456789
+			<>< s 20
+			<<< 0123456789
+			<<| fin`, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, ContentLengthMismatch.ID)
+			transcript(t, s, tc.in)
+			got := s.End().ByRule(ContentLengthMismatch.ID)
+			if len(got) != tc.want {
+				for _, f := range got {
+					t.Logf("finding: %s", f.Message)
+				}
+				t.Fatalf("got %d findings, want %d", len(got), tc.want)
+			}
+			if tc.want > 0 {
+				if !strings.Contains(got[0].Message, tc.says) {
+					t.Errorf("message %q does not say %q", got[0].Message, tc.says)
+				}
+				if got[0].Attrs["hole_bytes"] != int64(20) || got[0].Attrs["missing_bytes"] != int64(60) {
+					t.Errorf("attrs %v", got[0].Attrs)
+				}
+			}
+		})
+	}
+}
+
+// TestOverrunFromConflictingOverlap (issue 12 item 7, the QUANTUM INSERT
+// shape of qi_internet_SYNACK_curl_jsonip.pcap): a 43-byte injected response
+// (frame 5) is kept, the real 348-byte one (frame 9) conflicts with it and
+// its tail reads as an overrun. inconsistent-overlap is the one finding; the
+// near miss, an overrun from a packet whose overlap did not conflict, stays.
+func TestOverrunFromConflictingOverlap(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		overrunAt int64 // frame holding the first extra byte
+		want      int
+	}{
+		{"overrun from the conflicting packet", 9, 0},
+		{"near miss: overrun from another packet", 11, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, ContentLengthMismatch.ID, InconsistentOverlap.ID)
+			s.E.Inconsistency(s.C, reassembly.Inconsistency{Dir: flow.ServerToClient, Offset: 0, Bytes: 43, First: analyzetest.At(5, 10), Second: analyzetest.At(9, 20)})
+			r := analyzetest.Resp(200, analyzetest.At(5, 10), analyzetest.At(5, 10))
+			r.ContentLength, r.BodyLength = 5, 5
+			op := analyzetest.At(tc.overrunAt, 20)
+			op.Offset = 43
+			r.Anomalies, r.OverrunBytes, r.OverrunPos = []http1.Anomaly{http1.AnomOverrun}, 305, op
+			s.Tx(analyzetest.Req("GET", "/", analyzetest.At(4, 0), analyzetest.At(4, 0)), r)
+			rec := s.End()
+			if got := len(rec.ByRule(ContentLengthMismatch.ID)); got != tc.want {
+				t.Errorf("content-length-mismatch: %d findings, want %d", got, tc.want)
+			}
+			if got := len(rec.ByRule(InconsistentOverlap.ID)); got != 1 {
+				t.Errorf("inconsistent-overlap: %d findings, want 1", got)
+			}
+		})
+	}
+}
+
+// TestOneSided (issue 12 item 17): on a connection whose capture lacks one
+// side entirely, what needs that side says nothing: a request cut short (its
+// answer, a 413 say, is unseen), a response without its request, an
+// unframed response (the client's close is unseen). Near misses: the same
+// on a two-sided connection are reported.
+func TestOneSided(t *testing.T) {
+	truncatedPOST := func(s *analyzetest.Script) {
+		q := analyzetest.Req("POST", "/up", analyzetest.At(2, 0), analyzetest.At(2, 0), "Content-Length", "2000000", "Expect", "100-continue")
+		q.Framing, q.ContentLength, q.MissingBytes, q.End = http1.FramingContentLength, 2000000, 2000000, http1.EndFIN
+		p := analyzetest.At(3, 5)
+		s.C.Halves[flow.ClientToServer].FIN = &p
+		s.Tx(q, nil)
+	}
+	orphanResponse := func(s *analyzetest.Script) {
+		r := analyzetest.Resp(200, analyzetest.At(4, 10), analyzetest.At(6, 12))
+		r.ContentLength, r.BodyLength, r.MissingBytes, r.End = 100, 10, 90, http1.EndFIN
+		s.Deliver(&http1.Transaction{Response: r, Unsolicited: true})
+	}
+	unframed := func(s *analyzetest.Script) {
+		r := analyzetest.Resp(200, analyzetest.At(4, 10), analyzetest.At(5, 20))
+		r.Framing = http1.FramingClose
+		s.Tx(analyzetest.Req("GET", "/", analyzetest.At(2, 0), analyzetest.At(2, 0)), r)
+		s.C.Last = analyzetest.At(20, 3020)
+	}
+	for _, tc := range []struct {
+		name    string
+		rule    string
+		build   func(s *analyzetest.Script)
+		missing flow.Dir
+		oneSide bool
+		clientN int // client segments captured
+		want    int
+	}{
+		{"request cut, server side absent", ContentLengthMismatch.ID, truncatedPOST, flow.ServerToClient, true, 5, 0},
+		{"near miss: request cut, both sides", ContentLengthMismatch.ID, truncatedPOST, 0, false, 5, 1},
+		{"response without request, client side absent", ContentLengthMismatch.ID, orphanResponse, flow.ClientToServer, true, 0, 0},
+		{"near miss: response without request, client seen", ContentLengthMismatch.ID, orphanResponse, 0, false, 3, 1},
+		{"unframed, client side absent", UnframedPersistentResponse.ID, unframed, flow.ClientToServer, true, 0, 0},
+		{"near miss: unframed, both sides", UnframedPersistentResponse.ID, unframed, 0, false, 3, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScript(t, nil, tc.rule)
+			s.C.OneSided, s.C.Missing = tc.oneSide, tc.missing
+			s.C.Halves[flow.ClientToServer].Segments = tc.clientN
+			tc.build(s)
+			if got := len(s.End().ByRule(tc.rule)); got != tc.want {
+				t.Fatalf("%s: %d findings, want %d", tc.rule, got, tc.want)
+			}
+		})
 	}
 }

@@ -65,7 +65,9 @@ func behind(ctx *analyze.Ctx, q *http1.Message, o outstanding) bool {
 
 func (p *pipelineTracker) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	q := t.Request
-	if q == nil || t.Gap {
+	// junk taken as a malformed request has no method to judge, and what
+	// it overlapped says nothing about the client's pipelining
+	if q == nil || t.Gap || q.Has(http1.AnomJunkRequest) {
 		return
 	}
 	// forget requests answered before this one was sent: they cannot overlap later ones either

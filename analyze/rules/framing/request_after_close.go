@@ -34,7 +34,9 @@ func (r *requestAfterClose) Transaction(ctx *analyze.Ctx, t *http1.Transaction) 
 	// request itself nor the close seen before it: both are in the capture
 	// (http-gap-beyond-body.pcap: close at f7, GET /2 at f10, its response
 	// lost in a hole). Only whether it was answered is unknown.
-	if q := t.Request; q != nil && r.closeAt != nil && r.after(ctx, q) {
+	// Junk taken as a malformed request (http1.AnomJunkRequest) is not
+	// known to be a request: no finding rests on it.
+	if q := t.Request; q != nil && r.closeAt != nil && !q.Has(http1.AnomJunkRequest) && r.after(ctx, q) {
 		answered := "the server did not answer it"
 		switch {
 		case t.Gap:

@@ -55,6 +55,11 @@ func (u *unframedPersistent) End(ctx *analyze.Ctx) {
 		return
 	}
 	c := ctx.Conn
+	if c.OneSided {
+		// the client side is absent: neither its close nor the request
+		// that decides the framing (HEAD, 304) can be seen
+		return
+	}
 	server := &c.Halves[flow.ServerToClient]
 	client := &c.Halves[flow.ClientToServer]
 	serverEnd := server.FIN

@@ -121,7 +121,7 @@ func (u *unsolicited) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 }
 
 func (u *unsolicited) End(ctx *analyze.Ctx) {
-	if ctx.Conn.Halves[flow.ClientToServer].Segments == 0 {
+	if ctx.Conn.Halves[flow.ClientToServer].Segments == 0 || ctx.Conn.OneSided {
 		return
 	}
 	for _, f := range u.held {
