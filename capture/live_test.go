@@ -67,8 +67,11 @@ func TestLiveLoopback(t *testing.T) {
 	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	c.Close()
 
-	// Interrupt after a while so that a missing packet fails instead of hanging.
-	go func() { time.Sleep(3 * time.Second); src.(interface{ Interrupt() }).Interrupt() }()
+	// Interrupt after a while so that a missing packet fails instead of
+	// hanging. The loop ends at the sixth packet, so the bound only matters
+	// when one is missing: generous, because `go test ./...` runs packages
+	// in parallel and a 2-core machine under that load schedules late.
+	go func() { time.Sleep(15 * time.Second); src.(interface{ Interrupt() }).Interrupt() }()
 	var n int64
 	for n < 6 { // SYN, SYN-ACK, ACK, data, FIN..., at least 6 on any kernel
 		p, err := src.Next()
