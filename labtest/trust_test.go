@@ -12,9 +12,8 @@ import (
 // cases real programs produce): recordings of real programs (testdata/trust/record.sh) and
 // crafted pcaps (scripts/gentrust), each with a truth file in the lab's format plus the trust
 // fields (quiet, proxy chain bounds, transaction pairing). TestTrustFiles checks the files
-// themselves and always runs; TestTrust runs connlint on them and only runs with
-// CONNLINT_TRUST=1, because connlint fails several of them until issue 12 is fixed
-// (testdata/trust/STATUS.md lists which).
+// themselves; TestTrust runs connlint on them and checks every truth (testdata/trust/STATUS.md
+// says what each capture shows and what connlint said before issue 12 was fixed).
 
 var severities = map[string]bool{"error": true, "warning": true, "info": true}
 
@@ -62,9 +61,6 @@ func TestTrustFiles(t *testing.T) {
 }
 
 func TestTrust(t *testing.T) {
-	if os.Getenv("CONNLINT_TRUST") != "1" {
-		t.Skip("CONNLINT_TRUST=1 runs connlint on testdata/trust (fails until issue 12 is fixed; see testdata/trust/STATUS.md)")
-	}
 	truths := loadTruthsIn(t, trustDir())
 	if binary == "" {
 		t.Skip(buildErr)

@@ -20,10 +20,18 @@ import (
 //
 // Silent when nothing was lost: a RST after both sides finished and every
 // byte was acknowledged (browsers, BITS), a RST answering a SYN (refused:
-// the summary counts it), a RST after a capture gap (the hole hides whether
-// data was outstanding), a RST answering data written after the resetter's
+// the summary counts it), a RST after a capture gap that carries no ACK
+// (the hole hides whether data was outstanding), a RST answering data
+// written after the resetter's
 // FIN (keepalive-race, request-after-close report that), and a RST to a peer
 // that had itself closed already with nothing it was receiving cut short.
+//
+// After a capture gap, a RST that carries an ACK still proves something:
+// its acknowledgement number says which of the peer's bytes the resetter
+// never acknowledged, whatever the hole held. Then the captured peer bytes
+// beyond it are reported (holes subtracted), with the transactions the RST
+// left unanswered except those whose messages end in a gap; the resetter's
+// own unacknowledged bytes are not (the hole may hide the peer's ACKs).
 var AbortiveClose = &analyze.Rule{
 	ID:       "abortive-close",
 	Severity: analyze.Error,
@@ -59,6 +67,7 @@ var (
 
 type lostTx struct {
 	tx       int
+	gap      bool // the request or response ends in a capture gap
 	req      *http1.Message
 	resp     *http1.Message // nil when no response started
 	reqStart flow.Pos
@@ -97,7 +106,8 @@ func (a *abortiveClose) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	}
 	a.nUnans++
 	if len(a.unanswered) < 64 {
-		a.unanswered = append(a.unanswered, lostTx{tx: t.Index + 1, req: t.Request, resp: t.Response, reqStart: t.Request.Start})
+		gap := t.Request.End == http1.EndGap || (t.Response != nil && t.Response.End == http1.EndGap)
+		a.unanswered = append(a.unanswered, lostTx{tx: t.Index + 1, gap: gap, req: t.Request, resp: t.Response, reqStart: t.Request.Start})
 	}
 }
 
@@ -109,6 +119,9 @@ type abortCand struct {
 	lost                    []lostTx
 	peerUnacked, ownUnacked uint64
 	ackPos                  flow.Pos // the resetter's last ACK that advanced (zero when none)
+	// afterGap: a capture gap came before the RST; what is reported is what
+	// the RST's own ACK proves (peerUnacked counts captured bytes only)
+	afterGap bool
 }
 
 func (a *abortiveClose) End(ctx *analyze.Ctx) {
@@ -130,11 +143,18 @@ func (a *abortiveClose) evaluate(c *reassembly.Conn) *abortCand {
 	if !c.MidStream && (c.SYNACK.Frame == 0 || c.SYNACK.Ord > r.Ord) && a.sent[0] == 0 && a.sent[1] == 0 {
 		return nil
 	}
-	if hasGapBefore(c, r.Ord) || c.OutOfOrderDropped > 0 {
+	if c.OutOfOrderDropped > 0 {
 		return nil
 	}
 	x := r.Dir // who reset
 	peer := 1 - x
+	afterGap := hasGapBefore(c, r.Ord)
+	if afterGap && (c.GapsDropped > 0 || !r.Flags.Has(reassembly.ACK) || !r.AckValid) {
+		// the hole hides whether data was outstanding, and the RST says
+		// nothing about what its sender had received (or the holes are not
+		// all listed, so the captured bytes cannot be counted)
+		return nil
+	}
 	// Data of the peer the resetter never acknowledged. When the resetter had
 	// already sent its FIN, bytes the peer sent after that are the peer
 	// writing into a closed connection (keepalive-race, request-after-close).
@@ -142,14 +162,20 @@ func (a *abortiveClose) evaluate(c *reassembly.Conn) *abortCand {
 	if a.fin[x] && a.finAck[x] < peerSent {
 		peerSent = a.finAck[x]
 	}
-	cand := &abortCand{rst: r, by: x, ackPos: a.ackPos[x]}
+	cand := &abortCand{rst: r, by: x, ackPos: a.ackPos[x], afterGap: afterGap}
 	if peerSent > a.acked[peer] {
 		cand.peerUnacked = peerSent - a.acked[peer]
+		if afterGap {
+			cand.peerUnacked -= holeBytes(c, peer, a.acked[peer], peerSent)
+		}
 	}
-	if a.sent[x] > a.acked[x] {
+	if a.sent[x] > a.acked[x] && !afterGap {
 		cand.ownUnacked = a.sent[x] - a.acked[x]
 	}
 	cand.lost = a.lostBy(r, x)
+	if afterGap && cand.peerUnacked == 0 {
+		return nil // the RST's ACK proves nothing was lost that the capture holds
+	}
 	if cand.peerUnacked == 0 && cand.ownUnacked == 0 && len(cand.lost) == 0 {
 		return nil // everything delivered and acknowledged: a harmless RST
 	}
@@ -179,7 +205,7 @@ func (a *abortiveClose) lostBy(r *reassembly.Segment, x flow.Dir) []lostTx {
 		if l.reqStart.Ord > r.Ord || (a.fin[srv] && l.reqStart.Offset >= a.finAck[srv]) {
 			continue
 		}
-		if l.resp != nil && (l.resp.End == http1.EndGap || l.resp.End == http1.EndMalformed) {
+		if l.gap || (l.resp != nil && l.resp.End == http1.EndMalformed) {
 			continue // cut by the capture or by bad framing, not by the RST
 		}
 		if x == flow.ClientToServer && l.resp == nil {
@@ -188,6 +214,22 @@ func (a *abortiveClose) lostBy(r *reassembly.Segment, x flow.Dir) []lostTx {
 		lost = append(lost, l)
 	}
 	return lost
+}
+
+// holeBytes counts the bytes of direction d in [from, to) that fall in
+// capture gaps.
+func holeBytes(c *reassembly.Conn, d flow.Dir, from, to uint64) uint64 {
+	var n uint64
+	for _, g := range c.Gaps {
+		if g.Dir != d {
+			continue
+		}
+		lo, hi := max(g.Offset, from), min(g.Offset+g.Bytes, to)
+		if hi > lo {
+			n += hi - lo
+		}
+	}
+	return min(n, to-from)
 }
 
 // cut reports whether the RST cut a response short.
@@ -230,6 +272,10 @@ func (a *abortiveClose) report(ctx *analyze.Ctx, c *abortCand) {
 	if c.peerUnacked > 0 {
 		parts = append(parts, fmt.Sprintf("%d bytes the %s had sent were never acknowledged", c.peerUnacked, other))
 		attrs["unacked_bytes_received"] = c.peerUnacked
+		if c.afterGap {
+			parts[len(parts)-1] += " (captured bytes beyond the RST's acknowledgement number; the capture has a hole before the RST, so only what the RST's ACK proves is counted)"
+			attrs["after_gap"] = true
+		}
 	}
 	ev := []flow.Pos{}
 	if len(c.lost) > 0 {

@@ -143,3 +143,89 @@ func TestAbortiveClose(t *testing.T) {
 			}},
 	})
 }
+
+// Issue 12 item 11 (testdata/trust/crafted-rst-ack-after-gap): a hole in an
+// earlier, complete response, then a POST of three segments the server
+// resets with a RST+ACK acknowledging only the head and 1000 body bytes. The
+// RST's ACK proves the rest of the captured POST was never acknowledged.
+func TestAbortiveCloseAfterGap(t *testing.T) {
+	// build: response 1 with a 1000-byte hole, the POST (200-byte head +
+	// 3000 body bytes in three segments), then the server's RST whose ACK
+	// field is ack (stream offset of the client's bytes), or no ACK at all.
+	build := func(ack func(post uint64) uint64, rstACK bool, hole func(lc *analyzetest.Conn, k *analyzetest.Capture, post uint64) bool) func(k *analyzetest.Capture) {
+		return func(k *analyzetest.Capture) {
+			lc := k.Open(cli, srv, 0, 1)
+			q1 := lc.Request("GET", "/1", 2, 0)
+			p := lc.Data(s2c, 3, 1150)
+			lc.C.Gaps = append(lc.C.Gaps, reassembly.Gap{Dir: s2c, Offset: lc.Next[s2c], Bytes: 1000, After: k.Pos(3)})
+			lc.Next[s2c] += 1000
+			last := lc.Data(s2c, 3, 1000)
+			r1 := &http1.Message{Dir: s2c, Status: 200, Proto: "HTTP/1.1", Major: 1, Minor: 1, Start: p, HeaderEnd: p, Last: last,
+				ContentLength: 3000, BodyLength: 3000, BodyBytes: 2000, Framing: http1.FramingContentLength}
+			lc.Ack(c2s, 4)
+			post := lc.Next[c2s]
+			q2 := lc.Request("POST", "/upload", 10, 1000)
+			q2.ContentLength, q2.BodyLength = 3000, 3000
+			gapEnd := false
+			if hole != nil {
+				gapEnd = hole(lc, k, post)
+			} else {
+				lc.Data(c2s, 10, 1000)
+				lc.Data(c2s, 10, 1000)
+			}
+			if gapEnd {
+				q2.End = http1.EndGap
+			}
+			rp := k.Pos(15)
+			fl := reassembly.RST
+			seg := reassembly.Segment{Pos: rp, Dir: s2c, Flags: fl}
+			if rstACK {
+				seg.Flags |= reassembly.ACK
+				seg.AckValid, seg.AckOffset = true, ack(post)
+			}
+			lc.C.Halves[s2c].RST = &rp
+			k.E.Segment(lc.C, &seg)
+			lc.Settle(q1, r1)
+			lc.Settle(q2, nil)
+			lc.End(reassembly.EndRST)
+		}
+	}
+	upTo1000 := func(post uint64) uint64 { return post + 200 + 1000 }
+	runLC(t, "abortive-close", []lcCase{
+		{name: "RST+ACK after an earlier gap proves 2000 bytes unacknowledged", want: 1, build: build(upTo1000, true, nil),
+			attrs: map[string]any{"reset_by": "server", "unacked_bytes_received": uint64(2000), "after_gap": true, "unanswered_transactions": []int{2}},
+			check: func(t *testing.T, f *analyze.Finding) {
+				if f.Attrs["unacked_bytes_sent"] != nil {
+					t.Errorf("own unacknowledged bytes reported across a hole: %v", f.Attrs)
+				}
+			}},
+		// near misses
+		{name: "RST without ACK after a gap: the hole hides it", want: 0, build: build(upTo1000, false, nil)},
+		{name: "RST+ACK acknowledging everything captured", want: 0, build: build(func(post uint64) uint64 { return post + 3200 }, true, nil)},
+		// a hole inside the unacknowledged range: only the captured bytes
+		// beyond the RST's ACK are proven (1000 of the 2000)
+		{name: "hole inside the unacknowledged bytes", want: 1,
+			attrs: map[string]any{"unacked_bytes_received": uint64(1000), "unanswered_transactions": []int{2}},
+			build: build(upTo1000, true, func(lc *analyzetest.Conn, k *analyzetest.Capture, post uint64) bool {
+				lc.C.Gaps = append(lc.C.Gaps, reassembly.Gap{Dir: c2s, Offset: lc.Next[c2s], Bytes: 1000, After: k.Pos(10)})
+				lc.Next[c2s] += 1000
+				lc.Data(c2s, 10, 1000)
+				return false
+			})},
+		// the POST ends in a hole: its bytes before the hole are reported,
+		// the transaction is left out
+		{name: "request ending in a gap is left out, its captured bytes are not", want: 1,
+			attrs: map[string]any{"unacked_bytes_received": uint64(1000), "after_gap": true},
+			build: build(upTo1000, true, func(lc *analyzetest.Conn, k *analyzetest.Capture, post uint64) bool {
+				lc.Data(c2s, 10, 1000)
+				lc.C.Gaps = append(lc.C.Gaps, reassembly.Gap{Dir: c2s, Offset: lc.Next[c2s], Bytes: 1000, After: k.Pos(16)})
+				lc.Next[c2s] += 1000
+				return true
+			}),
+			check: func(t *testing.T, f *analyze.Finding) {
+				if f.Attrs["unanswered_transactions"] != nil {
+					t.Errorf("a transaction ending in a gap listed: %v", f.Attrs)
+				}
+			}},
+	})
+}

@@ -8,15 +8,22 @@ import (
 )
 
 // PortChurn: short connections from one client IP to one server ip:port
-// close so fast that, with every closed connection's 4-tuple held in
-// TIME_WAIT for 2×MSL by whichever side closed first (RFC 9293 §3.6.1), the
-// client's ephemeral port range would be used up. Reported with the rate,
-// who holds TIME_WAIT, the projected time to exhaustion and any 4-tuple the
-// capture shows reused within 2×MSL (each reuse meets an old TIME_WAIT:
-// RFC 1337 lists what can go wrong then).
+// close so fast that the client's ephemeral port range would be used up.
+// Every closed connection's 4-tuple is held in TIME_WAIT for 2×MSL by
+// whichever side closed first (RFC 9293 §3.6.1); only the client's
+// TIME_WAIT keeps a client port busy, so the exhaustion is projected from
+// the connections the client closed first. A server that closes first
+// (HTTP/1.0, Connection: close) holds TIME_WAIT itself and leaves the
+// client's ports free; that matters only when the capture shows a 4-tuple
+// reused within 2×MSL while the server still held it (the server's
+// TIME_WAIT must then accept the new SYN: RFC 6191, RFC 1337 lists what
+// can go wrong), and is reported as such. Reported with the rate, who holds
+// TIME_WAIT, the projected time to exhaustion and the reuses.
 //
 // Only connections closed by FIN count: an aborted (RST) connection leaves
-// no TIME_WAIT. Refused connections count for nothing.
+// no TIME_WAIT. Refused connections count for nothing, and neither do
+// connections with a direction missing from the capture (who closed first
+// is unknown).
 var PortChurn = &analyze.Rule{
 	ID:           "port-churn",
 	Severity:     analyze.Warning,
@@ -81,6 +88,7 @@ type churnPair struct {
 	fromF, toF     analyze.Frame
 	reuses         int
 	reuseClientTW  int
+	clientRate     float64 // closes per second the client held TIME_WAIT for
 	firstReuse     [2]portUse
 	firstReusePort uint16
 	firstReuseGap  time.Duration
@@ -108,7 +116,7 @@ func newPortChurn(cfg *analyze.Config) analyze.Aggregate {
 
 func (p *portChurn) process(rep *analyze.Reporter, c *crossConn) {
 	defer p.tab.expire(c.end, func(e *crossEntry[*churnPair]) { p.report(rep, e.key, e.val) })
-	if c.refused || p.tw <= 0 {
+	if c.refused || c.oneSided || p.tw <= 0 {
 		return
 	}
 	e := p.tab.get(c.key, c.end, func() *churnPair { return &churnPair{ports: map[uint16]portUse{}} })
@@ -228,7 +236,9 @@ func (p *portChurn) measure(cp *churnPair, now time.Time) {
 		return
 	}
 	rate := float64(n-1) / span.Seconds()
-	exhausts := rate*p.tw.Seconds() >= float64(p.cfg.EphemeralPorts)
+	// only the client's TIME_WAIT holds client ports
+	clientRate := rate * float64(byClient) / float64(n)
+	exhausts := clientRate*p.tw.Seconds() >= float64(p.cfg.EphemeralPorts)
 	if !exhausts && cp.reuses < churnMinReuse {
 		return
 	}
@@ -238,7 +248,7 @@ func (p *portChurn) measure(cp *churnPair, now time.Time) {
 	// keep the measurement with the most evidence (the largest population
 	// that still projects exhaustion); rates from few closes are noisier
 	if n >= cp.n {
-		cp.rate, cp.n, cp.byClient, cp.span = rate, n, byClient, span
+		cp.rate, cp.clientRate, cp.n, cp.byClient, cp.span = rate, clientRate, n, byClient, span
 		cp.from, cp.to, cp.fromF, cp.toF = first.first, last.last, first.firstF, last.lastF
 	}
 }
@@ -247,7 +257,7 @@ func (p *portChurn) report(rep *analyze.Reporter, k pairKey, cp *churnPair) {
 	if !cp.detected {
 		return
 	}
-	defer func() { cp.detected, cp.rate, cp.reuses, cp.reuseClientTW = false, 0, 0, 0 }()
+	defer func() { cp.detected, cp.rate, cp.clientRate, cp.reuses, cp.reuseClientTW = false, 0, 0, 0, 0 }()
 	holder := "the client"
 	switch {
 	case cp.byClient == 0:
@@ -255,15 +265,20 @@ func (p *portChurn) report(rep *analyze.Reporter, k pairKey, cp *churnPair) {
 	case cp.byClient < cp.n:
 		holder = fmt.Sprintf("the client for %d of them, the server for %d", cp.byClient, cp.n-cp.byClient)
 	}
-	pop := cp.rate * p.tw.Seconds()
-	msg := fmt.Sprintf("%s: %d connections closed in %s (%.0f/s); each 4-tuple stays in TIME_WAIT for 2×MSL = %s, held by %s, so about %.0f would be waiting at once against %d ephemeral ports",
-		pairText(k), cp.n, analyze.Dur(cp.span), cp.rate, analyze.Dur(p.tw), holder, pop, p.cfg.EphemeralPorts)
+	pop := cp.clientRate * p.tw.Seconds()
+	msg := fmt.Sprintf("%s: %d connections closed in %s (%.0f/s); each 4-tuple stays in TIME_WAIT for 2×MSL = %s, held by %s",
+		pairText(k), cp.n, analyze.Dur(cp.span), cp.rate, analyze.Dur(p.tw), holder)
+	if cp.byClient > 0 {
+		msg += fmt.Sprintf("; the client's share keeps about %.0f ports waiting at once against %d ephemeral ports", pop, p.cfg.EphemeralPorts)
+	} else {
+		msg += ", so the client's ports are free again as soon as each connection closes"
+	}
 	attrs := map[string]any{"rate_per_s": cp.rate, "connections": cp.n, "time_wait_by_client": cp.byClient,
 		"time_wait_by_server": cp.n - cp.byClient, "projected_time_wait": pop, "ephemeral_ports": p.cfg.EphemeralPorts,
-		"reused_4tuples": cp.reuses}
+		"reused_4tuples": cp.reuses, "reused_4tuples_server_time_wait": cp.reuses - cp.reuseClientTW}
 	var dur time.Duration
 	if pop >= float64(p.cfg.EphemeralPorts) {
-		dur = time.Duration(float64(p.cfg.EphemeralPorts) / cp.rate * float64(time.Second))
+		dur = time.Duration(float64(p.cfg.EphemeralPorts) / cp.clientRate * float64(time.Second))
 		msg += fmt.Sprintf(": at this rate the client runs out of ports to this server after %s", analyze.Dur(dur))
 		attrs["exhaustion_ms"] = analyze.MS(dur)
 	}
@@ -275,8 +290,15 @@ func (p *portChurn) report(rep *analyze.Reporter, k pairKey, cp *churnPair) {
 		if a.closer == 0 {
 			side = "the client"
 		}
-		msg += fmt.Sprintf(". %s %s reused within 2×MSL (%d of them while the client held TIME_WAIT); first: client port %d, connection %d closed (frame %d, TIME_WAIT at %s) and connection %d reused it %s later (frame %d)",
-			analyze.Plural(int(cp.reuses), "4-tuple"), analyze.WasWere(int(cp.reuses)), cp.reuseClientTW, cp.firstReusePort, a.ref.ID, a.frame.Frame, side, b.ref.ID, analyze.Dur(cp.firstReuseGap), b.frame.Frame)
+		held := fmt.Sprintf("%d of them while the client held TIME_WAIT", cp.reuseClientTW)
+		if n := cp.reuses - cp.reuseClientTW; n > 0 {
+			held += fmt.Sprintf(", %d while the server did", n)
+		}
+		msg += fmt.Sprintf(". %s %s reused within 2×MSL (%s); first: client port %d, connection %d closed (frame %d, TIME_WAIT at %s) and connection %d reused it %s later (frame %d)",
+			analyze.Plural(int(cp.reuses), "4-tuple"), analyze.WasWere(int(cp.reuses)), held, cp.firstReusePort, a.ref.ID, a.frame.Frame, side, b.ref.ID, analyze.Dur(cp.firstReuseGap), b.frame.Frame)
+		if cp.reuses > cp.reuseClientTW {
+			msg += "; a SYN that meets the server's TIME_WAIT is accepted only if its sequence number (or timestamp) is above the old connection's (RFC 6191), else it is answered with an ACK and the client retries"
+		}
 		for _, f := range []analyze.Frame{a.frame, b.frame} {
 			if f != fr[0] && f != fr[1] {
 				fr = append(fr, f)

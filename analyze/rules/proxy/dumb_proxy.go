@@ -106,11 +106,19 @@ func (d *dumbProxy) pair(r *analyze.Reporter, a, b *legTx) {
 type stallKind uint8
 
 const (
-	stallLost     stallKind = iota // the response never reached the client
-	stallHeld                      // the proxy held the response until the hang ended
-	stallNextLost                  // the client's next request got no answer
-	stallNextLate                  // the client's next request waited that long
+	stallLost      stallKind = iota // the response never reached the client
+	stallHeld                       // the proxy held the response until the hang ended
+	stallNextLost                   // the client's next request got no answer
+	stallNextLate                   // the client's next request waited that long
+	stallWaitClose                  // the client, told the connection persists, waited until the proxy closed it after the origin did
 )
+
+// dumbProxyCloseFollow is how soon after the origin's close upstream the
+// proxy's close of the client leg must come for the first to have caused
+// the second (at least; a few client-leg round trips when the capture point
+// is away from the proxy). A proxy closing on its own idle timer closes
+// independently of the origin's: seconds apart, or before it.
+const dumbProxyCloseFollow = 50 * time.Millisecond
 
 // hang is a client leg stalled behind a keep-alive relayed to an origin
 // that kept its connection open: pair (a, b), the transaction that
@@ -157,7 +165,10 @@ func (d *dumbProxy) evaluate(a, b *legTx) *hang {
 				next = t
 			}
 		}
-		if next == nil || next.gap {
+		if next == nil {
+			return d.waitClose(a, b)
+		}
+		if next.gap {
 			return nil
 		}
 		if next.hasResp && next.respStart.t.Sub(next.reqEnd.t) < d.minHang {
@@ -187,6 +198,40 @@ func (d *dumbProxy) evaluate(a, b *legTx) *hang {
 	return h
 }
 
+// waitClose is the hang without a next request: the response reached the
+// client, which asked for persistence and was granted it, so it kept the
+// connection; the proxy, which delimits responses by the origin's close,
+// closed the client leg only when the origin's idle timer closed the
+// upstream one. Required: the origin closed upstream first (its FIN or
+// RST); the proxy's close of the client leg followed within
+// dumbProxyCloseFollow (or three client-leg round trips); the client had
+// not closed before; and the wait from the last response byte is at least
+// DumbProxyMinHang. A proxy closing the idle client leg on its own
+// schedule (haproxy's timeout http-keep-alive) closes apart from the
+// origin, usually before it: silent.
+func (d *dumbProxy) waitClose(a, b *legTx) *hang {
+	cl, up := a.conn, b.conn
+	if !a.hasResp || !a.respComplete || cl.oneSided || up.oneSided {
+		return nil
+	}
+	oc, oside, ok := up.closeAfter(b.respEnd.t)
+	if !ok || oside != int(flow.ServerToClient) {
+		return nil // the origin did not close first: the proxy gave up on it, or nobody closed
+	}
+	pc, pside, ok := cl.closeAfter(time.Time{})
+	if !ok || pside != int(flow.ServerToClient) || pc.ord < oc.ord || pc.t.Before(a.respEnd.t) {
+		return nil // the client closed first, or the proxy closed before the origin did
+	}
+	if pc.t.Sub(oc.t) > max(dumbProxyCloseFollow, 3*cl.rtt) {
+		return nil // unrelated closes: the proxy's own timer
+	}
+	h := &hang{a: a, b: b, stalled: a, kind: stallWaitClose, start: a.respEnd, end: pc, side: pside, closed: true}
+	if h.end.t.Sub(h.start.t) < d.minHang {
+		return nil
+	}
+	return h
+}
+
 // report words the finding for h.
 func (d *dumbProxy) report(r *analyze.Reporter, h *hang) {
 	a, b, cl, up := h.a, h.b, h.a.conn, h.b.conn
@@ -200,6 +245,8 @@ func (d *dumbProxy) report(r *analyze.Reporter, h *hang) {
 		what = fmt.Sprintf("the client's next request on the connection (%s %s, transaction %d) got no answer", h.stalled.method, legShort(h.stalled.target), h.stalled.index)
 	case stallNextLate:
 		what = fmt.Sprintf("the client's next request on the connection (%s %s, transaction %d) waited", h.stalled.method, legShort(h.stalled.target), h.stalled.index)
+	case stallWaitClose:
+		what = fmt.Sprintf("the client got the response (last byte frame %d) on a connection it was told persists, and waited for it to end", a.respEnd.frame.Frame)
 	}
 	hang := h.end.t.Sub(h.start.t)
 	attrs := map[string]any{

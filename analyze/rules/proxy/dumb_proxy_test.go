@@ -20,7 +20,7 @@ func dumbLegs() (*legSpec, *legSpec) {
 	up := &legSpec{id: 2, client: "198.18.2.1:53248", server: "198.18.2.2:8081", txs: [][2]*http1.Message{
 		tx(lreq("GET", "/tiny.txt", "HTTP/1.0", 21, "Via", "1.0 dumbproxy", "Host", "198.18.2.2:8081", "Connection", "Keep-Alive"),
 			lresp(200, 41, 41.05, "Content-Length", "6", "Connection", "keep-alive")),
-	}, finServer: 3041}
+	}, finServer: 3041, syn: 20.5} // the proxy connected once the request arrived
 	return client, up
 }
 

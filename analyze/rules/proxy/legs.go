@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"hash/fnv"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -44,13 +45,25 @@ import (
 //     proxy needs it to route) and within ProxyLegWindow; when both have a
 //     response, B's response started no later than A's and the statuses
 //     agree; A answered while B was not is impossible (that is a cache hit);
-//   - the proxy is the server of A and the client of B. Same IP first. A
-//     proxy that uses another address upstream (two interfaces, as in the
-//     lab, or a mirror) is accepted only when nothing is ambiguous: the four
-//     addresses differ, A was sent to a proxy (absolute-form) or B gained a
-//     Via/X-Forwarded-For/Forwarded, the header blocks differ (a NAT copies
-//     bytes; a proxy does not), and A has exactly one such candidate B and B
-//     exactly one such A;
+//   - a proxy cannot be its own origin: B's server is never A's server
+//     (same ip:port). Many clients of one server (two curls, a client's
+//     connection pool, a benchmark) send identical requests that may nest
+//     in time; they are never a chain;
+//   - the proxy is the server of A and the client of B, and B comes from
+//     the proxy's side. Same IP first. A proxy that uses another address
+//     upstream (two interfaces, as in the lab, or a mirror) is accepted
+//     only when nothing is ambiguous: the four addresses differ; B's
+//     connection was opened for A (its SYN after A's header block), or A's
+//     absolute-form target names B's server literally, or an earlier
+//     transaction already paired the two connections; A was sent to a
+//     proxy (absolute-form) or B gained a Via/X-Forwarded-For/Forwarded;
+//     byte-identical header blocks (what a NAT or mirror shows) pair only
+//     when an HTTP-aware hop chose the destination (the SYN after the
+//     header block, or the named authority); and A has exactly one such
+//     candidate B and B exactly one such A;
+//   - a connection with a direction missing from the capture pairs with
+//     nothing (no packet at all one way: reassembly.Conn has no flag for it
+//     yet, so missingSide reads the per-direction counters);
 //   - among candidates, the lowest cost wins: (B request start − A request
 //     start) + (A response start − B response start), so that identical
 //     requests from several clients, or responses that cross in time, pair
@@ -235,8 +248,7 @@ type legTx struct {
 	gap bool
 }
 
-// legEntry is a stored transaction and its pairing state in one pairer (the
-// legTx itself is shared by both proxy rules' pairers and stays read-only).
+// legEntry is a stored transaction and its pairing state in the pairer.
 type legEntry struct {
 	*legTx
 	asLeg1, asLeg2 bool
@@ -257,6 +269,52 @@ type legConn struct {
 	fin, rst [2]legPos // first FIN / RST per side (flow.Dir), zero when none
 	last     legPos
 	end      reassembly.EndReason
+	syn      legPos        // the client's SYN, zero when not captured
+	rtt      time.Duration // SYN → handshake ACK, 0 when not seen
+	// oneSided: one direction has no packet at all in the capture
+	// (asymmetric routing, a span port seeing one way). Pairing compares
+	// requests and responses and their timing on both legs, so such a
+	// connection pairs with nothing.
+	oneSided bool
+	// upstreams: connections already paired as this one's upstream leg
+	// (bounded by maxLegLinks): the proxy's side of them is established, so
+	// later transactions on the same two connections need no new evidence.
+	upstreams []*legConn
+}
+
+// maxLegLinks bounds legConn.upstreams.
+const maxLegLinks = 8
+
+// linked reports whether up was already paired as c's upstream leg.
+func (c *legConn) linked(up *legConn) bool {
+	for _, u := range c.upstreams {
+		if u == up {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *legConn) link(up *legConn) {
+	if !c.linked(up) && len(c.upstreams) < maxLegLinks {
+		c.upstreams = append(c.upstreams, up)
+	}
+}
+
+// missingSide reports whether one direction of c has no packet at all: no
+// handshake packet, no segment, no byte, no FIN or RST from that side.
+func missingSide(c *reassembly.Conn) bool {
+	for d := 0; d < 2; d++ {
+		h := &c.Halves[d]
+		hs := c.SYN.Frame != 0 || c.HandshakeACK.Frame != 0
+		if d == int(flow.ServerToClient) {
+			hs = c.SYNACK.Frame != 0
+		}
+		if !hs && h.Segments == 0 && h.Bytes == 0 && h.GapBytes == 0 && h.FIN == nil && h.RST == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // closeAfter returns the first FIN or RST on the connection at or after t
@@ -384,6 +442,13 @@ func (c *legConn) fillConn(s *analyze.ConnSummary) {
 	}
 	c.last = legPosOf(cn.Last)
 	c.end = cn.End
+	if cn.SYN.Frame != 0 {
+		c.syn = legPosOf(cn.SYN)
+		if cn.HandshakeACK.Frame != 0 {
+			c.rtt = nonNeg(cn.HandshakeACK.Time.Sub(cn.SYN.Time))
+		}
+	}
+	c.oneSided = missingSide(cn)
 }
 
 // legKey indexes the store.
@@ -419,9 +484,11 @@ func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
 		return
 	}
 	c.fillConn(s)
-	if c.gap {
+	if c.gap || c.oneSided {
 		// a connection with holes: transaction order and content are
-		// uncertain, so it pairs with nothing (no finding beats a false one)
+		// uncertain, so it pairs with nothing (no finding beats a false one);
+		// with one direction missing, neither the responses nor the
+		// proxy's timing can be compared
 		return
 	}
 	for _, t := range c.txs {
@@ -468,6 +535,7 @@ func (p *legPairer) expire(all bool) {
 		if !t.asLeg1 {
 			if b := p.best(t); b != nil {
 				t.asLeg1, b.asLeg2 = true, true
+				t.conn.link(b.conn)
 				if p.pair != nil {
 					p.pair(t.legTx, b.legTx)
 				}
@@ -535,20 +603,52 @@ func (p *legPairer) fits(a, b *legEntry) (ok, sameIP bool) {
 			return false, false
 		}
 	}
+	// a proxy cannot be its own origin: two clients of one server (two
+	// curls, a client's connection pool, a benchmark) send the same request
+	// to the same endpoint, and one of them may even be answered inside the
+	// other's wait; that is not a proxy forwarding it
+	if ac.Server == bc.Server {
+		return false, false
+	}
 	if ac.Server.Addr() == bc.Client.Addr() {
-		return true, true
+		return true, true // the upstream leg comes from the proxy's host
 	}
 	// another proxy address: only with proxy evidence and distinct hosts
 	if ac.Server.Addr() == bc.Server.Addr() || ac.Client.Addr() == bc.Client.Addr() || ac.Client.Addr() == bc.Server.Addr() {
 		return false, false
 	}
+	// the upstream connection must come from the proxy's side: opened
+	// because of this request (its SYN after A's header block), already
+	// paired with A's connection by an earlier transaction, or sent to the
+	// very endpoint A's absolute-form target named (A asked a proxy for it)
+	opened := b.conn.syn.set() && b.conn.syn.ord > a.reqHdrEnd.ord
+	named := a.absolute && authorityIs(a.authority, bc.Server)
+	if !opened && !named && !a.conn.linked(b.conn) {
+		return false, false
+	}
 	if a.req.sig == b.req.sig {
-		return false, false // byte-identical: a NAT or a mirror of the same hop
+		// byte-identical: a NAT or a mirror of the same hop, unless an
+		// HTTP-aware hop chose the destination: the client named the
+		// upstream server in an absolute-form target, or the upstream
+		// connection was opened after the request arrived (a NAT's outer
+		// connection exists before the client can send anything)
+		return opened || named, false
 	}
 	if !a.absolute && !(b.req.proxied() && !a.req.proxied()) {
 		return false, false
 	}
 	return true, false
+}
+
+// authorityIs reports whether authority (normalised by normAuthority: lower
+// case, no default :80) names the endpoint ap literally. Host names never
+// match: connlint resolves nothing.
+func authorityIs(authority string, ap netip.AddrPort) bool {
+	if x, err := netip.ParseAddrPort(authority); err == nil {
+		return x.Addr().Unmap() == ap.Addr().Unmap() && x.Port() == ap.Port()
+	}
+	x, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(authority, "["), "]"))
+	return err == nil && x.Unmap() == ap.Addr().Unmap() && ap.Port() == 80
 }
 
 // best returns the leg-2 partner of a, or nil.

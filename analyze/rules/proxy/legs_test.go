@@ -112,13 +112,13 @@ func TestLegPairOtherProxyAddress(t *testing.T) {
 	}}
 	up := &legSpec{id: 2, client: "198.18.2.1:53248", server: "198.18.2.2:8081", txs: [][2]*http1.Message{
 		tx(lreq("GET", "/tiny.txt", "HTTP/1.0", 21, "Via", "1.0 dumbproxy", "Connection", "Keep-Alive"), lresp(200, 41, 41.05)),
-	}}
+	}, syn: 1}
 	wantPairs(t, pairs(nil, client, up), "1/1>2/1")
 
 	// a second upstream copy from yet another address: ambiguous, no pair
 	up2 := &legSpec{id: 3, client: "198.18.3.1:53248", server: "198.18.2.2:8081", txs: [][2]*http1.Message{
 		tx(lreq("GET", "/tiny.txt", "HTTP/1.0", 22, "Via", "1.0 other"), lresp(200, 40, 40.05)),
-	}}
+	}, syn: 1.5}
 	wantPairs(t, pairs(nil, client, up, up2))
 
 	// a client that gave up and retried on a new connection: the abandoned
@@ -131,7 +131,7 @@ func TestLegPairOtherProxyAddress(t *testing.T) {
 	}}
 	upRetry := &legSpec{id: 6, client: "198.18.2.1:53250", server: "198.18.2.2:8081", txs: [][2]*http1.Message{
 		tx(lreq("GET", "/4k.txt", "HTTP/1.0", 2121, "Via", "1.0 dumbproxy"), lresp(200, 2141, 2141.5)),
-	}}
+	}, syn: 2101.5}
 	wantPairs(t, pairs(nil, gaveUp, retry, upRetry), "5/1>6/1")
 
 	// NAT: the same bytes between other addresses is not a proxy

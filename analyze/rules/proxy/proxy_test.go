@@ -73,6 +73,11 @@ type legSpec struct {
 	rstServer            float64
 	last                 float64
 	gap                  bool
+	// syn: ms of the client's SYN, 0 = not captured (the connection was
+	// open before the capture's view of it mattered)
+	syn float64
+	// oneWay: only the client's direction was captured
+	oneWay bool
 }
 
 func (s *legSpec) conn() *reassembly.Conn {
@@ -102,7 +107,16 @@ func (s *legSpec) conn() *reassembly.Conn {
 	c.Halves[0].FIN = set(s.finClient)
 	c.Halves[1].FIN = set(s.finServer)
 	c.Halves[1].RST = set(s.rstServer)
+	if s.syn != 0 {
+		c.SYN = lpos(s.syn)
+		first = min(first, s.syn)
+	}
 	c.First, c.Last = lpos(first), lpos(last)
+	// both directions carried packets unless the spec says otherwise
+	c.Halves[0].Segments = 1
+	if !s.oneWay {
+		c.Halves[1].Segments = 1
+	}
 	if s.gap {
 		c.Gaps = []reassembly.Gap{{Dir: 1, Offset: 10, Bytes: 100}}
 	}
