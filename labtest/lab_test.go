@@ -352,3 +352,54 @@ func describe(f finding) string {
 	}
 	return fmt.Sprintf("conn %v %s->%s txn %v frames %v %s: %s", f.Connection.ID, f.Connection.Client, f.Connection.Server, f.Transaction, f.Frames, d, f.Message)
 }
+
+// coFindings are the true second findings of a lab scenario, beside the
+// rules its truth expects: each is the same wire event seen by another rule
+// whose claim also holds there.
+var coFindings = map[string][]string{
+	// the server's RST cut a response short (content-length-mismatch) and
+	// destroyed data the client had not read (abortive-close)
+	"abortive-close":          {"content-length-mismatch"},
+	"content-length-mismatch": {"abortive-close"},
+	// five (568) one-request connections to a server that offered
+	// keep-alive: no-connection-reuse holds as well
+	"handshake-overhead": {"no-connection-reuse"},
+	"port-churn":         {"no-connection-reuse"},
+	// the first connection died by the server's RST with the request unanswered
+	"retry-idempotent": {"abortive-close"},
+	"unsafe-retry":     {"abortive-close"},
+}
+
+// TestLabNoUnexpectedAlarms: on every lab recording, a finding at error or
+// warning must be of a rule the truth expects to fire (or a listed
+// co-finding). Controls (every expectation silent) must therefore be free of
+// errors and warnings: the lab's ordinary traffic stays quiet (issue 12), and
+// a scenario may not gain a second, unexplained alarm.
+func TestLabNoUnexpectedAlarms(t *testing.T) {
+	truths := loadTruths(t)
+	if binary == "" {
+		t.Skip(buildErr)
+	}
+	for _, tr := range truths {
+		t.Run(tr.Scenario, func(t *testing.T) {
+			pcap := filepath.Join(labDir, tr.Pcap)
+			if _, err := os.Stat(pcap); err != nil {
+				t.Skipf("pcap absent: %v", err)
+			}
+			firing := map[string]bool{}
+			for _, r := range coFindings[tr.Scenario] {
+				firing[r] = true
+			}
+			for _, e := range tr.Expect {
+				if e.Fire {
+					firing[e.Rule] = true
+				}
+			}
+			for _, f := range analyze(t, pcap).Findings {
+				if (f.Severity == "error" || f.Severity == "warning") && !firing[f.Rule] {
+					t.Errorf("%s: unexpected %s %s: %s", tr.Scenario, f.Severity, f.Rule, describe(f))
+				}
+			}
+		})
+	}
+}
