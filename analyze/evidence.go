@@ -77,6 +77,9 @@ func Describe(m *http1.Message) string {
 		return "message"
 	}
 	if m.Dir == flow.ClientToServer {
+		if m.Has(http1.AnomJunkRequest) {
+			return "a malformed request"
+		}
 		t := m.Target
 		if len(t) > 80 {
 			t = t[:77] + "..."

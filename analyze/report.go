@@ -58,9 +58,15 @@ type ConnReport struct {
 	EndedBy      string
 	MidStream    bool // the capture started after the handshake
 	RolesGuessed bool // client and server were inferred, not seen in a SYN
-	HTTP         bool
-	NotHTTP      bool // bytes were seen and they were not HTTP/1.x
-	Tunnel       bool // CONNECT or 101: the rest is not HTTP/1.x
+	// OneSided: the capture holds no packet at all from one side (asymmetric
+	// routing, a span port seeing one way); Missing names the absent
+	// direction ("client_to_server" or "server_to_client"), "" otherwise.
+	// Rules that need the missing side say nothing about the connection.
+	OneSided bool
+	Missing  string
+	HTTP     bool
+	NotHTTP  bool // bytes were seen and they were not HTTP/1.x
+	Tunnel   bool // CONNECT or 101: the rest is not HTTP/1.x
 	// Handshake is SYN → handshake ACK when HandshakeSeen (both captured).
 	Handshake     time.Duration
 	HandshakeSeen bool
@@ -112,6 +118,12 @@ func (r *ConnReport) describe(c *reassembly.Conn) {
 	r.First, r.Last = point(c.First), point(c.Last)
 	r.EndedBy = c.End.String()
 	r.MidStream, r.RolesGuessed, r.HTTP, r.NotHTTP, r.Tunnel = c.MidStream, c.RolesGuessed, c.HTTP, c.NotHTTP, c.Tunnel
+	if c.OneSided {
+		r.OneSided, r.Missing = true, "server_to_client"
+		if c.Missing == flow.ClientToServer {
+			r.Missing = "client_to_server"
+		}
+	}
 	if c.SYN.Frame != 0 && c.HandshakeACK.Frame != 0 {
 		r.Handshake, r.HandshakeSeen = c.HandshakeACK.Time.Sub(c.SYN.Time), true
 	}

@@ -168,6 +168,25 @@ type Conn struct {
 // Duration is Last.Time - First.Time.
 func (c *Conn) Duration() time.Duration { return c.Last.Time.Sub(c.First.Time) }
 
+// SilentSide reports whether one direction of c has no packet at all: no
+// handshake packet, no segment, no byte, no FIN or RST from that side. It
+// is wider than OneSided (which needs data from the other side): a SYN
+// never answered counts too. Rules that judge both sides (proxy legs, who
+// holds TIME_WAIT) leave such connections alone.
+func (c *Conn) SilentSide() bool {
+	for d := flow.ClientToServer; d <= flow.ServerToClient; d++ {
+		h := &c.Halves[d]
+		hs := c.SYN.Frame != 0 || c.HandshakeACK.Frame != 0
+		if d == flow.ServerToClient {
+			hs = c.SYNACK.Frame != 0
+		}
+		if !hs && h.Segments == 0 && h.Bytes == 0 && h.GapBytes == 0 && h.FIN == nil && h.RST == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Handler receives the Assembler's TCP events, synchronously, in capture
 // order. Per connection: ConnStart once; then Segment (once per packet),
 // Gap and Inconsistency any number of times; then ConnEnd once. The stream

@@ -89,6 +89,7 @@ type JSONConn struct {
 	LastInput     *int      `json:"last_frame_input,omitempty"`
 	MidStream     bool      `json:"mid_stream"`
 	RolesGuessed  bool      `json:"roles_guessed"`
+	Missing       string    `json:"missing_direction,omitempty"`
 	HTTP          bool      `json:"http"`
 	Tunnel        bool      `json:"tunnel,omitempty"`
 	HandshakeMS   *float64  `json:"handshake_ms,omitempty"`
@@ -171,7 +172,7 @@ func toJSONConn(c *analyze.ConnReport, inputs []string) JSONConn {
 		ID: c.ID, Client: addrString(c.Client), Server: addrString(c.Server),
 		Start: ts(c.First.Time), End: ts(c.Last.Time), DurationMS: msf(c.Duration()),
 		EndedBy: c.EndedBy, FirstFrame: c.First.Frame, LastFrame: c.Last.Frame,
-		MidStream: c.MidStream, RolesGuessed: c.RolesGuessed, HTTP: c.HTTP, Tunnel: c.Tunnel,
+		MidStream: c.MidStream, RolesGuessed: c.RolesGuessed, Missing: c.Missing, HTTP: c.HTTP, Tunnel: c.Tunnel,
 		BytesC2S: c.BytesC2S, BytesS2C: c.BytesS2C, Segments: c.Segments, Retransmits: c.Retransmits,
 		Gaps: []JSONGap{}, GapsDropped: c.GapsDropped, Transactions: []JSONTx{},
 		TxCount: c.TransactionCount, TxNotListed: c.TransactionsDropped, FindingsCount: len(c.Findings),

@@ -141,6 +141,15 @@ func (r *textRenderer) connNotes(c *analyze.ConnReport) string {
 	if c.RolesGuessed {
 		n = append(n, "roles guessed")
 	}
+	if c.OneSided {
+		// a fact about the capture, not the endpoints: say it so that the
+		// silence of the rules that need both sides is understood
+		if c.Missing == "client_to_server" {
+			n = append(n, "one-sided capture: no client→server packet")
+		} else {
+			n = append(n, "one-sided capture: no server→client packet")
+		}
+	}
 	if c.Tunnel {
 		n = append(n, "tunnel")
 	}

@@ -104,6 +104,9 @@ func (a *abortiveClose) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if t.Request == nil || (t.Response != nil && t.Response.End == http1.EndComplete) {
 		return
 	}
+	if t.Request.Has(http1.AnomJunkRequest) {
+		return // bytes that start no request: nothing a client will resend
+	}
 	a.nUnans++
 	if len(a.unanswered) < 64 {
 		gap := t.Request.End == http1.EndGap || (t.Response != nil && t.Response.End == http1.EndGap)
@@ -137,6 +140,10 @@ func (a *abortiveClose) evaluate(c *reassembly.Conn) *abortCand {
 	// connlint judges HTTP: a reset TLS or SSH session is someone else's
 	// business (and its "lost" bytes cannot be tied to transactions)
 	if r == nil || c.End == reassembly.EndRefused || !c.HTTP {
+		return nil
+	}
+	// one side absent from the capture: what it acknowledged is unknown
+	if c.OneSided {
 		return nil
 	}
 	// A RST before the handshake completed answers the SYN: refused, not abortive.

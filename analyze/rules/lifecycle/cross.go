@@ -69,8 +69,7 @@ type crossConn struct {
 	ended      bool // closed by FIN or RST (not open at capture end, not evicted)
 	// oneSided: a direction has no packet at all in the capture (asymmetric
 	// routing, a span port seeing one way): who closed first is unknown.
-	// reassembly.Conn has no flag for it in this tree; missingSide reads
-	// the handshake and per-direction counters.
+	// (reassembly.Conn.SilentSide).
 	oneSided bool
 
 	// First close: who sent the first FIN or RST, when, and whether it was a
@@ -120,7 +119,7 @@ func compactConn(s *analyze.ConnSummary) *crossConn {
 		http:     c.HTTP,
 		gap:      len(c.Gaps) > 0 || c.GapsDropped > 0 || c.MidStream || c.RolesGuessed,
 		ended:    c.End == reassembly.EndFIN || c.End == reassembly.EndRST,
-		oneSided: missingSide(c),
+		oneSided: c.SilentSide(),
 		closer:   -1,
 
 		txs:                s.TransactionCount,
@@ -151,7 +150,7 @@ func compactConn(s *analyze.ConnSummary) *crossConn {
 		if len(r.copies) == maxCopiesPerConn {
 			break
 		}
-		if !t.HasRequest || t.Gap || analyze.Idempotent(t.Method) {
+		if !t.HasRequest || t.Gap || t.Method == "" || analyze.Idempotent(t.Method) { // "": junk taken as a malformed request
 			continue
 		}
 		r.copies = append(r.copies, reqCopy{
@@ -346,19 +345,3 @@ func nonNeg(d time.Duration) time.Duration {
 
 // pairText names a client→server pair in messages.
 func pairText(k pairKey) string { return k.client.String() + " → " + k.server.String() }
-
-// missingSide reports whether one direction of c has no packet at all: no
-// handshake packet, no segment, no byte, no FIN or RST from that side.
-func missingSide(c *reassembly.Conn) bool {
-	for d := 0; d < 2; d++ {
-		h := &c.Halves[d]
-		hs := c.SYN.Frame != 0 || c.HandshakeACK.Frame != 0
-		if d == int(flow.ServerToClient) {
-			hs = c.SYNACK.Frame != 0
-		}
-		if !hs && h.Segments == 0 && h.Bytes == 0 && h.GapBytes == 0 && h.FIN == nil && h.RST == nil {
-			return true
-		}
-	}
-	return false
-}

@@ -89,8 +89,8 @@ func (k *keepaliveRace) End(ctx *analyze.Ctx) {
 		return
 	}
 	c := ctx.Conn
-	if hasGapBefore(c, q.Start.Ord) {
-		return
+	if hasGapBefore(c, q.Start.Ord) || c.OneSided {
+		return // the server's side of the race is not (all) in the capture
 	}
 	srv := &c.Halves[flow.ServerToClient]
 	sc := ctx.Close().Side[flow.ServerToClient]

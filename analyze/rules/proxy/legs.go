@@ -62,8 +62,7 @@ import (
 //     header block, or the named authority); and A has exactly one such
 //     candidate B and B exactly one such A;
 //   - a connection with a direction missing from the capture pairs with
-//     nothing (no packet at all one way: reassembly.Conn has no flag for it
-//     yet, so missingSide reads the per-direction counters);
+//     nothing (no packet at all one way: reassembly.Conn.SilentSide);
 //   - among candidates, the lowest cost wins: (B request start − A request
 //     start) + (A response start − B response start), so that identical
 //     requests from several clients, or responses that cross in time, pair
@@ -301,22 +300,6 @@ func (c *legConn) link(up *legConn) {
 	}
 }
 
-// missingSide reports whether one direction of c has no packet at all: no
-// handshake packet, no segment, no byte, no FIN or RST from that side.
-func missingSide(c *reassembly.Conn) bool {
-	for d := 0; d < 2; d++ {
-		h := &c.Halves[d]
-		hs := c.SYN.Frame != 0 || c.HandshakeACK.Frame != 0
-		if d == int(flow.ServerToClient) {
-			hs = c.SYNACK.Frame != 0
-		}
-		if !hs && h.Segments == 0 && h.Bytes == 0 && h.GapBytes == 0 && h.FIN == nil && h.RST == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // closeAfter returns the first FIN or RST on the connection at or after t
 // (either side), its side, and whether one was found.
 func (c *legConn) closeAfter(t time.Time) (legPos, int, bool) {
@@ -448,7 +431,7 @@ func (c *legConn) fillConn(s *analyze.ConnSummary) {
 			c.rtt = nonNeg(cn.HandshakeACK.Time.Sub(cn.SYN.Time))
 		}
 	}
-	c.oneSided = missingSide(cn)
+	c.oneSided = cn.SilentSide()
 }
 
 // legKey indexes the store.
