@@ -40,6 +40,9 @@ type Options struct {
 	File string
 	// Page bounds the page (and what the analysis keeps for it).
 	Page report.Options
+	// Names, when set, name the inputs on the page instead of their paths
+	// (run's temporary capture file).
+	Names []string
 	// Stats, when set, receives what the run kept and read (tests).
 	Stats func(Stats)
 }
@@ -138,6 +141,9 @@ func Write(opts *Options, src capture.Source, paths []string) error {
 	aopts := opts.Flags.AssemblerOptions()
 	res := pipeline.Run(src, pipeline.Options{Config: opts.Config, Assembler: aopts, Sink: r})
 	res.Inputs = src.Inputs()
+	if opts.Names != nil {
+		res.Inputs = opts.Names
+	}
 	if err := g.Finish(); err != nil {
 		done()
 		return cli.BadInput(err)
