@@ -52,6 +52,7 @@ type Stats struct {
 	Retained report.Retained
 	Evidence evidence.Stats
 	Drawn    int
+	Input    *report.Input // what the page was written from
 }
 
 // NewCmdReport builds the command; runF, when not nil, replaces the run.
@@ -170,7 +171,7 @@ func Write(opts *Options, src capture.Source, paths []string) error {
 	}
 	drawn := len(report.Drawn(in))
 	if opts.Stats != nil {
-		opts.Stats(Stats{Retained: col.Retained(), Evidence: st, Drawn: drawn})
+		opts.Stats(Stats{Retained: col.Retained(), Evidence: st, Drawn: drawn, Input: in})
 	}
 	if opts.File != "-" {
 		total := 0
