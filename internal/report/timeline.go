@@ -227,8 +227,12 @@ func timeline(id string, p pairKey, cs []bar, total, sampled, limit int, highlig
 	if sampled > 1 {
 		desc += fmt.Sprintf(" The counts are estimated from a sample of every %d. connection (%d kept).", sampled, len(cs))
 	}
-	if stride > 1 {
-		desc += fmt.Sprintf(" Bars: every %d. connection (%d of %d); the curves count all.", stride, len(bars), len(cs))
+	// The bars stand for every (stride × sampled)-th connection of all.
+	every, all := stride*sampled, max(total, len(cs))
+	if stride > 1 && sampled == 1 {
+		desc += fmt.Sprintf(" Bars: every %d. connection (%d of %d); the curves count all.", every, len(bars), all)
+	} else if every > 1 {
+		desc += fmt.Sprintf(" Bars: about every %d. connection (%d of %d).", every, len(bars), all)
 	}
 	if len(highlight) > 0 {
 		desc += fmt.Sprintf(" The %d connection(s) the finding names are outlined.", len(highlight))
@@ -271,8 +275,8 @@ func timeline(id string, p pairKey, cs []bar, total, sampled, limit int, highlig
 		s.text(xx, by+4, anchor, "tick", "+"+ms(time.Duration(float64(span)*f)))
 	}
 	s.text(tlLeft, by+22, "start", "legend", "bars: lifetimes (red: named by the finding; dark: has findings); thin line: TIME_WAIT (2×MSL, clipped)")
-	if stride > 1 {
-		s.text(tlLeft+tlWidth, 24, "end", "elided", fmt.Sprintf("bars: every %d. connection (%d of %d)", stride, len(bars), len(cs)))
+	if every > 1 {
+		s.text(tlLeft+tlWidth, 24, "end", "elided", fmt.Sprintf("bars: every %d. connection (%d of %d)", every, len(bars), all))
 	}
 	s.close()
 	return s.String()
