@@ -25,7 +25,6 @@ type boundedSink struct {
 	o   report.Options
 	max report.Retained
 	all sink // everything, to compare with
-	n   int
 }
 
 func (s *boundedSink) check() {
