@@ -76,10 +76,29 @@ func TestReportInChromium(t *testing.T) {
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
 
+	// The pages of the package's own input, and pages written by the
+	// `connlint report` command (its bounded Collector and second pass).
+	type page struct {
+		name  string
+		build func(t *testing.T) (string, *report.Input)
+	}
+	var pages []page
 	for _, name := range []string{"nagle-delayed-ack", "dumb-proxy-keepalive", "port-churn", "pipelined-unsafe-method"} {
-		t.Run(name, func(t *testing.T) {
+		pages = append(pages, page{name, func(t *testing.T) (string, *report.Input) {
 			in := buildInput(t, labPath(name))
-			path, err := filepath.Abs(writeReport(t, in, dir, name))
+			return writeReport(t, in, dir, name), in
+		}})
+	}
+	for _, name := range []string{"port-churn", "dumb-proxy-keepalive"} {
+		pages = append(pages, page{"cmd-" + name, func(t *testing.T) (string, *report.Input) {
+			return commandReport(t, labPath(name), filepath.Join(dir, "cmd-"+name+".html"))
+		}})
+	}
+	for _, pg := range pages {
+		name := pg.name
+		t.Run(name, func(t *testing.T) {
+			rel, in := pg.build(t)
+			path, err := filepath.Abs(rel)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,7 +10,10 @@ import (
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/capture"
+	"github.com/connlint/connlint/internal/cmd/cli"
+	reportcmd "github.com/connlint/connlint/internal/cmd/report"
 	"github.com/connlint/connlint/internal/evidence"
+	"github.com/connlint/connlint/internal/iostreams"
 	"github.com/connlint/connlint/internal/report"
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
@@ -85,4 +88,22 @@ func writeReport(t testing.TB, in *report.Input, dir, name string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// commandReport writes the page with the `connlint report` command (its
+// bounded Collector and second pass) and returns its path and input.
+func commandReport(t testing.TB, capture, out string) (string, *report.Input) {
+	t.Helper()
+	ios, _, _, errb := iostreams.Test()
+	var in *report.Input
+	cmd := reportcmd.NewCmdReport(&cli.Factory{IO: ios}, func(o *reportcmd.Options) error {
+		o.Stats = func(s reportcmd.Stats) { in = s.Input }
+		return reportcmd.Run(o)
+	})
+	cmd.SetArgs([]string{"--config", "", "-o", out, capture})
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("connlint report: %v\n%s", err, errb)
+	}
+	return out, in
 }

@@ -102,7 +102,7 @@ func (p *page) summary(gs []*ruleGroup) {
 	card("transactions", fmt.Sprintf("%d (per HTTP connection: min %d, median %d, max %d)", s.Transactions, s.TxPerConnMin, s.TxPerConnMedian, s.TxPerConnMax))
 	total := 0
 	for _, g := range gs {
-		total += len(g.All)
+		total += g.Count
 	}
 	card("findings", fmt.Sprintf("%d (error %d, warning %d, info %d)", total, s.FindingsBySeverity["error"], s.FindingsBySeverity["warning"], s.FindingsBySeverity["info"]))
 	p.ps(`</div>`)
@@ -155,7 +155,7 @@ func (p *page) summary(gs []*ruleGroup) {
 				lost = ms(g.Lost)
 			}
 			p.pf(`<tr><td>%s</td><td><a href="#findings-%s">%s</a></td><td class="num">%d</td><td class="num">%s</td><td class="num">%d</td></tr>`,
-				sevBadge(g.Severity), g.Rule, g.Rule, len(g.All), lost, len(g.Drawn))
+				sevBadge(g.Severity), g.Rule, g.Rule, g.Count, lost, len(g.Drawn))
 		}
 		p.ps(`</tbody></table><p class="note">Time lost: the sum of the stalls, hangs and handshakes the timing findings measured, per rule (rules measure overlapping things, so the rows are not added up).</p>`)
 	}
@@ -168,7 +168,7 @@ func (p *page) findings(gs []*ruleGroup) {
 		p.ps(`<p class="ok">No findings.</p>`)
 	}
 	for _, g := range gs {
-		p.pf(`<section class="rule" id="findings-%s"><h3>%s %s <span class="count">%d finding(s)</span></h3>`, g.Rule, sevBadge(g.Severity), g.Rule, len(g.All))
+		p.pf(`<section class="rule" id="findings-%s"><h3>%s %s <span class="count">%d finding(s)</span></h3>`, g.Rule, sevBadge(g.Severity), g.Rule, g.Count)
 		for _, f := range g.Drawn {
 			p.finding(f)
 		}
@@ -224,13 +224,13 @@ func (p *page) finding(f *analyze.Finding) {
 		}
 	} else if cs := conns(f); len(cs) > 0 {
 		pk := pairKey{cs[0].Client.Addr(), cs[0].Server}
-		list := pairConns(in.Conns, pk)
+		list, total, sampled := in.pairBarsFor(pk)
 		hl := map[uint64]bool{}
 		for _, c := range cs {
 			hl[c.ID] = true
 		}
 		id := p.id()
-		if svg := timeline(id, pk, list, p.o.MaxTimelineConns, hl); svg != "" {
+		if svg := timeline(id, pk, list, total, sampled, p.o.MaxTimelineConns, hl); svg != "" {
 			p.pf(`<figure class="diagram" id="fig-%s" data-kind="timeline" data-rule="%s">%s<figcaption>Connections %s → %s.</figcaption></figure>`, id, f.Rule, svg, pk.client, pk.server)
 		}
 	}
@@ -295,22 +295,24 @@ func (p *page) connections() {
 		}
 		p.ps(`</section>`)
 	}
-	if len(with) > len(shown) {
-		p.pf(`<p class="more">and %d more connection(s) with findings, not drawn.</p>`, len(with)-len(shown))
+	// A Collector's sample: the totals are counted apart.
+	nWith, nWithout := max(len(with), p.in.ConnsWithFindings), max(len(without), p.in.CleanConns)
+	if nWith > len(shown) {
+		p.pf(`<p class="more">and %d more connection(s) with findings, not drawn.</p>`, nWith-len(shown))
 	}
-	if len(without) > 0 {
-		p.pf(`<details class="clean"><summary>%d connection(s) without findings</summary><table><thead><tr><th>id</th><th>client</th><th>server</th><th>frames</th><th>duration</th><th>transactions</th><th>ended</th></tr></thead><tbody>`, len(without))
+	if nWithout > 0 {
+		p.pf(`<details class="clean"><summary>%d connection(s) without findings</summary><table><thead><tr><th>id</th><th>client</th><th>server</th><th>frames</th><th>duration</th><th>transactions</th><th>ended</th></tr></thead><tbody>`, nWithout)
 		for _, c := range without[:min(len(without), p.o.MaxCleanConns)] {
 			p.pf(`<tr><td>%d</td><td>%s</td><td>%s</td><td>%d–%d</td><td class="num">%s</td><td class="num">%d</td><td>%s</td></tr>`,
 				c.Conn.ID, c.Conn.Client, c.Conn.Server, c.Conn.First.Frame, c.Conn.Last.Frame, ms(c.Conn.Duration()), c.TransactionCount, c.Conn.End)
 		}
 		p.ps(`</tbody></table>`)
-		if len(without) > p.o.MaxCleanConns {
-			p.pf(`<p class="more">and %d more.</p>`, len(without)-p.o.MaxCleanConns)
+		if shownClean := min(len(without), p.o.MaxCleanConns); nWithout > shownClean {
+			p.pf(`<p class="more">and %d more.</p>`, nWithout-shownClean)
 		}
 		p.ps(`</details>`)
 	}
-	if len(p.in.Conns) == 0 {
+	if nWith+nWithout == 0 {
 		p.ps(`<p>No connections.</p>`)
 	}
 	p.ps(`</section>`)
@@ -335,8 +337,8 @@ func (p *page) across() {
 			continue
 		}
 		pk := pairKey{ip, sv}
-		list := pairConns(p.in.Conns, pk)
-		if svg := timeline(p.id(), pk, list, p.o.MaxTimelineConns, nil); svg != "" {
+		list, total, sampled := p.in.pairBarsFor(pk)
+		if svg := timeline(p.id(), pk, list, total, sampled, p.o.MaxTimelineConns, nil); svg != "" {
 			p.pf(`<figure class="pairline"><figcaption>%s → %s: %d connection(s)</figcaption>%s</figure>`, esc(pc.Client), esc(pc.Server), pc.Connections, svg)
 			drawn++
 		}

@@ -62,6 +62,21 @@ type Input struct {
 	// Findings are every finding (analyze.Sink.Finding): per connection
 	// and cross-connection (Across) alike.
 	Findings []*analyze.Finding
+
+	// A Collector fills the fields below, when Conns and Findings hold only
+	// what the page draws out of a larger run; nil and zero otherwise.
+
+	// Tally counts every finding per rule when Findings holds only the
+	// worst of each rule.
+	Tally map[string]RuleTally
+	// ConnsWithFindings and CleanConns count all connections with and
+	// without findings when Conns is a sample.
+	ConnsWithFindings, CleanConns int
+	// ConnFirst holds the first packet of connections that drawn findings
+	// name but Conns lacks (the second pass matches on it).
+	ConnFirst map[uint64]analyze.Point
+	// pairs holds the sampled timeline bars per client→server pair.
+	pairs map[pairKey]*pairBars
 	// Evidence holds the segments of the findings that get a ladder
 	// diagram (CollectEvidence fills it); a drawn finding without evidence
 	// says so instead of a diagram.
@@ -73,6 +88,13 @@ type Input struct {
 	// RulePage returns a rule's Markdown page; nil means docs.RulePage.
 	RulePage func(id string) (string, error)
 	Options  Options
+}
+
+// RuleTally counts one rule's findings.
+type RuleTally struct {
+	Count    int
+	Severity analyze.Severity // the worst
+	Lost     time.Duration    // sum of Duration, for timeLostRules
 }
 
 // timelineRules are about a population of connections: their diagram is
@@ -132,6 +154,7 @@ type ruleGroup struct {
 	Rule     string
 	Severity analyze.Severity
 	All      []*analyze.Finding
+	Count    int // all findings of the rule (len(All), or the Tally's count)
 	Drawn    []*analyze.Finding
 	More     int
 	Lost     time.Duration
@@ -154,11 +177,21 @@ func groups(in *Input) []*ruleGroup {
 			g.Lost += f.Duration
 		}
 	}
+	for id, t := range in.Tally {
+		if by[id] == nil && t.Count > 0 {
+			by[id] = &ruleGroup{Rule: id}
+			out = append(out, by[id])
+		}
+	}
 	for _, g := range out {
 		s := slices.Clone(g.All)
 		slices.SortStableFunc(s, worse)
 		g.Drawn = s[:min(len(s), o.MaxDiagramsPerRule)]
-		g.More = len(s) - len(g.Drawn)
+		g.Count = len(s)
+		if t, ok := in.Tally[g.Rule]; ok {
+			g.Count, g.Severity, g.Lost = max(t.Count, g.Count), max(t.Severity, g.Severity), t.Lost
+		}
+		g.More = g.Count - len(g.Drawn)
 	}
 	slices.SortStableFunc(out, func(a, b *ruleGroup) int {
 		if c := cmp.Compare(b.Severity, a.Severity); c != 0 {
@@ -182,6 +215,9 @@ func Drawn(in *Input) []*analyze.Finding {
 // the finding each request is for.
 func Requests(in *Input) ([]evidence.Request, []*analyze.Finding) {
 	first := map[uint64]evidence.Frame{}
+	for id, p := range in.ConnFirst {
+		first[id] = evidence.Frame{Input: p.Input, Frame: p.Frame}
+	}
 	for _, c := range in.Conns {
 		first[c.Conn.ID] = evidence.Frame{Input: c.Conn.First.Input, Frame: c.Conn.First.Frame}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/connlint/connlint/internal/cmd/cli"
 	"github.com/connlint/connlint/internal/cmd/explain"
 	"github.com/connlint/connlint/internal/cmd/lint"
+	reportcmd "github.com/connlint/connlint/internal/cmd/report"
 	"github.com/connlint/connlint/internal/cmd/rules"
 	runcmd "github.com/connlint/connlint/internal/cmd/run"
 	"github.com/connlint/connlint/internal/cmd/sniff"
@@ -38,6 +39,7 @@ port churn — each with the Wireshark frame numbers that prove it.`,
 		lint.NewCmdLint(f, nil),
 		sniff.NewCmdSniff(f, nil),
 		runcmd.NewCmdRun(f, nil),
+		reportcmd.NewCmdReport(f, nil),
 		rules.NewCmdRules(f, nil),
 		explain.NewCmdExplain(f, nil),
 		version.NewCmdVersion(f, nil),

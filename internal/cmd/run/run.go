@@ -25,6 +25,7 @@ import (
 	analyzecmd "github.com/connlint/connlint/internal/cmd/analyze"
 	"github.com/connlint/connlint/internal/cmd/cli"
 	"github.com/connlint/connlint/internal/cmd/lint"
+	reportcmd "github.com/connlint/connlint/internal/cmd/report"
 	"github.com/connlint/connlint/internal/cmd/settings"
 	"github.com/connlint/connlint/internal/iostreams"
 )
@@ -44,6 +45,8 @@ type Options struct {
 	// StartTimeout bounds the wait for the capture to be live.
 	StartTimeout time.Duration
 	Command      []string
+	// Report is where the HTML page of the captured traffic goes ("" none).
+	Report string
 }
 
 // NewCmdRun builds the command; runF, when not nil, replaces the run.
@@ -109,6 +112,7 @@ already), so TLS clients that honour it record their session keys; with
 	cmd.Flags().StringVarP(&opts.Live.DropUser, "user", "Z", "", `run COMMAND (and capture, once the handle is open) as this user ("-" keeps the current one; default: SUDO_USER under sudo, else the current user)`)
 	cmd.Flags().DurationVar(&opts.Drain, "drain", 300*time.Millisecond, "keep capturing this long after COMMAND exits")
 	cmd.Flags().DurationVar(&opts.StartTimeout, "start-timeout", 5*time.Second, "give up when the capture is not live after this long")
+	cmd.Flags().StringVar(&opts.Report, "report", "", "also write the HTML report (as connlint report) of the captured traffic to this file; made from the -w file, or from a temporary capture removed afterwards")
 	return cmd
 }
 
@@ -129,6 +133,18 @@ func Run(opts *Options) error {
 	}
 	defer probe.close()
 	live.Filter = probe.filter(live.Filter)
+	if opts.Report != "" && live.WriteFile == "" {
+		// The page's diagrams need a second read of the packets: keep them
+		// in a temporary file for that, in the temp dir itself, so that it
+		// stays readable (and removable) once root is dropped.
+		tmp, err := os.CreateTemp("", "connlint-run-*.pcap")
+		if err != nil {
+			return &cli.ExitError{Code: cli.ExitBadInput, Err: fmt.Errorf("--report: %w", err)}
+		}
+		tmp.Close()
+		live.WriteFile = tmp.Name()
+		defer os.Remove(tmp.Name())
+	}
 	src, err := capture.OpenLive(live)
 	if err != nil {
 		if advice := privilegeAdvice(live.Interface); advice != "" {
@@ -194,6 +210,10 @@ func Run(opts *Options) error {
 	if opts.Live.WriteFile != "" && cerr == nil {
 		fmt.Fprintf(opts.IO.ErrOut, "connlint: capture saved to %s\n", opts.Live.WriteFile)
 	}
+	var rerr error
+	if opts.Report != "" && cerr == nil && o.err == nil {
+		rerr = writeReport(opts, live.WriteFile)
+	}
 
 	switch {
 	case cmdErr != nil:
@@ -202,6 +222,8 @@ func Run(opts *Options) error {
 		return &cli.ExitError{Code: status}
 	case o.err != nil:
 		return o.err
+	case rerr != nil:
+		return rerr
 	case o.rep.ReadErr != nil:
 		return cli.BadInput(o.rep.ReadErr)
 	case cerr != nil:
@@ -210,6 +232,21 @@ func Run(opts *Options) error {
 		return &cli.ExitError{Code: cli.ExitFindings}
 	}
 	return nil
+}
+
+// writeReport writes the --report page from the capture file. The file
+// holds what the live filter let through (and the probe's UDP datagrams,
+// which the analysis skips), so it is read without a filter; its frame
+// numbers are the file's, as in the -w file.
+func writeReport(opts *Options, file string) error {
+	flags := opts.Flags
+	flags.Filter = ""
+	var names []string
+	if opts.Live.WriteFile == "" {
+		names = []string{fmt.Sprintf("capture on %s during %s (not kept: -w FILE keeps it)", opts.Live.Interface, strings.Join(opts.Command, " "))}
+	}
+	return reportcmd.Run(&reportcmd.Options{IO: opts.IO, Version: opts.Version, Flags: flags, Config: opts.Config,
+		Paths: []string{file}, File: opts.Report, Names: names})
 }
 
 // runCommand runs the command with the streams passed through and returns
