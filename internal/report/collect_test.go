@@ -2,20 +2,16 @@ package report_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 
 	"github.com/connlint/connlint/analyze"
-	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/capture"
 	"github.com/connlint/connlint/internal/evidence"
+	"github.com/connlint/connlint/internal/pipeline"
 	"github.com/connlint/connlint/internal/report"
 	"github.com/connlint/connlint/reassembly"
-	"github.com/connlint/connlint/reassembly/flow"
-	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // boundedSink is a Collector that checks its bounds after every call.
@@ -52,23 +48,11 @@ func runInto(t *testing.T, path string, sk analyze.Sink) *analyze.Summary {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	eng := analyze.NewEngine(analyze.DefaultConfig(), suite.Rules, sk)
-	opts := reassembly.Options{}
-	opts.Consumers = eng.HTTP1Consumers(http1.Options{})
-	asm := reassembly.NewAssembler(eng, opts)
-	var ord int64
-	for {
-		p, err := src.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		ord++
-		asm.Packet(p.LinkType, p.Data, flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord})
+	res := pipeline.Run(src, pipeline.Options{Config: analyze.DefaultConfig(), Sink: sk})
+	if res.ReadErr != nil {
+		t.Fatal(res.ReadErr)
 	}
-	asm.Close()
-	return eng.Close()
+	return res.Summary
 }
 
 // TestCollectorBounded runs the port-churn lab capture (hundreds of

@@ -1,23 +1,19 @@
 package report_test
 
 import (
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/connlint/connlint/analyze"
-	"github.com/connlint/connlint/analyze/suite"
 	"github.com/connlint/connlint/capture"
 	"github.com/connlint/connlint/internal/cmd/cli"
 	reportcmd "github.com/connlint/connlint/internal/cmd/report"
 	"github.com/connlint/connlint/internal/evidence"
 	"github.com/connlint/connlint/internal/iostreams"
+	"github.com/connlint/connlint/internal/pipeline"
 	"github.com/connlint/connlint/internal/report"
 	"github.com/connlint/connlint/reassembly"
-	"github.com/connlint/connlint/reassembly/flow"
-	"github.com/connlint/connlint/reassembly/http1"
 )
 
 // sink keeps what the page needs, as a caller of report does.
@@ -33,7 +29,7 @@ func labPath(name string) string {
 	return filepath.Join("..", "..", "testdata", "lab", name+".pcap")
 }
 
-// buildInput runs the real pipeline (the loop of cmd/connlint's pipeline.go)
+// buildInput runs the real pipeline (internal/pipeline)
 // over the files, then the second pass for the diagrams.
 func buildInput(t testing.TB, paths ...string) *report.Input {
 	t.Helper()
@@ -43,25 +39,12 @@ func buildInput(t testing.TB, paths ...string) *report.Input {
 	}
 	defer src.Close()
 	s := &sink{}
-	eng := analyze.NewEngine(analyze.DefaultConfig(), suite.Rules, s)
-	opts := reassembly.Options{}
-	opts.Consumers = eng.HTTP1Consumers(http1.Options{})
-	asm := reassembly.NewAssembler(eng, opts)
-	var ord int64
-	for {
-		p, err := src.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		ord++
-		asm.Packet(p.LinkType, p.Data, flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord})
+	// the same path every command takes (internal/pipeline)
+	res := pipeline.Run(src, pipeline.Options{Config: analyze.DefaultConfig(), Sink: s})
+	if res.ReadErr != nil {
+		t.Fatal(res.ReadErr)
 	}
-	asm.Close()
-	sum := eng.Close()
-	as := asm.Stats()
-	sum.Packets, sum.NonTCP, sum.Undecodable = as.Packets, as.NonTCP, as.Undecodable
+	sum := res.Summary
 	in := &report.Input{Inputs: src.Inputs(), Summary: sum, Conns: s.conns, Findings: s.findings}
 	st, err := report.CollectEvidence(in, paths, capture.FileOptions{}, reassembly.Options{}, evidence.Limits{})
 	if err != nil {
