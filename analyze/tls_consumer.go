@@ -77,13 +77,12 @@ func (consumers) SenderDir(b []byte) (flow.Dir, bool) {
 // replaying what it held (at most the few client bytes Sniff needed, and
 // the events that came with them).
 type chooser struct {
-	f      consumers
-	c      *reassembly.Conn
-	next   reassembly.Consumer
-	recog  reassembly.Recognizer
-	held   []heldEvent
-	sniff  []byte // client bytes so far, at most sniffLen
-	closed bool
+	f     consumers
+	c     *reassembly.Conn
+	next  reassembly.Consumer
+	recog reassembly.Recognizer
+	held  []heldEvent
+	sniff []byte // client bytes so far, at most sniffLen
 }
 
 // sniffLen is more than tls.Sniff ever needs to answer.
