@@ -67,6 +67,9 @@ type ConnReport struct {
 	HTTP     bool
 	NotHTTP  bool // bytes were seen and they were not HTTP/1.x
 	Tunnel   bool // CONNECT or 101: the rest is not HTTP/1.x
+	// TLS summarises a connection that started with a TLS ClientHello (nil
+	// for any other); its application data is what HTTP was parsed from.
+	TLS *TLSReport
 	// Handshake is SYN → handshake ACK when HandshakeSeen (both captured).
 	Handshake     time.Duration
 	HandshakeSeen bool

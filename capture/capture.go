@@ -27,6 +27,11 @@ type Packet struct {
 	// Loss, live only, is non-nil when packets that passed the filter were
 	// lost between the previous item and this one (see Loss).
 	Loss *Loss
+	// Secrets is TLS key log text (NSS key log format) from the pcapng
+	// Decryption Secrets Blocks of this packet's input read since its
+	// previous packet; nil for most packets. It is key material: never
+	// print it.
+	Secrets []byte
 }
 
 // Source yields packets in capture (timestamp) order.

@@ -317,6 +317,9 @@ func (in *input) read() {
 		in.recEnd += pcapRecordHdr + int64(ci.CaptureLength)
 	}
 	in.head = Packet{Input: in.index, Frame: in.frame, Time: ci.Timestamp, LinkType: lt, Data: data, Length: ci.Length}
+	if in.ng {
+		in.head.Secrets = in.guard.takeSecrets()
+	}
 }
 
 func (in *input) safeRead() (data []byte, ci gopacket.CaptureInfo, err error) {

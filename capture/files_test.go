@@ -418,3 +418,52 @@ func TestStdin(t *testing.T) {
 		t.Error("SizeOf(stdin) should be unknown")
 	}
 }
+
+// dsb is a little-endian pcapng Decryption Secrets Block.
+func dsb(secretsType uint32, secrets string) []byte {
+	padded := (len(secrets) + 3) &^ 3
+	total := 12 + 8 + padded
+	b := make([]byte, total)
+	binary.LittleEndian.PutUint32(b, 0x0000000A)
+	binary.LittleEndian.PutUint32(b[4:], uint32(total))
+	binary.LittleEndian.PutUint32(b[8:], secretsType)
+	binary.LittleEndian.PutUint32(b[12:], uint32(len(secrets)))
+	copy(b[16:], secrets)
+	binary.LittleEndian.PutUint32(b[total-4:], uint32(total))
+	return b
+}
+
+func TestPcapngDecryptionSecrets(t *testing.T) {
+	data := ngBytes(t)
+	// Before the first enhanced packet block: a TLS key log without a final
+	// newline, a block of another secrets type (WireGuard), and a second key log.
+	first := bytes.Index(data, []byte{6, 0, 0, 0})
+	var b []byte
+	b = append(b, data[:first]...)
+	b = append(b, dsb(0x544c534b, "CLIENT_RANDOM 01 02")...)
+	b = append(b, dsb(0x57474b4c, "WG key, not TLS")...)
+	b = append(b, dsb(0x544c534b, "# second\n")...)
+	b = append(b, data[first:]...)
+	s := open(t, []string{writeFile(t, "keys.pcapng", b)}, FileOptions{})
+	var secrets []string
+	n := 0
+	for {
+		p, err := s.Next()
+		if err != nil {
+			break
+		}
+		n++
+		if p.Frame != int64(n) {
+			t.Errorf("packet %d has frame %d: a secrets block is no frame", n, p.Frame)
+		}
+		if p.Secrets != nil {
+			secrets = append(secrets, string(p.Secrets))
+		}
+	}
+	if n != 4 || s.Err() != nil {
+		t.Fatalf("%d packets, err %v", n, s.Err())
+	}
+	if want := "CLIENT_RANDOM 01 02\n# second\n"; strings.Join(secrets, "") != want {
+		t.Errorf("secrets %q, want %q", secrets, want)
+	}
+}

@@ -22,6 +22,53 @@ type ngGuard struct {
 	big         bool  // byte order of the current section
 	passThrough bool  // the stream is not pcapng: pass it through untouched
 	failed      *guardError
+
+	// Decryption Secrets Blocks: pcapgo skips them (it keeps what it reads
+	// of them unexported), so the guard, which sees every block go by,
+	// copies the body of each one on its way (dsb, while collecting) and
+	// keeps the TLS key log text of those of type TLSK (secrets).
+	collecting bool
+	dsb        []byte
+	secrets    []byte
+}
+
+// Decryption Secrets Block (pcapng spec, block type 0x0000000A) and its TLS
+// key log secrets type ('TLSK': NSS key log text).
+const (
+	ngBlockDSB      = 0x0000000A
+	ngSecretsTLSK   = 0x544c534b
+	maxSecretsBytes = 4 << 20 // per input; key log lines are ~200 bytes each
+)
+
+// takeSecrets returns the key log text of the Decryption Secrets Blocks
+// read since the last call, or nil.
+func (g *ngGuard) takeSecrets() []byte {
+	s := g.secrets
+	g.secrets = nil
+	return s
+}
+
+// endDSB keeps the key log of a complete Decryption Secrets Block body:
+// secrets type, secrets length, the secrets (padded to 4 bytes), options,
+// and the trailing block length.
+func (g *ngGuard) endDSB() {
+	b := g.dsb
+	g.dsb, g.collecting = nil, false
+	if len(b) < 8 {
+		return
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if g.big {
+		bo = binary.BigEndian
+	}
+	typ, n := bo.Uint32(b), bo.Uint32(b[4:])
+	if typ != ngSecretsTLSK || uint64(n) > uint64(len(b)-8) || len(g.secrets)+int(n)+1 > maxSecretsBytes {
+		return
+	}
+	g.secrets = append(g.secrets, b[8:8+n]...)
+	if n > 0 && b[8+n-1] != '\n' {
+		g.secrets = append(g.secrets, '\n')
+	}
 }
 
 // guardError is a damaged pcapng block found by ngGuard.
@@ -67,8 +114,14 @@ func (g *ngGuard) scan(b []byte) int {
 			if k > g.skip {
 				k = g.skip
 			}
+			if g.collecting {
+				g.dsb = append(g.dsb, b[i:i+int(k)]...)
+			}
 			g.skip -= k
 			i += int(k)
+			if g.skip == 0 && g.collecting {
+				g.endDSB()
+			}
 			continue
 		}
 		if g.nhdr == 0 {
@@ -130,5 +183,13 @@ func (g *ngGuard) header(n int) *guardError {
 		return &guardError{g.start, fmt.Sprintf("pcapng: block length %d exceeds the %d MiB limit", total, ngMaxBlock>>20)}
 	}
 	g.skip = int64(total) - int64(n)
+	g.collecting = n == 8 && g.blockType() == ngBlockDSB
 	return nil
+}
+
+func (g *ngGuard) blockType() uint32 {
+	if g.big {
+		return binary.BigEndian.Uint32(g.hdr[:4])
+	}
+	return binary.LittleEndian.Uint32(g.hdr[:4])
 }

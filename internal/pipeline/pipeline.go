@@ -3,6 +3,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/flow"
 	"github.com/connlint/connlint/reassembly/http1"
+	"github.com/connlint/connlint/reassembly/tls"
 )
 
 // Options say what to analyse with and where findings go.
@@ -29,6 +31,13 @@ type Options struct {
 	Stop func() bool
 	// Observer, when set, watches the run as it goes (metrics).
 	Observer Observer
+	// Keys are the TLS secrets (--keylog); nil for none. Keys found in the
+	// inputs' pcapng Decryption Secrets Blocks are added to them (or to a
+	// key log of their own) as they are read.
+	Keys *tls.KeyLog
+	// Warn, when set, receives problems that do not stop the run: the
+	// malformed lines of a Decryption Secrets Block (never their content).
+	Warn func(error)
 }
 
 // Observer watches a run, from the run's goroutine: it must not block.
@@ -60,7 +69,11 @@ func Run(src capture.Source, o Options) *render.Result {
 	ls := &lossSink{next: o.Sink, lost: map[uint64]bool{}, obs: o.Observer}
 	eng := analyze.NewEngine(o.Config, suite.Rules, ls)
 	asmOpts := o.Assembler
-	asmOpts.Consumers = eng.HTTP1Consumers(http1.Options{})
+	keys := o.Keys
+	if keys == nil {
+		keys = tls.NewKeyLog() // filled by Decryption Secrets Blocks, if any
+	}
+	asmOpts.Consumers = eng.Consumers(http1.Options{}, keys)
 	h := &lossHandler{Engine: eng, lost: ls.lost, obs: o.Observer}
 	asm := reassembly.NewAssembler(h, asmOpts)
 	var ord int64
@@ -79,6 +92,15 @@ func Run(src capture.Source, o Options) *render.Result {
 		}
 		if p.Time.After(last) {
 			last = p.Time
+		}
+		if len(p.Secrets) > 0 {
+			name := "decryption secrets block"
+			if in := src.Inputs(); p.Input < len(in) {
+				name = in[p.Input] + ": " + name
+			}
+			if err := keys.Read(bytes.NewReader(p.Secrets), name); err != nil && o.Warn != nil {
+				o.Warn(err)
+			}
 		}
 		ord++
 		pos := flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord}

@@ -74,6 +74,19 @@ type JSONTx struct {
 	Gap           bool       `json:"gap,omitempty"`
 }
 
+// JSONTLS is a TLS connection's summary (docs/json.md). It never carries
+// key material.
+type JSONTLS struct {
+	Version   string `json:"version"`
+	SNI       string `json:"sni"`
+	ALPN      string `json:"alpn"`
+	Cipher    string `json:"cipher"`
+	Resumed   bool   `json:"resumed"`
+	Decrypted bool   `json:"decrypted"`
+	HTTP2     bool   `json:"http2,omitempty"`
+	Note      string `json:"note,omitempty"`
+}
+
 type JSONConn struct {
 	ID            uint64    `json:"id"`
 	Input         string    `json:"input,omitempty"`
@@ -92,6 +105,7 @@ type JSONConn struct {
 	Missing       string    `json:"missing_direction,omitempty"`
 	HTTP          bool      `json:"http"`
 	Tunnel        bool      `json:"tunnel,omitempty"`
+	TLS           *JSONTLS  `json:"tls,omitempty"`
 	HandshakeMS   *float64  `json:"handshake_ms,omitempty"`
 	BytesC2S      uint64    `json:"bytes_client_to_server"`
 	BytesS2C      uint64    `json:"bytes_server_to_client"`
@@ -179,6 +193,10 @@ func toJSONConn(c *analyze.ConnReport, inputs []string) JSONConn {
 	}
 	if len(inputs) > 1 && c.First.Input < len(inputs) {
 		j.Input = inputs[c.First.Input]
+	}
+	if t := c.TLS; t != nil {
+		j.TLS = &JSONTLS{Version: t.Version, SNI: t.SNI, ALPN: t.ALPN, Cipher: t.Cipher,
+			Resumed: t.Resumed, Decrypted: t.Decrypted, HTTP2: t.HTTP2, Note: t.Note}
 	}
 	j.FirstInput, j.LastInput = inputIndex(inputs, c.First.Input), inputIndex(inputs, c.Last.Input)
 	if c.HandshakeSeen {

@@ -88,7 +88,7 @@ func (r *textRenderer) Finding(f *analyze.Finding) {
 }
 
 func (r *textRenderer) Connection(c *analyze.ConnReport) {
-	if !c.HTTP && len(c.Findings) == 0 && !r.all || r.w.Err() != nil {
+	if !c.HTTP && c.TLS == nil && len(c.Findings) == 0 && !r.all || r.w.Err() != nil {
 		return
 	}
 	var b strings.Builder
@@ -97,6 +97,9 @@ func (r *textRenderer) Connection(c *analyze.ConnReport) {
 		p.bold(fmt.Sprintf("conn %d", c.ID)), c.Client, c.Server,
 		fmtDur(c.Duration()), endedBy(c.EndedBy), fmtBytes(c.BytesC2S), fmtBytes(c.BytesS2C), r.connNotes(c))
 	fmt.Fprintf(&b, "  %s\n", p.dim(fmt.Sprintf("frames %s–%s, %s", r.frameRef(c.First.Input, c.First.Frame), r.frameRef(c.Last.Input, c.Last.Frame), ts(c.First.Time))))
+	if c.TLS != nil {
+		fmt.Fprintf(&b, "  %s\n", tlsLine(c.TLS))
+	}
 	for _, g := range c.Gaps {
 		fmt.Fprintf(&b, "  %s %s %s missing at stream offset %d (before frame %s)\n", p.warn("gap"), g.Direction, fmtBytes(g.Bytes), g.Offset, r.frameRef(g.After.Input, g.After.Frame))
 	}
@@ -160,6 +163,38 @@ func (r *textRenderer) connNotes(c *analyze.ConnReport) string {
 		return ""
 	}
 	return "  " + r.p.dim("("+strings.Join(n, ", ")+")")
+}
+
+// tlsLine is a TLS connection's one line: "tls TLS 1.3, sni example.com,
+// alpn http/1.1, TLS_AES_128_GCM_SHA256, decrypted".
+func tlsLine(t *analyze.TLSReport) string {
+	parts := []string{"tls"}
+	add := func(s string) {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	add(t.Version)
+	if t.SNI != "" {
+		add("sni " + t.SNI)
+	}
+	if t.ALPN != "" {
+		add("alpn " + t.ALPN)
+	}
+	add(t.Cipher)
+	if t.Resumed {
+		add("resumed")
+	}
+	if t.Decrypted {
+		add("decrypted")
+	} else {
+		add("not decrypted")
+	}
+	s := parts[0] + " " + strings.Join(parts[1:], ", ")
+	if t.Note != "" {
+		s += " (" + t.Note + ")"
+	}
+	return s
 }
 
 // endedBy words a ConnReport.EndedBy for people.

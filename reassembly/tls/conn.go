@@ -418,6 +418,17 @@ func (c *Conn) message(d *half, typ uint8, body []byte) error {
 		if d.dir == ServerToClient {
 			ts = c.keys.serverAP
 		}
+		if ts == nil && c.cfg.Keys != nil {
+			// A key log read while it is written (KeyLog.Follow) may have
+			// got the traffic secrets only after the handshake ones.
+			if k, ok := c.cfg.Keys.Lookup(c.ch.random); ok {
+				c.keys.clientAP, c.keys.serverAP = k.clientAP, k.serverAP
+				ts = c.keys.clientAP
+				if d.dir == ServerToClient {
+					ts = c.keys.serverAP
+				}
+			}
+		}
 		if ts == nil {
 			d.pendingErr = ErrNoKey
 			return nil

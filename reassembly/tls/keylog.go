@@ -2,6 +2,7 @@ package tls
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -85,6 +86,11 @@ type KeyLog struct {
 	mu       sync.Mutex
 	sessions map[string]secret
 	order    []string // insertion order, for eviction
+
+	// follow is a key log file still being written (see Follow); followOff
+	// is how much of it was read, up to the last complete line.
+	follow    string
+	followOff int64
 }
 
 // maxRememberedSessions bounds the TLS 1.2 session memory: 4096 entries of
@@ -284,8 +290,58 @@ func (k *KeyLog) Format(f fmt.State, verb rune) { io.WriteString(f, k.String()) 
 // Len is the number of sessions (client randoms) in the key log.
 func (k *KeyLog) Len() int { return len(k.m) }
 
+// Follow makes k read the lines appended to the key log file path whenever
+// Lookup misses a session or finds it without its TLS 1.3 traffic secrets:
+// for a key log written while the capture is analysed (connlint run gives
+// the program it runs an SSLKEYLOGFILE). Lines that cannot be used are
+// skipped silently there; a line not yet ended is left for the next read.
+// Lookup is then serialised with the file reads.
+func (k *KeyLog) Follow(path string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.follow, k.followOff = path, 0
+}
+
+// refill reads what was appended to the followed file. Called with k.mu held.
+func (k *KeyLog) refill() {
+	f, err := os.Open(k.follow)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, k.followOff, 1<<40))
+	if err != nil {
+		return
+	}
+	end := bytes.LastIndexByte(b, '\n') + 1
+	if end == 0 {
+		return
+	}
+	k.followOff += int64(end)
+	br := bufio.NewReaderSize(bytes.NewReader(b[:end]), maxKeyLogLine)
+	for {
+		line, err := readLine(br)
+		if err == io.EOF {
+			return
+		}
+		if err == nil {
+			k.addLine(line)
+		}
+	}
+}
+
 // Lookup implements KeySource.
 func (k *KeyLog) Lookup(clientRandom [32]byte) (Secrets, bool) {
+	k.mu.Lock()
+	following := k.follow != ""
+	if following {
+		defer k.mu.Unlock()
+		if s, ok := k.m[clientRandom]; !ok || s.master == nil && (s.clientAP == nil || s.serverAP == nil) {
+			k.refill()
+		}
+	} else {
+		k.mu.Unlock()
+	}
 	s, ok := k.m[clientRandom]
 	if !ok {
 		return Secrets{}, false

@@ -60,9 +60,15 @@ func nagleSplit(c *stallCand) string {
 		return fmt.Sprintf("%s: %d B + %d B", analyze.Describe(m), at-start, end-at)
 	}
 	body := start + uint64(m.HeaderBytes) // first body byte
+	bodyBytes := end - body
+	if m.BodyBytes > 0 && m.BodyStart.Offset != body {
+		// Decrypted TLS: positions are those of the ciphertext (records
+		// add headers and tags), sizes are plaintext counts.
+		body, bodyBytes = m.BodyStart.Offset, uint64(m.BodyBytes)
+	}
 	switch {
 	case at == body:
-		return fmt.Sprintf("%s: headers %d B + body %d B", analyze.Describe(m), m.HeaderBytes, end-body)
+		return fmt.Sprintf("%s: headers %d B + body %d B", analyze.Describe(m), m.HeaderBytes, bodyBytes)
 	case at < body:
 		return fmt.Sprintf("%s: header block split after %d of %d B (body %d B)", analyze.Describe(m), at-start, m.HeaderBytes, end-body)
 	}

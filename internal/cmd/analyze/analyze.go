@@ -13,17 +13,21 @@ import (
 	"github.com/connlint/connlint/internal/iostreams"
 	"github.com/connlint/connlint/internal/pipeline"
 	"github.com/connlint/connlint/internal/render"
+	"github.com/connlint/connlint/reassembly/tls"
 )
 
 // Options are the analyze command's dependencies and flag values.
 type Options struct {
-	IO       *iostreams.IOStreams
-	Version  string
-	Flags    settings.Analysis
-	Output   settings.Output
-	Config   *analyze.Config // from Flags, checked before the run
-	Paths    []string
-	All      bool // text: every TCP connection and every finding
+	IO      *iostreams.IOStreams
+	Version string
+	Flags   settings.Analysis
+	Output  settings.Output
+	Config  *analyze.Config // from Flags, checked before the run
+	Paths   []string
+	All     bool // text: every TCP connection and every finding
+	// Keys are the TLS secrets to decrypt with (--keylog; run: the command's
+	// SSLKEYLOGFILE); nil for none.
+	Keys     *tls.KeyLog
 	Progress bool // a progress bar on a terminal for large inputs
 }
 
@@ -46,6 +50,9 @@ func NewCmdAnalyze(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 				return cli.BadInput(err)
 			}
 			opts.Config, opts.Paths, opts.Progress = cfg, args, !noProgress
+			if opts.Keys, err = opts.Flags.KeyLog(opts.IO.ErrOut); err != nil {
+				return cli.BadInput(err)
+			}
 			opts.Output.Announce(opts.IO.ErrOut, &opts.Flags)
 			if runF != nil {
 				return runF(opts)
@@ -120,6 +127,7 @@ func Report(opts *Options, src capture.Source, inputs []string, failOn analyze.S
 	res := pipeline.Run(src, pipeline.Options{
 		Config: opts.Config, Assembler: opts.Flags.AssemblerOptions(), Sink: r,
 		Stop: func() bool { return out.Err() != nil }, Tick: tick,
+		Keys: opts.Keys, Warn: func(err error) { settings.WarnKeyLog(opts.IO.ErrOut, err) },
 	})
 	res.Inputs = inputs
 	if err := g.Finish(); err != nil {

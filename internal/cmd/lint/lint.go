@@ -16,6 +16,7 @@ import (
 	"github.com/connlint/connlint/internal/iostreams"
 	"github.com/connlint/connlint/internal/pipeline"
 	"github.com/connlint/connlint/internal/render"
+	"github.com/connlint/connlint/reassembly/tls"
 )
 
 // Options are the lint command's dependencies and flag values.
@@ -29,6 +30,7 @@ type Options struct {
 	// FailOn is the lowest severity that fails the run (from --fail-on, else
 	// the config file, else error); 0 for none.
 	FailOn analyze.Severity
+	Keys   *tls.KeyLog // --keylog; nil for none
 }
 
 // NewCmdLint builds the command; runF, when not nil, replaces the run.
@@ -61,6 +63,9 @@ files, findings by severity and what failed the gate.`,
 				return cli.BadInput(err)
 			}
 			opts.Config, opts.Paths, opts.FailOn = cfg, args, threshold
+			if opts.Keys, err = opts.Flags.KeyLog(opts.IO.ErrOut); err != nil {
+				return cli.BadInput(err)
+			}
 			opts.Output.Announce(opts.IO.ErrOut, &opts.Flags)
 			if runF != nil {
 				return runF(opts)
@@ -133,6 +138,7 @@ func Run(opts *Options) error {
 		res := pipeline.Run(src, pipeline.Options{
 			Config: opts.Config, Assembler: opts.Flags.AssemblerOptions(), Sink: r,
 			Stop: func() bool { return out.Err() != nil },
+			Keys: opts.Keys, Warn: func(err error) { settings.WarnKeyLog(opts.IO.ErrOut, err) },
 		})
 		src.Close()
 		if err := r.Finish(res); err != nil {

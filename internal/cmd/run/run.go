@@ -28,6 +28,7 @@ import (
 	reportcmd "github.com/connlint/connlint/internal/cmd/report"
 	"github.com/connlint/connlint/internal/cmd/settings"
 	"github.com/connlint/connlint/internal/iostreams"
+	"github.com/connlint/connlint/reassembly/tls"
 )
 
 // Options are the run command's dependencies and flag values.
@@ -154,12 +155,32 @@ func Run(opts *Options) error {
 	}
 	ps := probe.wrap(src, opts.Live.WriteFile)
 
+	// The command's key log is followed while the analysis runs: the keys
+	// of a session are read when its first encrypted record is, so HTTPS
+	// the command makes is decrypted with no extra step (plus --keylog).
+	keys, err := newKeyLog(opts.Live.WriteFile)
+	if err != nil {
+		src.Close()
+		return &cli.ExitError{Code: cli.ExitBadInput, Err: err}
+	}
+	defer keys.cleanup()
+	kl, err := opts.Flags.KeyLog(opts.IO.ErrOut)
+	if err != nil {
+		src.Close()
+		return cli.BadInput(err)
+	}
+	if kl == nil {
+		kl = tls.NewKeyLog()
+	}
+	kl.Follow(keys.path)
+
 	// The report is written once the command has exited: text and JSON
 	// would otherwise interleave with the command's own output.
 	hold := &holdWriter{w: opts.IO.Out}
 	aopts := &analyzecmd.Options{
 		IO:      iostreams.New(opts.IO.In, hold, opts.IO.ErrOut),
 		Version: opts.Version, Flags: opts.Flags, Output: opts.Output, Config: opts.Config,
+		Keys: kl,
 	}
 	type outcome struct {
 		rep *analyzecmd.Reported
@@ -191,14 +212,6 @@ func Run(opts *Options) error {
 	fmt.Fprintf(opts.IO.ErrOut, "connlint: capturing on %s (live after %s); running %s\n",
 		live.Interface, time.Since(waitStart).Round(time.Millisecond), strings.Join(opts.Command, " "))
 
-	keys, err := newKeyLog(opts.Live.WriteFile)
-	if err != nil {
-		stop()
-		<-done
-		src.Close()
-		return &cli.ExitError{Code: cli.ExitBadInput, Err: err}
-	}
-	defer keys.cleanup()
 	status, cmdErr := runCommand(opts, keys.env(wasRoot && os.Geteuid() != 0))
 
 	time.Sleep(opts.Drain)

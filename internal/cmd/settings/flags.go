@@ -42,6 +42,7 @@ type Analysis struct {
 	hsShare      float64
 	iwSegs       int
 	configPath   string
+	keylog       string
 	fs           *pflag.FlagSet
 	// ConfigFile is the settings file read, "" when none (after Config).
 	ConfigFile string
@@ -83,6 +84,7 @@ func (f *Analysis) Register(fs *pflag.FlagSet, defaultFormat string) {
 	fs.DurationVar(&f.msl, "msl", def.MSL, "port-churn: maximum segment lifetime (TIME_WAIT lasts 2×MSL)")
 	fs.IntVar(&f.ports, "ephemeral-ports", def.EphemeralPorts, "port-churn: size of the client's ephemeral port range")
 	fs.StringArrayVar(&f.sets, "set", nil, "set a rule severity: RULE=info|warning|error (repeatable)")
+	fs.StringVar(&f.keylog, "keylog", "", "TLS key log (NSS format, what SSLKEYLOGFILE writes): decrypt HTTPS and run every HTTP rule on it (keys in pcapng Decryption Secrets Blocks are used without it)")
 }
 
 // Config reads the config file (unless --config ""), checks every value and

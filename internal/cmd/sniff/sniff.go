@@ -22,6 +22,7 @@ import (
 	"github.com/connlint/connlint/internal/metrics"
 	"github.com/connlint/connlint/internal/pipeline"
 	"github.com/connlint/connlint/internal/render"
+	"github.com/connlint/connlint/reassembly/tls"
 )
 
 // Options are the sniff command's dependencies and flag values.
@@ -34,6 +35,9 @@ type Options struct {
 	MetricsAddr string
 	// Ready, when set, is called once the capture is open (tests).
 	Ready func(src capture.LiveSource)
+	// Keys: --keylog, followed as it grows (a browser writing its
+	// SSLKEYLOGFILE while it is sniffed); nil for none.
+	Keys *tls.KeyLog
 }
 
 // LiveCloseLinger replaces reassembly.DefaultCloseLinger (2 s) for a live
@@ -91,6 +95,12 @@ terminal) and --metrics-addr.`,
 				return cli.BadInput(err)
 			}
 			opts.Config = cfg
+			if opts.Keys, err = opts.Flags.KeyLog(opts.IO.ErrOut); err != nil {
+				return cli.BadInput(err)
+			}
+			if opts.Keys != nil {
+				opts.Keys.Follow(opts.Flags.KeyLogPath())
+			}
 			opts.Live.Filter = settings.BPFFromArgs(opts.Flags.Filter, args)
 			opts.Live.Promisc = !noPromisc
 			if opts.Live.Count < 0 || opts.Live.Duration < 0 || rotateSec < 0 || rotateMB < 0 || opts.Live.Rotate.MaxFiles < 0 || opts.Live.BufferKiB < 0 {
@@ -183,6 +193,7 @@ func Run(opts *Options) error {
 	po := pipeline.Options{
 		Config: opts.Config, Assembler: asm, Sink: r,
 		Stop: func() bool { return out.Err() != nil },
+		Keys: opts.Keys,
 	}
 	if mx != nil {
 		po.Observer = mx
