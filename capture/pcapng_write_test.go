@@ -27,7 +27,7 @@ func writeNg(t *testing.T, path string, rot Rotation, n int) (*fileWriter, [][]b
 	var sent [][]byte
 	for i := range n {
 		data := bytes.Repeat([]byte{byte(i)}, 61+i)
-		ci := gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(data), Length: len(data) + 7}
+		ci := gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(data), Length: len(data) + 7, InterfaceIndex: 1} // lo's ifindex, as libpcap gives it
 		w.WritePacket(ci, data)
 		sent = append(sent, data)
 	}

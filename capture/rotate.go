@@ -146,6 +146,9 @@ func (w *fileWriter) WritePacket(ci gopacket.CaptureInfo, data []byte) {
 			return
 		}
 	}
+	// libpcap's InterfaceIndex is the kernel's ifindex (lo: 1); in pcapng
+	// it is the IDB number, and the file has one interface.
+	ci.InterfaceIndex = 0
 	if err := w.w.WritePacket(ci, data); err != nil {
 		w.fail(err)
 		return
