@@ -35,25 +35,43 @@ type netns struct{ work chan func() }
 func newNetns() (*netns, error) {
 	ns := &netns{work: make(chan func())}
 	errc := make(chan error)
-	go func() {
-		runtime.LockOSThread() // for good: see above
-		if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("--netns: new network namespace: %w (needs root or CAP_SYS_ADMIN)", err)
-			return
-		}
-		if err := loopbackUp(); err != nil {
-			errc <- fmt.Errorf("--netns: bring up lo: %w", err)
-			return
-		}
-		errc <- nil
-		for f := range ns.work {
-			f()
-		}
-	}()
+	go ns.thread(errc)
 	if err := <-errc; err != nil {
 		return nil, err
 	}
 	return ns, nil
+}
+
+// thread enters the namespace and runs the work until close.
+func (ns *netns) thread(errc chan<- error) {
+	runtime.LockOSThread() // for good: see above
+	if syscall.Gettid() == syscall.Getpid() {
+		// The main thread: Go cannot end it, it would be parked for good
+		// in the namespace, where /proc/self/ns/net (the main thread's)
+		// would show it. Hand over to a goroutine that, with this one
+		// still holding the main thread, gets another.
+		locked := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			close(locked)
+			ns.thread(errc)
+		}()
+		<-locked
+		runtime.UnlockOSThread()
+		return
+	}
+	if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
+		errc <- fmt.Errorf("--netns: new network namespace: %w (needs root or CAP_SYS_ADMIN)", err)
+		return
+	}
+	if err := loopbackUp(); err != nil {
+		errc <- fmt.Errorf("--netns: bring up lo: %w", err)
+		return
+	}
+	errc <- nil
+	for f := range ns.work {
+		f()
+	}
 }
 
 // do runs f inside the namespace and waits for it.
