@@ -419,20 +419,6 @@ func TestStdin(t *testing.T) {
 	}
 }
 
-// dsb is a little-endian pcapng Decryption Secrets Block.
-func dsb(secretsType uint32, secrets string) []byte {
-	padded := (len(secrets) + 3) &^ 3
-	total := 12 + 8 + padded
-	b := make([]byte, total)
-	binary.LittleEndian.PutUint32(b, 0x0000000A)
-	binary.LittleEndian.PutUint32(b[4:], uint32(total))
-	binary.LittleEndian.PutUint32(b[8:], secretsType)
-	binary.LittleEndian.PutUint32(b[12:], uint32(len(secrets)))
-	copy(b[16:], secrets)
-	binary.LittleEndian.PutUint32(b[total-4:], uint32(total))
-	return b
-}
-
 func TestPcapngDecryptionSecrets(t *testing.T) {
 	data := ngBytes(t)
 	// Before the first enhanced packet block: a TLS key log without a final
@@ -440,9 +426,9 @@ func TestPcapngDecryptionSecrets(t *testing.T) {
 	first := bytes.Index(data, []byte{6, 0, 0, 0})
 	var b []byte
 	b = append(b, data[:first]...)
-	b = append(b, dsb(0x544c534b, "CLIENT_RANDOM 01 02")...)
-	b = append(b, dsb(0x57474b4c, "WG key, not TLS")...)
-	b = append(b, dsb(0x544c534b, "# second\n")...)
+	b = append(b, dsb(binary.LittleEndian, 0x544c534b, []byte("CLIENT_RANDOM 01 02"))...)
+	b = append(b, dsb(binary.LittleEndian, 0x57474b4c, []byte("WG key, not TLS"))...)
+	b = append(b, dsb(binary.LittleEndian, 0x544c534b, []byte("# second\n"))...)
 	b = append(b, data[first:]...)
 	s := open(t, []string{writeFile(t, "keys.pcapng", b)}, FileOptions{})
 	var secrets []string

@@ -52,8 +52,14 @@ type LiveOptions struct {
 	// BufferKiB is the kernel capture buffer in KiB, as tcpdump -B. 0:
 	// DefaultBufferKiB (DefaultJumboBufferKiB on lo in immediate mode).
 	BufferKiB int
-	WriteFile string   // also save packets here (pcap), so evidence can be opened in Wireshark
-	Rotate    Rotation // -C, -G, -W for WriteFile
+	// WriteFile also saves packets here, so evidence can be opened in
+	// Wireshark: pcapng when the name ends in .pcapng (IsPcapngName), else
+	// classic pcap with nanosecond timestamps.
+	WriteFile string
+	// Application names the writer in a pcapng file's Section Header
+	// (shb_userappl), e.g. "connlint v1.4.0"; "" gives "connlint".
+	Application string
+	Rotate      Rotation // -C, -G, -W for WriteFile
 	// Count stops the capture after this many packets (tcpdump -c): the
 	// -w file then holds exactly Count packets. 0: no limit.
 	Count int64

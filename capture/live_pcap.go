@@ -99,7 +99,8 @@ func OpenLive(opts LiveOptions) (LiveSource, error) {
 		return nil, fail(err)
 	}
 	if opts.WriteFile != "" {
-		w, err := newFileWriter(opts.WriteFile, opts.Rotate, opts.Snaplen, s.linkType, time.Now())
+		w, err := newFileWriter(opts.WriteFile, opts.Rotate, opts.Snaplen, s.linkType, time.Now(),
+			fileMeta{application: opts.Application, iface: iface, filter: opts.Filter})
 		if err != nil {
 			handle.Close()
 			return nil, fail(err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -23,6 +25,11 @@ import (
 // does not run the name through strftime (the counter is the suffix, as for
 // -C), and -G with -W also rings instead of exiting after MaxFiles files:
 // a long-running sniff keeps going in bounded disk space.
+//
+// A pcapng name (see IsPcapngName) keeps its extension last: the counter
+// goes before it (trace.pcapng, trace1.pcapng …; trace0.pcapng … with -W),
+// so that every file still reads as pcapng by name. tcpdump writes no
+// pcapng, and Wireshark's dumpcap ring buffer keeps the extension too.
 type Rotation struct {
 	// FileSize starts a new file before a packet when the current file is
 	// already larger than this many bytes (tcpdump -C checks the same way,
@@ -39,22 +46,25 @@ type Rotation struct {
 
 func (r Rotation) enabled() bool { return r.FileSize > 0 || r.Every > 0 }
 
-// fileWriter writes packets to a pcap file (nanosecond timestamps) and
-// rotates it. Errors are sticky: after one, writes are dropped and Err
+// fileWriter writes packets to a pcap file (nanosecond timestamps), or a
+// pcapng file for a .pcapng name (see pcapng_write.go), and rotates it. Errors are sticky: after one, writes are dropped and Err
 // reports it, so capture and analysis go on without the file.
 type fileWriter struct {
 	base     string
 	rot      Rotation
 	snaplen  uint32
 	linkType layers.LinkType
+	ng       bool // pcapng
+	meta     fileMeta
 
 	f         *os.File
+	cw        *countWriter // under bw: bytes that reached the file
 	bw        *bufio.Writer
-	w         *pcapgo.Writer
-	size      int64     // bytes in the current file, header included
-	started   time.Time // when the current file began (for Every)
-	counter   int       // number in the current file's name
-	opened    []string  // every name opened, in order (names repeat with MaxFiles)
+	w         packetWriter
+	ngw       *pcapgo.NgWriter // w, for pcapng
+	started   time.Time        // when the current file began (for Every)
+	counter   int              // number in the current file's name
+	opened    []string         // every name opened, in order (names repeat with MaxFiles)
 	lastFlush time.Time
 	err       error
 	closed    bool
@@ -65,8 +75,8 @@ type fileWriter struct {
 const writeBuffer = 256 << 10
 
 // newFileWriter creates path (the first file) at time now.
-func newFileWriter(path string, rot Rotation, snaplen int, linkType int, now time.Time) (*fileWriter, error) {
-	w := &fileWriter{base: path, rot: rot, snaplen: uint32(snaplen), linkType: layers.LinkType(linkType)}
+func newFileWriter(path string, rot Rotation, snaplen int, linkType int, now time.Time, meta fileMeta) (*fileWriter, error) {
+	w := &fileWriter{base: path, rot: rot, snaplen: uint32(snaplen), linkType: layers.LinkType(linkType), ng: IsPcapngName(path), meta: meta}
 	if err := w.open(now); err != nil {
 		return nil, err
 	}
@@ -74,15 +84,24 @@ func newFileWriter(path string, rot Rotation, snaplen int, linkType int, now tim
 }
 
 // name is the file name for counter n (tcpdump's MakeFilename without strftime).
+// A pcapng name keeps its extension after the counter.
 func (w *fileWriter) name(n int) string {
+	stem, ext := w.base, ""
+	if w.ng {
+		ext = filepath.Ext(w.base)
+		stem = strings.TrimSuffix(w.base, ext)
+	}
 	if w.rot.MaxFiles > 0 {
-		return fmt.Sprintf("%s%0*d", w.base, len(fmt.Sprint(w.rot.MaxFiles)), n)
+		return fmt.Sprintf("%s%0*d%s", stem, len(fmt.Sprint(w.rot.MaxFiles)), n, ext)
 	}
 	if n == 0 {
 		return w.base
 	}
-	return fmt.Sprintf("%s%d", w.base, n)
+	return fmt.Sprintf("%s%d%s", stem, n, ext)
 }
+
+// size is the current file's size, header and buffered packets included.
+func (w *fileWriter) size() int64 { return w.cw.n + int64(w.bw.Buffered()) }
 
 func (w *fileWriter) open(now time.Time) error {
 	name := w.name(w.counter)
@@ -93,13 +112,21 @@ func (w *fileWriter) open(now time.Time) error {
 		}
 		return fmt.Errorf("write file %s: %w", name, err)
 	}
-	w.f, w.bw = f, bufio.NewWriterSize(f, writeBuffer)
-	w.w = pcapgo.NewWriterNanos(w.bw)
-	if err := w.w.WriteFileHeader(w.snaplen, w.linkType); err != nil {
+	w.f, w.cw = f, &countWriter{w: f}
+	w.bw = bufio.NewWriterSize(w.cw, writeBuffer)
+	if w.ng {
+		w.ngw, err = newNgWriter(w.bw, w.snaplen, int(w.linkType), w.meta)
+		w.w = w.ngw
+	} else {
+		pw := pcapgo.NewWriterNanos(w.bw)
+		err = pw.WriteFileHeader(w.snaplen, w.linkType)
+		w.w = pw
+	}
+	if err != nil {
 		f.Close()
 		return fmt.Errorf("write file %s: %w", name, err)
 	}
-	w.size, w.started, w.lastFlush = pcapHeaderLen, now, now
+	w.started, w.lastFlush = now, now
 	w.opened = append(w.opened, name)
 	return nil
 }
@@ -112,18 +139,20 @@ func (w *fileWriter) WritePacket(ci gopacket.CaptureInfo, data []byte) {
 	if w.err != nil || w.closed {
 		return
 	}
-	if w.rot.enabled() && (w.rot.FileSize > 0 && w.size > w.rot.FileSize ||
+	if w.rot.enabled() && (w.rot.FileSize > 0 && w.size() > w.rot.FileSize ||
 		w.rot.Every > 0 && ci.Timestamp.Sub(w.started) >= w.rot.Every) {
 		w.rotate(ci.Timestamp)
 		if w.err != nil {
 			return
 		}
 	}
+	// libpcap's InterfaceIndex is the kernel's ifindex (lo: 1); in pcapng
+	// it is the IDB number, and the file has one interface.
+	ci.InterfaceIndex = 0
 	if err := w.w.WritePacket(ci, data); err != nil {
 		w.fail(err)
 		return
 	}
-	w.size += pcapRecordHdr + int64(len(data))
 	if ci.Timestamp.Sub(w.lastFlush) >= flushEvery {
 		w.Flush(ci.Timestamp)
 	}
@@ -150,13 +179,24 @@ func (w *fileWriter) Flush(now time.Time) {
 		return
 	}
 	w.lastFlush = now
-	if err := w.bw.Flush(); err != nil {
+	if err := w.flushBuffers(); err != nil {
 		w.fail(err)
 	}
 }
 
+// flushBuffers writes out NgWriter's buffer (bw itself, as it adopts bw:
+// flushed again harmlessly) and bw.
+func (w *fileWriter) flushBuffers() error {
+	if w.ngw != nil {
+		if err := w.ngw.Flush(); err != nil {
+			return err
+		}
+	}
+	return w.bw.Flush()
+}
+
 func (w *fileWriter) closeFile() error {
-	err := w.bw.Flush()
+	err := w.flushBuffers()
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}

@@ -35,7 +35,7 @@ func TestRotationNames(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			base := filepath.Join(dir, tc.name+".pcap")
-			w, err := newFileWriter(base, tc.rot, DefaultSnaplen, 1, t0)
+			w, err := newFileWriter(base, tc.rot, DefaultSnaplen, 1, t0, fileMeta{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,6 +24,7 @@ import (
 type probe struct {
 	loopback bool
 	recv     *net.UDPConn
+	send     *net.UDPConn // opened with recv: in the namespace of --netns
 	port     int
 	token    []byte
 	seen     chan struct{}
@@ -46,6 +47,10 @@ func newProbe(iface string) (*probe, error) {
 		return nil, fmt.Errorf("capture probe: %w", err)
 	}
 	p.recv, p.port = recv, recv.LocalAddr().(*net.UDPAddr).Port
+	if p.send, err = net.DialUDP("udp4", nil, recv.LocalAddr().(*net.UDPAddr)); err != nil {
+		recv.Close()
+		return nil, fmt.Errorf("capture probe: %w", err)
+	}
 	tok := make([]byte, 16)
 	rand.Read(tok)
 	p.token = []byte("connlint-probe-" + hex.EncodeToString(tok))
@@ -75,16 +80,11 @@ func (p *probe) wait(timeout time.Duration, ended <-chan struct{}) error {
 			return errReaderEnded
 		}
 	}
-	c, err := net.DialUDP("udp4", nil, p.recv.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		return fmt.Errorf("capture probe: %w", err)
-	}
-	defer c.Close()
 	deadline := time.After(timeout)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		c.Write(p.token)
+		p.send.Write(p.token)
 		select {
 		case <-p.seen:
 			return nil
@@ -100,6 +100,7 @@ func (p *probe) wait(timeout time.Duration, ended <-chan struct{}) error {
 func (p *probe) close() {
 	if p.recv != nil {
 		p.recv.Close()
+		p.send.Close()
 	}
 }
 

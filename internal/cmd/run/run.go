@@ -48,11 +48,18 @@ type Options struct {
 	Command      []string
 	// Report is where the HTML page of the captured traffic goes ("" none).
 	Report string
+	// EmbedKeys embeds the TLS key log in the pcapng -w file (a Decryption
+	// Secrets Block) after the run.
+	EmbedKeys bool
+	// Netns runs the command, and captures, in a fresh network namespace
+	// with only its own loopback (see netns_linux.go).
+	Netns bool
 }
 
 // NewCmdRun builds the command; runF, when not nil, replaces the run.
 func NewCmdRun(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO, Version: f.Version}
+	opts.Live.Application = strings.TrimSpace("connlint " + f.Version) // pcapng shb_userappl
 	var failOn string
 	cmd := &cobra.Command{
 		Use:   "run [flags] -- COMMAND [ARG...]",
@@ -71,11 +78,23 @@ Capturing needs root or CAP_NET_RAW and CAP_NET_ADMIN (see docs/ci.md).
 Under sudo, COMMAND runs as the invoking user (SUDO_USER), like tcpdump's
 -Z; --user names another, "-" keeps root.
 
+-w FILE keeps the capture: pcapng when FILE ends in .pcapng, else classic
+pcap.
+
 COMMAND gets SSLKEYLOGFILE pointing to a private key log (unless it is set
 already), so TLS clients that honour it record their session keys; with
--w FILE they are kept as FILE.keys.`,
+-w FILE they are kept as FILE.keys. --embed-keys (with -w FILE.pcapng) also
+puts them into the capture as a pcapng Decryption Secrets Block, so that
+Wireshark decrypts the file alone; the file is then made private (0600).
+
+--netns runs COMMAND in a fresh network namespace whose only interface is
+its own loopback (Linux, root), and captures there: the capture holds
+COMMAND's traffic and nothing else of the host's, and COMMAND cannot reach
+the network or services outside (everything it talks to must be started by
+it). The namespace disappears with the last process in it.`,
 		Example: `  sudo connlint run --fail-on warning -- go test ./integration/...
   sudo connlint run -w traffic.pcap --format sarif -o connlint.sarif -- ./e2e.sh
+  sudo connlint run --netns -w tls.pcapng --embed-keys -- ./tls-e2e.sh
   connlint run -f 'tcp port 8080' -- curl -s http://127.0.0.1:8080/ http://127.0.0.1:8080/a`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -91,6 +110,12 @@ already), so TLS clients that honour it record their session keys; with
 			}
 			if opts.Drain < 0 || opts.StartTimeout <= 0 {
 				return cli.BadInput(errors.New("--drain must be ≥ 0 and --start-timeout > 0"))
+			}
+			if opts.EmbedKeys && !capture.IsPcapngName(opts.Live.WriteFile) {
+				return cli.BadInput(errors.New("--embed-keys needs -w FILE.pcapng: the keys go into a pcapng Decryption Secrets Block"))
+			}
+			if opts.Netns && opts.Live.Interface != "lo" && opts.Live.Interface != "any" {
+				return cli.BadInput(fmt.Errorf("--netns: the namespace has only lo; -i %s cannot be captured there", opts.Live.Interface))
 			}
 			opts.Config, opts.Command = cfg, args
 			opts.Live.Filter = opts.Flags.Filter
@@ -109,10 +134,12 @@ already), so TLS clients that honour it record their session keys; with
 	cmd.Flags().StringVar(&failOn, "fail-on", lint.DefaultFailOn, lint.FailOnHelp)
 	cmd.Flags().StringVarP(&opts.Live.Interface, "interface", "i", "lo", "interface to capture on")
 	cmd.Flags().IntVarP(&opts.Live.Snaplen, "snaplen", "s", capture.DefaultSnaplen, "bytes captured per packet")
-	cmd.Flags().StringVarP(&opts.Live.WriteFile, "write", "w", "", "keep the capture in this file (classic pcap, whatever the extension) and TLS keys in FILE.keys")
+	cmd.Flags().StringVarP(&opts.Live.WriteFile, "write", "w", "", "keep the capture in this file (pcapng when it ends in .pcapng, else classic pcap) and TLS keys in FILE.keys")
 	cmd.Flags().StringVarP(&opts.Live.DropUser, "user", "Z", "", `run COMMAND (and capture, once the handle is open) as this user ("-" keeps the current one; default: SUDO_USER under sudo, else the current user)`)
 	cmd.Flags().DurationVar(&opts.Drain, "drain", 300*time.Millisecond, "keep capturing this long after COMMAND exits")
 	cmd.Flags().DurationVar(&opts.StartTimeout, "start-timeout", 5*time.Second, "give up when the capture is not live after this long")
+	cmd.Flags().BoolVar(&opts.EmbedKeys, "embed-keys", false, "with -w FILE.pcapng: embed the TLS key log in the capture (pcapng Decryption Secrets Block), so Wireshark decrypts it without FILE.keys")
+	cmd.Flags().BoolVar(&opts.Netns, "netns", false, "run COMMAND in a fresh network namespace with only its own loopback and capture there (Linux, root): nothing else of the host is captured, and COMMAND cannot reach outside")
 	cmd.Flags().StringVar(&opts.Report, "report", "", "also write the HTML report (as connlint report) of the captured traffic to this file; made from the -w file, or from a temporary capture removed afterwards")
 	return cmd
 }
@@ -128,7 +155,21 @@ func Run(opts *Options) error {
 		}
 	}
 	wasRoot := os.Geteuid() == 0
-	probe, err := newProbe(live.Interface)
+	// ns runs what must happen inside the --netns namespace: opening
+	// sockets and the capture, starting the command.
+	ns := &netns{}
+	if opts.Netns {
+		var err error
+		if ns, err = newNetns(); err != nil {
+			return &cli.ExitError{Code: cli.ExitBadInput, Err: err}
+		}
+		defer ns.close()
+	}
+	var (
+		probe *probe
+		err   error
+	)
+	ns.do(func() { probe, err = newProbe(live.Interface) })
 	if err != nil {
 		return &cli.ExitError{Code: cli.ExitBadInput, Err: err}
 	}
@@ -146,7 +187,8 @@ func Run(opts *Options) error {
 		live.WriteFile = tmp.Name()
 		defer os.Remove(tmp.Name())
 	}
-	src, err := capture.OpenLive(live)
+	var src capture.LiveSource
+	ns.do(func() { src, err = capture.OpenLive(live) })
 	if err != nil {
 		if advice := privilegeAdvice(live.Interface); advice != "" {
 			fmt.Fprint(opts.IO.ErrOut, advice)
@@ -209,10 +251,14 @@ func Run(opts *Options) error {
 		}
 		return &cli.ExitError{Code: cli.ExitBadInput, Err: err}
 	}
+	where := live.Interface
+	if opts.Netns {
+		where += " in a new network namespace"
+	}
 	fmt.Fprintf(opts.IO.ErrOut, "connlint: capturing on %s (live after %s); running %s\n",
-		live.Interface, time.Since(waitStart).Round(time.Millisecond), strings.Join(opts.Command, " "))
+		where, time.Since(waitStart).Round(time.Millisecond), strings.Join(opts.Command, " "))
 
-	status, cmdErr := runCommand(opts, keys.env(wasRoot && os.Geteuid() != 0))
+	status, cmdErr := runCommand(opts, keys.env(wasRoot && os.Geteuid() != 0), ns.do)
 
 	time.Sleep(opts.Drain)
 	stop()
@@ -222,6 +268,10 @@ func Run(opts *Options) error {
 	keys.keep(opts.IO.ErrOut)
 	if opts.Live.WriteFile != "" && cerr == nil {
 		fmt.Fprintf(opts.IO.ErrOut, "connlint: capture saved to %s\n", opts.Live.WriteFile)
+	}
+	var eerr error
+	if opts.EmbedKeys && cerr == nil {
+		eerr = keys.embed(opts.Live.WriteFile, opts.IO.ErrOut)
 	}
 	var rerr error
 	if opts.Report != "" && cerr == nil && o.err == nil {
@@ -237,6 +287,8 @@ func Run(opts *Options) error {
 		return o.err
 	case rerr != nil:
 		return rerr
+	case eerr != nil:
+		return cli.BadInput(eerr)
 	case o.rep.ReadErr != nil:
 		return cli.BadInput(o.rep.ReadErr)
 	case cerr != nil:
@@ -263,17 +315,20 @@ func writeReport(opts *Options, file string) error {
 }
 
 // runCommand runs the command with the streams passed through and returns
-// its exit status. While it runs, SIGINT is left to it (a terminal sends
+// its exit status; the command is started inside do (the --netns
+// namespace's thread, or here). While it runs, SIGINT is left to it (a terminal sends
 // it to the whole process group) and SIGTERM is passed on, so that the
 // report is still written when a CI system cancels the job gently.
-func runCommand(opts *Options, env []string) (int, error) {
+func runCommand(opts *Options, env []string, do func(func())) (int, error) {
 	c := exec.Command(opts.Command[0], opts.Command[1:]...)
 	c.Stdin, c.Stdout, c.Stderr = opts.IO.In, opts.IO.Out, opts.IO.ErrOut
 	c.Env = env
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	if err := c.Start(); err != nil {
+	var err error
+	do(func() { err = c.Start() })
+	if err != nil {
 		code := 126 // found but not runnable, as shells say
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			code = 127
@@ -293,7 +348,7 @@ func runCommand(opts *Options, env []string) (int, error) {
 			}
 		}
 	}()
-	err := c.Wait()
+	err = c.Wait()
 	close(exited)
 	if err == nil {
 		return 0, nil
@@ -405,6 +460,24 @@ func (k *keyLog) keep(errOut io.Writer) {
 	}
 	os.Chmod(k.keepAs, 0o600) // WriteFile keeps an existing file's mode
 	fmt.Fprintf(errOut, "connlint: TLS session keys saved to %s (Wireshark: TLS → (Pre)-Master-Secret log filename)\n", k.keepAs)
+}
+
+// embed puts the key log into the pcapng capture (see
+// capture.EmbedKeyLog), saying so without printing any key.
+func (k *keyLog) embed(file string, errOut io.Writer) error {
+	b, err := os.ReadFile(k.path)
+	if err != nil {
+		return fmt.Errorf("--embed-keys: %w", err)
+	}
+	if len(b) == 0 {
+		fmt.Fprintf(errOut, "connlint: --embed-keys: no TLS session keys were logged; %s holds none\n", file)
+		return nil
+	}
+	if err := capture.EmbedKeyLog(file, b); err != nil {
+		return fmt.Errorf("--embed-keys: %w", err)
+	}
+	fmt.Fprintf(errOut, "connlint: TLS session keys embedded in %s (pcapng Decryption Secrets Block; file mode 0600)\n", file)
+	return nil
 }
 
 func (k *keyLog) cleanup() {

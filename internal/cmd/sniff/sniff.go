@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,6 +58,7 @@ const minSnaplen = 54
 // NewCmdSniff builds the command; runF, when not nil, replaces the run.
 func NewCmdSniff(f *cli.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO}
+	opts.Live.Application = strings.TrimSpace("connlint " + f.Version) // pcapng shb_userappl
 	var (
 		noPromisc bool
 		rotateSec int
@@ -128,8 +130,8 @@ terminal) and --metrics-addr.`,
 	cmd.Flags().IntVarP(&opts.Live.BufferKiB, "buffer-size", "B", 0, fmt.Sprintf("kernel capture buffer in KiB, as tcpdump -B (default %d)", capture.DefaultBufferKiB))
 	cmd.Flags().Int64VarP(&opts.Live.Count, "count", "c", 0, "stop after this many packets, as tcpdump -c (0: no limit)")
 	cmd.Flags().DurationVar(&opts.Live.Duration, "duration", 0, "stop after this long, e.g. 30s or 1h (0: no limit)")
-	cmd.Flags().StringVarP(&opts.Live.WriteFile, "write", "w", "", "also save the captured packets to this pcap file")
-	cmd.Flags().IntVarP(&rotateSec, "rotate-seconds", "G", 0, "with -w: start a new file every this many seconds (names FILE, FILE1, FILE2 …; tcpdump -G)")
+	cmd.Flags().StringVarP(&opts.Live.WriteFile, "write", "w", "", "also save the captured packets to this file: pcapng when FILE ends in .pcapng, else classic pcap")
+	cmd.Flags().IntVarP(&rotateSec, "rotate-seconds", "G", 0, "with -w: start a new file every this many seconds (names FILE, FILE1, FILE2 …, or x.pcapng, x1.pcapng …; tcpdump -G)")
 	cmd.Flags().Int64VarP(&rotateMB, "file-size", "C", 0, "with -w: start a new file when the current one exceeds this many million bytes (tcpdump -C)")
 	cmd.Flags().IntVarP(&opts.Live.Rotate.MaxFiles, "file-count", "W", 0, "with -G/-C: keep at most this many files, reusing their names in a ring (FILE0 … FILE9 for -W 10; tcpdump -W)")
 	cmd.Flags().StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address, e.g. :9464 (path /metrics)")
