@@ -10,19 +10,30 @@ BIN       ?= bin/connlint
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 SAMPLE    ?= testdata/lab/nagle-delayed-ack.pcap
-# tcpdump and prometheus (for promtool) are test dependencies: the live
-# side-by-side test and the metrics exposition check skip without them.
-# python3 and curl: the `run` end-to-end test drives a python server with curl.
-APT_PKGS  := libpcap-dev gcc tcpdump prometheus python3 curl
+# What building needs (libpcap for live capture and BPF, gcc for cgo).
+APT_PKGS  := libpcap-dev gcc
+# What the tests need besides: tcpdump (the live side-by-side test),
+# prometheus (promtool checks the metrics exposition), python3, curl and
+# openssl (the `run` end-to-end tests: a python server, HTTPS with a
+# self-signed certificate), tshark (pcapng and TLS cross-checks), chromium
+# (the HTML report is loaded in a headless browser). Each test skips with a
+# message where its tool is missing; `make test` installs them so none does.
+TEST_PKGS := tcpdump prometheus python3 curl openssl tshark chromium
 
-.PHONY: all deps build build-nocgo run test test-short vet lint bench fuzz lab clean
+.PHONY: all deps test-deps apt build build-nocgo run test test-short vet lint bench fuzz lab clean
 
 all: build
 
 # deps installs system packages only when something is missing.
 deps:
+	@$(MAKE) --no-print-directory apt PKGS="$(APT_PKGS)"
+
+test-deps: deps
+	@$(MAKE) --no-print-directory apt PKGS="$(TEST_PKGS)"
+
+apt:
 	@missing=""; \
-	for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -58,7 +69,7 @@ lint: vet $(STATICCHECK)
 	CGO_ENABLED=0 $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
 
-test: deps lint
+test: test-deps lint
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/connlint
 	$(GO) test -count=1 -timeout 20m ./...
 
