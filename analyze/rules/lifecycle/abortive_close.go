@@ -128,18 +128,23 @@ type abortCand struct {
 }
 
 func (a *abortiveClose) End(ctx *analyze.Ctx) {
-	if c := a.evaluate(ctx.Conn); c != nil {
+	if c := a.evaluate(ctx.Conn, ctx.TLS().RecordsJudged()); c != nil {
 		a.report(ctx, c)
 	}
 }
 
 // evaluate decides whether the connection's RST lost data; nil when it did
 // not, or when the capture cannot tell.
-func (a *abortiveClose) evaluate(c *reassembly.Conn) *abortCand {
+//
+// tlsRecords: a TLS connection that was not decrypted, judged from its
+// record layer and TCP alone: the unacknowledged bytes are the evidence
+// (there are no transactions to list).
+func (a *abortiveClose) evaluate(c *reassembly.Conn, tlsRecords bool) *abortCand {
 	r := a.rst
-	// connlint judges HTTP: a reset TLS or SSH session is someone else's
-	// business (and its "lost" bytes cannot be tied to transactions)
-	if r == nil || c.End == reassembly.EndRefused || !c.HTTP {
+	// connlint judges HTTP (or HTTPS from its TLS records): a reset SSH
+	// session is someone else's business (and its "lost" bytes cannot be
+	// tied to transactions)
+	if r == nil || c.End == reassembly.EndRefused || !c.HTTP && !tlsRecords {
 		return nil
 	}
 	// one side absent from the capture: what it acknowledged is unknown
@@ -310,11 +315,20 @@ func (a *abortiveClose) report(ctx *analyze.Ctx, c *abortCand) {
 	if x == flow.ClientToServer {
 		hint = "a client that resets loses the rest of the response: read it to the end (or close with FIN) before closing; if it gave up on purpose (timeout, cancel), this is the cost"
 	}
+	judged := ""
+	if f := ctx.TLS(); !ctx.Conn.HTTP && f.RecordsJudged() {
+		attrs["judged_from"] = "tls-records"
+		judged = " (judged from TLS records and TCP, not decrypted)"
+		if f.Unanswered && f.UnansweredAt.Ord < r.Ord && x == flow.ServerToClient {
+			parts = append(parts, fmt.Sprintf("the client's last TLS application data (frame %d) had no answer", f.UnansweredAt.Frame))
+			ev = append([]flow.Pos{f.UnansweredAt}, ev...)
+		}
+	}
 	ctx.Report(analyze.Finding{
 		Transaction: tx,
 		Time:        r.Time,
 		Frames:      analyze.Frames(ev...),
-		Message:     fmt.Sprintf("the %s reset the connection (RST, frame %d) while %s: %s", who, r.Frame, strings.Join(parts, " and "), consequence),
+		Message:     fmt.Sprintf("the %s reset the connection (RST, frame %d)%s while %s: %s", who, r.Frame, judged, strings.Join(parts, " and "), consequence),
 		Hint:        hint,
 		Attrs:       attrs,
 	})
