@@ -73,6 +73,12 @@ type TLSFlow struct {
 	Unanswered bool
 	// UnansweredAt is the first packet of that unanswered run.
 	UnansweredAt flow.Pos
+	// AlertFirst is the side (flow.Dir) that sent the first alert record
+	// (in practice close_notify: RFC 8446 §6.1), -1 when none. The side
+	// that sends close_notify decided to close, whoever then sends the
+	// first FIN (nginx answers a client's close_notify with its own FIN).
+	AlertFirst int
+	AlertAt    flow.Pos // the packet that completed that alert record
 
 	turn        flow.Dir // direction of the last application-data record
 	anyApp      bool
@@ -169,6 +175,19 @@ func (f *TLSFlow) add(rec *TLSRecord) {
 	}
 }
 
+// isAlert reports whether r is an alert record: by its type in the clear
+// (TLS 1.2, or a decrypted TLS 1.3 record), else by a TLS 1.3 encrypted
+// record's length (alertLen13).
+func isAlert(r tls.Record, facts tls.Facts) bool {
+	switch {
+	case r.Type == tls.TypeAlert || r.Inner == tls.TypeAlert:
+		return true
+	case r.Inner != 0:
+		return false
+	}
+	return r.Type == tls.TypeApplicationData && facts.Version >= 0x0304 && r.Length == alertLen13
+}
+
 // TLS returns the connection's TLS record flow, nil when the connection is
 // not TLS. Record-based rules use it only when Decrypted is false.
 func (c *Ctx) TLS() *TLSFlow { return c.st.tls }
@@ -176,7 +195,7 @@ func (c *Ctx) TLS() *TLSFlow { return c.st.tls }
 // tlsFlowOf returns st's TLS flow, created on first use.
 func (st *connState) tlsFlowOf() *TLSFlow {
 	if st.tls == nil {
-		st.tls = &TLSFlow{}
+		st.tls = &TLSFlow{AlertFirst: -1}
 	}
 	return st.tls
 }
@@ -184,12 +203,16 @@ func (st *connState) tlsFlowOf() *TLSFlow {
 // tlsRecord is called by the TLS consumer for every complete record of
 // connection c, with the packets that carried its first and last byte.
 func (e *Engine) tlsRecord(c *reassembly.Conn, r tls.Record, facts tls.Facts, first, last flow.Pos) {
+	// (r.Dir is numbered as flow.Dir: client to server is 0.)
 	st := e.conns[c.ID]
 	if st == nil {
 		return
 	}
 	f := st.tlsFlowOf()
 	f.Facts = facts
+	if f.AlertFirst < 0 && isAlert(r, facts) {
+		f.AlertFirst, f.AlertAt = int(r.Dir), last
+	}
 	if f.Decrypted {
 		return
 	}

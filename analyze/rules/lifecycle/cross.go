@@ -96,6 +96,9 @@ type crossConn struct {
 	// (invisible) is taken from its not closing first.
 	tlsRec bool
 	tls    *tlsFacts // nil unless TLS
+	// initiator is the side that decided to close: the sender of the first
+	// TLS close_notify when it came before any FIN or RST, else closer.
+	initiator int
 
 	txs                int
 	offeredPersistence bool
@@ -176,6 +179,17 @@ func compactConn(s *analyze.ConnSummary) *crossConn {
 		r.closer = s.Close.First
 		r.closeRST = s.Close.RST(c, flow.Dir(r.closer))
 		r.closeAt, r.closePos = p.Time, analyze.FrameAt(*p)
+	}
+	if r.tls != nil && r.tls.hs > 0 {
+		// HTTPS: the set-up a reused connection saves is the TCP and the
+		// TLS handshake, SYN → first application data
+		r.handshake = r.tls.hs
+	}
+	r.initiator = r.closer
+	if t := s.TLS; t != nil && t.AlertFirst >= 0 {
+		if p := s.Close.FirstPos(); p == nil || t.AlertAt.Ord < p.Ord {
+			r.initiator = t.AlertFirst
+		}
 	}
 	r.doneAt = r.end
 	if r.closer >= 0 {

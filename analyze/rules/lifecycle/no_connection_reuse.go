@@ -57,6 +57,7 @@ type noReuseRun struct {
 	refs      []analyze.ConnRef
 	frames    []analyze.Frame
 	tlsRec    int // connections judged from TLS records
+	tlsAny    int // TLS connections (handshake = TCP + TLS set-up)
 }
 
 // reusable returns the latest recent close at or before t.
@@ -100,7 +101,7 @@ func (n *noReuse) process(rep *analyze.Reporter, c *crossConn) {
 		return
 	case !c.completeTx:
 		return // no complete answer: says nothing either way
-	case !c.offeredPersistence || c.serverAskedClose || c.closer == 1:
+	case !c.offeredPersistence || c.serverAskedClose || c.initiator == 1:
 		// the server ended this one: the client had no choice here, but
 		// that says nothing about the connections the server did keep
 		// open (a scanner mixing bad and good requests, say)
@@ -127,6 +128,9 @@ func (n *noReuse) process(rep *analyze.Reporter, c *crossConn) {
 	run.count++
 	if c.tlsRec {
 		run.tlsRec++
+	}
+	if c.tls != nil {
+		run.tlsAny++
 	}
 	if c.handshake > 0 {
 		run.handshake += c.handshake
@@ -161,7 +165,10 @@ func (n *noReuse) finish(rep *analyze.Reporter, k pairKey, run *noReuseRun) {
 	}
 	sort.Slice(run.frames, func(i, j int) bool { return run.frames[i].Frame < run.frames[j].Frame })
 	sort.Slice(run.refs, func(i, j int) bool { return run.refs[i].ID < run.refs[j].ID })
-	what, offer := "one transaction", "although the server offered to keep them open"
+	what, offer, hsWhat := "one transaction", "although the server offered to keep them open", "TCP handshakes"
+	if run.tlsAny > 0 {
+		hsWhat = "TCP and TLS handshakes (SYN to first application data)"
+	}
 	if run.tlsRec > 0 {
 		// HTTPS without keys: the exchanges are the request/response
 		// rhythm of application-data records; the server's persistence
@@ -173,8 +180,8 @@ func (n *noReuse) finish(rep *analyze.Reporter, k pairKey, run *noReuseRun) {
 		Time:     run.first.start,
 		Frames:   run.frames,
 		Duration: run.handshake,
-		Message: fmt.Sprintf("%s: %d connections in %s carried %s each, each opened after an earlier one had closed, %s; %s spent in TCP handshakes%s",
-			pairText(k), run.count, analyze.Dur(span), what, offer, analyze.Dur(run.handshake), saved),
+		Message: fmt.Sprintf("%s: %d connections in %s carried %s each, each opened after an earlier one had closed, %s; %s spent in %s%s",
+			pairText(k), run.count, analyze.Dur(span), what, offer, analyze.Dur(run.handshake), hsWhat, saved),
 		Hint:    "reuse connections: keep one client (connection pool / HTTP agent) for all requests instead of one per request, and do not send Connection: close unless done",
 		Related: run.refs,
 		Attrs:   attrs,

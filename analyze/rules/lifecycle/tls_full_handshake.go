@@ -97,7 +97,10 @@ func (t *tlsFull) process(rep *analyze.Reporter, c *crossConn) {
 		}
 	}
 	if !run.offered && x.resumptionOffered {
-		how := "a session ID or ticket"
+		how := "a session ID or ticket in its ServerHello"
+		if x.version == "TLS 1.3" {
+			how = "NewSessionTicket messages after the handshake"
+		}
 		run.offer(c, how)
 	}
 }

@@ -72,6 +72,12 @@ func (h *handshakeOverhead) End(ctx *analyze.Ctx) {
 	// client's turnaround, at any capture position.
 	rc := c.HandshakeACK.Time.Sub(c.SYNACK.Time)
 	hs := c.HandshakeACK.Time.Sub(c.SYN.Time)
+	what := "the TCP handshake"
+	if f := ctx.TLS(); f != nil && f.Facts.ServerHello {
+		// decrypted HTTPS: the request waited for TCP's and TLS's handshakes
+		hs = t.Request.Start.Time.Sub(c.SYN.Time)
+		what = "the TCP and " + f.Facts.VersionName() + " handshakes (SYN to the request)"
+	}
 	total := t.Response.Last.Time.Sub(c.SYN.Time) + rc
 	if hs <= 0 || total <= 0 {
 		return
@@ -86,8 +92,8 @@ func (h *handshakeOverhead) End(ctx *analyze.Ctx) {
 		Time:        c.SYN.Time,
 		Frames:      analyze.Frames(c.SYN, c.SYNACK, c.HandshakeACK, t.Request.Start, t.Response.Last),
 		Duration:    hs,
-		Message: fmt.Sprintf("the connection carried one small transaction (%s, %d B in all) and the TCP handshake took %s of the %s from SYN to the end of the response (%.0f %%)",
-			analyze.Describe(t.Request), size, analyze.Dur(hs), analyze.Dur(total), 100*share),
+		Message: fmt.Sprintf("the connection carried one small transaction (%s, %d B in all) and %s took %s of the %s from SYN to the end of the response (%.0f %%)",
+			analyze.Describe(t.Request), size, what, analyze.Dur(hs), analyze.Dur(total), 100*share),
 		Hint: "reuse connections (keep-alive, a connection pool) so one handshake serves many requests; batch small requests to the same server",
 		Attrs: map[string]any{
 			"handshake_ms":  analyze.MS(hs),
