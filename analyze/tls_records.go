@@ -79,6 +79,10 @@ type TLSFlow struct {
 	// first FIN (nginx answers a client's close_notify with its own FIN).
 	AlertFirst int
 	AlertAt    flow.Pos // the packet that completed that alert record
+	// LastAlert[d] is the stream span [start, end) of direction d's last
+	// alert record (zero when none): bytes a reset loses that are only a
+	// close_notify lose nothing.
+	LastAlert [2][2]uint64
 
 	turn        flow.Dir // direction of the last application-data record
 	anyApp      bool
@@ -210,8 +214,11 @@ func (e *Engine) tlsRecord(c *reassembly.Conn, r tls.Record, facts tls.Facts, fi
 	}
 	f := st.tlsFlowOf()
 	f.Facts = facts
-	if f.AlertFirst < 0 && isAlert(r, facts) {
-		f.AlertFirst, f.AlertAt = int(r.Dir), last
+	if isAlert(r, facts) {
+		if f.AlertFirst < 0 {
+			f.AlertFirst, f.AlertAt = int(r.Dir), last
+		}
+		f.LastAlert[r.Dir&1] = [2]uint64{uint64(r.Start), uint64(r.End)}
 	}
 	if f.Decrypted {
 		return

@@ -128,7 +128,7 @@ type abortCand struct {
 }
 
 func (a *abortiveClose) End(ctx *analyze.Ctx) {
-	if c := a.evaluate(ctx.Conn, ctx.TLS().RecordsJudged()); c != nil {
+	if c := a.evaluate(ctx.Conn, ctx.TLS()); c != nil {
 		a.report(ctx, c)
 	}
 }
@@ -139,8 +139,12 @@ func (a *abortiveClose) End(ctx *analyze.Ctx) {
 // tlsRecords: a TLS connection that was not decrypted, judged from its
 // record layer and TCP alone: the unacknowledged bytes are the evidence
 // (there are no transactions to list).
-func (a *abortiveClose) evaluate(c *reassembly.Conn, tlsRecords bool) *abortCand {
+func (a *abortiveClose) evaluate(c *reassembly.Conn, tls *analyze.TLSFlow) *abortCand {
 	r := a.rst
+	tlsRecords := tls.RecordsJudged()
+	if !tlsRecords {
+		tls = nil
+	}
 	// connlint judges HTTP (or HTTPS from its TLS records): a reset SSH
 	// session is someone else's business (and its "lost" bytes cannot be
 	// tied to transactions)
@@ -184,6 +188,16 @@ func (a *abortiveClose) evaluate(c *reassembly.Conn, tlsRecords bool) *abortCand
 	if a.sent[x] > a.acked[x] && !afterGap {
 		cand.ownUnacked = a.sent[x] - a.acked[x]
 	}
+	if tls != nil {
+		cand.peerUnacked = tlsLost(tls, peer, a.acked[peer], peerSent, cand.peerUnacked)
+		cand.ownUnacked = tlsLost(tls, x, a.acked[x], a.sent[x], cand.ownUnacked)
+		if a.fin[peer] && a.acked[x] >= a.finSent[peer] {
+			// everything the resetter sent before the peer's FIN arrived was
+			// acknowledged: the rest was written into a closing connection
+			// (the keep-alive race), not thrown away by this RST
+			cand.ownUnacked = 0
+		}
+	}
 	cand.lost = a.lostBy(r, x)
 	if afterGap && cand.peerUnacked == 0 {
 		return nil // the RST's ACK proves nothing was lost that the capture holds
@@ -226,6 +240,17 @@ func (a *abortiveClose) lostBy(r *reassembly.Segment, x flow.Dir) []lostTx {
 		lost = append(lost, l)
 	}
 	return lost
+}
+
+// tlsLost returns the n unacknowledged bytes of direction d in (acked,
+// sent], or 0 when they are nothing but d's last alert record (a
+// close_notify the reset overtook: no application data lost).
+func tlsLost(f *analyze.TLSFlow, d flow.Dir, acked, sent, n uint64) uint64 {
+	al := f.LastAlert[d]
+	if n > 0 && al[1] == sent && acked >= al[0] {
+		return 0
+	}
+	return n
 }
 
 // holeBytes counts the bytes of direction d in [from, to) that fall in

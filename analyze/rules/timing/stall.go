@@ -313,6 +313,12 @@ func (s *stallDetector) ack(ctx *analyze.Ctx, acker flow.Dir, g *reassembly.Segm
 		rel.segs++
 		if mss > 0 && fullSized(f.n, mss) {
 			rel.full++
+			if f.n >= 2*mss {
+				// a segment of several MSS: the capture host merged them
+				// (GRO/LRO, TSO before the wire); the receiver saw several
+				// full-sized segments and acknowledged at once (RFC 5681 §4.2)
+				rel.full += f.n/mss - 1
+			}
 		} else if !rel.small {
 			rel.small, rel.smallBytes = true, f.n
 		}
