@@ -305,7 +305,7 @@ func (t *tlsConsumer) record(r tls.Record) {
 	last := t.marks[d][len(t.marks[d])-1].pos
 	first := t.at(d, uint64(r.Start), last)
 	last = t.at(d, uint64(r.End-1), last)
-	t.e.tlsRecord(t.c, r, t.conn.Facts(), first, last)
+	t.e.TLSRecord(t.c, r, t.conn.Facts(), first, last)
 }
 
 // at is the position of ciphertext byte off of direction d: the packet of

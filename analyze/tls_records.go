@@ -204,9 +204,13 @@ func (st *connState) tlsFlowOf() *TLSFlow {
 	return st.tls
 }
 
-// tlsRecord is called by the TLS consumer for every complete record of
-// connection c, with the packets that carried its first and last byte.
-func (e *Engine) tlsRecord(c *reassembly.Conn, r tls.Record, facts tls.Facts, first, last flow.Pos) {
+// TLSRecord is called by the TLS consumer (Consumers) for every complete
+// record of connection c, with the handshake facts so far and the packets
+// that carried the record's first and last byte (their Offset fields the
+// stream offsets of those bytes), after the Segment events of those
+// packets. It is exported for harnesses that play records without bytes
+// (analyzetest).
+func (e *Engine) TLSRecord(c *reassembly.Conn, r tls.Record, facts tls.Facts, first, last flow.Pos) {
 	// (r.Dir is numbered as flow.Dir: client to server is 0.)
 	st := e.conns[c.ID]
 	if st == nil {
