@@ -88,3 +88,39 @@ func TestStallFromTLSRecords(t *testing.T) {
 		}
 	})
 }
+
+// TestHandshakeOverheadFromTLSRecords: one small exchange of application
+// data after a full TLS 1.2 handshake (TCP 1 round trip, TLS 2) fires,
+// counting the round trips; a resumed handshake counts one; a
+// connection carrying three exchanges does not fire.
+func TestHandshakeOverheadFromTLSRecords(t *testing.T) {
+	const app = tls.TypeApplicationData
+	play := func(t *testing.T, resumed bool, exchanges int) *analyzetest.Recorder {
+		k := newCapture(t, nil)
+		sc := k.OpenTCP(0, 10, 0.1) // 10 ms to the server
+		f := tls.Facts{ClientHello: true, ServerHello: true, Version: 0x0303, Resumed: resumed}
+		sc.TLS(0, 10.2, tls.TypeHandshake, 300, tls.Facts{ClientHello: true})
+		sc.TLS(1, 20.2, tls.TypeHandshake, 1500, f)
+		sc.TLS(0, 20.3, tls.TypeHandshake, 120, f)
+		sc.TLS(1, 30.3, tls.TypeHandshake, 40, f)
+		for i := range exchanges {
+			at := 30.4 + float64(i)*10.2
+			sc.TLS(0, at, app, 100, f)
+			sc.TLS(1, at+10.1, app, 300, f)
+		}
+		sc.Close(30.4 + float64(exchanges)*10.2 + 1)
+		return k.Close()
+	}
+	rec := play(t, false, 1)
+	fs := rec.ByRule(HandshakeOverhead.ID)
+	if len(fs) != 1 || fs[0].Attrs["tls_round_trips"] != 2 || fs[0].Attrs["judged_from"] != "tls-records" ||
+		!strings.Contains(fs[0].Message, "a full TLS 1.2 handshake (2 round trips)") {
+		t.Fatalf("findings %v", rec.Findings)
+	}
+	if fs := play(t, true, 1).ByRule(HandshakeOverhead.ID); len(fs) != 1 || fs[0].Attrs["tls_round_trips"] != 1 {
+		t.Errorf("resumed: %v", fs)
+	}
+	if fs := play(t, false, 3).ByRule(HandshakeOverhead.ID); len(fs) != 0 {
+		t.Errorf("three exchanges: %v", fs[0].Message)
+	}
+}
