@@ -84,14 +84,12 @@ type TLSFlow struct {
 	// close_notify lose nothing.
 	LastAlert [2][2]uint64
 
-	turn        flow.Dir // direction of the last application-data record
-	anyApp      bool
-	clientFin   bool     // TLS 1.3: the client's Finished was seen
-	serverFin   bool     // TLS 1.3: server records after the client's Finished started
-	ticketLen   int      // TLS 1.3: length of the presumed NewSessionTicket records
-	ticketRun   bool     // still in the server's leading run of presumed tickets
-	appBytes    [2]int64 // since the exchange started
-	recordsSeen [2]int
+	turn      flow.Dir // direction of the last application-data record
+	anyApp    bool
+	clientFin bool // TLS 1.3: the client's Finished was seen
+	serverFin bool // TLS 1.3: server records after the client's Finished started
+	ticketLen int  // TLS 1.3: length of the presumed NewSessionTicket records
+	ticketRun bool // still in the server's leading run of presumed tickets
 }
 
 // alertLen13 is the payload length of an encrypted TLS 1.3 alert: two
@@ -117,7 +115,6 @@ const alertLen13 = 2 + 1 + 16
 //   - a record of alertLen13 bytes is an alert (close_notify).
 func (f *TLSFlow) judge(r tls.Record) bool {
 	d := r.Dir
-	f.recordsSeen[d&1]++
 	if r.Type != tls.TypeApplicationData || f.Facts.Version == 0 && !(d == tls.ClientToServer && f.Facts.EarlyData) {
 		return false
 	}

@@ -114,9 +114,8 @@ type tlsFacts struct {
 	version           string
 	serverHello       bool
 	resumed           bool
-	resumptionOffered bool // session ID or ticket offered by the server (or resumed)
-	clientTried       bool // the client offered a ticket or PSK
-	helloFrame        analyze.Frame
+	resumptionOffered bool          // session ID or ticket offered by the server (or resumed)
+	clientTried       bool          // the client offered a ticket or PSK
 	hs                time.Duration // SYN → first application data (TCP + TLS handshakes)
 }
 
