@@ -27,16 +27,19 @@ type Config struct {
 	InitialWindowSegs int           // slow-start-fresh-connection: initial congestion window in segments (default 10)
 
 	// Cross-connection rules.
-	NoReuseMin       int           // no-connection-reuse: sequential one-transaction connections (default 5)
-	ParallelMax      int           // parallel-connections: concurrent connections allowed (default 6)
-	MSL              time.Duration // port-churn: TIME_WAIT lasts 2×MSL (default MSL 30 s)
-	EphemeralPorts   int           // port-churn: size of the client's ephemeral range (default 28 232)
-	RetryWindow      time.Duration // unsafe-retry: max time between copies (default 60 s)
-	CrossWindow      time.Duration // aggregator state older than this (capture time) is dropped (default 5 min)
-	CrossMaxEntries  int           // aggregator: bound on tracked keys per rule (default 100 000)
-	ProxyLegWindow   time.Duration // proxy leg pairing window (default 30 s)
-	KeepAliveSlack   time.Duration // keepalive-misuse: tolerance on announced timeouts (default 1 s)
-	DumbProxyMinHang time.Duration // dumb-proxy-keepalive: shortest hang reported (default 1 s)
+	NoReuseMin  int // no-connection-reuse: sequential one-transaction connections (default 5)
+	ParallelMax int // parallel-connections: concurrent connections allowed (default 6)
+	// tls-full-handshake-repeated: full handshakes to one server (and TLS
+	// server name) after it offered resumption (default 3)
+	TLSFullHandshakeMin int
+	MSL                 time.Duration // port-churn: TIME_WAIT lasts 2×MSL (default MSL 30 s)
+	EphemeralPorts      int           // port-churn: size of the client's ephemeral range (default 28 232)
+	RetryWindow         time.Duration // unsafe-retry: max time between copies (default 60 s)
+	CrossWindow         time.Duration // aggregator state older than this (capture time) is dropped (default 5 min)
+	CrossMaxEntries     int           // aggregator: bound on tracked keys per rule (default 100 000)
+	ProxyLegWindow      time.Duration // proxy leg pairing window (default 30 s)
+	KeepAliveSlack      time.Duration // keepalive-misuse: tolerance on announced timeouts (default 1 s)
+	DumbProxyMinHang    time.Duration // dumb-proxy-keepalive: shortest hang reported (default 1 s)
 }
 
 // DefaultConfig returns the documented defaults.
@@ -53,6 +56,7 @@ func DefaultConfig() *Config {
 		InitialWindowSegs:      10,
 		NoReuseMin:             5,
 		ParallelMax:            6,
+		TLSFullHandshakeMin:    3,
 		MSL:                    30 * time.Second,
 		EphemeralPorts:         28232,
 		RetryWindow:            60 * time.Second,

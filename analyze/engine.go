@@ -90,8 +90,10 @@ type connState struct {
 	incs []checkerEntry[InconsistencyChecker]
 	msgs []checkerEntry[MessageChecker]
 	txs  []checkerEntry[TransactionChecker]
+	recs []checkerEntry[RecordChecker]
 	ends []checkerEntry[EndChecker]
 	sum  ConnSummary
+	tls  *TLSFlow // nil unless the connection is TLS (tls_records.go)
 
 	passes []Checker // per-connection pass results, as Engine.passes
 	close  CloseFacts
@@ -334,6 +336,9 @@ func (st *connState) install(r *Rule, p *Pass, ch Checker) {
 	if x, ok := ch.(TransactionChecker); ok {
 		st.txs = append(st.txs, checkerEntry[TransactionChecker]{r, p, x})
 	}
+	if x, ok := ch.(RecordChecker); ok {
+		st.recs = append(st.recs, checkerEntry[RecordChecker]{r, p, x})
+	}
 	if x, ok := ch.(EndChecker); ok {
 		st.ends = append(st.ends, checkerEntry[EndChecker]{r, p, x})
 	}
@@ -455,6 +460,7 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		st.sum.FirstCloser = st.close.First
 		st.sum.Close = st.close
 		st.sum.TransactionCount = st.report.TransactionCount
+		st.sum.TLS = st.tls
 		for _, a := range e.aggs {
 			a.agg.Conn(a.rep, &st.sum)
 		}

@@ -164,6 +164,10 @@ type ConnSummary struct {
 	// KeepAliveTimeout is the timeout= of the server's last Keep-Alive
 	// header, 0 when none was announced.
 	KeepAliveTimeout time.Duration
+	// TLS is the connection's TLS record flow, nil unless it is TLS. The
+	// cross-connection rules judge a TLS connection that was not decrypted
+	// from it (TLSFlow.RecordsJudged) in place of its transactions.
+	TLS *TLSFlow
 	// Data holds compact per-connection facts checkers stored for their own
 	// aggregates with Ctx.SetSummaryData, by rule ID or pass name (nil when
 	// none); Reporter.SummaryData reads them.

@@ -44,7 +44,8 @@ type Pass struct {
 
 // Checker is a per-connection checker: a value implementing one or more of
 // SegmentChecker, GapChecker, InconsistencyChecker, MessageChecker,
-// TransactionChecker and EndChecker. The engine dispatches by interface, so
+// TransactionChecker, RecordChecker (TLS records of a connection that was
+// not decrypted, tls_records.go) and EndChecker. The engine dispatches by interface, so
 // each checker type carries compile-time assertions beside it
 // (var _ analyze.TransactionChecker = (*fooChecker)(nil)) and Validate
 // rejects a checker that implements none.
@@ -76,7 +77,7 @@ type (
 // isChecker reports whether c implements at least one checker interface.
 func isChecker(c Checker) bool {
 	switch c.(type) {
-	case SegmentChecker, GapChecker, InconsistencyChecker, MessageChecker, TransactionChecker, EndChecker:
+	case SegmentChecker, GapChecker, InconsistencyChecker, MessageChecker, TransactionChecker, RecordChecker, EndChecker:
 		return true
 	}
 	return false

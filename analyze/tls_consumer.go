@@ -281,6 +281,7 @@ func (t *tlsConsumer) End(d flow.Dir, how flow.CloseKind, pos flow.Pos) {
 
 func (t *tlsConsumer) Finish(pos flow.Pos) {
 	t.http.Finish(pos)
+	t.e.tlsFacts(t.c, t.conn.Facts())
 	t.e.setTLS(t.c, t.report())
 }
 
@@ -300,6 +301,11 @@ func (t *tlsConsumer) record(r tls.Record) {
 		d = flow.ClientToServer
 	}
 	t.recEnd[d] = uint64(r.End)
+	// The record's last byte was in the chunk being fed (the newest mark).
+	last := t.marks[d][len(t.marks[d])-1].pos
+	first := t.at(d, uint64(r.Start), last)
+	last = t.at(d, uint64(r.End-1), last)
+	t.e.TLSRecord(t.c, r, t.conn.Facts(), first, last)
 }
 
 // at is the position of ciphertext byte off of direction d: the packet of

@@ -32,6 +32,9 @@ type Truth struct {
 	DelayMsEachWay float64       `json:"delay_ms_each_way"`
 	RTTms          float64       `json:"rtt_ms"`
 	Expect         []Expectation `json:"expect"`
+	// ExpectWithoutKeys (testdata/tls): what connlint must find on the same
+	// capture without the key log, judging TLS from its records.
+	ExpectWithoutKeys []Expectation `json:"expect_without_keys"`
 
 	// The fields below are used by testdata/trust (see trust_test.go); lab truths leave them out.
 
@@ -100,7 +103,8 @@ type finding struct {
 		Client string `json:"client"`
 		Server string `json:"server"`
 	} `json:"connection"`
-	Transaction any `json:"transaction"`
+	Transaction any            `json:"transaction"`
+	Details     map[string]any `json:"details"`
 }
 
 // The rule catalogue of DESIGN.md (stable IDs).
@@ -112,6 +116,7 @@ var catalogue = map[string]bool{
 	"request-after-close": true, "unsolicited-response": true, "inconsistent-overlap": true,
 	"hop-by-hop-forwarded": true, "dumb-proxy-keepalive": true, "keepalive-misuse": true,
 	"abortive-close": true, "keepalive-race": true, "unsafe-retry": true,
+	"tls-full-handshake-repeated": true,
 }
 
 var (

@@ -154,6 +154,55 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+// TestTLSWithoutKeys analyses each recording without its key log: the
+// rules that need only TCP timing and message boundaries judge the TLS
+// records (expect_without_keys), their findings say so, and no finding
+// claims HTTP content (no transaction is made up).
+func TestTLSWithoutKeys(t *testing.T) {
+	truths := loadTruthsIn(t, tlsDir())
+	if binary == "" {
+		t.Skip(buildErr)
+	}
+	recordRules := []string{"nagle-delayed-ack", "delayed-ack-stall", "handshake-overhead", "no-connection-reuse",
+		"parallel-connections", "abortive-close"}
+	for _, tr := range truths {
+		t.Run(tr.Scenario, func(t *testing.T) {
+			pcap := filepath.Join(tlsDir(), tr.Pcap)
+			rep, out, errOut := runTLS(t, "--format", "json", pcap)
+			if errOut != "" {
+				t.Errorf("stderr: %s", errOut)
+			}
+			if len(tr.ExpectWithoutKeys) == 0 {
+				t.Fatalf("%s: truth has no expect_without_keys", tr.Scenario)
+			}
+			var generic report
+			if err := json.Unmarshal([]byte(out), &generic); err != nil {
+				t.Fatal(err)
+			}
+			for i, e := range tr.ExpectWithoutKeys {
+				t.Run(fmt.Sprintf("%d-%s", i, e.Rule), func(t *testing.T) { check(t, tr, e, generic.Findings) })
+			}
+			if rep.Summary.Transactions != 0 {
+				t.Errorf("%d transactions without keys", rep.Summary.Transactions)
+			}
+			for _, c := range rep.Connections {
+				if c.TLS == nil || c.TLS.Decrypted || c.TLS.Note != "no key for this session" {
+					t.Errorf("conn %d: tls %+v", c.ID, c.TLS)
+				}
+			}
+			for _, f := range generic.Findings {
+				if f.Severity == "error" {
+					t.Errorf("error finding on ordinary HTTPS: %s", describe(f))
+				}
+				if slices.Contains(recordRules, f.Rule) &&
+					(f.Details["judged_from"] != "tls-records" || !strings.Contains(f.Message, "judged from TLS records")) {
+					t.Errorf("%s judged without keys does not say it was judged from TLS records: %s", f.Rule, describe(f))
+				}
+			}
+		})
+	}
+}
+
 // badInputBase is the recording the bad-input tests damage.
 const badInputBase = "python-tls-nagle"
 
@@ -172,6 +221,11 @@ func TestTLSBadInput(t *testing.T) {
 	noHTTPFindings := func(t *testing.T, rep tlsReport) {
 		t.Helper()
 		for _, f := range rep.Findings {
+			// a stall judged from the TLS records and TCP is not read from
+			// the undecrypted bytes, and says so
+			if f.Details["judged_from"] == "tls-records" && strings.Contains(f.Message, "judged from TLS records") {
+				continue
+			}
 			if slices.Contains(httpRules, f.Rule) {
 				t.Errorf("finding from bytes that were not decrypted: %s %v %s", f.Rule, f.Frames, f.Message)
 			}

@@ -1,6 +1,7 @@
 package analyzetest
 
 import (
+	"github.com/connlint/connlint/reassembly/tls"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -344,4 +345,24 @@ func MS(v float64) time.Duration { return time.Duration(v * float64(time.Millise
 func Near(got, want, tol time.Duration) bool {
 	d := got - want
 	return d <= tol && d >= -tol
+}
+
+// TLS sends one TLS record of n payload bytes (type typ, 23 for
+// application data) from d at ms in one segment (acknowledging everything
+// the peer sent) and delivers it to the engine with the handshake facts f,
+// as the TLS consumer does for a connection it cannot decrypt.
+func (lc *Conn) TLS(d flow.Dir, ms float64, typ tls.ContentType, n int, f tls.Facts) flow.Pos {
+	// a TLS connection without keys is "not HTTP" to the reassembler
+	lc.C.HTTP, lc.C.NotHTTP = false, true
+	p := lc.Data(d, ms, n+5)
+	last := p
+	last.Offset = p.Offset + uint64(n+5) - 1
+	td := tls.ClientToServer
+	if d == flow.ServerToClient {
+		td = tls.ServerToClient
+	}
+	r := tls.Record{Dir: td, Type: typ, Version: 0x0303, Length: n, Start: int64(p.Offset), End: int64(p.Offset) + int64(n+5),
+		Encrypted: typ == tls.TypeApplicationData}
+	lc.K.E.TLSRecord(lc.C, r, f, p, last)
+	return p
 }

@@ -49,6 +49,7 @@ var Rules = mustValidate(slices.Concat(
 		lifecycle.NoConnectionReuse,
 		lifecycle.ParallelConnections,
 		lifecycle.PortChurn,
+		lifecycle.TLSFullHandshakeRepeated,
 	},
 	// proxy: what happens on the two legs of a proxy (both read
 	// proxy.LegsPass, which pairs the legs)

@@ -12,8 +12,8 @@ func TestSuiteValid(t *testing.T) {
 	if err := analyze.Validate(Rules); err != nil {
 		t.Fatal(err)
 	}
-	if len(Rules) != 22 || len(IDs()) != 22 {
-		t.Errorf("%d rules, want 22", len(Rules))
+	if len(Rules) != 23 || len(IDs()) != 23 {
+		t.Errorf("%d rules, want 23", len(Rules))
 	}
 	for _, id := range IDs() {
 		if Lookup(id) == nil || Lookup(id).ID != id {

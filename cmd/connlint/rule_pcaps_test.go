@@ -16,6 +16,7 @@ import (
 func TestEveryRuleFiresAndHasANearMiss(t *testing.T) {
 	lab := func(name string) string { return filepath.Join("..", "..", "testdata", "lab", name+".pcap") }
 	corpus := func(p string) string { return "corpus:/" + p }
+	tlsCap := func(name string) string { return filepath.Join("..", "..", "testdata", "tls", name+".pcap") }
 	cases := []struct {
 		rule       string
 		fires      string
@@ -43,6 +44,7 @@ func TestEveryRuleFiresAndHasANearMiss(t *testing.T) {
 		{"parallel-connections", lab("parallel-connections"), lab("parallel-connections-six"), "exactly six at once"},
 		{"port-churn", lab("port-churn"), lab("no-connection-reuse"), "ten short connections"},
 		{"hop-by-hop-forwarded", lab("hop-by-hop-forwarded"), lab("hop-by-hop-squid"), "squid strips hop-by-hop headers"},
+		{"tls-full-handshake-repeated", tlsCap("nginx-tls12-full-repeated"), tlsCap("nginx-tls12-resumed"), "curl's session cache resumes the TLS 1.2 session on every new connection"},
 		{"dumb-proxy-keepalive", lab("dumb-proxy-keepalive"), lab("dumb-proxy-keepalive-squid"), "squid answers the HTTP/1.0 keep-alive client properly"},
 	}
 	covered := map[string]bool{}

@@ -13,7 +13,7 @@
 set -euo pipefail
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="${TLS_OUT:-$DIR}"
-ONLY="${TLS_ONLY:-nginx-tls12-aesgcm nginx-tls13-aesgcm nginx-tls13-chacha python-tls-nagle}"
+ONLY="${TLS_ONLY:-nginx-tls12-aesgcm nginx-tls13-aesgcm nginx-tls13-chacha python-tls-nagle nginx-tls12-full-repeated nginx-tls12-resumed nginx-tls13-full-repeated}"
 NS=cltls
 LO=127.0.0.1
 WORK="$(mktemp -d /tmp/connlint-tls.XXXXXX)"
@@ -107,10 +107,10 @@ curl_k() { # name curl-args...
 		--resolve connlint.test:"$PORT":$LO "$@" -o /dev/null -o /dev/null -o /dev/null -o /dev/null
 }
 
-truth() { # name description expectations-json
-	python3 - "$OUT" "$1" "$2" "$3" <<'PY'
+truth() { # name description expectations-json [expectations-without-keys-json]
+	python3 - "$OUT" "$1" "$2" "$3" "${4:-[]}" <<'PY'
 import json, subprocess, sys
-out, name, desc, expect = sys.argv[1:]
+out, name, desc, expect, nokeys = sys.argv[1:]
 pcap, keys = f"{out}/{name}.pcap", f"{out}/{name}.keys"
 # http.desegment_body off: tshark shows a message at the frame of its header block, as connlint does.
 rows = subprocess.run(["tshark", "-o", f"tls.keylog_file:{keys}", "-o", "http.desegment_body:FALSE",
@@ -131,11 +131,34 @@ if not req or len(req) != len(resp):
 hs = subprocess.run(["tshark", "-o", f"tls.keylog_file:{keys}", "-r", pcap, "-Y", "tls.handshake.type == 2",
                      "-T", "fields", "-e", "tls.handshake.ciphersuite", "-e", "tls.handshake.extensions.supported_version",
                      "-e", "tls.handshake.version"], check=True, capture_output=True, text=True).stdout.split()
+# Handshakes per connection, from tshark with the keys (TLS 1.3 encrypts Certificate and
+# NewSessionTicket): the ClientHello's frame, whether the server resumed (no Certificate) and
+# whether it offered resumption (a non-empty TLS 1.2 session ID, or a NewSessionTicket).
+rows = subprocess.run(["tshark", "-o", f"tls.keylog_file:{keys}", "-r", pcap, "-Y", "tls.handshake.type == 1 || tls.handshake.type == 2 || tls.handshake.type == 11 || tls.handshake.type == 4",
+                       "-T", "fields", "-e", "tcp.stream", "-e", "frame.number", "-e", "tls.handshake.type",
+                       "-e", "tls.handshake.session_id_length"],
+                      check=True, capture_output=True, text=True).stdout.strip().split("\n")
+streams = {}
+for r in rows:
+    f = r.split("\t") + [""] * 5
+    if not f[0]:
+        continue
+    s = streams.setdefault(int(f[0]), {"stream": int(f[0]), "client_hello": 0, "certificate": False, "offered": False})
+    types = f[2].split(",")
+    if "1" in types and not s["client_hello"]:
+        s["client_hello"] = int(f[1])
+    if "11" in types:
+        s["certificate"] = True
+    if "4" in types or ("2" in types and f[3].split(",")[-1] not in ("", "0")):
+        s["offered"] = True
+handshakes = [dict(v, resumed=not v["certificate"]) for _, v in sorted(streams.items())]
+for h in handshakes:
+    del h["certificate"]
 t = {"scenario": name, "description": desc, "pcap": f"{name}.pcap", "source": "recorded",
-     "rtt_ms": 0.05, "expect": json.loads(expect), "quiet": ["error"],
+     "rtt_ms": 0.05, "expect": json.loads(expect), "expect_without_keys": json.loads(nokeys), "quiet": ["error"],
      "transactions": len(req), "all_answered": True,
      "facts": {"keylog": f"{name}.keys", "tshark": {"requests": req, "responses": resp},
-               "server_hello": hs}}
+               "server_hello": hs, "handshakes": handshakes}}
 with open(f"{out}/{name}.truth.json", "w") as fh:
     json.dump(t, fh, indent=1)
     fh.write("\n")
@@ -198,7 +221,53 @@ PY
 			"https://connlint.test:$PORT/a.txt" "https://connlint.test:$PORT/a.txt"
 		cap_stop $n
 		truth $n "python3's http.server wrapped in TLS (HTTP/1.1 keep-alive) writes each response's headers and body in two TLS records, with Nagle on; curl fetches the same URL four times on one connection and delays its ACKs, so every body record waits ~40 ms for the delayed ACK. Only visible with the keys: the stall is a true finding inside TLS." \
-			'[{"rule": "nagle-delayed-ack", "fire": true, "min_count": 1, "message_contains": "headers"}, {"rule": "content-length-mismatch", "fire": false}]'
+			'[{"rule": "nagle-delayed-ack", "fire": true, "min_count": 1, "message_contains": "headers"}, {"rule": "content-length-mismatch", "fire": false}]' \
+			'[{"rule": "nagle-delayed-ack", "fire": true, "min_count": 3, "message_contains": "judged from TLS records"}, {"rule": "content-length-mismatch", "fire": false}]'
+		;;
+	nginx-tls12-full-repeated)
+		PORT=8447
+		nginx_tls $PORT TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 "ssl_session_cache shared:cltls:1m; ssl_session_tickets on;"
+		cap_start $n
+		rm -f "$OUT/$n.keys"
+		for i in 1 2 3 4 5 6; do
+			# a new curl process per request: no session cache, no connection to reuse
+			nsx env SSLKEYLOGFILE="$OUT/$n.keys" timeout 30 curl -sS -k -m 20 --http1.1 --tlsv1.2 --tls-max 1.2 \
+				--resolve connlint.test:$PORT:$LO "https://connlint.test:$PORT/a.txt" -o /dev/null
+			sleep 0.05
+		done
+		cap_stop $n
+		truth $n "six curl processes, one GET each, to nginx over TLS 1.2 with a session cache and tickets: every connection is a full handshake (certificate, key exchange, two round trips) although the server offered resumption in each ServerHello (session ID and ticket), and nginx offered to keep each connection open. tls-full-handshake-repeated and no-connection-reuse fire, with and without the keys." \
+			'[{"rule": "tls-full-handshake-repeated", "fire": true, "min_count": 1, "severity": "info", "message_contains": "5 connections"}, {"rule": "no-connection-reuse", "fire": true, "min_count": 1}]' \
+			'[{"rule": "tls-full-handshake-repeated", "fire": true, "min_count": 1, "severity": "info", "message_contains": "5 connections"}, {"rule": "no-connection-reuse", "fire": true, "min_count": 1, "message_contains": "judged from TLS records"}]'
+		;;
+	nginx-tls12-resumed)
+		PORT=8448
+		nginx_tls $PORT TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 "ssl_session_cache shared:cltls:1m; ssl_session_tickets on;"
+		cap_start $n
+		# one curl, six URLs, Connection: close: a new connection per request (nginx closes each), and
+		# curl's session cache resumes the session on connections 2-6: the near miss
+		curl_k $n --tlsv1.2 --tls-max 1.2 -H "Connection: close" "https://connlint.test:$PORT/a.txt" "https://connlint.test:$PORT/b.txt" \
+			"https://connlint.test:$PORT/a.txt" "https://connlint.test:$PORT/b.txt" "https://connlint.test:$PORT/a.txt" "https://connlint.test:$PORT/b.txt" \
+			-o /dev/null -o /dev/null
+		cap_stop $n
+		truth $n "one curl process fetches six URLs with Connection: close: nginx closes each connection, curl opens a new one and resumes the TLS 1.2 session (abbreviated handshake, no certificate) on connections 2 to 6. The near miss of tls-full-handshake-repeated; the server closing first is no no-connection-reuse." \
+			'[{"rule": "tls-full-handshake-repeated", "fire": false}, {"rule": "no-connection-reuse", "fire": false}]' \
+			'[{"rule": "tls-full-handshake-repeated", "fire": false}, {"rule": "no-connection-reuse", "fire": false}]'
+		;;
+	nginx-tls13-full-repeated)
+		PORT=8449
+		nginx_tls $PORT TLSv1.3 HIGH "ssl_session_cache shared:cltls13:1m; ssl_session_tickets on;"
+		cap_start $n
+		rm -f "$OUT/$n.keys"
+		for i in 1 2 3 4 5 6; do
+			nsx env SSLKEYLOGFILE="$OUT/$n.keys" timeout 30 curl -sS -k -m 20 --http1.1 --tlsv1.3 \
+				--resolve connlint.test:$PORT:$LO "https://connlint.test:$PORT/a.txt" -o /dev/null
+			sleep 0.05
+		done
+		cap_stop $n
+		truth $n "six curl processes, one GET each, to nginx over TLS 1.3: full handshakes every time although nginx sent NewSessionTickets. TLS 1.3 encrypts the tickets, so the offer is seen with the keys only: with them tls-full-handshake-repeated fires; without them it stays silent (no offer seen) while no-connection-reuse still fires from the records." \
+			'[{"rule": "tls-full-handshake-repeated", "fire": true, "min_count": 1, "message_contains": "TLS 1.3"}, {"rule": "no-connection-reuse", "fire": true, "min_count": 1}]' \
+			'[{"rule": "tls-full-handshake-repeated", "fire": false}, {"rule": "no-connection-reuse", "fire": true, "min_count": 1, "message_contains": "judged from TLS records"}]'
 		;;
 	*) die "unknown scenario $n" ;;
 	esac

@@ -128,18 +128,27 @@ type abortCand struct {
 }
 
 func (a *abortiveClose) End(ctx *analyze.Ctx) {
-	if c := a.evaluate(ctx.Conn); c != nil {
+	if c := a.evaluate(ctx.Conn, ctx.TLS()); c != nil {
 		a.report(ctx, c)
 	}
 }
 
 // evaluate decides whether the connection's RST lost data; nil when it did
 // not, or when the capture cannot tell.
-func (a *abortiveClose) evaluate(c *reassembly.Conn) *abortCand {
+//
+// tlsRecords: a TLS connection that was not decrypted, judged from its
+// record layer and TCP alone: the unacknowledged bytes are the evidence
+// (there are no transactions to list).
+func (a *abortiveClose) evaluate(c *reassembly.Conn, tls *analyze.TLSFlow) *abortCand {
 	r := a.rst
-	// connlint judges HTTP: a reset TLS or SSH session is someone else's
-	// business (and its "lost" bytes cannot be tied to transactions)
-	if r == nil || c.End == reassembly.EndRefused || !c.HTTP {
+	tlsRecords := tls.RecordsJudged()
+	if !tlsRecords {
+		tls = nil
+	}
+	// connlint judges HTTP (or HTTPS from its TLS records): a reset SSH
+	// session is someone else's business (and its "lost" bytes cannot be
+	// tied to transactions)
+	if r == nil || c.End == reassembly.EndRefused || !c.HTTP && !tlsRecords {
 		return nil
 	}
 	// one side absent from the capture: what it acknowledged is unknown
@@ -178,6 +187,16 @@ func (a *abortiveClose) evaluate(c *reassembly.Conn) *abortCand {
 	}
 	if a.sent[x] > a.acked[x] && !afterGap {
 		cand.ownUnacked = a.sent[x] - a.acked[x]
+	}
+	if tls != nil {
+		cand.peerUnacked = tlsLost(tls, peer, a.acked[peer], peerSent, cand.peerUnacked)
+		cand.ownUnacked = tlsLost(tls, x, a.acked[x], a.sent[x], cand.ownUnacked)
+		if a.fin[peer] && a.acked[x] >= a.finSent[peer] {
+			// everything the resetter sent before the peer's FIN arrived was
+			// acknowledged: the rest was written into a closing connection
+			// (the keep-alive race), not thrown away by this RST
+			cand.ownUnacked = 0
+		}
 	}
 	cand.lost = a.lostBy(r, x)
 	if afterGap && cand.peerUnacked == 0 {
@@ -221,6 +240,17 @@ func (a *abortiveClose) lostBy(r *reassembly.Segment, x flow.Dir) []lostTx {
 		lost = append(lost, l)
 	}
 	return lost
+}
+
+// tlsLost returns the n unacknowledged bytes of direction d in (acked,
+// sent], or 0 when they are nothing but d's last alert record (a
+// close_notify the reset overtook: no application data lost).
+func tlsLost(f *analyze.TLSFlow, d flow.Dir, acked, sent, n uint64) uint64 {
+	al := f.LastAlert[d]
+	if n > 0 && al[1] == sent && acked >= al[0] {
+		return 0
+	}
+	return n
 }
 
 // holeBytes counts the bytes of direction d in [from, to) that fall in
@@ -310,11 +340,20 @@ func (a *abortiveClose) report(ctx *analyze.Ctx, c *abortCand) {
 	if x == flow.ClientToServer {
 		hint = "a client that resets loses the rest of the response: read it to the end (or close with FIN) before closing; if it gave up on purpose (timeout, cancel), this is the cost"
 	}
+	judged := ""
+	if f := ctx.TLS(); !ctx.Conn.HTTP && f.RecordsJudged() {
+		attrs["judged_from"] = "tls-records"
+		judged = " (judged from TLS records and TCP, not decrypted)"
+		if f.Unanswered && f.UnansweredAt.Ord < r.Ord && x == flow.ServerToClient {
+			parts = append(parts, fmt.Sprintf("the client's last TLS application data (frame %d) had no answer", f.UnansweredAt.Frame))
+			ev = append([]flow.Pos{f.UnansweredAt}, ev...)
+		}
+	}
 	ctx.Report(analyze.Finding{
 		Transaction: tx,
 		Time:        r.Time,
 		Frames:      analyze.Frames(ev...),
-		Message:     fmt.Sprintf("the %s reset the connection (RST, frame %d) while %s: %s", who, r.Frame, strings.Join(parts, " and "), consequence),
+		Message:     fmt.Sprintf("the %s reset the connection (RST, frame %d)%s while %s: %s", who, r.Frame, judged, strings.Join(parts, " and "), consequence),
 		Hint:        hint,
 		Attrs:       attrs,
 	})

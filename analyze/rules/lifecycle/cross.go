@@ -48,11 +48,18 @@ const crossFeedMax = 4096
 const maxCopiesPerConn = 8
 
 // pairKey is a client address and the server it talks to: the unit the
-// cross-connection rules count in.
+// cross-connection rules count in. sni is the TLS server name ("" for
+// cleartext): one server address can serve many names, and a client reuses
+// (or resumes) a connection only for the name it was opened for.
 type pairKey struct {
 	client netip.Addr
 	server netip.AddrPort
+	sni    string
 }
+
+// tcpPair is k without the server name: what TCP itself counts in (ports,
+// TIME_WAIT).
+func (k pairKey) tcpPair() pairKey { k.sni = ""; return k }
 
 // crossConn is the compact per-connection record.
 type crossConn struct {
@@ -83,6 +90,16 @@ type crossConn struct {
 	// its last packet.
 	doneAt time.Time
 
+	// tlsRec: a TLS connection that was not decrypted, judged from its
+	// records: txs counts its request/response exchanges, completeTx says
+	// the last one was answered, and the server's persistence offer
+	// (invisible) is taken from its not closing first.
+	tlsRec bool
+	tls    *tlsFacts // nil unless TLS
+	// initiator is the side that decided to close: the sender of the first
+	// TLS close_notify when it came before any FIN or RST, else closer.
+	initiator int
+
 	txs                int
 	offeredPersistence bool
 	serverAskedClose   bool
@@ -90,6 +107,16 @@ type crossConn struct {
 	completeTx         bool // its (only or last) transaction has a complete response
 
 	copies []reqCopy // non-idempotent requests, first maxCopiesPerConn
+}
+
+// tlsFacts is what tls-full-handshake-repeated needs of a TLS connection.
+type tlsFacts struct {
+	version           string
+	serverHello       bool
+	resumed           bool
+	resumptionOffered bool          // session ID or ticket offered by the server (or resumed)
+	clientTried       bool          // the client offered a ticket or PSK
+	hs                time.Duration // SYN → first application data (TCP + TLS handshakes)
 }
 
 // reqCopy is one non-idempotent request as unsafe-retry matches it.
@@ -127,6 +154,20 @@ func compactConn(s *analyze.ConnSummary) *crossConn {
 		serverAskedClose:   s.ServerAskedClose,
 		keepAliveTimeout:   s.KeepAliveTimeout,
 	}
+	if t := s.TLS; t != nil {
+		r.key.sni = t.Facts.SNI
+		r.tls = &tlsFacts{version: t.Facts.VersionName(), serverHello: t.Facts.ServerHello, resumed: t.Facts.Resumed,
+			resumptionOffered: t.Facts.ResumptionOffered, clientTried: t.Facts.TicketOffered || t.Facts.PSKOffered}
+		if t.FirstRequest.Frame != 0 && c.SYN.Frame != 0 {
+			r.tls.hs = nonNeg(t.FirstRequest.Time.Sub(c.SYN.Time))
+		}
+		if !c.HTTP && t.RecordsJudged() {
+			r.tlsRec = true
+			r.txs = t.Exchanges
+			r.completeTx = t.Exchanges > 0 && !t.Unanswered
+			r.offeredPersistence = true
+		}
+	}
 	if c.SYN.Frame != 0 {
 		r.first = analyze.FrameAt(c.SYN)
 		if c.HandshakeACK.Frame != 0 {
@@ -137,6 +178,17 @@ func compactConn(s *analyze.ConnSummary) *crossConn {
 		r.closer = s.Close.First
 		r.closeRST = s.Close.RST(c, flow.Dir(r.closer))
 		r.closeAt, r.closePos = p.Time, analyze.FrameAt(*p)
+	}
+	if r.tls != nil && r.tls.hs > 0 {
+		// HTTPS: the set-up a reused connection saves is the TCP and the
+		// TLS handshake, SYN → first application data
+		r.handshake = r.tls.hs
+	}
+	r.initiator = r.closer
+	if t := s.TLS; t != nil && t.AlertFirst >= 0 {
+		if p := s.Close.FirstPos(); p == nil || t.AlertAt.Ord < p.Ord {
+			r.initiator = t.AlertFirst
+		}
 	}
 	r.doneAt = r.end
 	if r.closer >= 0 {
@@ -344,4 +396,10 @@ func nonNeg(d time.Duration) time.Duration {
 }
 
 // pairText names a client→server pair in messages.
-func pairText(k pairKey) string { return k.client.String() + " → " + k.server.String() }
+func pairText(k pairKey) string {
+	t := k.client.String() + " → " + k.server.String()
+	if k.sni != "" {
+		t += " (TLS server name " + k.sni + ")"
+	}
+	return t
+}

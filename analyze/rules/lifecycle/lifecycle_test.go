@@ -14,7 +14,7 @@ import (
 // assert on what the findings carry: count, evidence, attributes.
 
 // family is this package's rules, as the suite lists them.
-var family = []*analyze.Rule{AbortiveClose, KeepAliveRace, KeepAliveMisuse, UnsafeRetry, NoConnectionReuse, ParallelConnections, PortChurn}
+var family = []*analyze.Rule{AbortiveClose, KeepAliveRace, KeepAliveMisuse, UnsafeRetry, NoConnectionReuse, ParallelConnections, PortChurn, TLSFullHandshakeRepeated}
 
 // newCapture starts a capture running the family (only rules, when given).
 func newCapture(t *testing.T, cfg *analyze.Config, rules ...string) *analyzetest.Capture {

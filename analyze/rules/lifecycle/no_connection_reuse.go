@@ -56,6 +56,8 @@ type noReuseRun struct {
 	nDone     int
 	refs      []analyze.ConnRef
 	frames    []analyze.Frame
+	tlsRec    int // connections judged from TLS records
+	tlsAny    int // TLS connections (handshake = TCP + TLS set-up)
 }
 
 // reusable returns the latest recent close at or before t.
@@ -87,7 +89,7 @@ func newNoReuse(cfg *analyze.Config) analyze.Aggregate {
 
 func (n *noReuse) process(rep *analyze.Reporter, c *crossConn) {
 	defer n.tab.expire(c.end, func(e *crossEntry[*noReuseRun]) { n.finish(rep, e.key, e.val) })
-	if !c.http || c.refused || c.gap || c.txs == 0 {
+	if !c.http && !c.tlsRec || c.refused || c.gap || c.txs == 0 {
 		return
 	}
 	e := n.tab.get(c.key, c.end, func() *noReuseRun { return &noReuseRun{} })
@@ -99,7 +101,7 @@ func (n *noReuse) process(rep *analyze.Reporter, c *crossConn) {
 		return
 	case !c.completeTx:
 		return // no complete answer: says nothing either way
-	case !c.offeredPersistence || c.serverAskedClose || c.closer == 1:
+	case !c.offeredPersistence || c.serverAskedClose || c.initiator == 1:
 		// the server ended this one: the client had no choice here, but
 		// that says nothing about the connections the server did keep
 		// open (a scanner mixing bad and good requests, say)
@@ -124,6 +126,12 @@ func (n *noReuse) process(rep *analyze.Reporter, c *crossConn) {
 		run.first = &cp
 	}
 	run.count++
+	if c.tlsRec {
+		run.tlsRec++
+	}
+	if c.tls != nil {
+		run.tlsAny++
+	}
 	if c.handshake > 0 {
 		run.handshake += c.handshake
 		run.hsSeen++
@@ -157,12 +165,23 @@ func (n *noReuse) finish(rep *analyze.Reporter, k pairKey, run *noReuseRun) {
 	}
 	sort.Slice(run.frames, func(i, j int) bool { return run.frames[i].Frame < run.frames[j].Frame })
 	sort.Slice(run.refs, func(i, j int) bool { return run.refs[i].ID < run.refs[j].ID })
+	what, offer, hsWhat := "one transaction", "although the server offered to keep them open", "TCP handshakes"
+	if run.tlsAny > 0 {
+		hsWhat = "TCP and TLS handshakes (SYN to first application data)"
+	}
+	if run.tlsRec > 0 {
+		// HTTPS without keys: the exchanges are the request/response
+		// rhythm of application-data records; the server's persistence
+		// offer is invisible, its not closing first stands in for it.
+		what, offer = "one exchange of TLS application data", "although the server did not close them (judged from TLS records, not decrypted)"
+		attrs["judged_from"] = "tls-records"
+	}
 	rep.Report(analyze.Finding{
 		Time:     run.first.start,
 		Frames:   run.frames,
 		Duration: run.handshake,
-		Message: fmt.Sprintf("%s: %d connections in %s carried one transaction each, each opened after an earlier one had closed, although the server offered to keep them open; %s spent in TCP handshakes%s",
-			pairText(k), run.count, analyze.Dur(span), analyze.Dur(run.handshake), saved),
+		Message: fmt.Sprintf("%s: %d connections in %s carried %s each, each opened after an earlier one had closed, %s; %s spent in %s%s",
+			pairText(k), run.count, analyze.Dur(span), what, offer, analyze.Dur(run.handshake), hsWhat, saved),
 		Hint:    "reuse connections: keep one client (connection pool / HTTP agent) for all requests instead of one per request, and do not send Connection: close unless done",
 		Related: run.refs,
 		Attrs:   attrs,

@@ -55,6 +55,7 @@ func (i *interval) covers(j *interval) bool {
 type parallelPair struct {
 	ivs   []*interval
 	total int // connections in the episode
+	tls   int // connections judged from TLS records
 	peak  int
 	at    time.Time
 	atOrd int64
@@ -79,13 +80,16 @@ func newParallel(cfg *analyze.Config) analyze.Aggregate {
 
 func (p *parallel) process(rep *analyze.Reporter, c *crossConn) {
 	defer p.tab.expire(c.end, func(e *crossEntry[*parallelPair]) { p.report(rep, e.key, e.val) })
-	if !c.http || c.refused {
+	if !c.http && !c.tlsRec || c.refused {
 		return
 	}
 	e := p.tab.get(c.key, c.end, func() *parallelPair { return &parallelPair{} })
 	pp := e.val
 	n := &interval{start: c.start, end: c.doneAt, startOrd: c.startOrd, ref: c.ref, frame: c.first, open: 1}
 	pp.total++
+	if c.tlsRec {
+		pp.tls++
+	}
 	for _, j := range pp.ivs {
 		if n.covers(j) {
 			j.open++
@@ -152,13 +156,19 @@ func (p *parallel) report(rep *analyze.Reporter, k pairKey, pp *parallelPair) {
 	if pp.peak <= p.cfg.ParallelMax {
 		return
 	}
+	attrs := map[string]any{"peak": pp.peak, "limit": p.cfg.ParallelMax, "connections": pp.total}
+	judged := ""
+	if pp.tls > 0 {
+		attrs["judged_from"] = "tls-records"
+		judged = fmt.Sprintf(" (%d of them TLS connections judged from their records, not decrypted)", pp.tls)
+	}
 	rep.Report(analyze.Finding{
 		Time:   pp.at,
 		Frames: []analyze.Frame{pp.frame},
-		Message: fmt.Sprintf("%s: %d connections were open at the same time (limit %d), the peak reached when the connection at frame %d opened; %d connections to this server in all",
-			pairText(k), pp.peak, p.cfg.ParallelMax, pp.frame.Frame, pp.total),
+		Message: fmt.Sprintf("%s: %d connections were open at the same time (limit %d), the peak reached when the connection at frame %d opened; %d connections to this server in all%s",
+			pairText(k), pp.peak, p.cfg.ParallelMax, pp.frame.Frame, pp.total, judged),
 		Hint:    "limit concurrent connections per server (browsers use 6; RFC 9112 §9.4) and reuse the open ones; queue the rest",
 		Related: pp.refs,
-		Attrs:   map[string]any{"peak": pp.peak, "limit": p.cfg.ParallelMax, "connections": pp.total},
+		Attrs:   attrs,
 	})
 }

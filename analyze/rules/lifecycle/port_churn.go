@@ -119,7 +119,7 @@ func (p *portChurn) process(rep *analyze.Reporter, c *crossConn) {
 	if c.refused || c.oneSided || p.tw <= 0 {
 		return
 	}
-	e := p.tab.get(c.key, c.end, func() *churnPair { return &churnPair{ports: map[uint16]portUse{}} })
+	e := p.tab.get(c.key.tcpPair(), c.end, func() *churnPair { return &churnPair{ports: map[uint16]portUse{}} })
 	cp := e.val
 	defer func() { p.tab.resize(e, len(cp.buckets)+len(cp.ports)) }()
 	port := c.ref.Client.Port()
@@ -135,7 +135,7 @@ func (p *portChurn) process(rep *analyze.Reporter, c *crossConn) {
 	p.measure(cp, c.end)
 	if cp.detected && c.end.Sub(cp.since) > p.cfg.CrossWindow {
 		// a live capture that never goes quiet still gets a finding per window
-		p.report(rep, c.key, cp)
+		p.report(rep, c.key.tcpPair(), cp)
 	}
 }
 

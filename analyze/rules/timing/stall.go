@@ -143,6 +143,9 @@ type stallCand struct {
 	state    candState
 	msgD     *http1.Message
 	msgN     *http1.Message
+	// exchange is set (1-based) for a stall confirmed from TLS records (a
+	// connection that was not decrypted): the exchange N belongs to.
+	exchange int
 }
 
 type candState uint8
@@ -163,13 +166,29 @@ type stallDetector struct {
 	// settled: the confirmed stalls of the transaction being dispatched
 	// (the rules read them in their Transaction, after the pass's).
 	settled []*stallCand
+	// recSettled: the stalls confirmed by the TLS record being dispatched
+	// (the rules read them in their Record); lastRec: each direction's
+	// previous record.
+	recSettled []*stallCand
+	lastRec    [2]recSpan
 }
+
+// recSpan is a TLS record's stream offsets [first, last] and whether it was
+// judged application data.
+type recSpan struct {
+	valid       bool
+	first, last uint64
+	app         bool
+}
+
+func (r recSpan) has(off uint64) bool { return r.valid && off >= r.first && off <= r.last }
 
 var (
 	_ analyze.SegmentChecker     = (*stallDetector)(nil)
 	_ analyze.GapChecker         = (*stallDetector)(nil)
 	_ analyze.MessageChecker     = (*stallDetector)(nil)
 	_ analyze.TransactionChecker = (*stallDetector)(nil)
+	_ analyze.RecordChecker      = (*stallDetector)(nil)
 	_ analyze.EndChecker         = (*stallDetector)(nil)
 )
 
@@ -294,6 +313,12 @@ func (s *stallDetector) ack(ctx *analyze.Ctx, acker flow.Dir, g *reassembly.Segm
 		rel.segs++
 		if mss > 0 && fullSized(f.n, mss) {
 			rel.full++
+			if f.n >= 2*mss {
+				// a segment of several MSS: the capture host merged them
+				// (GRO/LRO, TSO before the wire); the receiver saw several
+				// full-sized segments and acknowledged at once (RFC 5681 §4.2)
+				rel.full += f.n/mss - 1
+			}
 		} else if !rel.small {
 			rel.small, rel.smallBytes = true, f.n
 		}
@@ -409,6 +434,65 @@ func (s *stallDetector) Message(ctx *analyze.Ctx, m *http1.Message) {
 			c.msgN, c.state = m, candConfirmed
 		}
 		keep = append(keep, c)
+	}
+	clear(s.pending[len(keep):])
+	s.pending = keep
+}
+
+// recordStallsOf returns the stalls the pass confirmed with the TLS record
+// being dispatched (valid during Record).
+func recordStallsOf(ctx *analyze.Ctx) []*stallCand {
+	return ctx.ResultOf(StallPass).(*stallDetector).recSettled
+}
+
+// Record implements RecordChecker: on a TLS connection that was not
+// decrypted, records stand in for messages. A wait counts when the data
+// before it (D's last byte) and the held data (N's first byte) are both
+// application data — one record, or consecutive records of one run (the
+// TCP checks already saw no data from the peer in between): the sender
+// wrote one answer in pieces. A wait next to a handshake record, a
+// presumed session ticket or an alert is not one (a TLS 1.3 server's
+// tickets sent just before its response are TLS's business, not the
+// application's writes).
+func (s *stallDetector) Record(ctx *analyze.Ctx, r *analyze.TLSRecord) {
+	clear(s.recSettled)
+	s.recSettled = s.recSettled[:0]
+	d := r.Dir
+	prev := s.lastRec[d]
+	cur := recSpan{valid: true, first: r.First.Offset, last: r.Last.Offset, app: r.AppData}
+	s.lastRec[d] = cur
+	if !ctx.TLS().RecordsJudged() {
+		return
+	}
+	keep := s.pending[:0]
+	for _, c := range s.pending {
+		if c.dir != d || c.state == candConfirmed {
+			keep = append(keep, c)
+			continue
+		}
+		lastD, firstN := c.n.pos.off-1, c.n.pos.off
+		ok := false
+		switch {
+		case c.state == candWaitNext:
+			ok = cur.first == firstN && cur.app
+		case cur.has(lastD) && cur.has(firstN):
+			ok = cur.app
+		case cur.has(lastD):
+			if cur.app {
+				c.state = candWaitNext
+				keep = append(keep, c)
+			}
+			continue
+		case cur.last < lastD:
+			keep = append(keep, c) // an earlier record
+			continue
+		default:
+			ok = prev.has(lastD) && prev.app && cur.first == firstN && cur.app
+		}
+		if ok {
+			c.state, c.exchange = candConfirmed, r.Exchange
+			s.recSettled = append(s.recSettled, c)
+		}
 	}
 	clear(s.pending[len(keep):])
 	s.pending = keep

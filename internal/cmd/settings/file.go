@@ -150,7 +150,7 @@ func (fc *fileConfig) compileSuppressions(now time.Time, known func(string) bool
 // fileKeys are the keys of the thresholds: and limits: sections; each is
 // also a flag of the same name.
 var fileKeys = map[string][]string{
-	"thresholds": {"stall-min", "no-reuse-min", "parallel-max", "msl", "ephemeral-ports", "unframed-idle", "handshake-share", "initial-window"},
+	"thresholds": {"stall-min", "no-reuse-min", "tls-full-handshakes-min", "parallel-max", "msl", "ephemeral-ports", "unframed-idle", "handshake-share", "initial-window"},
 	"limits":     {"max-conns", "max-ooo-bytes", "max-ooo-total", "idle-timeout"},
 }
 

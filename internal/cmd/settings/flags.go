@@ -33,6 +33,7 @@ type Analysis struct {
 	idle     time.Duration
 	stallMin time.Duration
 	noReuse  int
+	tlsFull  int
 	parallel int
 	msl      time.Duration
 	ports    int
@@ -80,6 +81,7 @@ func (f *Analysis) Register(fs *pflag.FlagSet, defaultFormat string) {
 	fs.DurationVar(&f.idle, "idle-timeout", reassembly.DefaultIdleTimeout, "evict connections idle this long (capture time)")
 	fs.DurationVar(&f.stallMin, "stall-min", def.StallMin, "delayed-ack-stall: minimum ACK delay beyond the path RTT")
 	fs.IntVar(&f.noReuse, "no-reuse-min", def.NoReuseMin, "no-connection-reuse: sequential one-request connections that fire the rule")
+	fs.IntVar(&f.tlsFull, "tls-full-handshakes-min", def.TLSFullHandshakeMin, "tls-full-handshake-repeated: full TLS handshakes to one server after it offered resumption that fire the rule")
 	fs.IntVar(&f.parallel, "parallel-max", def.ParallelMax, "parallel-connections: concurrent connections allowed per client/server")
 	fs.DurationVar(&f.msl, "msl", def.MSL, "port-churn: maximum segment lifetime (TIME_WAIT lasts 2×MSL)")
 	fs.IntVar(&f.ports, "ephemeral-ports", def.EphemeralPorts, "port-churn: size of the client's ephemeral port range")
@@ -178,6 +180,7 @@ func (f *Analysis) Config() (*analyze.Config, error) {
 	}
 	c.StallMin, c.NoReuseMin, c.ParallelMax, c.MSL, c.EphemeralPorts = f.stallMin, f.noReuse, f.parallel, f.msl, f.ports
 	c.UnframedIdle = f.unframedIdle
+	c.TLSFullHandshakeMin = f.tlsFull
 	c.HandshakeShare, c.InitialWindowSegs = f.hsShare, f.iwSegs
 	return c, nil
 }
@@ -197,6 +200,7 @@ func (f *Analysis) checkValues() error {
 		{"idle-timeout", f.idle > 0, "a positive duration, like 5m", f.idle},
 		{"stall-min", f.stallMin > 0, "a positive duration, like 20ms", f.stallMin},
 		{"no-reuse-min", f.noReuse >= 2, "at least 2 connections", f.noReuse},
+		{"tls-full-handshakes-min", f.tlsFull >= 1, "at least 1 handshake", f.tlsFull},
 		{"parallel-max", f.parallel >= 1, "at least 1 connection", f.parallel},
 		{"msl", f.msl > 0, "a positive duration, like 30s", f.msl},
 		{"ephemeral-ports", f.ports >= 1 && f.ports <= 65535, "between 1 and 65535", f.ports},
