@@ -32,6 +32,9 @@ type Engine struct {
 	rules  []*Rule
 	passes []*Pass // required by an enabled rule, in order of first mention
 	aggs   []aggEntry
+	slots  []slot // per-connection checker kinds: passes, then rules
+	passAt map[*Pass]int
+	disp   dispatch
 	conns  map[uint64]*connState
 	sum    Summary
 	// txHist counts HTTP connections by number of transactions (for the median).
@@ -72,30 +75,51 @@ type pairKey struct {
 	server netip.AddrPort
 }
 
-// checkerEntry is one installed checker and who it belongs to: a rule, or a
-// pass (rule nil).
-type checkerEntry[T any] struct {
-	rule *Rule
-	pass *Pass
-	c    T
+// slot is one per-connection checker kind: a pass's (rule nil) or a rule's.
+// Passes come first, in Engine.passes order, so that a pass has seen an
+// event before any rule reading its result does.
+type slot struct {
+	rule    *Rule
+	pass    *Pass
+	newConn func(*Config) Checker
 }
 
+// dispatch lists, per event kind, the slots whose checker implements it (in
+// slot order). The kinds a checker implements are a property of its type,
+// read once from a prototype when the engine is made.
+type dispatch struct {
+	segs, gaps, incs, msgs, txs, ends []int
+}
+
+// connState is what the engine keeps per live connection. Checkers are made
+// on first use (the first event of a kind the checker implements, or a
+// rule's ResultOf): a connection that never carried data (a SYN flood, a
+// scan) holds the few segment checkers only, not one of every rule.
 type connState struct {
 	ctx    Ctx
 	report *ConnReport
 	counts map[string]int
 
-	segs []checkerEntry[SegmentChecker]
-	gaps []checkerEntry[GapChecker]
-	incs []checkerEntry[InconsistencyChecker]
-	msgs []checkerEntry[MessageChecker]
-	txs  []checkerEntry[TransactionChecker]
-	ends []checkerEntry[EndChecker]
-	sum  ConnSummary
+	checkers []Checker // by slot; nil until first use
+	sum      ConnSummary
 
-	passes []Checker // per-connection pass results, as Engine.passes
-	close  CloseFacts
-	acks   ackIndex
+	close CloseFacts
+	acks  ackIndex
+}
+
+// checker returns slot i's checker on st, making it on first use.
+func (e *Engine) checker(st *connState, i int) Checker {
+	c := st.checkers[i]
+	if c == nil {
+		c = e.slots[i].newConn(e.cfg)
+		st.checkers[i] = c
+	}
+	return c
+}
+
+// at sets the Ctx's current rule or pass to slot i's.
+func (st *connState) at(s *slot) {
+	st.ctx.rule, st.ctx.pass = s.rule, s.pass
 }
 
 // NewEngine makes an engine running every rule of rules that cfg enables
@@ -131,6 +155,39 @@ func NewEngine(cfg *Config, rules []*Rule, sink Sink) *Engine {
 	}
 	for _, a := range e.aggs {
 		a.rep.aggs = e.aggs
+	}
+	e.passAt = map[*Pass]int{}
+	for _, p := range e.passes {
+		if p.NewConn != nil {
+			e.passAt[p] = len(e.slots)
+			e.slots = append(e.slots, slot{pass: p, newConn: p.NewConn})
+		}
+	}
+	for _, r := range e.rules {
+		if r.NewConn != nil {
+			e.slots = append(e.slots, slot{rule: r, newConn: r.NewConn})
+		}
+	}
+	for i, sl := range e.slots {
+		proto := sl.newConn(cfg)
+		if _, ok := proto.(SegmentChecker); ok {
+			e.disp.segs = append(e.disp.segs, i)
+		}
+		if _, ok := proto.(GapChecker); ok {
+			e.disp.gaps = append(e.disp.gaps, i)
+		}
+		if _, ok := proto.(InconsistencyChecker); ok {
+			e.disp.incs = append(e.disp.incs, i)
+		}
+		if _, ok := proto.(MessageChecker); ok {
+			e.disp.msgs = append(e.disp.msgs, i)
+		}
+		if _, ok := proto.(TransactionChecker); ok {
+			e.disp.txs = append(e.disp.txs, i)
+		}
+		if _, ok := proto.(EndChecker); ok {
+			e.disp.ends = append(e.disp.ends, i)
+		}
 	}
 	return e
 }
@@ -184,7 +241,11 @@ func (c *Ctx) ResultOf(p *Pass) Checker {
 	if c.rule == nil || !slices.Contains(c.rule.Requires, p) {
 		panic("analyze: ResultOf(" + p.Name + ") from a rule that does not require it")
 	}
-	return c.st.passes[slices.Index(c.e.passes, p)]
+	i, ok := c.e.passAt[p]
+	if !ok {
+		return nil // a pass with no per-connection part
+	}
+	return c.e.checker(c.st, i)
 }
 
 // Transactions returns the reports of the transactions settled so far on
@@ -296,46 +357,10 @@ func (e *Engine) ConnStart(c *reassembly.Conn) {
 	// never carry a message or a finding
 	st := &connState{report: &ConnReport{}}
 	st.ctx = Ctx{Conn: c, Config: e.cfg, e: e, st: st}
-	if len(e.passes) > 0 {
-		st.passes = make([]Checker, len(e.passes))
-	}
-	for i, p := range e.passes {
-		if p.NewConn != nil {
-			st.passes[i] = p.NewConn(e.cfg)
-			st.install(nil, p, st.passes[i])
-		}
-	}
-	for _, r := range e.rules {
-		if r.NewConn != nil {
-			st.install(r, nil, r.NewConn(e.cfg))
-		}
-	}
+	st.checkers = make([]Checker, len(e.slots))
 	e.conns[c.ID] = st
 	if e.sum.Start.IsZero() || c.First.Time.Before(e.sum.Start) {
 		e.sum.Start = c.First.Time
-	}
-}
-
-// install adds a checker to the dispatch lists of the interfaces it
-// implements (Validate made sure there is at least one).
-func (st *connState) install(r *Rule, p *Pass, ch Checker) {
-	if x, ok := ch.(SegmentChecker); ok {
-		st.segs = append(st.segs, checkerEntry[SegmentChecker]{r, p, x})
-	}
-	if x, ok := ch.(GapChecker); ok {
-		st.gaps = append(st.gaps, checkerEntry[GapChecker]{r, p, x})
-	}
-	if x, ok := ch.(InconsistencyChecker); ok {
-		st.incs = append(st.incs, checkerEntry[InconsistencyChecker]{r, p, x})
-	}
-	if x, ok := ch.(MessageChecker); ok {
-		st.msgs = append(st.msgs, checkerEntry[MessageChecker]{r, p, x})
-	}
-	if x, ok := ch.(TransactionChecker); ok {
-		st.txs = append(st.txs, checkerEntry[TransactionChecker]{r, p, x})
-	}
-	if x, ok := ch.(EndChecker); ok {
-		st.ends = append(st.ends, checkerEntry[EndChecker]{r, p, x})
 	}
 }
 
@@ -346,9 +371,9 @@ func (e *Engine) Segment(c *reassembly.Conn, s *reassembly.Segment) {
 		return
 	}
 	st.acks.add(s)
-	for _, x := range st.segs {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.Segment(&st.ctx, s)
+	for _, i := range e.disp.segs {
+		st.at(&e.slots[i])
+		e.checker(st, i).(SegmentChecker).Segment(&st.ctx, s)
 	}
 }
 
@@ -360,9 +385,9 @@ func (e *Engine) Gap(c *reassembly.Conn, g reassembly.Gap) {
 	if st == nil {
 		return
 	}
-	for _, x := range st.gaps {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.Gap(&st.ctx, g)
+	for _, i := range e.disp.gaps {
+		st.at(&e.slots[i])
+		e.checker(st, i).(GapChecker).Gap(&st.ctx, g)
 	}
 }
 
@@ -373,9 +398,9 @@ func (e *Engine) Inconsistency(c *reassembly.Conn, in reassembly.Inconsistency) 
 	if st == nil {
 		return
 	}
-	for _, x := range st.incs {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.Inconsistency(&st.ctx, in)
+	for _, i := range e.disp.incs {
+		st.at(&e.slots[i])
+		e.checker(st, i).(InconsistencyChecker).Inconsistency(&st.ctx, in)
 	}
 }
 
@@ -385,9 +410,9 @@ func (e *Engine) Message(c *reassembly.Conn, m *http1.Message) {
 	if st == nil {
 		return
 	}
-	for _, x := range st.msgs {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.Message(&st.ctx, m)
+	for _, i := range e.disp.msgs {
+		st.at(&e.slots[i])
+		e.checker(st, i).(MessageChecker).Message(&st.ctx, m)
 	}
 }
 
@@ -424,9 +449,9 @@ func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
 			st.sum.KeepAliveTimeout = ka.Timeout
 		}
 	}
-	for _, x := range st.txs {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.Transaction(&st.ctx, t)
+	for _, i := range e.disp.txs {
+		st.at(&e.slots[i])
+		e.checker(st, i).(TransactionChecker).Transaction(&st.ctx, t)
 	}
 }
 
@@ -438,9 +463,9 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 	}
 	delete(e.conns, c.ID)
 	st.close = closeFactsOf(c)
-	for _, x := range st.ends {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.End(&st.ctx)
+	for _, i := range e.disp.ends {
+		st.at(&e.slots[i])
+		e.checker(st, i).(EndChecker).End(&st.ctx)
 	}
 	e.tallyConn(c, st)
 	st.report.describe(c)
