@@ -41,6 +41,10 @@ type Engine struct {
 	txHist    map[int]int64
 	pairs     map[pairKey]int
 	pairsFull bool
+	// q, when set (StartAggregator), carries findings and connection ends
+	// to the aggregator goroutine, which runs the cross-connection rules
+	// and the sink in the order the events were posted.
+	q *aggQueue
 	// evicted remembers connections that were evicted (table full or idle)
 	// by their endpoints, so that the mid-stream piece reassembly starts
 	// when more of their packets arrive is counted as the same connection:
@@ -230,7 +234,9 @@ func (c *Ctx) Report(f Finding) {
 	if cfgSev := c.e.cfg.SeverityOf(c.rule); f.Severity == 0 || f.Severity > cfgSev {
 		f.Severity = cfgSev
 	}
-	fp := c.e.emitAs(c.rule, f)
+	f.Rule = c.rule.ID
+	fp := &f
+	c.e.post(aggEvent{f: fp})
 	c.st.report.Findings = append(c.st.report.Findings, fp)
 }
 
@@ -339,16 +345,125 @@ func (e *Engine) emit(r *Rule, f Finding) *Finding {
 	return e.emitAs(r, f)
 }
 
-// emitAs records f with the severity already decided.
+// emitAs records f with the severity already decided (aggregator side).
 func (e *Engine) emitAs(r *Rule, f Finding) *Finding {
 	f.Rule = r.ID
 	fp := &f
-	e.sum.FindingsByRule[f.Rule]++
-	e.sum.FindingsBySeverity[f.Severity.String()]++
+	e.deliver(fp)
+	return fp
+}
+
+// deliver counts a finding and hands it to the sink (aggregator side).
+func (e *Engine) deliver(fp *Finding) {
+	e.sum.FindingsByRule[fp.Rule]++
+	e.sum.FindingsBySeverity[fp.Severity.String()]++
 	if e.sink != nil {
 		e.sink.Finding(fp)
 	}
-	return fp
+}
+
+// aggEvent is what the per-connection side hands to the aggregator side: a
+// finding, or a connection end (its report and summary, no longer touched
+// by the per-connection side).
+type aggEvent struct {
+	f       *Finding
+	st      *connState
+	evicted bool
+}
+
+// aggQueue batches events to the aggregator goroutine. The channel is
+// bounded, so the per-connection side waits when the aggregator lags:
+// memory stays bounded by aggQueueDepth batches.
+type aggQueue struct {
+	ch   chan []aggEvent
+	buf  []aggEvent
+	free chan []aggEvent
+	done chan struct{}
+}
+
+const (
+	aggBatch      = 256
+	aggQueueDepth = 16
+)
+
+// StartAggregator moves the cross-connection rules and the sink to a
+// goroutine of their own, fed in order with the findings and connection
+// ends the per-connection side produces: the output is the same, in the
+// same order, as without it. From then on the sink is called from that
+// goroutine only, until Close returns. Use it when nothing but the engine
+// reads the sink's state during the run (a file, not a live capture whose
+// loss accounting shares state with the handler).
+func (e *Engine) StartAggregator() {
+	if e.q != nil {
+		return
+	}
+	q := &aggQueue{ch: make(chan []aggEvent, aggQueueDepth), free: make(chan []aggEvent, aggQueueDepth+2), done: make(chan struct{})}
+	e.q = q
+	go func() {
+		defer close(q.done)
+		for b := range q.ch {
+			for i := range b {
+				e.handle(b[i])
+				b[i] = aggEvent{}
+			}
+			select {
+			case q.free <- b[:0]:
+			default:
+			}
+		}
+	}()
+}
+
+// post hands ev to the aggregator side: now, or through the queue.
+func (e *Engine) post(ev aggEvent) {
+	q := e.q
+	if q == nil {
+		e.handle(ev)
+		return
+	}
+	if q.buf == nil {
+		select {
+		case q.buf = <-q.free:
+		default:
+			q.buf = make([]aggEvent, 0, aggBatch)
+		}
+	}
+	q.buf = append(q.buf, ev)
+	if len(q.buf) == aggBatch {
+		q.ch <- q.buf
+		q.buf = nil
+	}
+}
+
+// stopAggregator sends what is left and waits for the goroutine to finish.
+func (e *Engine) stopAggregator() {
+	q := e.q
+	if q == nil {
+		return
+	}
+	if len(q.buf) > 0 {
+		q.ch <- q.buf
+	}
+	close(q.ch)
+	<-q.done
+	e.q = nil
+}
+
+// handle runs on the aggregator side.
+func (e *Engine) handle(ev aggEvent) {
+	if ev.f != nil {
+		e.deliver(ev.f)
+		return
+	}
+	st := ev.st
+	if len(e.aggs) > 0 && !ev.evicted {
+		for _, a := range e.aggs {
+			a.agg.Conn(a.rep, &st.sum)
+		}
+	}
+	if e.sink != nil {
+		e.sink.Connection(st.report)
+	}
 }
 
 // ConnStart implements reassembly.Handler.
@@ -480,13 +595,9 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		st.sum.FirstCloser = st.close.First
 		st.sum.Close = st.close
 		st.sum.TransactionCount = st.report.TransactionCount
-		for _, a := range e.aggs {
-			a.agg.Conn(a.rep, &st.sum)
-		}
 	}
-	if e.sink != nil {
-		e.sink.Connection(st.report)
-	}
+	st.ctx.Conn = nil // the Assembler's connection: not ours past its end
+	e.post(aggEvent{st: st, evicted: evicted})
 }
 
 func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
@@ -541,6 +652,7 @@ func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
 // Close flushes the cross-connection rules and returns the summary. Call it
 // after the Assembler's Close (which ends every connection).
 func (e *Engine) Close() *Summary {
+	e.stopAggregator()
 	for _, a := range e.aggs {
 		a.agg.Flush(a.rep)
 	}
