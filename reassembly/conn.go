@@ -207,6 +207,14 @@ type Options struct {
 	// from payload when the handshake was not captured. Nil: no consumer,
 	// and roles without a handshake are guessed from the port numbers.
 	Consumers ConsumerFactory
+	// LazySYN keeps the first SYN of a connection (no payload) as a small
+	// embryo until a second packet of its tuple comes or the connection
+	// must end: ConnStart and the SYN's Segment then come late, with the
+	// SYN's own position and the ID taken when it arrived. A connection
+	// that never gets past its SYN (a SYN flood, a scan) costs about 250
+	// bytes instead of kilobytes. The events each connection gets are the
+	// same; only ConnStart moves, relative to other connections' events.
+	LazySYN bool
 }
 
 // Stats counts what the Assembler saw and where bounds were hit.

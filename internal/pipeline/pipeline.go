@@ -60,6 +60,7 @@ func Run(src capture.Source, o Options) *render.Result {
 	ls := &lossSink{next: o.Sink, lost: map[uint64]bool{}, obs: o.Observer}
 	eng := analyze.NewEngine(o.Config, suite.Rules, ls)
 	asmOpts := o.Assembler
+	asmOpts.LazySYN = true // a SYN flood costs ~250 bytes per SYN, not kilobytes
 	asmOpts.Consumers = eng.HTTP1Consumers(http1.Options{})
 	h := &lossHandler{Engine: eng, lost: ls.lost, obs: o.Observer}
 	asm := reassembly.NewAssembler(h, asmOpts)
