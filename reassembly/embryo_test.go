@@ -21,7 +21,9 @@ type connLog struct {
 func (l *connLog) add(c *Conn, format string, args ...any) {
 	l.per[c.ID] = append(l.per[c.ID], fmt.Sprintf(format, args...))
 }
-func (l *connLog) ConnStart(c *Conn) { l.add(c, "start %v>%v first#%d", c.Client, c.Server, c.First.Frame) }
+func (l *connLog) ConnStart(c *Conn) {
+	l.add(c, "start %v>%v first#%d", c.Client, c.Server, c.First.Frame)
+}
 func (l *connLog) Segment(c *Conn, s *Segment) {
 	l.add(c, "seg %s #%d flags %v", dirName(s.Dir), s.Pos.Frame, s.Flags)
 }
