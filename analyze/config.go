@@ -27,13 +27,18 @@ type Config struct {
 	InitialWindowSegs int           // slow-start-fresh-connection: initial congestion window in segments (default 10)
 
 	// Cross-connection rules.
-	NoReuseMin       int           // no-connection-reuse: sequential one-transaction connections (default 5)
-	ParallelMax      int           // parallel-connections: concurrent connections allowed (default 6)
-	MSL              time.Duration // port-churn: TIME_WAIT lasts 2×MSL (default MSL 30 s)
-	EphemeralPorts   int           // port-churn: size of the client's ephemeral range (default 28 232)
-	RetryWindow      time.Duration // unsafe-retry: max time between copies (default 60 s)
-	CrossWindow      time.Duration // aggregator state older than this (capture time) is dropped (default 5 min)
-	CrossMaxEntries  int           // aggregator: bound on tracked keys per rule (default 100 000)
+	NoReuseMin      int           // no-connection-reuse: sequential one-transaction connections (default 5)
+	ParallelMax     int           // parallel-connections: concurrent connections allowed (default 6)
+	MSL             time.Duration // port-churn: TIME_WAIT lasts 2×MSL (default MSL 30 s)
+	EphemeralPorts  int           // port-churn: size of the client's ephemeral range (default 28 232)
+	RetryWindow     time.Duration // unsafe-retry: max time between copies (default 60 s)
+	CrossWindow     time.Duration // aggregator state older than this (capture time) is dropped (default 5 min)
+	CrossMaxEntries int           // aggregator: bound on tracked keys per rule (default 100 000)
+	// CrossMaxBytes bounds each cross-connection window (every lifecycle
+	// rule's per-pair table, the proxy-leg store) in estimated bytes as
+	// well (default 8 MiB each): what is dropped for it is counted in
+	// Summary.WindowDropped.
+	CrossMaxBytes    int
 	ProxyLegWindow   time.Duration // proxy leg pairing window (default 30 s)
 	KeepAliveSlack   time.Duration // keepalive-misuse: tolerance on announced timeouts (default 1 s)
 	DumbProxyMinHang time.Duration // dumb-proxy-keepalive: shortest hang reported (default 1 s)
@@ -58,6 +63,7 @@ func DefaultConfig() *Config {
 		RetryWindow:            60 * time.Second,
 		CrossWindow:            5 * time.Minute,
 		CrossMaxEntries:        100000,
+		CrossMaxBytes:          8 << 20,
 		ProxyLegWindow:         30 * time.Second,
 		KeepAliveSlack:         time.Second,
 		DumbProxyMinHang:       time.Second,

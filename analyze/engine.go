@@ -322,6 +322,10 @@ func (r *Reporter) SummaryData(s *ConnSummary) any {
 	return s.Data[r.pass.Name]
 }
 
+// WindowDropped counts n entries a cross-connection window let go early
+// because it was full (Summary.WindowDropped).
+func (r *Reporter) WindowDropped(n int64) { r.e.sum.WindowDropped += n }
+
 // maxProxyChains bounds Summary.ProxyChains.
 const maxProxyChains = 1000
 

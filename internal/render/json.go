@@ -272,6 +272,7 @@ type JSONSummary struct {
 	Pairs              []analyze.PairCount `json:"client_server_pairs"`
 	ProxyChains        []JSONProxyChain    `json:"proxy_chains,omitempty"`
 	ProxyChainsDropped int                 `json:"proxy_chains_not_listed,omitempty"`
+	WindowDropped      int64               `json:"window_entries_dropped,omitempty"`
 	Error              string              `json:"error,omitempty"`
 }
 
@@ -291,6 +292,7 @@ func toJSONSummary(res *Result, inputs []string) JSONSummary {
 		j.Pairs = []analyze.PairCount{}
 	}
 	j.ProxyChains, j.ProxyChainsDropped = toJSONChains(s, inputs), s.ProxyChainsDropped
+	j.WindowDropped = s.WindowDropped
 	if l := res.Live; l != nil {
 		j.Captured, j.QueueDropped, j.Withheld = &l.Captured, &l.QueueDropped, &l.Withheld
 	}
