@@ -179,6 +179,11 @@ type Summary struct {
 	EvictedFull       int64
 	EvictedIdle       int64
 	OutOfOrderDropped int64
+	// CompareLimited counts stream directions whose retransmission-compare
+	// window stopped growing at the Assembler's total (reassembly
+	// Options.CompareTotal): retransmissions older than it held were not
+	// compared for inconsistent overlaps.
+	CompareLimited int64
 
 	// TransactionsPerConn: over HTTP connections.
 	TxPerConnMin, TxPerConnMedian, TxPerConnMax int

@@ -21,6 +21,10 @@ const (
 	// DefaultCompareBytes keeps the last 64 KiB delivered per direction to
 	// compare retransmissions with: enough for a typical flight of data.
 	DefaultCompareBytes = 64 << 10
+	// DefaultCompareTotal bounds the compare rings of all connections
+	// together: a busy capture has thousands of connections open or
+	// lingering after their close, each up to 2 × CompareBytes.
+	DefaultCompareTotal = 16 << 20
 	// DefaultCloseLinger keeps a closed connection (FIN both ways, or RST)
 	// this long in capture time so that the last ACK and retransmitted FINs
 	// or RSTs still belong to it instead of starting a mid-stream connection.
@@ -242,6 +246,7 @@ type Assembler struct {
 	nextSeq    uint64 // connections created so far: the next Conn.ID
 	stats      Stats
 	oooTotal   int // out-of-order bytes buffered over all connections
+	ringTotal  int // compare-ring bytes over all connections (Options.CompareTotal)
 	lastFlush  time.Time
 	sinceFlush int
 
@@ -266,6 +271,9 @@ func NewAssembler(h Handler, opts Options) *Assembler {
 	}
 	if opts.MaxOutOfOrderBytes <= 0 {
 		opts.MaxOutOfOrderBytes = DefaultMaxOutOfOrderBytes
+	}
+	if opts.CompareTotal <= 0 {
+		opts.CompareTotal = DefaultCompareTotal
 	}
 	if opts.MaxOutOfOrderTotal <= 0 {
 		opts.MaxOutOfOrderTotal = DefaultMaxOutOfOrderTotal
@@ -828,8 +836,8 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 		a.finish(c, c.Last)
 	}
 	a.oooTotal -= c.dirs[0].oooBytes + c.dirs[1].oooBytes
-	c.dirs[0].release()
-	c.dirs[1].release()
+	c.dirs[0].release(a)
+	c.dirs[1].release(a)
 	a.updateFlags(c)
 	a.drop(c)
 	a.remember(c)

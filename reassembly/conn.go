@@ -200,6 +200,11 @@ type Options struct {
 	// to compare retransmissions with (Inconsistency); rounded up to a power
 	// of two; default 64 KiB, negative disables the check.
 	CompareBytes int
+	// CompareTotal bounds the compare rings of all connections together
+	// (default 16 MiB): past it a ring stops growing (a new one gets the
+	// smallest size, 256 bytes) and retransmissions older than what it
+	// holds are not compared (Stats.CompareLimited).
+	CompareTotal int
 	// CloseLinger is how long (capture time) a connection closed by FIN both
 	// ways or RST stays in the table for its last ACKs before ConnEnd (default 2 s).
 	CloseLinger time.Duration
@@ -226,6 +231,7 @@ type Stats struct {
 	EvictedFull       int64 // connections evicted because MaxConns was reached
 	EvictedIdle       int64
 	OutOfOrderDropped int64 // bytes skipped because MaxOutOfOrderBytes was hit
+	CompareLimited    int64 // directions whose compare ring stopped growing at CompareTotal
 	Fragments         int64 // IP fragments: later ones skipped; first ones used with what they carry
 	Duplicates        int64 // capture duplicates (SegDuplicate)
 	Stray             int64 // packets of no connection: a lone RST, or a few payload-less packets never joined by payload

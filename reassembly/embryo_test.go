@@ -110,3 +110,38 @@ func TestLazySYNSameEvents(t *testing.T) {
 		t.Errorf("%d connections lazily, %d eagerly", len(lazy.per), len(eager.per))
 	}
 }
+
+// TestCompareTotalBoundsRings: the compare rings of all connections stay
+// within Options.CompareTotal (plus the smallest ring per direction); a
+// ring stopped by it is counted once.
+func TestCompareTotalBoundsRings(t *testing.T) {
+	srv := netip.MustParseAddrPort("10.9.0.1:80")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := &connLog{per: map[uint64][]string{}}
+	a := NewAssembler(l, Options{CompareTotal: 4096})
+	frame := int64(0)
+	send := func(s pktSpec) {
+		frame++
+		a.Packet(linkRaw, buildIP(t, s), flow.Pos{Time: t0.Add(time.Duration(frame) * time.Millisecond), Frame: frame, Ord: frame})
+	}
+	body := make([]byte, 1000)
+	for i := 0; i < 3; i++ {
+		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}), 30000)
+		send(pktSpec{src: c, dst: srv, flags: SYN, seq: 100, win: 100})
+		send(pktSpec{src: srv, dst: c, flags: SYN | ACK, seq: 900, ack: 101, win: 100})
+		for k := 0; k < 4; k++ {
+			send(pktSpec{src: c, dst: srv, flags: ACK | PSH, seq: 101 + uint32(1000*k), ack: 901, win: 100, payload: body})
+		}
+		// past the bound a new ring still gets the smallest size
+		if bound := 4096 + (i+1)*2*firstRingSize; a.ringTotal > bound {
+			t.Fatalf("rings hold %d bytes, bound %d", a.ringTotal, bound)
+		}
+	}
+	if got := a.Stats().CompareLimited; got < 1 || got > 3 {
+		t.Errorf("CompareLimited = %d, want 1..3 (once per limited direction)", got)
+	}
+	a.Close()
+	if a.ringTotal != 0 {
+		t.Errorf("rings hold %d bytes after Close", a.ringTotal)
+	}
+}

@@ -132,6 +132,7 @@ func Run(src capture.Source, o Options) *render.Result {
 	}
 	sum.Packets, sum.NonTCP, sum.Undecodable = as.Packets, as.NonTCP, as.Undecodable
 	sum.EvictedFull, sum.EvictedIdle, sum.OutOfOrderDropped = as.EvictedFull, as.EvictedIdle, as.OutOfOrderDropped
+	sum.CompareLimited = as.CompareLimited
 	cs := src.Stats()
 	sum.Filtered = cs.Filtered
 	res := &render.Result{Inputs: src.Inputs(), Summary: sum}

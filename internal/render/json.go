@@ -273,6 +273,7 @@ type JSONSummary struct {
 	ProxyChains        []JSONProxyChain    `json:"proxy_chains,omitempty"`
 	ProxyChainsDropped int                 `json:"proxy_chains_not_listed,omitempty"`
 	WindowDropped      int64               `json:"window_entries_dropped,omitempty"`
+	CompareLimited     int64               `json:"compare_windows_limited,omitempty"`
 	Error              string              `json:"error,omitempty"`
 }
 
@@ -292,7 +293,7 @@ func toJSONSummary(res *Result, inputs []string) JSONSummary {
 		j.Pairs = []analyze.PairCount{}
 	}
 	j.ProxyChains, j.ProxyChainsDropped = toJSONChains(s, inputs), s.ProxyChainsDropped
-	j.WindowDropped = s.WindowDropped
+	j.WindowDropped, j.CompareLimited = s.WindowDropped, s.CompareLimited
 	if l := res.Live; l != nil {
 		j.Captured, j.QueueDropped, j.Withheld = &l.Captured, &l.QueueDropped, &l.Withheld
 	}
