@@ -15,7 +15,6 @@ import (
 type connLog struct {
 	per  map[uint64][]string
 	ends []string
-	sink bool
 }
 
 func (l *connLog) add(c *Conn, format string, args ...any) {
