@@ -57,7 +57,13 @@ type Observer interface {
 // (counted in Result.Live.Withheld): what the capture missed is never
 // blamed on the peers.
 func Run(src capture.Source, o Options) *render.Result {
+	stagedRun := staged(src, o)
 	ls := &lossSink{next: o.Sink, lost: map[uint64]bool{}, obs: o.Observer}
+	if stagedRun {
+		// a file loses nothing; the sink runs on the aggregator goroutine
+		// and must share no map with the handler
+		ls.lost = nil
+	}
 	eng := analyze.NewEngine(o.Config, suite.Rules, ls)
 	asmOpts := o.Assembler
 	asmOpts.LazySYN = true // a SYN flood costs ~250 bytes per SYN, not kilobytes
@@ -77,7 +83,7 @@ func Run(src capture.Source, o Options) *render.Result {
 		}
 		ord++
 		pos := flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord}
-		if p.Loss != nil {
+		if p.Loss != nil && ls.lost != nil {
 			for _, id := range asm.Lost(p.Loss.Flows, p.Loss.AllFlows, pos) {
 				ls.lost[id] = true
 			}
@@ -101,7 +107,7 @@ func Run(src capture.Source, o Options) *render.Result {
 		}
 		return o.Stop != nil && o.Stop()
 	}
-	if staged(src, o) {
+	if stagedRun {
 		// Files: reading, analysing, and the cross-connection rules with
 		// the output each get a goroutine (both cores), in a fixed order of
 		// events, so the output is the same as on one.
