@@ -37,9 +37,14 @@ type Config struct {
 	RetryWindow         time.Duration // unsafe-retry: max time between copies (default 60 s)
 	CrossWindow         time.Duration // aggregator state older than this (capture time) is dropped (default 5 min)
 	CrossMaxEntries     int           // aggregator: bound on tracked keys per rule (default 100 000)
-	ProxyLegWindow      time.Duration // proxy leg pairing window (default 30 s)
-	KeepAliveSlack      time.Duration // keepalive-misuse: tolerance on announced timeouts (default 1 s)
-	DumbProxyMinHang    time.Duration // dumb-proxy-keepalive: shortest hang reported (default 1 s)
+	// CrossMaxBytes bounds each cross-connection window (every lifecycle
+	// rule's per-pair table, the proxy-leg store) in estimated bytes as
+	// well (default 8 MiB each): what is dropped for it is counted in
+	// Summary.WindowDropped.
+	CrossMaxBytes    int
+	ProxyLegWindow   time.Duration // proxy leg pairing window (default 30 s)
+	KeepAliveSlack   time.Duration // keepalive-misuse: tolerance on announced timeouts (default 1 s)
+	DumbProxyMinHang time.Duration // dumb-proxy-keepalive: shortest hang reported (default 1 s)
 }
 
 // DefaultConfig returns the documented defaults.
@@ -62,6 +67,7 @@ func DefaultConfig() *Config {
 		RetryWindow:            60 * time.Second,
 		CrossWindow:            5 * time.Minute,
 		CrossMaxEntries:        100000,
+		CrossMaxBytes:          8 << 20,
 		ProxyLegWindow:         30 * time.Second,
 		KeepAliveSlack:         time.Second,
 		DumbProxyMinHang:       time.Second,

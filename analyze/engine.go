@@ -32,12 +32,19 @@ type Engine struct {
 	rules  []*Rule
 	passes []*Pass // required by an enabled rule, in order of first mention
 	aggs   []aggEntry
+	slots  []slot // per-connection checker kinds: passes, then rules
+	passAt map[*Pass]int
+	disp   dispatch
 	conns  map[uint64]*connState
 	sum    Summary
 	// txHist counts HTTP connections by number of transactions (for the median).
 	txHist    map[int]int64
 	pairs     map[pairKey]int
 	pairsFull bool
+	// q, when set (StartAggregator), carries findings and connection ends
+	// to the aggregator goroutine, which runs the cross-connection rules
+	// and the sink in the order the events were posted.
+	q *aggQueue
 	// evicted remembers connections that were evicted (table full or idle)
 	// by their endpoints, so that the mid-stream piece reassembly starts
 	// when more of their packets arrive is counted as the same connection:
@@ -72,32 +79,52 @@ type pairKey struct {
 	server netip.AddrPort
 }
 
-// checkerEntry is one installed checker and who it belongs to: a rule, or a
-// pass (rule nil).
-type checkerEntry[T any] struct {
-	rule *Rule
-	pass *Pass
-	c    T
+// slot is one per-connection checker kind: a pass's (rule nil) or a rule's.
+// Passes come first, in Engine.passes order, so that a pass has seen an
+// event before any rule reading its result does.
+type slot struct {
+	rule    *Rule
+	pass    *Pass
+	newConn func(*Config) Checker
 }
 
+// dispatch lists, per event kind, the slots whose checker implements it (in
+// slot order). The kinds a checker implements are a property of its type,
+// read once from a prototype when the engine is made.
+type dispatch struct {
+	segs, gaps, incs, msgs, txs, recs, ends []int
+}
+
+// connState is what the engine keeps per live connection. Checkers are made
+// on first use (the first event of a kind the checker implements, or a
+// rule's ResultOf): a connection that never carried data (a SYN flood, a
+// scan) holds the few segment checkers only, not one of every rule.
 type connState struct {
 	ctx    Ctx
 	report *ConnReport
 	counts map[string]int
 
-	segs []checkerEntry[SegmentChecker]
-	gaps []checkerEntry[GapChecker]
-	incs []checkerEntry[InconsistencyChecker]
-	msgs []checkerEntry[MessageChecker]
-	txs  []checkerEntry[TransactionChecker]
-	recs []checkerEntry[RecordChecker]
-	ends []checkerEntry[EndChecker]
-	sum  ConnSummary
-	tls  *TLSFlow // nil unless the connection is TLS (tls_records.go)
+	checkers []Checker // by slot; nil until first use
+	sum      ConnSummary
+	tls      *TLSFlow // nil unless the connection is TLS (tls_records.go)
 
-	passes []Checker // per-connection pass results, as Engine.passes
-	close  CloseFacts
-	acks   ackIndex
+	close CloseFacts
+	acks  ackIndex
+}
+
+// checker returns slot i's checker on st, making it on first use.
+func (e *Engine) checker(st *connState, i int) Checker {
+	c := st.checkers[i]
+	if c == nil {
+		c = e.slots[i].newConn(e.cfg)
+		st.checkers[i] = c
+	}
+	return c
+}
+
+// at sets the Ctx's current rule or pass to slot i's.
+func (st *connState) at(s *slot) {
+	st.ctx.rule, st.ctx.pass = s.rule, s.pass
 }
 
 // NewEngine makes an engine running every rule of rules that cfg enables
@@ -133,6 +160,42 @@ func NewEngine(cfg *Config, rules []*Rule, sink Sink) *Engine {
 	}
 	for _, a := range e.aggs {
 		a.rep.aggs = e.aggs
+	}
+	e.passAt = map[*Pass]int{}
+	for _, p := range e.passes {
+		if p.NewConn != nil {
+			e.passAt[p] = len(e.slots)
+			e.slots = append(e.slots, slot{pass: p, newConn: p.NewConn})
+		}
+	}
+	for _, r := range e.rules {
+		if r.NewConn != nil {
+			e.slots = append(e.slots, slot{rule: r, newConn: r.NewConn})
+		}
+	}
+	for i, sl := range e.slots {
+		proto := sl.newConn(cfg)
+		if _, ok := proto.(SegmentChecker); ok {
+			e.disp.segs = append(e.disp.segs, i)
+		}
+		if _, ok := proto.(GapChecker); ok {
+			e.disp.gaps = append(e.disp.gaps, i)
+		}
+		if _, ok := proto.(InconsistencyChecker); ok {
+			e.disp.incs = append(e.disp.incs, i)
+		}
+		if _, ok := proto.(MessageChecker); ok {
+			e.disp.msgs = append(e.disp.msgs, i)
+		}
+		if _, ok := proto.(TransactionChecker); ok {
+			e.disp.txs = append(e.disp.txs, i)
+		}
+		if _, ok := proto.(RecordChecker); ok {
+			e.disp.recs = append(e.disp.recs, i)
+		}
+		if _, ok := proto.(EndChecker); ok {
+			e.disp.ends = append(e.disp.ends, i)
+		}
 	}
 	return e
 }
@@ -175,7 +238,9 @@ func (c *Ctx) Report(f Finding) {
 	if cfgSev := c.e.cfg.SeverityOf(c.rule); f.Severity == 0 || f.Severity > cfgSev {
 		f.Severity = cfgSev
 	}
-	fp := c.e.emitAs(c.rule, f)
+	f.Rule = c.rule.ID
+	fp := &f
+	c.e.post(aggEvent{f: fp})
 	c.st.report.Findings = append(c.st.report.Findings, fp)
 }
 
@@ -186,7 +251,11 @@ func (c *Ctx) ResultOf(p *Pass) Checker {
 	if c.rule == nil || !slices.Contains(c.rule.Requires, p) {
 		panic("analyze: ResultOf(" + p.Name + ") from a rule that does not require it")
 	}
-	return c.st.passes[slices.Index(c.e.passes, p)]
+	i, ok := c.e.passAt[p]
+	if !ok {
+		return nil // a pass with no per-connection part
+	}
+	return c.e.checker(c.st, i)
 }
 
 // Transactions returns the reports of the transactions settled so far on
@@ -257,6 +326,10 @@ func (r *Reporter) SummaryData(s *ConnSummary) any {
 	return s.Data[r.pass.Name]
 }
 
+// WindowDropped counts n entries a cross-connection window let go early
+// because it was full (Summary.WindowDropped).
+func (r *Reporter) WindowDropped(n int64) { r.e.sum.WindowDropped += n }
+
 // maxProxyChains bounds Summary.ProxyChains.
 const maxProxyChains = 1000
 
@@ -280,16 +353,125 @@ func (e *Engine) emit(r *Rule, f Finding) *Finding {
 	return e.emitAs(r, f)
 }
 
-// emitAs records f with the severity already decided.
+// emitAs records f with the severity already decided (aggregator side).
 func (e *Engine) emitAs(r *Rule, f Finding) *Finding {
 	f.Rule = r.ID
 	fp := &f
-	e.sum.FindingsByRule[f.Rule]++
-	e.sum.FindingsBySeverity[f.Severity.String()]++
+	e.deliver(fp)
+	return fp
+}
+
+// deliver counts a finding and hands it to the sink (aggregator side).
+func (e *Engine) deliver(fp *Finding) {
+	e.sum.FindingsByRule[fp.Rule]++
+	e.sum.FindingsBySeverity[fp.Severity.String()]++
 	if e.sink != nil {
 		e.sink.Finding(fp)
 	}
-	return fp
+}
+
+// aggEvent is what the per-connection side hands to the aggregator side: a
+// finding, or a connection end (its report and summary, no longer touched
+// by the per-connection side).
+type aggEvent struct {
+	f       *Finding
+	st      *connState
+	evicted bool
+}
+
+// aggQueue batches events to the aggregator goroutine. The channel is
+// bounded, so the per-connection side waits when the aggregator lags:
+// memory stays bounded by aggQueueDepth batches.
+type aggQueue struct {
+	ch   chan []aggEvent
+	buf  []aggEvent
+	free chan []aggEvent
+	done chan struct{}
+}
+
+const (
+	aggBatch      = 256
+	aggQueueDepth = 16
+)
+
+// StartAggregator moves the cross-connection rules and the sink to a
+// goroutine of their own, fed in order with the findings and connection
+// ends the per-connection side produces: the output is the same, in the
+// same order, as without it. From then on the sink is called from that
+// goroutine only, until Close returns. Use it when nothing but the engine
+// reads the sink's state during the run (a file, not a live capture whose
+// loss accounting shares state with the handler).
+func (e *Engine) StartAggregator() {
+	if e.q != nil {
+		return
+	}
+	q := &aggQueue{ch: make(chan []aggEvent, aggQueueDepth), free: make(chan []aggEvent, aggQueueDepth+2), done: make(chan struct{})}
+	e.q = q
+	go func() {
+		defer close(q.done)
+		for b := range q.ch {
+			for i := range b {
+				e.handle(b[i])
+				b[i] = aggEvent{}
+			}
+			select {
+			case q.free <- b[:0]:
+			default:
+			}
+		}
+	}()
+}
+
+// post hands ev to the aggregator side: now, or through the queue.
+func (e *Engine) post(ev aggEvent) {
+	q := e.q
+	if q == nil {
+		e.handle(ev)
+		return
+	}
+	if q.buf == nil {
+		select {
+		case q.buf = <-q.free:
+		default:
+			q.buf = make([]aggEvent, 0, aggBatch)
+		}
+	}
+	q.buf = append(q.buf, ev)
+	if len(q.buf) == aggBatch {
+		q.ch <- q.buf
+		q.buf = nil
+	}
+}
+
+// stopAggregator sends what is left and waits for the goroutine to finish.
+func (e *Engine) stopAggregator() {
+	q := e.q
+	if q == nil {
+		return
+	}
+	if len(q.buf) > 0 {
+		q.ch <- q.buf
+	}
+	close(q.ch)
+	<-q.done
+	e.q = nil
+}
+
+// handle runs on the aggregator side.
+func (e *Engine) handle(ev aggEvent) {
+	if ev.f != nil {
+		e.deliver(ev.f)
+		return
+	}
+	st := ev.st
+	if len(e.aggs) > 0 && !ev.evicted {
+		for _, a := range e.aggs {
+			a.agg.Conn(a.rep, &st.sum)
+		}
+	}
+	if e.sink != nil {
+		e.sink.Connection(st.report)
+	}
 }
 
 // ConnStart implements reassembly.Handler.
@@ -298,49 +480,10 @@ func (e *Engine) ConnStart(c *reassembly.Conn) {
 	// never carry a message or a finding
 	st := &connState{report: &ConnReport{}}
 	st.ctx = Ctx{Conn: c, Config: e.cfg, e: e, st: st}
-	if len(e.passes) > 0 {
-		st.passes = make([]Checker, len(e.passes))
-	}
-	for i, p := range e.passes {
-		if p.NewConn != nil {
-			st.passes[i] = p.NewConn(e.cfg)
-			st.install(nil, p, st.passes[i])
-		}
-	}
-	for _, r := range e.rules {
-		if r.NewConn != nil {
-			st.install(r, nil, r.NewConn(e.cfg))
-		}
-	}
+	st.checkers = make([]Checker, len(e.slots))
 	e.conns[c.ID] = st
 	if e.sum.Start.IsZero() || c.First.Time.Before(e.sum.Start) {
 		e.sum.Start = c.First.Time
-	}
-}
-
-// install adds a checker to the dispatch lists of the interfaces it
-// implements (Validate made sure there is at least one).
-func (st *connState) install(r *Rule, p *Pass, ch Checker) {
-	if x, ok := ch.(SegmentChecker); ok {
-		st.segs = append(st.segs, checkerEntry[SegmentChecker]{r, p, x})
-	}
-	if x, ok := ch.(GapChecker); ok {
-		st.gaps = append(st.gaps, checkerEntry[GapChecker]{r, p, x})
-	}
-	if x, ok := ch.(InconsistencyChecker); ok {
-		st.incs = append(st.incs, checkerEntry[InconsistencyChecker]{r, p, x})
-	}
-	if x, ok := ch.(MessageChecker); ok {
-		st.msgs = append(st.msgs, checkerEntry[MessageChecker]{r, p, x})
-	}
-	if x, ok := ch.(TransactionChecker); ok {
-		st.txs = append(st.txs, checkerEntry[TransactionChecker]{r, p, x})
-	}
-	if x, ok := ch.(RecordChecker); ok {
-		st.recs = append(st.recs, checkerEntry[RecordChecker]{r, p, x})
-	}
-	if x, ok := ch.(EndChecker); ok {
-		st.ends = append(st.ends, checkerEntry[EndChecker]{r, p, x})
 	}
 }
 
@@ -351,9 +494,9 @@ func (e *Engine) Segment(c *reassembly.Conn, s *reassembly.Segment) {
 		return
 	}
 	st.acks.add(s)
-	for _, x := range st.segs {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.Segment(&st.ctx, s)
+	for _, i := range e.disp.segs {
+		st.at(&e.slots[i])
+		e.checker(st, i).(SegmentChecker).Segment(&st.ctx, s)
 	}
 }
 
@@ -365,9 +508,9 @@ func (e *Engine) Gap(c *reassembly.Conn, g reassembly.Gap) {
 	if st == nil {
 		return
 	}
-	for _, x := range st.gaps {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.Gap(&st.ctx, g)
+	for _, i := range e.disp.gaps {
+		st.at(&e.slots[i])
+		e.checker(st, i).(GapChecker).Gap(&st.ctx, g)
 	}
 }
 
@@ -378,9 +521,9 @@ func (e *Engine) Inconsistency(c *reassembly.Conn, in reassembly.Inconsistency) 
 	if st == nil {
 		return
 	}
-	for _, x := range st.incs {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.Inconsistency(&st.ctx, in)
+	for _, i := range e.disp.incs {
+		st.at(&e.slots[i])
+		e.checker(st, i).(InconsistencyChecker).Inconsistency(&st.ctx, in)
 	}
 }
 
@@ -390,9 +533,9 @@ func (e *Engine) Message(c *reassembly.Conn, m *http1.Message) {
 	if st == nil {
 		return
 	}
-	for _, x := range st.msgs {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.Message(&st.ctx, m)
+	for _, i := range e.disp.msgs {
+		st.at(&e.slots[i])
+		e.checker(st, i).(MessageChecker).Message(&st.ctx, m)
 	}
 }
 
@@ -429,9 +572,9 @@ func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
 			st.sum.KeepAliveTimeout = ka.Timeout
 		}
 	}
-	for _, x := range st.txs {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.Transaction(&st.ctx, t)
+	for _, i := range e.disp.txs {
+		st.at(&e.slots[i])
+		e.checker(st, i).(TransactionChecker).Transaction(&st.ctx, t)
 	}
 }
 
@@ -443,9 +586,9 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 	}
 	delete(e.conns, c.ID)
 	st.close = closeFactsOf(c)
-	for _, x := range st.ends {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.End(&st.ctx)
+	for _, i := range e.disp.ends {
+		st.at(&e.slots[i])
+		e.checker(st, i).(EndChecker).End(&st.ctx)
 	}
 	e.tallyConn(c, st)
 	st.report.describe(c)
@@ -461,13 +604,9 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		st.sum.Close = st.close
 		st.sum.TransactionCount = st.report.TransactionCount
 		st.sum.TLS = st.tls
-		for _, a := range e.aggs {
-			a.agg.Conn(a.rep, &st.sum)
-		}
 	}
-	if e.sink != nil {
-		e.sink.Connection(st.report)
-	}
+	st.ctx.Conn = nil // the Assembler's connection: not ours past its end
+	e.post(aggEvent{st: st, evicted: evicted})
 }
 
 func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
@@ -522,6 +661,7 @@ func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
 // Close flushes the cross-connection rules and returns the summary. Call it
 // after the Assembler's Close (which ends every connection).
 func (e *Engine) Close() *Summary {
+	e.stopAggregator()
 	for _, a := range e.aggs {
 		a.agg.Flush(a.rep)
 	}

@@ -198,6 +198,11 @@ type Summary struct {
 	EvictedFull       int64
 	EvictedIdle       int64
 	OutOfOrderDropped int64
+	// CompareLimited counts stream directions whose retransmission-compare
+	// window stopped growing at the Assembler's total (reassembly
+	// Options.CompareTotal): retransmissions older than it held were not
+	// compared for inconsistent overlaps.
+	CompareLimited int64
 
 	// TransactionsPerConn: over HTTP connections.
 	TxPerConnMin, TxPerConnMedian, TxPerConnMax int
@@ -217,6 +222,11 @@ type Summary struct {
 	// ProxyChainsDropped counts those not listed.
 	ProxyChains        []ProxyChain
 	ProxyChainsDropped int
+	// WindowDropped counts what the cross-connection windows (the lifecycle
+	// rules' per-pair tables, the proxy-leg store) let go early because
+	// they were full (Config.CrossMaxEntries, Config.CrossMaxBytes): keys
+	// or transactions that were judged on what had been seen so far.
+	WindowDropped int64
 }
 
 // PairCount is a client→server pair and how many connections it opened.

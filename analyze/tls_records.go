@@ -247,9 +247,9 @@ func (e *Engine) TLSRecord(c *reassembly.Conn, r tls.Record, facts tls.Facts, fi
 	} else {
 		rec.Exchange = f.Exchanges
 	}
-	for _, x := range st.recs {
-		st.ctx.rule, st.ctx.pass = x.rule, x.pass
-		x.c.Record(&st.ctx, rec)
+	for _, i := range e.disp.recs {
+		st.at(&e.slots[i])
+		e.checker(st, i).(RecordChecker).Record(&st.ctx, rec)
 	}
 }
 

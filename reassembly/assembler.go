@@ -21,6 +21,10 @@ const (
 	// DefaultCompareBytes keeps the last 64 KiB delivered per direction to
 	// compare retransmissions with: enough for a typical flight of data.
 	DefaultCompareBytes = 64 << 10
+	// DefaultCompareTotal bounds the compare rings of all connections
+	// together: a busy capture has thousands of connections open or
+	// lingering after their close, each up to 2 × CompareBytes.
+	DefaultCompareTotal = 16 << 20
 	// DefaultCloseLinger keeps a closed connection (FIN both ways, or RST)
 	// this long in capture time so that the last ACK and retransmitted FINs
 	// or RSTs still belong to it instead of starting a mid-stream connection.
@@ -162,6 +166,7 @@ type conn struct {
 
 	list       *connList
 	prev, next *conn
+	touched    int64 // Ord of the packet that last moved it to the front of its list
 }
 
 func (c *conn) dirOf(srcIsA bool) flow.Dir {
@@ -241,6 +246,7 @@ type Assembler struct {
 	nextSeq    uint64 // connections created so far: the next Conn.ID
 	stats      Stats
 	oooTotal   int // out-of-order bytes buffered over all connections
+	ringTotal  int // compare-ring bytes over all connections (Options.CompareTotal)
 	lastFlush  time.Time
 	sinceFlush int
 
@@ -248,6 +254,10 @@ type Assembler struct {
 	seg Segment   // event scratch: handlers must not keep the pointer
 
 	closeLinger time.Duration
+
+	// embryos are first SYNs waiting for a second packet (embryo.go).
+	embryos    map[connKey]*embryo
+	embryoList embryoList
 
 	ghosts   map[connKey]*ghost
 	ghostKey []connKey // ring of the keys in ghosts, oldest at ghostAt
@@ -261,6 +271,9 @@ func NewAssembler(h Handler, opts Options) *Assembler {
 	}
 	if opts.MaxOutOfOrderBytes <= 0 {
 		opts.MaxOutOfOrderBytes = DefaultMaxOutOfOrderBytes
+	}
+	if opts.CompareTotal <= 0 {
+		opts.CompareTotal = DefaultCompareTotal
 	}
 	if opts.MaxOutOfOrderTotal <= 0 {
 		opts.MaxOutOfOrderTotal = DefaultMaxOutOfOrderTotal
@@ -281,6 +294,7 @@ func NewAssembler(h Handler, opts Options) *Assembler {
 		h:           h,
 		opts:        opts,
 		conns:       make(map[connKey]*conn),
+		embryos:     make(map[connKey]*embryo),
 		closeLinger: opts.CloseLinger,
 	}
 }
@@ -319,6 +333,11 @@ func (a *Assembler) Packet(linkType int, data []byte, pos flow.Pos) {
 		return
 	}
 	c := a.conns[k]
+	if c == nil {
+		if e := a.embryos[k]; e != nil {
+			c = a.hatch(e)
+		}
+	}
 	if c != nil && p.flags.Has(SYN) && a.startsNew(c, p, srcIsA, pos) {
 		a.endConn(c, EndOpen)
 		c = nil
@@ -330,11 +349,16 @@ func (a *Assembler) Packet(linkType int, data []byte, pos flow.Pos) {
 			a.stats.Stray++
 			return
 		}
+		if a.opts.LazySYN && embryonic(p) {
+			a.conceive(k, p, srcIsA, pos)
+			return
+		}
 		c = a.newConn(k, p, srcIsA, pos)
 	} else if l := c.list; l.head != c {
 		l.remove(c)
 		l.pushFront(c)
 	}
+	c.touched = pos.Ord
 	if c.pending {
 		a.hold(c, p, srcIsA, pos)
 		return
@@ -371,19 +395,34 @@ func (a *Assembler) startsNew(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) 
 }
 
 func (a *Assembler) newConn(k connKey, p *tcpPacket, srcIsA bool, pos flow.Pos) *conn {
-	for len(a.conns) >= a.opts.MaxConns {
+	a.makeRoom()
+	a.nextSeq++
+	return a.create(k, p, srcIsA, pos, a.nextSeq)
+}
+
+// makeRoom ends connections while the table is full: a settled one first,
+// else the least recently active (an embryo or an open connection).
+func (a *Assembler) makeRoom() {
+	for len(a.conns)+len(a.embryos) >= a.opts.MaxConns {
 		if v := a.closed.tail; v != nil {
 			a.endConn(v, EndOpen) // already settled: ending it early loses nothing
 			continue
 		}
+		if e := a.oldestEmbryo(); e != nil {
+			a.endConn(a.hatch(e), EndEvicted)
+			continue
+		}
 		a.endConn(a.open.tail, EndEvicted)
 	}
-	a.nextSeq++
+}
+
+// create makes connection id (taken by the caller) from its first packet.
+func (a *Assembler) create(k connKey, p *tcpPacket, srcIsA bool, pos flow.Pos, id uint64) *conn {
 	// The ID is taken at the first packet, so IDs follow first-packet order
 	// even when a mid-stream connection is published a few packets later.
 	// Stray packets that never become a connection leave a number unused.
-	c := &conn{key: k, seq: a.nextSeq}
-	c.ID = a.nextSeq
+	c := &conn{key: k, seq: id, touched: pos.Ord}
+	c.ID = id
 	c.First, c.Last = pos, pos
 	for d := range c.dirs {
 		h := &c.dirs[d]
@@ -797,8 +836,8 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 		a.finish(c, c.Last)
 	}
 	a.oooTotal -= c.dirs[0].oooBytes + c.dirs[1].oooBytes
-	c.dirs[0].release()
-	c.dirs[1].release()
+	c.dirs[0].release(a)
+	c.dirs[1].release(a)
 	a.updateFlags(c)
 	a.drop(c)
 	a.remember(c)
@@ -850,7 +889,18 @@ func (a *Assembler) drop(c *conn) {
 func (a *Assembler) Flush(now time.Time) {
 	a.lastFlush, a.sinceFlush = now, 0
 	idle := now.Add(-a.opts.IdleTimeout)
-	for c := a.open.tail; c != nil && c.Last.Time.Before(idle); c = a.open.tail {
+	for {
+		if e := a.oldestEmbryo(); e != nil {
+			if !e.pos.Time.Before(idle) {
+				break
+			}
+			a.endConn(a.hatch(e), EndIdle)
+			continue
+		}
+		c := a.open.tail
+		if c == nil || !c.Last.Time.Before(idle) {
+			break
+		}
 		a.endConn(c, EndIdle)
 	}
 	linger := now.Add(-a.closeLinger)
@@ -869,10 +919,23 @@ func (a *Assembler) Close() {
 		}
 	}
 	slices.SortFunc(all, func(x, y *conn) int { return cmpUint(x.seq, y.seq) })
-	for _, c := range all {
-		if c.list != nil {
+	// Embryos are hatched one at a time, each as its turn comes, so that
+	// a table full of them never becomes a table full of connections.
+	embryos := make([]*embryo, 0, len(a.embryos))
+	for e := a.embryoList.head; e != nil; e = e.next {
+		embryos = append(embryos, e)
+	}
+	slices.SortFunc(embryos, func(x, y *embryo) int { return cmpUint(x.id, y.id) })
+	for len(all) > 0 || len(embryos) > 0 {
+		if len(embryos) > 0 && (len(all) == 0 || embryos[0].id < all[0].seq) {
+			a.endConn(a.hatch(embryos[0]), EndOpen)
+			embryos = embryos[1:]
+			continue
+		}
+		if c := all[0]; c.list != nil {
 			a.endConn(c, EndOpen)
 		}
+		all = all[1:]
 	}
 }
 

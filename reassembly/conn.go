@@ -219,6 +219,11 @@ type Options struct {
 	// to compare retransmissions with (Inconsistency); rounded up to a power
 	// of two; default 64 KiB, negative disables the check.
 	CompareBytes int
+	// CompareTotal bounds the compare rings of all connections together
+	// (default 16 MiB): past it a ring stops growing (a new one gets the
+	// smallest size, 256 bytes) and retransmissions older than what it
+	// holds are not compared (Stats.CompareLimited).
+	CompareTotal int
 	// CloseLinger is how long (capture time) a connection closed by FIN both
 	// ways or RST stays in the table for its last ACKs before ConnEnd (default 2 s).
 	CloseLinger time.Duration
@@ -226,6 +231,14 @@ type Options struct {
 	// from payload when the handshake was not captured. Nil: no consumer,
 	// and roles without a handshake are guessed from the port numbers.
 	Consumers ConsumerFactory
+	// LazySYN keeps the first SYN of a connection (no payload) as a small
+	// embryo until a second packet of its tuple comes or the connection
+	// must end: ConnStart and the SYN's Segment then come late, with the
+	// SYN's own position and the ID taken when it arrived. A connection
+	// that never gets past its SYN (a SYN flood, a scan) costs about 250
+	// bytes instead of kilobytes. The events each connection gets are the
+	// same; only ConnStart moves, relative to other connections' events.
+	LazySYN bool
 }
 
 // Stats counts what the Assembler saw and where bounds were hit.
@@ -237,6 +250,7 @@ type Stats struct {
 	EvictedFull       int64 // connections evicted because MaxConns was reached
 	EvictedIdle       int64
 	OutOfOrderDropped int64 // bytes skipped because MaxOutOfOrderBytes was hit
+	CompareLimited    int64 // directions whose compare ring stopped growing at CompareTotal
 	Fragments         int64 // IP fragments: later ones skipped; first ones used with what they carry
 	Duplicates        int64 // capture duplicates (SegDuplicate)
 	Stray             int64 // packets of no connection: a lone RST, or a few payload-less packets never joined by payload

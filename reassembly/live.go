@@ -44,6 +44,14 @@ func (a *Assembler) Lost(flows []uint64, all bool, pos flow.Pos) []uint64 {
 		}
 	}
 	var marked []uint64
+	// An embryo (only its SYN so far) is marked now and gets its gaps
+	// when it hatches, before anything after the loss reaches it.
+	for e := a.embryoList.head; e != nil; e = e.next {
+		if !e.lost && (all || want[e.key.flowHash()]) {
+			e.lost, e.lostPos = true, pos
+			marked = append(marked, e.id)
+		}
+	}
 	for _, l := range []*connList{&a.open, &a.closed} {
 		for c := l.head; c != nil; c = c.next {
 			if !all && !want[c.key.flowHash()] {
@@ -114,4 +122,4 @@ func (k *connKey) flowHash() uint64 {
 
 // Open returns how many connections the Assembler holds (open, pending
 // roles, or lingering after their close): what MaxConns bounds.
-func (a *Assembler) Open() int { return len(a.conns) }
+func (a *Assembler) Open() int { return len(a.conns) + len(a.embryos) }

@@ -86,10 +86,11 @@ type dirStream struct {
 
 	// Compare ring: the last delivered bytes (ring[off & (len-1)]) for
 	// offsets in [ringFrom, next), and which packet delivered them.
-	ring     []byte
-	ringFrom uint64 // first offset whose byte is valid (moves past gaps)
-	marks    []mark // ring buffer of at most maxMarks, oldest at markHead
-	markHead int
+	ring        []byte
+	ringLimited bool   // the ring stopped growing at Options.CompareTotal
+	ringFrom    uint64 // first offset whose byte is valid (moves past gaps)
+	marks       []mark // ring buffer of at most maxMarks, oldest at markHead
+	markHead    int
 }
 
 // offset unwraps a sequence number relative to the next expected byte, so a
@@ -411,7 +412,7 @@ func (h *dirStream) end(x streamCtx, how flow.CloseKind, pos flow.Pos) {
 func (h *dirStream) closeOut(x streamCtx, how flow.CloseKind, pos flow.Pos) {
 	if h.ended {
 		x.a.oooTotal -= h.oooBytes
-		h.release()
+		h.release(x.a)
 		return
 	}
 	h.probeValid = false
@@ -436,12 +437,13 @@ func (h *dirStream) closeOut(x streamCtx, how flow.CloseKind, pos flow.Pos) {
 		h.maybeEnd(x)
 	}
 	h.end(x, how, pos)
-	h.release()
+	h.release(x.a)
 }
 
 // release drops the buffers; the dirStream is not used for data afterwards.
-func (h *dirStream) release() {
+func (h *dirStream) release(a *Assembler) {
 	h.ooo, h.oooBytes = nil, 0
+	a.ringTotal -= len(h.ring)
 	h.ring, h.marks = nil, nil
 }
 
@@ -456,7 +458,24 @@ func (h *dirStream) remember(x streamCtx, b []byte, off uint64, from flow.Pos) {
 		h.ringFrom = off
 	}
 	if need := off + uint64(len(b)) - h.ringFrom; uint64(len(h.ring)) < need && len(h.ring) < limit {
-		h.growRing(min(limit, nextPow2(max(firstRingSize, int(min(need, uint64(limit)))))))
+		size := min(limit, nextPow2(max(firstRingSize, int(min(need, uint64(limit))))))
+		// All rings together stay within CompareTotal: past it a ring
+		// keeps its size (retransmissions further back are not compared),
+		// counted once per ring in Stats.CompareLimited.
+		if a := x.a; a.ringTotal+size-len(h.ring) > a.opts.CompareTotal {
+			if !h.ringLimited {
+				h.ringLimited = true
+				a.stats.CompareLimited++
+			}
+			size = 0
+			if h.ring == nil {
+				size = firstRingSize // the smallest ring, so that remember has one
+			}
+		}
+		if size > len(h.ring) {
+			x.a.ringTotal += size - len(h.ring)
+			h.growRing(size)
+		}
 	}
 	m := mark{off: off, pos: from}
 	if n := len(h.ring); len(b) > n {

@@ -10,6 +10,7 @@ package main
 import (
 	"io"
 	"os"
+	"runtime/pprof"
 
 	"github.com/connlint/connlint/internal/cmd/cli"
 	"github.com/connlint/connlint/internal/cmd/root"
@@ -20,7 +21,25 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	// CONNLINT_CPUPROFILE names a file for a CPU profile of the whole run
+	// (`make bench` and performance work; not a user-facing flag).
+	if name := os.Getenv("CONNLINT_CPUPROFILE"); name != "" {
+		if f, err := os.Create(name); err == nil && pprof.StartCPUProfile(f) == nil {
+			code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(code)
+		}
+	}
+	code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	// CONNLINT_MEMPROFILE names a file for the allocation profile of the run.
+	if name := os.Getenv("CONNLINT_MEMPROFILE"); name != "" {
+		if f, err := os.Create(name); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	os.Exit(code)
 }
 
 // run is main without os.Exit, for tests.

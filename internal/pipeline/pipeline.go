@@ -66,27 +66,28 @@ type Observer interface {
 // (counted in Result.Live.Withheld): what the capture missed is never
 // blamed on the peers.
 func Run(src capture.Source, o Options) *render.Result {
+	stagedRun := staged(src, o)
 	ls := &lossSink{next: o.Sink, lost: map[uint64]bool{}, obs: o.Observer}
+	if stagedRun {
+		// a file loses nothing; the sink runs on the aggregator goroutine
+		// and must share no map with the handler
+		ls.lost = nil
+	}
 	eng := analyze.NewEngine(o.Config, suite.Rules, ls)
 	asmOpts := o.Assembler
 	keys := o.Keys
 	if keys == nil {
 		keys = tls.NewKeyLog() // filled by Decryption Secrets Blocks, if any
 	}
+	asmOpts.LazySYN = true // a SYN flood costs ~250 bytes per SYN, not kilobytes
 	asmOpts.Consumers = eng.Consumers(http1.Options{}, keys)
 	h := &lossHandler{Engine: eng, lost: ls.lost, obs: o.Observer}
 	asm := reassembly.NewAssembler(h, asmOpts)
 	var ord int64
 	var readErr error
 	var first, last time.Time // the summary spans every packet read, tracked or not
-	for {
-		p, err := src.Next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				readErr = err
-			}
-			break
-		}
+	// step analyses one item; true ends the run.
+	step := func(p *capture.Packet) bool {
 		if first.IsZero() || p.Time.Before(first) {
 			first = p.Time
 		}
@@ -104,7 +105,7 @@ func Run(src capture.Source, o Options) *render.Result {
 		}
 		ord++
 		pos := flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord}
-		if p.Loss != nil {
+		if p.Loss != nil && ls.lost != nil {
 			for _, id := range asm.Lost(p.Loss.Flows, p.Loss.AllFlows, pos) {
 				ls.lost[id] = true
 			}
@@ -114,7 +115,7 @@ func Run(src capture.Source, o Options) *render.Result {
 			if o.Observer != nil {
 				o.Observer.Progress(asm.Stats(), asm.Open())
 			}
-			continue
+			return false
 		}
 		asm.Packet(p.LinkType, p.Data, pos)
 		if o.Observer != nil {
@@ -126,8 +127,26 @@ func Run(src capture.Source, o Options) *render.Result {
 		if o.Tick != nil && ord&4095 == 0 {
 			o.Tick()
 		}
-		if o.Stop != nil && o.Stop() {
-			break
+		return o.Stop != nil && o.Stop()
+	}
+	if stagedRun {
+		// Files: reading, analysing, and the cross-connection rules with
+		// the output each get a goroutine (both cores), in a fixed order of
+		// events, so the output is the same as on one.
+		eng.StartAggregator()
+		readErr = readStaged(src, step)
+	} else {
+		for {
+			p, err := src.Next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					readErr = err
+				}
+				break
+			}
+			if step(&p) {
+				break
+			}
 		}
 	}
 	asm.Close()
@@ -141,6 +160,7 @@ func Run(src capture.Source, o Options) *render.Result {
 	}
 	sum.Packets, sum.NonTCP, sum.Undecodable = as.Packets, as.NonTCP, as.Undecodable
 	sum.EvictedFull, sum.EvictedIdle, sum.OutOfOrderDropped = as.EvictedFull, as.EvictedIdle, as.OutOfOrderDropped
+	sum.CompareLimited = as.CompareLimited
 	cs := src.Stats()
 	sum.Filtered = cs.Filtered
 	res := &render.Result{Inputs: src.Inputs(), Summary: sum}
@@ -153,6 +173,101 @@ func Run(src capture.Source, o Options) *render.Result {
 	}
 	res.ReadErr = readErr
 	return res
+}
+
+// staged says whether the run reads in a goroutine of its own and hands
+// the cross-connection rules and the sink to another: for files, where
+// nothing outside the pipeline watches the run as it goes. A live capture
+// stays on one goroutine: its loss accounting and metrics share state
+// between the handler and the sink.
+func staged(src capture.Source, o Options) bool {
+	return !src.Stats().Live && o.Observer == nil
+}
+
+// readBatch is how many packets the reader hands over at once.
+const readBatch = 256
+
+// batch is packets read ahead, their bytes copied into one buffer (the
+// source may reuse the bytes it returns once Next is called again).
+type batch struct {
+	pkts []capture.Packet
+	data []byte
+	err  error // the read error that ended the source (io.EOF at its end)
+}
+
+// readStaged reads src in a goroutine, read-ahead by a few batches, and
+// calls step for every packet in order until the source ends or step says
+// stop. It returns the source's read error (not io.EOF).
+func readStaged(src capture.Source, step func(*capture.Packet) bool) error {
+	full := make(chan *batch, 4)
+	free := make(chan *batch, 6)
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(full)
+		for {
+			var b *batch
+			select {
+			case b = <-free:
+				b.pkts, b.data = b.pkts[:0], b.data[:0]
+			default:
+				b = &batch{pkts: make([]capture.Packet, 0, readBatch), data: make([]byte, 0, readBatch*1600)}
+			}
+			for len(b.pkts) < readBatch {
+				p, err := src.Next()
+				if err != nil {
+					b.err = err
+					break
+				}
+				b.pkts = append(b.pkts, p)
+				b.data = append(b.data, p.Data...)
+			}
+			// point each packet at its copy (data may have moved while growing)
+			off := 0
+			for i := range b.pkts {
+				n := len(b.pkts[i].Data)
+				if b.pkts[i].Data != nil {
+					b.pkts[i].Data = b.data[off : off+n : off+n]
+				}
+				off += n
+			}
+			select {
+			case full <- b:
+			case <-quit:
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	var readErr error
+	stopped := false
+	for b := range full {
+		for i := range b.pkts {
+			if step(&b.pkts[i]) {
+				stopped = true
+				break
+			}
+		}
+		if stopped {
+			break
+		}
+		if b.err != nil {
+			if !errors.Is(b.err, io.EOF) {
+				readErr = b.err
+			}
+			break
+		}
+		select {
+		case free <- b:
+		default:
+		}
+	}
+	close(quit)
+	<-done // the source is ours again (Stats, Err, Close)
+	return readErr
 }
 
 // lossSink withholds the findings about connections that lost packets.

@@ -291,6 +291,8 @@ type JSONSummary struct {
 	Pairs              []analyze.PairCount `json:"client_server_pairs"`
 	ProxyChains        []JSONProxyChain    `json:"proxy_chains,omitempty"`
 	ProxyChainsDropped int                 `json:"proxy_chains_not_listed,omitempty"`
+	WindowDropped      int64               `json:"window_entries_dropped,omitempty"`
+	CompareLimited     int64               `json:"compare_windows_limited,omitempty"`
 	Error              string              `json:"error,omitempty"`
 }
 
@@ -310,6 +312,7 @@ func toJSONSummary(res *Result, inputs []string) JSONSummary {
 		j.Pairs = []analyze.PairCount{}
 	}
 	j.ProxyChains, j.ProxyChainsDropped = toJSONChains(s, inputs), s.ProxyChainsDropped
+	j.WindowDropped, j.CompareLimited = s.WindowDropped, s.CompareLimited
 	if l := res.Live; l != nil {
 		j.Captured, j.QueueDropped, j.Withheld = &l.Captured, &l.QueueDropped, &l.Withheld
 	}

@@ -406,6 +406,12 @@ func writeTextSummary(w io.Writer, p palette, res *Result) {
 	if s.EvictedFull+s.EvictedIdle+s.OutOfOrderDropped > 0 {
 		fmt.Fprintf(w, "  %s %s evicted (table full), %d idle-evicted, %s dropped\n", p.warn("limits:"), nof(s.EvictedFull, "connection"), s.EvictedIdle, nof(s.OutOfOrderDropped, "out-of-order byte"))
 	}
+	if s.CompareLimited > 0 {
+		fmt.Fprintf(w, "  %s %s compared with a shorter history (all retransmission-compare windows together are bounded)\n", p.warn("limits:"), nof(s.CompareLimited, "stream direction"))
+	}
+	if s.WindowDropped > 0 {
+		fmt.Fprintf(w, "  %s %s let go early by the full cross-connection windows (--format json: window_entries_dropped)\n", p.warn("limits:"), nof(s.WindowDropped, "entry"))
+	}
 	if s.NonTCP+s.Undecodable > 0 {
 		fmt.Fprintf(w, "  %s not TCP/IP, %d undecodable\n", nof(s.NonTCP, "packet"), s.Undecodable)
 	}

@@ -153,6 +153,12 @@ func (c *Conversation) Finish(pos flow.Pos) {
 	}
 	c.slots = nil
 	c.finished = true
+	// Every entry point returns early from now on: let the parser state go
+	// (the connection may linger for its last ACKs with thousands of others).
+	c.pending, c.interim = nil, nil
+	for d := range c.half {
+		c.half[d] = halfParser{c: c, dir: flow.Dir(d), ended: true}
+	}
 }
 
 // IsHTTP reports whether a request line or status line was parsed.

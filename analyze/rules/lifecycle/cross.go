@@ -264,8 +264,17 @@ func (f *crossFeed) drain(emit func(*crossConn)) {
 	}
 }
 
+// crossItemBytes is the estimated memory of one stored item of a crossTable
+// (the key's map slot and entry with its LRU links, or one item of a key's
+// value): Config.CrossMaxBytes / crossItemBytes bounds the items as
+// CrossMaxEntries does, whichever is lower (8 MiB: 20 971 items). About
+// 400 bytes per key was measured on a table of one-connection pairs (the
+// port-churn table of a SYN flood from distinct clients).
+const crossItemBytes = 400
+
 // crossTable holds per-pair state V with LRU expiry by capture time and a
-// bound on the number of items stored (each key reports its own size).
+// bound on the number of items stored (each key reports its own size),
+// from Config.CrossMaxEntries and Config.CrossMaxBytes.
 type crossTable[V any] struct {
 	window  time.Duration
 	max     int
@@ -273,6 +282,7 @@ type crossTable[V any] struct {
 	head    *crossEntry[V] // least recently touched
 	tail    *crossEntry[V]
 	entries int
+	dropped int64 // keys let go early because the table was full
 }
 
 type crossEntry[V any] struct {
@@ -285,10 +295,20 @@ type crossEntry[V any] struct {
 
 func newCrossTable[V any](cfg *analyze.Config) *crossTable[V] {
 	max := cfg.CrossMaxEntries
+	if b := cfg.CrossMaxBytes / crossItemBytes; cfg.CrossMaxBytes > 0 && b < max {
+		max = b
+	}
 	if max <= 0 {
 		max = 1
 	}
 	return &crossTable[V]{window: cfg.CrossWindow, max: max, m: map[pairKey]*crossEntry[V]{}}
+}
+
+// takeDropped returns the keys let go early since the last call.
+func (t *crossTable[V]) takeDropped() int64 {
+	n := t.dropped
+	t.dropped = 0
+	return n
 }
 
 // get returns the entry for k, creating it (with init) when missing, and marks
@@ -325,6 +345,9 @@ func (t *crossTable[V]) resize(e *crossEntry[V], n int) {
 func (t *crossTable[V]) expire(now time.Time, done func(*crossEntry[V])) {
 	for t.head != nil && (t.head.last.Before(now.Add(-t.window)) || t.entries > t.max && t.head != t.tail) {
 		e := t.head
+		if !e.last.Before(now.Add(-t.window)) {
+			t.dropped++
+		}
 		done(e)
 		t.remove(e)
 	}
@@ -377,6 +400,9 @@ type crossRule struct {
 	feed    crossFeed
 	process func(r *analyze.Reporter, c *crossConn)
 	finish  func(r *analyze.Reporter)
+	// dropped, when set, returns what the rule's table let go early for
+	// its bounds since the last call (counted in Summary.WindowDropped).
+	dropped func() int64
 }
 
 func (a *crossRule) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
@@ -386,6 +412,9 @@ func (a *crossRule) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
 func (a *crossRule) Flush(r *analyze.Reporter) {
 	a.feed.drain(func(c *crossConn) { a.process(r, c) })
 	a.finish(r)
+	if a.dropped != nil {
+		r.WindowDropped(a.dropped())
+	}
 }
 
 func nonNeg(d time.Duration) time.Duration {

@@ -81,6 +81,7 @@ func newNoReuse(cfg *analyze.Config) analyze.Aggregate {
 	n := &noReuse{cfg: cfg, tab: newCrossTable[*noReuseRun](cfg)}
 	return &crossRule{
 		process: n.process,
+		dropped: n.tab.takeDropped,
 		finish: func(rep *analyze.Reporter) {
 			n.tab.flush(func(e *crossEntry[*noReuseRun]) { n.finish(rep, e.key, e.val) })
 		},

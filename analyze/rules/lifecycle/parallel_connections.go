@@ -72,6 +72,7 @@ func newParallel(cfg *analyze.Config) analyze.Aggregate {
 	p := &parallel{cfg: cfg, tab: newCrossTable[*parallelPair](cfg)}
 	return &crossRule{
 		process: p.process,
+		dropped: p.tab.takeDropped,
 		finish: func(rep *analyze.Reporter) {
 			p.tab.flush(func(e *crossEntry[*parallelPair]) { p.report(rep, e.key, e.val) })
 		},

@@ -111,6 +111,7 @@ func newPortChurn(cfg *analyze.Config) analyze.Aggregate {
 		finish: func(rep *analyze.Reporter) {
 			p.tab.flush(func(e *crossEntry[*churnPair]) { p.report(rep, e.key, e.val) })
 		},
+		dropped: p.tab.takeDropped,
 	}
 }
 

@@ -60,6 +60,7 @@ func newTLSFull(cfg *analyze.Config) analyze.Aggregate {
 		finish: func(rep *analyze.Reporter) {
 			t.tab.flush(func(e *crossEntry[*tlsFullRun]) { t.finish(rep, e.key, e.val) })
 		},
+		dropped: t.tab.takeDropped,
 	}
 }
 

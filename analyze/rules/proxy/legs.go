@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"hash/fnv"
+	"iter"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -440,13 +442,46 @@ type legKey struct {
 	body         int64
 }
 
+// legSlot is one list of the store: the transactions of one key sent to one
+// server. A proxy's upstream connection never goes to the proxy's own
+// listening address, so the leg-2 candidates of a transaction are in the
+// slots of its key for the other servers only: on a busy single server
+// (everything to one address and port, as in a load test) there are none,
+// and pairing costs O(1) per transaction instead of a scan of every
+// identical request in the window.
+type legSlot struct {
+	key    legKey
+	server netip.AddrPort
+}
+
+// legTxBytes estimates what a stored transaction holds (the legTx, its
+// header facts and strings, the store's entry): the store is bounded by
+// Config.CrossMaxBytes of it as well as by CrossMaxEntries transactions.
+func legTxBytes(t *legTx) int {
+	n := 656 + len(t.method) + len(t.target) + len(t.host) + len(t.authority) + len(t.path)
+	for _, m := range []*legMsg{&t.req, &t.resp} {
+		n += len(m.via) + 4*cap(m.names) + 32*cap(m.hop) + 16*cap(m.conn)
+		for _, f := range m.hop {
+			n += len(f.name) + len(f.value)
+		}
+		for _, c := range m.conn {
+			n += len(c)
+		}
+	}
+	return n
+}
+
 // legPairer is the pairing machinery one proxy rule's Aggregate embeds.
 type legPairer struct {
-	cfg       *analyze.Config
-	index     map[legKey][]*legEntry
-	queue     []*legEntry // every stored transaction, in arrival order (drained by age)
-	stored    int
-	watermark time.Time // newest connection end seen
+	cfg     *analyze.Config
+	index   map[legSlot][]*legEntry // in arrival order
+	servers map[legKey][]netip.AddrPort
+	queue   []*legEntry // every stored transaction, in arrival order (drained by age)
+	stored  int
+	bytes   int   // legTxBytes of the stored transactions
+	dropped int64 // transactions that left early because the store was full
+	// watermark is the newest connection end seen
+	watermark time.Time
 	// pair is called for each pair (a = client leg, b = upstream leg);
 	// single for each stored transaction that left the store without being
 	// paired either way.
@@ -455,10 +490,12 @@ type legPairer struct {
 }
 
 func newLegPairer(cfg *analyze.Config) *legPairer {
-	return &legPairer{cfg: cfg, index: map[legKey][]*legEntry{}}
+	return &legPairer{cfg: cfg, index: map[legSlot][]*legEntry{}, servers: map[legKey][]netip.AddrPort{}}
 }
 
 func keyOf(t *legTx) legKey { return legKey{t.method, t.path, t.reqBody} }
+
+func slotOf(t *legTx) legSlot { return legSlot{keyOf(t), t.conn.ref.Server} }
 
 // add stores a finished connection's transactions (c, collected by
 // legCollector) and pairs what is due.
@@ -479,10 +516,14 @@ func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
 			continue
 		}
 		e := &legEntry{legTx: t}
-		k := keyOf(t)
+		k := slotOf(t)
+		if len(p.index[k]) == 0 {
+			p.servers[k.key] = append(p.servers[k.key], k.server)
+		}
 		p.index[k] = append(p.index[k], e)
 		p.queue = append(p.queue, e)
 		p.stored++
+		p.bytes += legTxBytes(t)
 	}
 	if c.last.t.After(p.watermark) {
 		p.watermark = c.last.t
@@ -492,7 +533,8 @@ func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
 
 // expire pairs and removes stored transactions whose request is older than
 // CrossWindow before the watermark, and the oldest while more than
-// CrossMaxEntries are stored; all of them when all is set. The queue is in
+// CrossMaxEntries are stored or they hold more than CrossMaxBytes (those
+// are counted in dropped); all of them when all is set. The queue is in
 // arrival (connection-end) order, which is nearly request order: only its
 // head is examined, so a transaction that arrived late leaves a little late,
 // and each add costs O(1) amortised.
@@ -501,11 +543,22 @@ func (p *legPairer) expire(all bool) {
 	if max <= 0 {
 		max = 1
 	}
+	maxBytes := p.cfg.CrossMaxBytes
 	due := p.watermark.Add(-p.cfg.CrossWindow)
-	n := 0
-	for n < len(p.queue) && (all || p.stored-n > max || p.queue[n].reqStart.t.Before(due)) {
+	n, bytes := 0, p.bytes
+	for n < len(p.queue) {
+		old := p.queue[n].reqStart.t.Before(due)
+		full := p.stored-n > max || maxBytes > 0 && bytes > maxBytes
+		if !all && !old && !full {
+			break
+		}
+		if !all && !old {
+			p.dropped++
+		}
+		bytes -= legTxBytes(p.queue[n].legTx)
 		n++
 	}
+	p.bytes = bytes
 	if n == 0 {
 		return
 	}
@@ -532,7 +585,7 @@ func (p *legPairer) expire(all bool) {
 	for _, t := range out {
 		// index lists are in arrival order too: done entries gather at
 		// their front (best skips any others until they get there)
-		k := keyOf(t.legTx)
+		k := slotOf(t.legTx)
 		l := p.index[k]
 		for len(l) > 0 && l[0].done {
 			l[0] = nil
@@ -540,6 +593,15 @@ func (p *legPairer) expire(all bool) {
 		}
 		if len(l) == 0 {
 			delete(p.index, k)
+			srv := p.servers[k.key]
+			if i := slices.Index(srv, k.server); i >= 0 {
+				srv = slices.Delete(srv, i, i+1)
+			}
+			if len(srv) == 0 {
+				delete(p.servers, k.key)
+			} else {
+				p.servers[k.key] = srv
+			}
 		} else {
 			p.index[k] = l
 		}
@@ -642,10 +704,7 @@ func (p *legPairer) best(a *legEntry) *legEntry {
 		winSame, winHost bool
 		othersCount      int
 	)
-	for i, b := range p.index[keyOf(a.legTx)] {
-		if i == maxLegScan {
-			break
-		}
+	for b := range p.candidates(keyOf(a.legTx), a.conn.ref.Server) {
 		ok, same := p.fits(a, b)
 		if !ok {
 			continue
@@ -682,10 +741,7 @@ func (p *legPairer) best(a *legEntry) *legEntry {
 	if othersCount != 1 {
 		return nil
 	}
-	for i, a2 := range p.index[keyOf(win.legTx)] {
-		if i == maxLegScan {
-			break
-		}
+	for a2 := range p.candidates(keyOf(win.legTx), win.conn.ref.Server) {
 		if a2 == a || a2.done || a2.asLeg1 {
 			continue
 		}
@@ -694,6 +750,24 @@ func (p *legPairer) best(a *legEntry) *legEntry {
 		}
 	}
 	return win
+}
+
+// candidates yields the stored transactions of key k sent to another server
+// than not (the other leg of a pair never shares its server: a proxy does
+// not connect to its own listening address), at most maxLegScan per server.
+func (p *legPairer) candidates(k legKey, not netip.AddrPort) iter.Seq[*legEntry] {
+	return func(yield func(*legEntry) bool) {
+		for _, srv := range p.servers[k] {
+			if srv == not {
+				continue
+			}
+			for i, e := range p.index[legSlot{k, srv}] {
+				if i == maxLegScan || !yield(e) {
+					break
+				}
+			}
+		}
+	}
 }
 
 // legCost is how far apart the two legs are: request to request plus
@@ -780,6 +854,7 @@ func (g *legPass) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
 func (g *legPass) Flush(r *analyze.Reporter) {
 	g.init(r)
 	g.p.flush()
+	r.WindowDropped(g.p.dropped)
 }
 
 // legsOf returns what LegsPass released with the summary (or flush) at
