@@ -43,6 +43,8 @@ type Engine struct {
 	// when more of their packets arrive is counted as the same connection:
 	// the summary counts connections seen, whatever --max-conns tracks.
 	evicted map[tupleKey]pieceCount
+	// ticked is the latest time given to Advance (the clock never goes back).
+	ticked time.Time
 }
 
 type aggEntry struct {
@@ -516,6 +518,23 @@ func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
 		e.pairs[k]++
 	} else {
 		e.pairsFull = true
+	}
+}
+
+// Advance tells the cross-connection rules that capture time has reached
+// now with no connection ending (a live capture's tick; call it after the
+// Assembler's Advance, which ends the connections due by then). Aggregates
+// implementing Ticker get the call, passes first; a time before the last
+// one is ignored. Reading a file needs no Advance: packets carry the time.
+func (e *Engine) Advance(now time.Time) {
+	if now.Before(e.ticked) {
+		return
+	}
+	e.ticked = now
+	for _, a := range e.aggs {
+		if t, ok := a.agg.(Ticker); ok {
+			t.Tick(a.rep, now)
+		}
 	}
 }
 

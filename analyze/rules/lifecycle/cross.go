@@ -257,6 +257,16 @@ func (f *crossFeed) push(r *crossConn, emit func(*crossConn)) {
 	}
 }
 
+// release calls emit for every record that ended more than crossReorder
+// before now (a live tick: capture time passed with no connection ending,
+// so nothing can come to reorder them any more), in order.
+func (f *crossFeed) release(now time.Time, emit func(*crossConn)) {
+	due := now.Add(-crossReorder)
+	for f.h.Len() > 0 && f.h[0].end.Before(due) {
+		emit(heap.Pop(&f.h).(*crossConn))
+	}
+}
+
 // drain releases everything left, in order (end of the run).
 func (f *crossFeed) drain(emit func(*crossConn)) {
 	for f.h.Len() > 0 {
@@ -373,10 +383,25 @@ func (t *crossTable[V]) append(e *crossEntry[V]) {
 // crossRule adapts a rule's record handler to the Aggregate interface: the
 // feed sorts, the handler processes one record at a time, finish is called at
 // the end of the run after the feed is drained.
+//
+// It is also an analyze.Ticker: a live capture's tick releases the records
+// that have waited crossReorder (without it the last connections of a burst
+// would wait in the feed for the next connection to end, or for exit), and
+// marks the rule live, which rules read to report early (see earlyReport).
+// A file is never ticked: its findings, and their order, stay as they were.
 type crossRule struct {
 	feed    crossFeed
 	process func(r *analyze.Reporter, c *crossConn)
 	finish  func(r *analyze.Reporter)
+	// live is set by the first Tick: the run is a live capture.
+	live bool
+}
+
+var _ analyze.Ticker = (*crossRule)(nil)
+
+func (a *crossRule) Tick(r *analyze.Reporter, now time.Time) {
+	a.live = true
+	a.feed.release(now, func(c *crossConn) { a.process(r, c) })
 }
 
 func (a *crossRule) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
@@ -402,4 +427,43 @@ func pairText(k pairKey) string {
 		t += " (TLS server name " + k.sni + ")"
 	}
 	return t
+}
+
+// earlyReport is what one key (a pair's run or episode) remembers of the
+// findings it reported early, in a live capture. The policy the rules
+// share (no-connection-reuse, parallel-connections, tls-full-handshake-
+// repeated; port-churn uses at and reported only):
+//
+//   - first crossing: the finding is reported as soon as the record that
+//     makes the threshold true is processed (in a live capture the tick
+//     releases it about crossReorder after the connection's end);
+//   - updates: while the run goes on, it is reported again only when its
+//     measure (connections in the run, peak of concurrent connections) has
+//     grown since the last report and at least CrossWindow of capture time
+//     has passed since it: at most one update per window;
+//   - end of the run (reuse, long gap, quiet for CrossWindow, end of the
+//     capture): reported only if it was never reported or its measure grew
+//     since the last report (the final tally then differs); never the same
+//     finding twice.
+//
+// In a file nothing is reported early: the run is reported once, at its
+// end, as before.
+type earlyReport struct {
+	reported bool
+	at       time.Time // capture time of the last report
+	measure  int       // the measure then
+}
+
+// update says whether a run whose measure is m should be reported at now
+// while it goes on (first crossing, or the window's update).
+func (e *earlyReport) update(now time.Time, m int, window time.Duration) bool {
+	return !e.reported || m > e.measure && now.Sub(e.at) >= window
+}
+
+// final says whether the run must be reported at its end.
+func (e *earlyReport) final(m int) bool { return !e.reported || m > e.measure }
+
+// done records a report of measure m at now.
+func (e *earlyReport) done(now time.Time, m int) {
+	e.reported, e.at, e.measure = true, now, m
 }
