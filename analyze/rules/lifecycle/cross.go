@@ -395,6 +395,11 @@ type crossRule struct {
 	finish  func(r *analyze.Reporter)
 	// live is set by the first Tick: the run is a live capture.
 	live bool
+	// settle, when set, is called in a live capture after each batch of
+	// records the feed released (on a connection's end or a tick): a rule
+	// reports there what the batch made true, so that connections released
+	// together (a burst) make one finding, not one per step of the climb.
+	settle func(r *analyze.Reporter)
 }
 
 var _ analyze.Ticker = (*crossRule)(nil)
@@ -402,10 +407,18 @@ var _ analyze.Ticker = (*crossRule)(nil)
 func (a *crossRule) Tick(r *analyze.Reporter, now time.Time) {
 	a.live = true
 	a.feed.release(now, func(c *crossConn) { a.process(r, c) })
+	a.settleLive(r)
+}
+
+func (a *crossRule) settleLive(r *analyze.Reporter) {
+	if a.live && a.settle != nil {
+		a.settle(r)
+	}
 }
 
 func (a *crossRule) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
 	a.feed.push(compactConn(s), func(c *crossConn) { a.process(r, c) })
+	a.settleLive(r)
 }
 
 func (a *crossRule) Flush(r *analyze.Reporter) {
@@ -434,9 +447,11 @@ func pairText(k pairKey) string {
 // share (no-connection-reuse, parallel-connections, tls-full-handshake-
 // repeated; port-churn uses at and reported only):
 //
-//   - first crossing: the finding is reported as soon as the record that
-//     makes the threshold true is processed (in a live capture the tick
-//     releases it about crossReorder after the connection's end);
+//   - first crossing: the finding is reported as soon as the batch of
+//     records holding the one that makes the threshold true is processed
+//     (in a live capture a tick releases it about crossReorder after the
+//     connection's end): the rule marks the key pending in process and
+//     reports it in crossRule.settle, after the batch;
 //   - updates: while the run goes on, it is reported again only when its
 //     measure (connections in the run, peak of concurrent connections) has
 //     grown since the last report and at least CrossWindow of capture time
@@ -462,6 +477,13 @@ func (e *earlyReport) update(now time.Time, m int, window time.Duration) bool {
 
 // final says whether the run must be reported at its end.
 func (e *earlyReport) final(m int) bool { return !e.reported || m > e.measure }
+
+// pendingKey is a key whose early report is due after the current batch,
+// as of at (the end of the record that made it due).
+type pendingKey struct {
+	key pairKey
+	at  time.Time
+}
 
 // done records a report of measure m at now.
 func (e *earlyReport) done(now time.Time, m int) {

@@ -84,6 +84,8 @@ type noReuse struct {
 	cfg *analyze.Config
 	tab *crossTable[*noReuseRun]
 	cr  *crossRule // live: report runs as they reach the threshold
+	// pending: runs due for an early report after the current batch
+	pending []pendingKey
 }
 
 func newNoReuse(cfg *analyze.Config) analyze.Aggregate {
@@ -94,7 +96,25 @@ func newNoReuse(cfg *analyze.Config) analyze.Aggregate {
 			n.tab.flush(func(e *crossEntry[*noReuseRun]) { n.finish(rep, e.key, e.val) })
 		},
 	}
+	n.cr.settle = n.settle
 	return n.cr
+}
+
+// settle reports the runs the last batch made due (still due: a run that
+// ended in the batch was reported, or not, by finish).
+func (n *noReuse) settle(rep *analyze.Reporter) {
+	for _, p := range n.pending {
+		e := n.tab.m[p.key]
+		if e == nil {
+			continue
+		}
+		run := e.val
+		if run.count >= n.cfg.NoReuseMin && run.first != nil && run.early.update(p.at, run.count, n.cfg.CrossWindow) {
+			n.report(rep, p.key, run)
+			run.early.done(p.at, run.count)
+		}
+	}
+	n.pending = n.pending[:0]
 }
 
 func (n *noReuse) process(rep *analyze.Reporter, c *crossConn) {
@@ -156,8 +176,7 @@ func (n *noReuse) process(rep *analyze.Reporter, c *crossConn) {
 		run.frames = append(run.frames, c.first)
 	}
 	if n.cr.live && run.count >= n.cfg.NoReuseMin && run.early.update(c.end, run.count, n.cfg.CrossWindow) {
-		n.report(rep, c.key, run)
-		run.early.done(c.end, run.count)
+		n.pending = append(n.pending, pendingKey{c.key, c.end})
 	}
 }
 

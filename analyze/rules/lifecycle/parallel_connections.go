@@ -75,6 +75,8 @@ type parallel struct {
 	cfg *analyze.Config
 	tab *crossTable[*parallelPair]
 	cr  *crossRule // live: report as soon as the peak exceeds the limit
+	// pending: episodes due for an early report after the current batch
+	pending []pendingKey
 }
 
 func newParallel(cfg *analyze.Config) analyze.Aggregate {
@@ -85,7 +87,24 @@ func newParallel(cfg *analyze.Config) analyze.Aggregate {
 			p.tab.flush(func(e *crossEntry[*parallelPair]) { p.finish(rep, e.key, e.val) })
 		},
 	}
+	p.cr.settle = p.settle
 	return p.cr
+}
+
+// settle reports the episodes the last batch made due (and still are).
+func (p *parallel) settle(rep *analyze.Reporter) {
+	for _, q := range p.pending {
+		e := p.tab.m[q.key]
+		if e == nil {
+			continue
+		}
+		pp := e.val
+		if pp.peak > p.cfg.ParallelMax && pp.early.update(q.at, pp.peak, p.cfg.CrossWindow) {
+			p.report(rep, q.key, pp)
+			pp.early.done(q.at, pp.peak)
+		}
+	}
+	p.pending = p.pending[:0]
 }
 
 func (p *parallel) process(rep *analyze.Reporter, c *crossConn) {
@@ -128,8 +147,7 @@ func (p *parallel) process(rep *analyze.Reporter, c *crossConn) {
 	}
 	p.tab.resize(e, len(pp.ivs))
 	if p.cr.live && pp.peak > p.cfg.ParallelMax && pp.early.update(c.end, pp.peak, p.cfg.CrossWindow) {
-		p.report(rep, c.key, pp)
-		pp.early.done(c.end, pp.peak)
+		p.pending = append(p.pending, pendingKey{c.key, c.end})
 	}
 }
 

@@ -110,6 +110,8 @@ type portChurn struct {
 	tw       time.Duration // 2×MSL
 	maxPorts int           // port table bound per pair, within CrossMaxEntries
 	cr       *crossRule    // live: report as soon as the measurement fires
+	// pending: pairs due for an early report after the current batch
+	pending []pendingKey
 }
 
 func newPortChurn(cfg *analyze.Config) analyze.Aggregate {
@@ -123,7 +125,25 @@ func newPortChurn(cfg *analyze.Config) analyze.Aggregate {
 			p.tab.flush(func(e *crossEntry[*churnPair]) { p.finish(rep, e.key, e.val, e.last) })
 		},
 	}
+	p.cr.settle = p.settle
 	return p.cr
+}
+
+// settle reports the pairs the last batch made due (and still are): the
+// first measurement that fires, then one per window while it fires.
+func (p *portChurn) settle(rep *analyze.Reporter) {
+	for _, q := range p.pending {
+		e := p.tab.m[q.key]
+		if e == nil {
+			continue
+		}
+		cp := e.val
+		if cp.detected && (!cp.early.reported || q.at.Sub(cp.early.at) >= p.cfg.CrossWindow) {
+			p.report(rep, q.key, cp)
+			cp.early.done(q.at, 0)
+		}
+	}
+	p.pending = p.pending[:0]
 }
 
 // finish reports an episode at its end (as of now, its last activity),
@@ -157,8 +177,7 @@ func (p *portChurn) process(rep *analyze.Reporter, c *crossConn) {
 	if p.cr.live {
 		// first crossing, then one report per window while it still fires
 		if cp.detected && (!cp.early.reported || c.end.Sub(cp.early.at) >= p.cfg.CrossWindow) {
-			p.report(rep, c.key.tcpPair(), cp)
-			cp.early.done(c.end, 0)
+			p.pending = append(p.pending, pendingKey{c.key.tcpPair(), c.end})
 		}
 		return
 	}

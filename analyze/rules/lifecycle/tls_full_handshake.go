@@ -60,6 +60,8 @@ type tlsFull struct {
 	cfg *analyze.Config
 	tab *crossTable[*tlsFullRun]
 	cr  *crossRule // live: report runs as they reach the threshold
+	// pending: runs due for an early report after the current batch
+	pending []pendingKey
 }
 
 func newTLSFull(cfg *analyze.Config) analyze.Aggregate {
@@ -70,7 +72,24 @@ func newTLSFull(cfg *analyze.Config) analyze.Aggregate {
 			t.tab.flush(func(e *crossEntry[*tlsFullRun]) { t.finish(rep, e.key, e.val) })
 		},
 	}
+	t.cr.settle = t.settle
 	return t.cr
+}
+
+// settle reports the runs the last batch made due (and still are).
+func (t *tlsFull) settle(rep *analyze.Reporter) {
+	for _, p := range t.pending {
+		e := t.tab.m[p.key]
+		if e == nil {
+			continue
+		}
+		run := e.val
+		if run.count >= t.cfg.TLSFullHandshakeMin && run.early.update(p.at, run.count, t.cfg.CrossWindow) {
+			t.report(rep, p.key, run)
+			run.early.done(p.at, run.count)
+		}
+	}
+	t.pending = t.pending[:0]
 }
 
 func (t *tlsFull) process(rep *analyze.Reporter, c *crossConn) {
@@ -106,8 +125,7 @@ func (t *tlsFull) process(rep *analyze.Reporter, c *crossConn) {
 			run.version = x.version
 		}
 		if t.cr.live && run.count >= t.cfg.TLSFullHandshakeMin && run.early.update(c.end, run.count, t.cfg.CrossWindow) {
-			t.report(rep, c.key, run)
-			run.early.done(c.end, run.count)
+			t.pending = append(t.pending, pendingKey{c.key, c.end})
 		}
 	}
 	if !run.offered && x.resumptionOffered {
