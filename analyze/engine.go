@@ -50,6 +50,8 @@ type Engine struct {
 	// when more of their packets arrive is counted as the same connection:
 	// the summary counts connections seen, whatever --max-conns tracks.
 	evicted map[tupleKey]pieceCount
+	// ticked is the latest time given to Advance (the clock never goes back).
+	ticked time.Time
 }
 
 type aggEntry struct {
@@ -377,6 +379,7 @@ type aggEvent struct {
 	f       *Finding
 	st      *connState
 	evicted bool
+	tick    time.Time // set: Advance's time, for the Ticker aggregates
 }
 
 // aggQueue batches events to the aggregator goroutine. The channel is
@@ -461,6 +464,14 @@ func (e *Engine) stopAggregator() {
 func (e *Engine) handle(ev aggEvent) {
 	if ev.f != nil {
 		e.deliver(ev.f)
+		return
+	}
+	if !ev.tick.IsZero() {
+		for _, a := range e.aggs {
+			if t, ok := a.agg.(Ticker); ok {
+				t.Tick(a.rep, ev.tick)
+			}
+		}
 		return
 	}
 	st := ev.st
@@ -656,6 +667,22 @@ func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
 	} else {
 		e.pairsFull = true
 	}
+}
+
+// Advance tells the cross-connection rules that capture time has reached
+// now with no connection ending (a live capture's tick; call it after the
+// Assembler's Advance, which ends the connections due by then). Aggregates
+// implementing Ticker get the call, passes first; a time before the last
+// one is ignored. Reading a file needs no Advance: packets carry the time.
+func (e *Engine) Advance(now time.Time) {
+	if now.Before(e.ticked) {
+		return
+	}
+	e.ticked = now
+	// through the aggregator's queue when it runs on its own goroutine
+	// (StartAggregator), so that ticks and connection ends keep their order
+	// and the aggregates are only ever touched by one goroutine
+	e.post(aggEvent{tick: now})
 }
 
 // Close flushes the cross-connection rules and returns the summary. Call it

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/connlint/connlint/reassembly"
 	"github.com/connlint/connlint/reassembly/http1"
@@ -90,6 +91,21 @@ func isChecker(c Checker) bool {
 type Aggregate interface {
 	Conn(r *Reporter, s *ConnSummary)
 	Flush(r *Reporter)
+}
+
+// Ticker is an Aggregate that also wants to hear that capture time has
+// passed with no connection ending: a live capture calls Engine.Advance on
+// each of its ticks, and the engine passes the time on to every aggregate
+// implementing Ticker. A cross-connection rule uses it to report a finding
+// as soon as it is true (the first crossing of its threshold) rather than
+// when the run ends. Reading a file never calls it, so an aggregate may
+// take its first Tick as the sign that it runs live (findings as things
+// happen) and keep its file output unchanged otherwise.
+type Ticker interface {
+	Aggregate
+	// Tick says capture time has reached now. It may report. now never
+	// goes back between calls.
+	Tick(r *Reporter, now time.Time)
 }
 
 var idPattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)

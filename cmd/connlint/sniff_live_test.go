@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -341,5 +342,84 @@ func TestSniffWriteFileError(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "/nonexistent/x.pcap") {
 		t.Errorf("error does not name the path: %s", out)
+	}
+}
+
+// keepAliveServer is a Go HTTP server (it offers keep-alive: HTTP/1.1, no
+// Connection: close) on 127.0.0.1; returns its port.
+func keepAliveServer(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// oneRequest makes one request on a connection of its own and closes it
+// (the client closes first, as a client without a pool does). It writes
+// the request by hand: Go's client with DisableKeepAlives would send
+// Connection: close, and then the server would not offer persistence.
+func oneRequest(t *testing.T, port int) {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /one HTTP/1.1\r\nHost: test\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Close {
+		t.Fatal("the server did not offer to keep the connection open")
+	}
+}
+
+// Issue 13: a cross-connection finding appears while the capture runs, once
+// it is true, not only at exit; and exit does not repeat it.
+func TestSniffCrossConnectionFindingBeforeExit(t *testing.T) {
+	port := keepAliveServer(t)
+	s := startSniff(t, "--format", "ndjson", "--no-reuse-min", "3", "tcp", "port", fmt.Sprint(port))
+	for range 3 {
+		oneRequest(t, port)
+		time.Sleep(50 * time.Millisecond) // sequential: each opens after the last closed
+	}
+	ended := time.Now()
+	timeout := time.After(3500 * time.Millisecond)
+	found := false
+	for !found {
+		select {
+		case l, ok := <-s.lines:
+			if !ok {
+				t.Fatalf("sniff ended; stderr: %s", s.errText())
+			}
+			if strings.Contains(l.text, `"rule":"no-connection-reuse"`) {
+				found = true
+				t.Logf("finding %v after the last connection's end: %s", l.at.Sub(ended).Round(time.Millisecond), l.text)
+			}
+		case <-timeout:
+			t.Fatalf("no no-connection-reuse finding 3.5 s after the third connection ended (before exit); stderr: %s", s.errText())
+		}
+	}
+	s.cmd.Process.Signal(syscall.SIGINT)
+	s.wait(t)
+	lines := s.rest()
+	lastSummary(t, lines, s.errText())
+	for _, l := range lines {
+		if strings.Contains(l, `"rule":"no-connection-reuse"`) {
+			t.Errorf("no-connection-reuse reported again at exit: %s", l)
+		}
+	}
+	if !strings.Contains(lines[len(lines)-1], `"no-connection-reuse":1`) {
+		t.Errorf("summary does not count one no-connection-reuse finding: %s", lines[len(lines)-1])
 	}
 }

@@ -112,6 +112,7 @@ func Run(src capture.Source, o Options) *render.Result {
 		}
 		if p.Tick {
 			asm.Advance(p.Time)
+			eng.Advance(p.Time) // cross-connection rules report what became true (issue 13)
 			if o.Observer != nil {
 				o.Observer.Progress(asm.Stats(), asm.Open())
 			}

@@ -257,6 +257,16 @@ func (f *crossFeed) push(r *crossConn, emit func(*crossConn)) {
 	}
 }
 
+// release calls emit for every record that ended more than crossReorder
+// before now (a live tick: capture time passed with no connection ending,
+// so nothing can come to reorder them any more), in order.
+func (f *crossFeed) release(now time.Time, emit func(*crossConn)) {
+	due := now.Add(-crossReorder)
+	for f.h.Len() > 0 && f.h[0].end.Before(due) {
+		emit(heap.Pop(&f.h).(*crossConn))
+	}
+}
+
 // drain releases everything left, in order (end of the run).
 func (f *crossFeed) drain(emit func(*crossConn)) {
 	for f.h.Len() > 0 {
@@ -396,6 +406,12 @@ func (t *crossTable[V]) append(e *crossEntry[V]) {
 // crossRule adapts a rule's record handler to the Aggregate interface: the
 // feed sorts, the handler processes one record at a time, finish is called at
 // the end of the run after the feed is drained.
+//
+// It is also an analyze.Ticker: a live capture's tick releases the records
+// that have waited crossReorder (without it the last connections of a burst
+// would wait in the feed for the next connection to end, or for exit), and
+// marks the rule live, which rules read to report early (see earlyReport).
+// A file is never ticked: its findings, and their order, stay as they were.
 type crossRule struct {
 	feed    crossFeed
 	process func(r *analyze.Reporter, c *crossConn)
@@ -403,10 +419,32 @@ type crossRule struct {
 	// dropped, when set, returns what the rule's table let go early for
 	// its bounds since the last call (counted in Summary.WindowDropped).
 	dropped func() int64
+	// live is set by the first Tick: the run is a live capture.
+	live bool
+	// settle, when set, is called in a live capture after each batch of
+	// records the feed released (on a connection's end or a tick): a rule
+	// reports there what the batch made true, so that connections released
+	// together (a burst) make one finding, not one per step of the climb.
+	settle func(r *analyze.Reporter)
+}
+
+var _ analyze.Ticker = (*crossRule)(nil)
+
+func (a *crossRule) Tick(r *analyze.Reporter, now time.Time) {
+	a.live = true
+	a.feed.release(now, func(c *crossConn) { a.process(r, c) })
+	a.settleLive(r)
+}
+
+func (a *crossRule) settleLive(r *analyze.Reporter) {
+	if a.live && a.settle != nil {
+		a.settle(r)
+	}
 }
 
 func (a *crossRule) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
 	a.feed.push(compactConn(s), func(c *crossConn) { a.process(r, c) })
+	a.settleLive(r)
 }
 
 func (a *crossRule) Flush(r *analyze.Reporter) {
@@ -431,4 +469,52 @@ func pairText(k pairKey) string {
 		t += " (TLS server name " + k.sni + ")"
 	}
 	return t
+}
+
+// earlyReport is what one key (a pair's run or episode) remembers of the
+// findings it reported early, in a live capture. The policy the rules
+// share (no-connection-reuse, parallel-connections, tls-full-handshake-
+// repeated; port-churn uses at and reported only):
+//
+//   - first crossing: the finding is reported as soon as the batch of
+//     records holding the one that makes the threshold true is processed
+//     (in a live capture a tick releases it about crossReorder after the
+//     connection's end): the rule marks the key pending in process and
+//     reports it in crossRule.settle, after the batch;
+//   - updates: while the run goes on, it is reported again only when its
+//     measure (connections in the run, peak of concurrent connections) has
+//     grown since the last report and at least CrossWindow of capture time
+//     has passed since it: at most one update per window;
+//   - end of the run (reuse, long gap, quiet for CrossWindow, end of the
+//     capture): reported only if it was never reported or its measure grew
+//     since the last report (the final tally then differs); never the same
+//     finding twice.
+//
+// In a file nothing is reported early: the run is reported once, at its
+// end, as before.
+type earlyReport struct {
+	reported bool
+	at       time.Time // capture time of the last report
+	measure  int       // the measure then
+}
+
+// update says whether a run whose measure is m should be reported at now
+// while it goes on (first crossing, or the window's update).
+func (e *earlyReport) update(now time.Time, m int, window time.Duration) bool {
+	return !e.reported || m > e.measure && now.Sub(e.at) >= window
+}
+
+// final says whether the run must be reported at its end.
+func (e *earlyReport) final(m int) bool { return !e.reported || m > e.measure }
+
+// pendingKey is a key whose early report is due after the current batch,
+// as of at (the end of the record that made it due).
+type pendingKey struct {
+	key pairKey
+	at  time.Time
+}
+
+// done records a report of measure m at now.
+func (e *earlyReport) done(now time.Time, m int) {
+	e.reported, e.at, e.measure = true, now, m
 }

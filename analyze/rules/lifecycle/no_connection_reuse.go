@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -26,6 +27,12 @@ import (
 // (and is reported if long enough) when the client reuses a connection,
 // when the gap since the last usable connection is too long, or when the
 // pair goes quiet for CrossWindow.
+//
+// When it is reported: reading a file, once per run, at the run's end. In
+// a live capture, as soon as the run reaches NoReuseMin connections (about
+// a second after the connection that makes it so ends), then at most once
+// per CrossWindow while the run grows, and at the run's end only if it grew
+// since the last report (earlyReport).
 var NoConnectionReuse = &analyze.Rule{
 	ID:           "no-connection-reuse",
 	Severity:     analyze.Warning,
@@ -58,6 +65,7 @@ type noReuseRun struct {
 	frames    []analyze.Frame
 	tlsRec    int // connections judged from TLS records
 	tlsAny    int // TLS connections (handshake = TCP + TLS set-up)
+	early     earlyReport
 }
 
 // reusable returns the latest recent close at or before t.
@@ -75,17 +83,39 @@ func (r *noReuseRun) reusable(t time.Time) (time.Time, bool) {
 type noReuse struct {
 	cfg *analyze.Config
 	tab *crossTable[*noReuseRun]
+	cr  *crossRule // live: report runs as they reach the threshold
+	// pending: runs due for an early report after the current batch
+	pending []pendingKey
 }
 
 func newNoReuse(cfg *analyze.Config) analyze.Aggregate {
 	n := &noReuse{cfg: cfg, tab: newCrossTable[*noReuseRun](cfg)}
-	return &crossRule{
+	n.cr = &crossRule{
 		process: n.process,
 		dropped: n.tab.takeDropped,
 		finish: func(rep *analyze.Reporter) {
 			n.tab.flush(func(e *crossEntry[*noReuseRun]) { n.finish(rep, e.key, e.val) })
 		},
 	}
+	n.cr.settle = n.settle
+	return n.cr
+}
+
+// settle reports the runs the last batch made due (still due: a run that
+// ended in the batch was reported, or not, by finish).
+func (n *noReuse) settle(rep *analyze.Reporter) {
+	for _, p := range n.pending {
+		e := n.tab.m[p.key]
+		if e == nil {
+			continue
+		}
+		run := e.val
+		if run.count >= n.cfg.NoReuseMin && run.first != nil && run.early.update(p.at, run.count, n.cfg.CrossWindow) {
+			n.report(rep, p.key, run)
+			run.early.done(p.at, run.count)
+		}
+	}
+	n.pending = n.pending[:0]
 }
 
 func (n *noReuse) process(rep *analyze.Reporter, c *crossConn) {
@@ -146,14 +176,25 @@ func (n *noReuse) process(rep *analyze.Reporter, c *crossConn) {
 		run.refs = append(run.refs, c.ref)
 		run.frames = append(run.frames, c.first)
 	}
+	if n.cr.live && run.count >= n.cfg.NoReuseMin && run.early.update(c.end, run.count, n.cfg.CrossWindow) {
+		n.pending = append(n.pending, pendingKey{c.key, c.end})
+	}
 }
 
-// finish reports a run that reached the threshold and resets it.
+// finish reports a run that reached the threshold (unless that was already
+// reported as it stands) and resets it.
 func (n *noReuse) finish(rep *analyze.Reporter, k pairKey, run *noReuseRun) {
 	defer func() { *run = noReuseRun{} }()
-	if run.count < n.cfg.NoReuseMin || run.first == nil {
+	if run.count < n.cfg.NoReuseMin || run.first == nil || !run.early.final(run.count) {
 		return
 	}
+	n.report(rep, k, run)
+}
+
+// report reports the run as it stands. The finding gets its own copies of
+// the run's lists: a live run goes on growing (and sorting) them.
+func (n *noReuse) report(rep *analyze.Reporter, k pairKey, run *noReuseRun) {
+	frames, refs := slices.Clone(run.frames), slices.Clone(run.refs)
 	span := run.lastEnd.Sub(run.first.start)
 	saved := ""
 	attrs := map[string]any{"connections": run.count, "handshake_ms": analyze.MS(run.handshake)}
@@ -164,8 +205,8 @@ func (n *noReuse) finish(rep *analyze.Reporter, k pairKey, run *noReuseRun) {
 			run.count-1, analyze.Dur(save), analyze.Dur(avg), run.count-1)
 		attrs["saved_ms"] = analyze.MS(save)
 	}
-	sort.Slice(run.frames, func(i, j int) bool { return run.frames[i].Frame < run.frames[j].Frame })
-	sort.Slice(run.refs, func(i, j int) bool { return run.refs[i].ID < run.refs[j].ID })
+	sort.Slice(frames, func(i, j int) bool { return frames[i].Frame < frames[j].Frame })
+	sort.Slice(refs, func(i, j int) bool { return refs[i].ID < refs[j].ID })
 	what, offer, hsWhat := "one transaction", "although the server offered to keep them open", "TCP handshakes"
 	if run.tlsAny > 0 {
 		hsWhat = "TCP and TLS handshakes (SYN to first application data)"
@@ -179,12 +220,12 @@ func (n *noReuse) finish(rep *analyze.Reporter, k pairKey, run *noReuseRun) {
 	}
 	rep.Report(analyze.Finding{
 		Time:     run.first.start,
-		Frames:   run.frames,
+		Frames:   frames,
 		Duration: run.handshake,
 		Message: fmt.Sprintf("%s: %d connections in %s carried %s each, each opened after an earlier one had closed, %s; %s spent in %s%s",
 			pairText(k), run.count, analyze.Dur(span), what, offer, analyze.Dur(run.handshake), hsWhat, saved),
 		Hint:    "reuse connections: keep one client (connection pool / HTTP agent) for all requests instead of one per request, and do not send Connection: close unless done",
-		Related: run.refs,
+		Related: refs,
 		Attrs:   attrs,
 	})
 }

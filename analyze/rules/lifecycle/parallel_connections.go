@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -22,6 +23,12 @@ import (
 // increments the counts it covers and takes its own from the stored ones.
 // The counts, and so the peak, do not depend on the order records arrive.
 // One finding per pair and episode (until the pair is quiet for CrossWindow).
+//
+// When it is reported: reading a file, once per episode, at its end. In a
+// live capture, as soon as the peak exceeds ParallelMax (about a second
+// after the connection that shows it ends), then at most once per
+// CrossWindow while the peak rises, and at the episode's end only if the
+// peak rose since the last report (earlyReport).
 var ParallelConnections = &analyze.Rule{
 	ID:           "parallel-connections",
 	Severity:     analyze.Info,
@@ -61,26 +68,48 @@ type parallelPair struct {
 	atOrd int64
 	frame analyze.Frame
 	refs  []analyze.ConnRef // connections open at the peak (bounded)
+	early earlyReport
 }
 
 type parallel struct {
 	cfg *analyze.Config
 	tab *crossTable[*parallelPair]
+	cr  *crossRule // live: report as soon as the peak exceeds the limit
+	// pending: episodes due for an early report after the current batch
+	pending []pendingKey
 }
 
 func newParallel(cfg *analyze.Config) analyze.Aggregate {
 	p := &parallel{cfg: cfg, tab: newCrossTable[*parallelPair](cfg)}
-	return &crossRule{
+	p.cr = &crossRule{
 		process: p.process,
 		dropped: p.tab.takeDropped,
 		finish: func(rep *analyze.Reporter) {
-			p.tab.flush(func(e *crossEntry[*parallelPair]) { p.report(rep, e.key, e.val) })
+			p.tab.flush(func(e *crossEntry[*parallelPair]) { p.finish(rep, e.key, e.val) })
 		},
 	}
+	p.cr.settle = p.settle
+	return p.cr
+}
+
+// settle reports the episodes the last batch made due (and still are).
+func (p *parallel) settle(rep *analyze.Reporter) {
+	for _, q := range p.pending {
+		e := p.tab.m[q.key]
+		if e == nil {
+			continue
+		}
+		pp := e.val
+		if pp.peak > p.cfg.ParallelMax && pp.early.update(q.at, pp.peak, p.cfg.CrossWindow) {
+			p.report(rep, q.key, pp)
+			pp.early.done(q.at, pp.peak)
+		}
+	}
+	p.pending = p.pending[:0]
 }
 
 func (p *parallel) process(rep *analyze.Reporter, c *crossConn) {
-	defer p.tab.expire(c.end, func(e *crossEntry[*parallelPair]) { p.report(rep, e.key, e.val) })
+	defer p.tab.expire(c.end, func(e *crossEntry[*parallelPair]) { p.finish(rep, e.key, e.val) })
 	if !c.http && !c.tlsRec || c.refused {
 		return
 	}
@@ -118,6 +147,18 @@ func (p *parallel) process(rep *analyze.Reporter, c *crossConn) {
 		pp.ivs = pp.ivs[:n]
 	}
 	p.tab.resize(e, len(pp.ivs))
+	if p.cr.live && pp.peak > p.cfg.ParallelMax && pp.early.update(c.end, pp.peak, p.cfg.CrossWindow) {
+		p.pending = append(p.pending, pendingKey{c.key, c.end})
+	}
+}
+
+// finish reports an episode whose peak exceeded the limit at its end,
+// unless that peak was already reported.
+func (p *parallel) finish(rep *analyze.Reporter, k pairKey, pp *parallelPair) {
+	if pp.peak <= p.cfg.ParallelMax || !pp.early.final(pp.peak) {
+		return
+	}
+	p.report(rep, k, pp)
 }
 
 // consider makes j the peak if it has more connections open at its start, or
@@ -169,7 +210,7 @@ func (p *parallel) report(rep *analyze.Reporter, k pairKey, pp *parallelPair) {
 		Message: fmt.Sprintf("%s: %d connections were open at the same time (limit %d), the peak reached when the connection at frame %d opened; %d connections to this server in all%s",
 			pairText(k), pp.peak, p.cfg.ParallelMax, pp.frame.Frame, pp.total, judged),
 		Hint:    "limit concurrent connections per server (browsers use 6; RFC 9112 §9.4) and reuse the open ones; queue the rest",
-		Related: pp.refs,
+		Related: slices.Clone(pp.refs), // consider rewrites pp.refs in place
 		Attrs:   attrs,
 	})
 }

@@ -24,6 +24,14 @@ import (
 // no TIME_WAIT. Refused connections count for nothing, and neither do
 // connections with a direction missing from the capture (who closed first
 // is unknown).
+//
+// When it is reported: reading a file, at the end of the episode (the pair
+// quiet for CrossWindow, or the end of the capture), and once per
+// CrossWindow while the episode lasts longer. In a live capture, as soon
+// as a measurement projects exhaustion (or shows churnMinReuse reuses),
+// then at most once per CrossWindow while it still does, and at the
+// episode's end only if a window has passed since the last report (a new
+// window's measurement; within one it would repeat the last).
 var PortChurn = &analyze.Rule{
 	ID:           "port-churn",
 	Severity:     analyze.Warning,
@@ -92,6 +100,8 @@ type churnPair struct {
 	firstReuse     [2]portUse
 	firstReusePort uint16
 	firstReuseGap  time.Duration
+
+	early earlyReport // live reports (at, reported; no measure)
 }
 
 type portChurn struct {
@@ -99,6 +109,9 @@ type portChurn struct {
 	tab      *crossTable[*churnPair]
 	tw       time.Duration // 2×MSL
 	maxPorts int           // port table bound per pair, within CrossMaxEntries
+	cr       *crossRule    // live: report as soon as the measurement fires
+	// pending: pairs due for an early report after the current batch
+	pending []pendingKey
 }
 
 func newPortChurn(cfg *analyze.Config) analyze.Aggregate {
@@ -106,17 +119,45 @@ func newPortChurn(cfg *analyze.Config) analyze.Aggregate {
 	if q := cfg.CrossMaxEntries / 4; q < p.maxPorts {
 		p.maxPorts = max(q, 64)
 	}
-	return &crossRule{
+	p.cr = &crossRule{
 		process: p.process,
 		finish: func(rep *analyze.Reporter) {
-			p.tab.flush(func(e *crossEntry[*churnPair]) { p.report(rep, e.key, e.val) })
+			p.tab.flush(func(e *crossEntry[*churnPair]) { p.finish(rep, e.key, e.val, e.last) })
 		},
 		dropped: p.tab.takeDropped,
 	}
+	p.cr.settle = p.settle
+	return p.cr
+}
+
+// settle reports the pairs the last batch made due (and still are): the
+// first measurement that fires, then one per window while it fires.
+func (p *portChurn) settle(rep *analyze.Reporter) {
+	for _, q := range p.pending {
+		e := p.tab.m[q.key]
+		if e == nil {
+			continue
+		}
+		cp := e.val
+		if cp.detected && (!cp.early.reported || q.at.Sub(cp.early.at) >= p.cfg.CrossWindow) {
+			p.report(rep, q.key, cp)
+			cp.early.done(q.at, 0)
+		}
+	}
+	p.pending = p.pending[:0]
+}
+
+// finish reports an episode at its end (as of now, its last activity),
+// unless a live report of it is less than a window old.
+func (p *portChurn) finish(rep *analyze.Reporter, k pairKey, cp *churnPair, now time.Time) {
+	if cp.early.reported && now.Sub(cp.early.at) < p.cfg.CrossWindow {
+		return
+	}
+	p.report(rep, k, cp)
 }
 
 func (p *portChurn) process(rep *analyze.Reporter, c *crossConn) {
-	defer p.tab.expire(c.end, func(e *crossEntry[*churnPair]) { p.report(rep, e.key, e.val) })
+	defer p.tab.expire(c.end, func(e *crossEntry[*churnPair]) { p.finish(rep, e.key, e.val, e.last) })
 	if c.refused || c.oneSided || p.tw <= 0 {
 		return
 	}
@@ -134,6 +175,13 @@ func (p *portChurn) process(rep *analyze.Reporter, c *crossConn) {
 		return // too late to matter for the window
 	}
 	p.measure(cp, c.end)
+	if p.cr.live {
+		// first crossing, then one report per window while it still fires
+		if cp.detected && (!cp.early.reported || c.end.Sub(cp.early.at) >= p.cfg.CrossWindow) {
+			p.pending = append(p.pending, pendingKey{c.key.tcpPair(), c.end})
+		}
+		return
+	}
 	if cp.detected && c.end.Sub(cp.since) > p.cfg.CrossWindow {
 		// a live capture that never goes quiet still gets a finding per window
 		p.report(rep, c.key.tcpPair(), cp)

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -25,6 +26,12 @@ import (
 // declined: the client did try), ends the run without a finding; so does
 // CrossWindow of quiet. One finding per run reaching TLSFullHandshakeMin.
 // Works with and without keys: handshakes are in the clear.
+//
+// When it is reported: reading a file, once per run, at the run's end. In
+// a live capture, as soon as the run reaches TLSFullHandshakeMin (about a
+// second after the connection that makes it so ends), then at most once
+// per CrossWindow while the run grows, and at the run's end only if it grew
+// since the last report (earlyReport).
 var TLSFullHandshakeRepeated = &analyze.Rule{
 	ID:           "tls-full-handshake-repeated",
 	Severity:     analyze.Info,
@@ -46,22 +53,44 @@ type tlsFullRun struct {
 	last       time.Time
 	refs       []analyze.ConnRef
 	frames     []analyze.Frame
+	early      earlyReport
 }
 
 type tlsFull struct {
 	cfg *analyze.Config
 	tab *crossTable[*tlsFullRun]
+	cr  *crossRule // live: report runs as they reach the threshold
+	// pending: runs due for an early report after the current batch
+	pending []pendingKey
 }
 
 func newTLSFull(cfg *analyze.Config) analyze.Aggregate {
 	t := &tlsFull{cfg: cfg, tab: newCrossTable[*tlsFullRun](cfg)}
-	return &crossRule{
+	t.cr = &crossRule{
 		process: t.process,
 		finish: func(rep *analyze.Reporter) {
 			t.tab.flush(func(e *crossEntry[*tlsFullRun]) { t.finish(rep, e.key, e.val) })
 		},
 		dropped: t.tab.takeDropped,
 	}
+	t.cr.settle = t.settle
+	return t.cr
+}
+
+// settle reports the runs the last batch made due (and still are).
+func (t *tlsFull) settle(rep *analyze.Reporter) {
+	for _, p := range t.pending {
+		e := t.tab.m[p.key]
+		if e == nil {
+			continue
+		}
+		run := e.val
+		if run.count >= t.cfg.TLSFullHandshakeMin && run.early.update(p.at, run.count, t.cfg.CrossWindow) {
+			t.report(rep, p.key, run)
+			run.early.done(p.at, run.count)
+		}
+	}
+	t.pending = t.pending[:0]
 }
 
 func (t *tlsFull) process(rep *analyze.Reporter, c *crossConn) {
@@ -96,6 +125,9 @@ func (t *tlsFull) process(rep *analyze.Reporter, c *crossConn) {
 		if run.version == "" {
 			run.version = x.version
 		}
+		if t.cr.live && run.count >= t.cfg.TLSFullHandshakeMin && run.early.update(c.end, run.count, t.cfg.CrossWindow) {
+			t.pending = append(t.pending, pendingKey{c.key, c.end})
+		}
 	}
 	if !run.offered && x.resumptionOffered {
 		how := "a session ID or ticket in its ServerHello"
@@ -122,9 +154,16 @@ func (r *tlsFullRun) offer(c *crossConn, how string) {
 
 func (t *tlsFull) finish(rep *analyze.Reporter, k pairKey, run *tlsFullRun) {
 	defer func() { *run = tlsFullRun{} }()
-	if run.count < t.cfg.TLSFullHandshakeMin {
+	if run.count < t.cfg.TLSFullHandshakeMin || !run.early.final(run.count) {
 		return
 	}
+	t.report(rep, k, run)
+}
+
+// report reports the run as it stands, on copies of its lists (a live run
+// goes on growing them).
+func (t *tlsFull) report(rep *analyze.Reporter, k pairKey, run *tlsFullRun) {
+	refs := slices.Clone(run.refs)
 	cost := "a certificate chain to send and verify and a fresh key exchange"
 	if run.version == "TLS 1.2" || run.version == "TLS 1.1" || run.version == "TLS 1.0" {
 		cost += ", and one round trip more than an abbreviated handshake"
@@ -135,7 +174,7 @@ func (t *tlsFull) finish(rep *analyze.Reporter, k pairKey, run *tlsFullRun) {
 		hs = fmt.Sprintf("; SYN to first application data took %s on average", analyze.Dur(run.hs/time.Duration(run.hsSeen)))
 		attrs["handshake_ms"] = analyze.MS(run.hs)
 	}
-	sort.Slice(run.refs, func(i, j int) bool { return run.refs[i].ID < run.refs[j].ID })
+	sort.Slice(refs, func(i, j int) bool { return refs[i].ID < refs[j].ID })
 	frames := append([]analyze.Frame{run.offerFrame}, run.frames...)
 	sort.Slice(frames, func(i, j int) bool { return frames[i].Frame < frames[j].Frame })
 	rep.Report(analyze.Finding{
@@ -145,7 +184,7 @@ func (t *tlsFull) finish(rep *analyze.Reporter, k pairKey, run *tlsFullRun) {
 		Message: fmt.Sprintf("%s: %d connections in %s made full %s handshakes although the server had offered to resume the session (%s, connection %d at frame %d): each paid %s%s",
 			pairText(k), run.count, analyze.Dur(run.last.Sub(run.first)), run.version, run.offerHow, run.offerRef.ID, run.offerFrame.Frame, cost, hs),
 		Hint:    "keep one TLS client (session cache) for all connections to a server so it presents the session ticket or ID (curl: one process for several URLs; OpenSSL: SSL_set_session; Go: tls.Config.ClientSessionCache) — better still, reuse the connection",
-		Related: append([]analyze.ConnRef{run.offerRef}, run.refs...),
+		Related: append([]analyze.ConnRef{run.offerRef}, refs...),
 		Attrs:   attrs,
 	})
 }
