@@ -622,6 +622,11 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		st.sum.TLS = st.tls
 	}
 	st.ctx.Conn = nil // the Assembler's connection: not ours past its end
+	// The checkers and the ACK index served the connection's events, which
+	// have all come: the aggregator reads only the report and the summary.
+	// Dropping them here frees them while the connection waits in the
+	// aggregator's queue (up to aggQueueDepth×aggBatch of them, issue 15).
+	st.checkers, st.acks = nil, ackIndex{}
 	e.post(aggEvent{st: st, evicted: evicted})
 }
 
