@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/connlint/connlint/reassembly"
@@ -566,6 +567,10 @@ func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
 		tr.Timing.Connect = c.HandshakeACK.Time.Sub(c.SYN.Time)
 	}
 	if len(st.report.Transactions) < e.cfg.MaxTransactionsPerConn {
+		// the report lives until the connection ends (a keep-alive
+		// connection keeps thousands): its strings must not pin the
+		// message's whole header block (issue 15)
+		tr.detach()
 		st.report.Transactions = append(st.report.Transactions, tr)
 	} else {
 		st.report.TransactionsDropped++
@@ -617,6 +622,11 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		st.sum.TLS = st.tls
 	}
 	st.ctx.Conn = nil // the Assembler's connection: not ours past its end
+	// The checkers and the ACK index served the connection's events, which
+	// have all come: the aggregator reads only the report and the summary.
+	// Dropping them here frees them while the connection waits in the
+	// aggregator's queue (up to aggQueueDepth×aggBatch of them, issue 15).
+	st.checkers, st.acks = nil, ackIndex{}
 	e.post(aggEvent{st: st, evicted: evicted})
 }
 
@@ -768,6 +778,44 @@ func NewTxReport(t *http1.Transaction) *TxReport {
 		}
 	}
 	return tr
+}
+
+// detach copies the strings that point into a message's header block, so a
+// kept report costs its own bytes, not the block's. Methods and protocol
+// versions are a handful of values: the common ones are shared constants.
+func (tr *TxReport) detach() {
+	tr.Method, tr.Proto = common(tr.Method), common(tr.Proto)
+	tr.Target, tr.Host = strings.Clone(tr.Target), strings.Clone(tr.Host)
+	tr.Reason = common(tr.Reason)
+}
+
+// common returns a constant equal to s when there is one, else a copy of s.
+func common(s string) string {
+	switch s {
+	case "":
+		return ""
+	case "GET":
+		return "GET"
+	case "POST":
+		return "POST"
+	case "HEAD":
+		return "HEAD"
+	case "PUT":
+		return "PUT"
+	case "DELETE":
+		return "DELETE"
+	case "OPTIONS":
+		return "OPTIONS"
+	case "HTTP/1.1":
+		return "HTTP/1.1"
+	case "HTTP/1.0":
+		return "HTTP/1.0"
+	case "OK":
+		return "OK"
+	case "Not Found":
+		return "Not Found"
+	}
+	return strings.Clone(s)
 }
 
 func nonNeg(d time.Duration) time.Duration {

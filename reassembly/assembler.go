@@ -778,6 +778,11 @@ func (a *Assembler) finish(c *conn, pos flow.Pos) {
 		c.consumer.Finish(pos)
 	}
 	a.updateFlags(c)
+	// Both directions have ended: the consumer gets no Feed, Gap or End
+	// again, so its flags are final. Dropping it here frees the parser's
+	// state for the close linger (thousands of connections on a busy
+	// link, issue 15) instead of at ConnEnd.
+	c.consumer, c.recog = nil, nil
 	if c.list == &a.open {
 		a.open.remove(c)
 		a.closed.pushFront(c)
