@@ -38,8 +38,16 @@ func stallFinding(t *http1.Transaction, c *stallCand) (f analyze.Finding, sender
 	if c.dir == flow.ServerToClient {
 		sender, receiver = "server", "client"
 	}
-	f = analyze.Finding{
-		Transaction: t.Index + 1,
+	f = c.finding(t.Index+1, sender)
+	return f, sender, receiver
+}
+
+// finding is the evidence every stall finding carries (HTTP messages or
+// TLS records alike): the frames of the held-back data, the delayed ACK and
+// the released data, the stall, and the measured facts.
+func (c *stallCand) finding(tx int, sender string) analyze.Finding {
+	return analyze.Finding{
+		Transaction: tx,
 		Time:        c.d.pos.pos().Time,
 		Frames:      analyze.Frames(c.d.pos.pos(), c.k.pos(), c.n.pos.pos()),
 		Duration:    c.stall,
@@ -53,7 +61,6 @@ func stallFinding(t *http1.Transaction, c *stallCand) (f analyze.Finding, sender
 			"sender":             sender,
 		},
 	}
-	return f, sender, receiver
 }
 
 // reportStall reports a delayed-ACK stall that is not Nagle's.

@@ -60,21 +60,8 @@ func recordStallFinding(ctx *analyze.Ctx, c *stallCand) (f analyze.Finding, send
 		sender, receiver = "server", "client"
 		what = fmt.Sprintf("the response of TLS exchange %d", c.exchange)
 	}
-	f = analyze.Finding{
-		Transaction: c.exchange,
-		Time:        c.d.pos.pos().Time,
-		Frames:      analyze.Frames(c.d.pos.pos(), c.k.pos(), c.n.pos.pos()),
-		Duration:    c.stall,
-		Attrs: map[string]any{
-			"stall_ms":           analyze.MS(c.stall),
-			"ack_delay_ms":       analyze.MS(c.ackDelay),
-			"rtt_to_receiver_ms": analyze.MS(c.rB),
-			"held_bytes":         c.n.n,
-			"mss":                c.mss,
-			"sender":             sender,
-			"judged_from":        "tls-records",
-		},
-	}
+	f = c.finding(c.exchange, sender)
+	f.Attrs["judged_from"] = "tls-records"
 	if t := ctx.TLS(); t != nil && t.Facts.SNI != "" {
 		f.Attrs["sni"] = t.Facts.SNI
 	}
