@@ -344,11 +344,15 @@ func newJSON(w io.Writer, o Options, inputs []string) *jsonRenderer {
 // versionField is the document's "connlint" member: the program's version,
 // so a stored report says what produced it.
 func versionField(o Options) string {
-	v := o.Version
-	if v == "" {
-		v = "dev"
+	return `"connlint":` + string(marshal(version(o))) + ","
+}
+
+// version is o.Version, "dev" for a build that was not given one.
+func version(o Options) string {
+	if o.Version == "" {
+		return "dev"
 	}
-	return `"connlint":` + string(marshal(v)) + ","
+	return o.Version
 }
 
 func (r *jsonRenderer) start() {

@@ -17,6 +17,7 @@ type ndjsonRenderer struct {
 	alwaysInput bool
 	// live (sniff) ends the stream with a summary record.
 	live bool
+	o    Options // live: the summary record names the version and run info
 }
 
 // ndjsonSummary is the last record of a live capture's NDJSON: the JSON
@@ -24,11 +25,13 @@ type ndjsonRenderer struct {
 type ndjsonSummary struct {
 	Type string `json:"type"` // "summary"
 	JSONSummary
+	Connlint string    `json:"connlint"`      // the version, as the JSON document's
+	Run      *JSONInfo `json:"run,omitempty"` // suppressions and baseline, as the document's
 }
 
 func newNDJSON(w io.Writer, o Options) Renderer {
 	ew := NewWriter(w)
-	return &ndjsonRenderer{w: ew, enc: newLineEncoder(ew), inputs: o.Inputs, live: o.Live}
+	return &ndjsonRenderer{w: ew, enc: newLineEncoder(ew), inputs: o.Inputs, live: o.Live, o: o}
 }
 
 func (r *ndjsonRenderer) Finding(f *analyze.Finding) {
@@ -56,7 +59,12 @@ func (r *ndjsonRenderer) Finish(res *Result) error {
 		r.enc.Encode(JSONError{Input: e.File, Error: e.Message})
 	}
 	if r.live && r.w.Err() == nil {
-		r.enc.Encode(ndjsonSummary{Type: "summary", JSONSummary: toJSONSummary(res, r.inputs)})
+		rec := ndjsonSummary{Type: "summary", JSONSummary: toJSONSummary(res, r.inputs), Connlint: version(r.o)}
+		if r.o.Info != nil {
+			i := toJSONInfo(r.o.Info)
+			rec.Run = &i
+		}
+		r.enc.Encode(rec)
 	}
 	return r.w.Err()
 }

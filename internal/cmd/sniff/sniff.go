@@ -19,6 +19,7 @@ import (
 	"github.com/connlint/connlint/capture"
 	"github.com/connlint/connlint/internal/cmd/cli"
 	"github.com/connlint/connlint/internal/cmd/settings"
+	"github.com/connlint/connlint/internal/gate"
 	"github.com/connlint/connlint/internal/iostreams"
 	"github.com/connlint/connlint/internal/metrics"
 	"github.com/connlint/connlint/internal/pipeline"
@@ -28,8 +29,12 @@ import (
 
 // Options are the sniff command's dependencies and flag values.
 type Options struct {
-	IO     *iostreams.IOStreams
-	Flags  settings.Analysis
+	IO      *iostreams.IOStreams
+	Version string
+	Flags   settings.Analysis
+	// Output: -o, --baseline, --write-baseline (written when the capture
+	// ends: Ctrl-C, SIGTERM, -c or --duration) and --verbose.
+	Output settings.Output
 	Config *analyze.Config
 	Live   capture.LiveOptions
 	// MetricsAddr, when set, is where Prometheus metrics are served (host:port).
@@ -39,6 +44,8 @@ type Options struct {
 	// Keys: --keylog, followed as it grows (a browser writing its
 	// SSLKEYLOGFILE while it is sniffed); nil for none.
 	Keys *tls.KeyLog
+	// Open opens the capture; nil is capture.OpenLive (tests feed files).
+	Open func(capture.LiveOptions) (capture.LiveSource, error)
 }
 
 // LiveCloseLinger replaces reassembly.DefaultCloseLinger (2 s) for a live
@@ -57,7 +64,7 @@ const minSnaplen = 54
 
 // NewCmdSniff builds the command; runF, when not nil, replaces the run.
 func NewCmdSniff(f *cli.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IO}
+	opts := &Options{IO: f.IO, Version: f.Version}
 	opts.Live.Application = strings.TrimSpace("connlint " + f.Version) // pcapng shb_userappl
 	var (
 		noPromisc bool
@@ -97,6 +104,7 @@ terminal) and --metrics-addr.`,
 				return cli.BadInput(err)
 			}
 			opts.Config = cfg
+			opts.Output.Announce(opts.IO.ErrOut, &opts.Flags)
 			if opts.Keys, err = opts.Flags.KeyLog(opts.IO.ErrOut); err != nil {
 				return cli.BadInput(err)
 			}
@@ -123,6 +131,7 @@ terminal) and --metrics-addr.`,
 		},
 	}
 	opts.Flags.Register(cmd.Flags(), "text")
+	opts.Output.RegisterOutput(cmd.Flags())
 	cmd.Flags().StringVarP(&opts.Live.Interface, "interface", "i", "", "interface to capture on")
 	cmd.Flags().IntVarP(&opts.Live.Snaplen, "snaplen", "s", capture.DefaultSnaplen, "bytes captured per packet")
 	cmd.Flags().BoolVarP(&noPromisc, "no-promiscuous-mode", "p", false, "do not put the interface into promiscuous mode")
@@ -149,18 +158,34 @@ func DefaultFormat(io *iostreams.IOStreams) string {
 }
 
 // Run captures until the source ends (-c, --duration) or SIGINT/SIGTERM,
-// reporting findings as they are found, then writes the summary and prints
-// tcpdump's counts on stderr.
+// reporting findings as they are found (through the gate: config
+// suppressions and --baseline hide findings as they arrive), then writes
+// the summary, what the gate hid, and tcpdump's counts on stderr.
 func Run(opts *Options) error {
+	// The gate first: a bad baseline is an error before any capture.
+	g, err := opts.Output.Gate(&opts.Flags)
+	if err != nil {
+		return cli.BadInput(err)
+	}
 	live := opts.Live
 	if live.Tick == 0 {
 		live.Tick = capture.DefaultTick
 	}
-	src, err := capture.OpenLive(live)
+	open := opts.Open
+	if open == nil {
+		open = capture.OpenLive
+	}
+	src, err := open(live)
 	if err != nil {
 		return cli.BadInput(err)
 	}
 	defer src.Close()
+	// -o is created after the capture dropped root, as tcpdump opens its
+	// savefiles after -Z: the report belongs to the user who asked for it.
+	w, done, err := opts.Output.Open(opts.IO.Out)
+	if err != nil {
+		return cli.BadInput(err)
+	}
 	fmt.Fprintf(opts.IO.ErrOut, "connlint: %s\n", src.Listening())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -175,6 +200,7 @@ func Run(opts *Options) error {
 		mx = metrics.New(src.Stats)
 		stop, err := serveMetrics(opts.MetricsAddr, mx)
 		if err != nil {
+			done()
 			return cli.BadInput(err)
 		}
 		defer stop()
@@ -182,12 +208,16 @@ func Run(opts *Options) error {
 	if opts.Ready != nil {
 		opts.Ready(src)
 	}
-	out := render.NewWriter(opts.IO.Out)
-	ro := render.Options{Inputs: src.Inputs(), Live: true}
+	out := render.NewWriter(w)
+	ro := render.Options{Inputs: src.Inputs(), Live: true, Verbose: opts.Output.Verbose,
+		Version: opts.Version, Config: opts.Config, Info: g.Info}
 	if opts.Flags.Format == "text" {
 		ro.Color = opts.IO.ColorEnabled(opts.Flags.Color)
+		if opts.Output.File != "" && opts.Flags.Color != "always" {
+			ro.Color = false // a file is no terminal
+		}
 	}
-	r := render.Lookup(opts.Flags.Format).New(out, ro)
+	r := g.Wrap(render.Lookup(opts.Flags.Format).New(out, ro))
 	asm := opts.Flags.AssemblerOptions()
 	if asm.CloseLinger == 0 {
 		asm.CloseLinger = LiveCloseLinger
@@ -201,18 +231,43 @@ func Run(opts *Options) error {
 		po.Observer = mx
 	}
 	res := pipeline.Run(src, po)
-	werr := r.Finish(res)
+	gerr := finish(g, r, res, out, opts.Flags.Format)
+	if cerr := done(); gerr == nil && cerr != nil {
+		gerr = cli.WriteFailed(cerr)
+	}
 	for _, line := range capture.StatsLines(src.Stats()) {
 		fmt.Fprintln(opts.IO.ErrOut, line)
 	}
 	if l := res.Live; l != nil && l.Withheld > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "%d findings withheld (their connections lost packets)\n", l.Withheld)
 	}
-	if werr != nil {
-		return cli.WriteFailed(werr)
+	if gerr != nil {
+		return gerr
 	}
 	if res.ReadErr != nil {
 		return cli.BadInput(res.ReadErr)
+	}
+	return nil
+}
+
+// finish ends the report as analyze does: the gate completes its Info
+// (unused suppressions, baseline entries not seen) and writes
+// --write-baseline before the renderer's summary reports it; text then
+// says what the gate hid. A baseline that could not be written still
+// leaves the summary of a capture that may have run for hours. The error
+// is an exit error.
+func finish(g *gate.Gate, r render.Renderer, res *render.Result, out *render.Writer, format string) error {
+	gerr := g.Finish()
+	werr := r.Finish(res)
+	if werr == nil && format == "text" {
+		render.WriteInfoText(out, g.Info)
+		werr = out.Err()
+	}
+	if werr != nil {
+		return cli.WriteFailed(werr)
+	}
+	if gerr != nil {
+		return cli.BadInput(gerr)
 	}
 	return nil
 }
