@@ -1,5 +1,5 @@
 // Package gate stands between the analysis and the renderers of the
-// analysing commands (analyze, lint, run): it hides the findings that
+// analysing commands (analyze, lint, run, sniff): it hides the findings that
 // config suppressions and a --baseline accept, counts what is left by
 // severity (the --fail-on gate and lint's closing line), records the run
 // for --write-baseline and tells the renderers (render.Info) what it hid

@@ -11,7 +11,7 @@ import (
 )
 
 // Output are the flags of the commands that report a run (analyze, lint,
-// run): where the report goes, baselines, and --verbose.
+// run, sniff): where the report goes, baselines, and --verbose.
 type Output struct {
 	File          string // -o: the report goes here instead of stdout
 	Baseline      string
