@@ -423,3 +423,41 @@ func TestSniffCrossConnectionFindingBeforeExit(t *testing.T) {
 		t.Errorf("summary does not count one no-connection-reuse finding: %s", lines[len(lines)-1])
 	}
 }
+
+// A live sniff goes through the config's suppressions: the suppressed
+// finding is not streamed, and the summary record counts it and names
+// connlint's version.
+func TestSniffSuppressionLive(t *testing.T) {
+	port := overrunServer(t)
+	cfg := filepath.Join(t.TempDir(), "connlint.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("suppressions:\n  - rule: content-length-mismatch\n    server: 127.0.0.1:%d\n    reason: test server overruns on purpose\n", port)), 0o644)
+	s := startSniff(t, "--config", cfg, "--format", "ndjson", "tcp", "port", fmt.Sprint(port))
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: test\r\n\r\n")
+	io.ReadAll(c)
+	c.Close()
+	time.Sleep(300 * time.Millisecond)
+	s.cmd.Process.Signal(syscall.SIGINT)
+	s.wait(t)
+	lines := s.rest()
+	lastSummary(t, lines, s.errText())
+	for _, l := range lines[:len(lines)-1] {
+		if strings.Contains(l, `"rule":"content-length-mismatch"`) {
+			t.Errorf("suppressed finding streamed: %s", l)
+		}
+	}
+	var sum struct {
+		Connlint string `json:"connlint"`
+		Run      struct {
+			Config     string `json:"config"`
+			Suppressed int    `json:"suppressed"`
+		} `json:"run"`
+	}
+	json.Unmarshal([]byte(lines[len(lines)-1]), &sum)
+	if sum.Connlint == "" || sum.Run.Config != cfg || sum.Run.Suppressed != 1 {
+		t.Errorf("summary record %s", lines[len(lines)-1])
+	}
+}
