@@ -166,8 +166,11 @@ func TestLiveTicks(t *testing.T) {
 		if !p.Tick || p.Data != nil || p.Frame != 0 {
 			t.Fatalf("item %d is not a tick: %+v", i, p)
 		}
-		// Ticks come at most Tick + Tick/4 apart (plus scheduling).
-		if wait := time.Since(before); wait > DefaultTick*2 {
+		// Ticks come at most Tick + Tick/4 apart, plus scheduling: generous,
+		// because `go test ./...` on 2 cores delays goroutines by 100s of ms
+		// (a 2× bound failed once at 525 ms under that load); the point is
+		// that idle time still advances within about a second.
+		if wait := time.Since(before); wait > DefaultTick*4 {
 			t.Errorf("tick %d after %v", i, wait)
 		}
 		if p.Time.Before(last) || p.Time.After(time.Now()) || time.Since(p.Time) > time.Second {
@@ -175,7 +178,7 @@ func TestLiveTicks(t *testing.T) {
 		}
 		last = p.Time
 	}
-	if el := time.Since(start); el > 6*2*DefaultTick {
+	if el := time.Since(start); el > 6*3*DefaultTick {
 		t.Errorf("6 ticks took %v", el)
 	}
 	if st := src.Stats(); st.Packets != 0 || st.Captured != 0 {
