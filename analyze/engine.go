@@ -781,41 +781,29 @@ func NewTxReport(t *http1.Transaction) *TxReport {
 }
 
 // detach copies the strings that point into a message's header block, so a
-// kept report costs its own bytes, not the block's. Methods and protocol
-// versions are a handful of values: the common ones are shared constants.
+// kept report costs its own bytes, not the block's. Registered methods
+// (http1.KnownMethod), the usual versions and "OK" become shared constants;
+// the rest is copied.
 func (tr *TxReport) detach() {
-	tr.Method, tr.Proto = common(tr.Method), common(tr.Proto)
-	tr.Target, tr.Host = strings.Clone(tr.Target), strings.Clone(tr.Host)
-	tr.Reason = common(tr.Reason)
-}
-
-// common returns a constant equal to s when there is one, else a copy of s.
-func common(s string) string {
-	switch s {
-	case "":
-		return ""
-	case "GET":
-		return "GET"
-	case "POST":
-		return "POST"
-	case "HEAD":
-		return "HEAD"
-	case "PUT":
-		return "PUT"
-	case "DELETE":
-		return "DELETE"
-	case "OPTIONS":
-		return "OPTIONS"
-	case "HTTP/1.1":
-		return "HTTP/1.1"
-	case "HTTP/1.0":
-		return "HTTP/1.0"
-	case "OK":
-		return "OK"
-	case "Not Found":
-		return "Not Found"
+	if m := http1.KnownMethod(tr.Method); m != "" {
+		tr.Method = m
+	} else {
+		tr.Method = strings.Clone(tr.Method)
 	}
-	return strings.Clone(s)
+	switch tr.Proto {
+	case "HTTP/1.1":
+		tr.Proto = "HTTP/1.1"
+	case "HTTP/1.0":
+		tr.Proto = "HTTP/1.0"
+	default:
+		tr.Proto = strings.Clone(tr.Proto)
+	}
+	tr.Target, tr.Host = strings.Clone(tr.Target), strings.Clone(tr.Host)
+	if tr.Reason == "OK" {
+		tr.Reason = "OK" // the constant, not the block's bytes
+	} else {
+		tr.Reason = strings.Clone(tr.Reason)
+	}
 }
 
 func nonNeg(d time.Duration) time.Duration {

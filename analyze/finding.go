@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"time"
 )
@@ -77,4 +78,23 @@ type Finding struct {
 	// Across is set on findings of cross-connection rules: they are reported
 	// once the connections are over, so they are not in any ConnReport.
 	Across bool
+}
+
+// SortFindings orders findings by time, then connection, transaction and
+// rule, so output does not depend on the order rules ran in (every format
+// uses this order).
+func SortFindings(fs []*Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if !a.Time.Equal(b.Time) {
+			return a.Time.Before(b.Time)
+		}
+		if a.Conn.ID != b.Conn.ID {
+			return a.Conn.ID < b.Conn.ID
+		}
+		if a.Transaction != b.Transaction {
+			return a.Transaction < b.Transaction
+		}
+		return a.Rule < b.Rule
+	})
 }

@@ -11,7 +11,6 @@ package ci
 import (
 	"fmt"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -106,19 +105,7 @@ func (in *Input) File(f *analyze.Finding) string {
 // slice given.
 func Sorted(fs []*analyze.Finding) []*analyze.Finding {
 	out := append([]*analyze.Finding(nil), fs...)
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if !a.Time.Equal(b.Time) {
-			return a.Time.Before(b.Time)
-		}
-		if a.Conn.ID != b.Conn.ID {
-			return a.Conn.ID < b.Conn.ID
-		}
-		if a.Transaction != b.Transaction {
-			return a.Transaction < b.Transaction
-		}
-		return a.Rule < b.Rule
-	})
+	analyze.SortFindings(out)
 	return out
 }
 

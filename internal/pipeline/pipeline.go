@@ -88,11 +88,13 @@ func Run(src capture.Source, o Options) *render.Result {
 	var first, last time.Time // the summary spans every packet read, tracked or not
 	// step analyses one item; true ends the run.
 	step := func(p *capture.Packet) bool {
-		if first.IsZero() || p.Time.Before(first) {
-			first = p.Time
-		}
-		if p.Time.After(last) {
-			last = p.Time
+		if !p.Tick { // a tick is the wall clock, not a packet: no part of the span
+			if first.IsZero() || p.Time.Before(first) {
+				first = p.Time
+			}
+			if p.Time.After(last) {
+				last = p.Time
+			}
 		}
 		if len(p.Secrets) > 0 {
 			name := "decryption secrets block"

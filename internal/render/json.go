@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"sort"
 	"time"
 
 	"github.com/connlint/connlint/analyze"
@@ -384,7 +383,7 @@ func (r *jsonRenderer) Connection(c *analyze.ConnReport) {
 
 func (r *jsonRenderer) Finish(res *Result) error {
 	r.start()
-	sortFindings(r.findings)
+	analyze.SortFindings(r.findings)
 	fs := make([]JSONFinding, 0, len(r.findings))
 	for _, f := range r.findings {
 		fs = append(fs, toJSONFinding(f, r.inputs))
@@ -449,24 +448,6 @@ func (f *jsonBatchFile) Finish(res *Result) error {
 	}
 	f.batch.docs = append(f.batch.docs, bytes.TrimSpace(f.doc.Bytes()))
 	return nil
-}
-
-// sortFindings orders findings by time, then connection, transaction and rule,
-// so output does not depend on the order rules ran in.
-func sortFindings(fs []*analyze.Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
-		if !a.Time.Equal(b.Time) {
-			return a.Time.Before(b.Time)
-		}
-		if a.Conn.ID != b.Conn.ID {
-			return a.Conn.ID < b.Conn.ID
-		}
-		if a.Transaction != b.Transaction {
-			return a.Transaction < b.Transaction
-		}
-		return a.Rule < b.Rule
-	})
 }
 
 // JSONProxyChain is one transaction seen on both legs of a proxy

@@ -366,7 +366,7 @@ func (r *textRenderer) Finish(res *Result) error {
 	r.writeGroups(groups)
 	if len(r.cross) > 0 {
 		fmt.Fprintf(w, "\n%s\n", p.head("Across connections"))
-		sortFindings(r.cross)
+		analyze.SortFindings(r.cross)
 		for _, f := range r.cross {
 			r.finding(f, "  ")
 			if len(f.Related) > 0 {

@@ -82,7 +82,7 @@ func (l *lintRenderer) Finding(f *analyze.Finding)     { l.findings = append(l.f
 func (l *lintRenderer) Connection(*analyze.ConnReport) {}
 
 func (l *lintRenderer) Finish(*Result) error {
-	sortFindings(l.findings)
+	analyze.SortFindings(l.findings)
 	for _, f := range l.findings {
 		loc := l.path
 		if len(f.Frames) > 0 {

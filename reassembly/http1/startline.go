@@ -257,6 +257,11 @@ func scanStart(d flow.Dir, b []byte) (verdict, startLine) {
 	return scanStatusLine(b)
 }
 
+// KnownMethod returns the shared constant for a registered method name, ""
+// for any other: what the parser already put in Message.Method for those,
+// so a caller that keeps a method past its message need only copy the rest.
+func KnownMethod(m string) string { return knownMethod([]byte(m)) }
+
 // knownMethod maps a method token to a constant string (no allocation for the
 // common ones) or returns "" if it is not a registered method.
 func knownMethod(b []byte) string {
