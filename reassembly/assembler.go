@@ -327,12 +327,16 @@ func (a *Assembler) Packet(linkType int, data []byte, pos flow.Pos) {
 	}
 
 	k, srcIsA := makeKey(p)
-	if g := a.ghosts[k]; g != nil && g.replays(p, srcIsA, pos) {
-		// A copy of an ended connection's packet, captured again.
-		a.stats.Duplicates++
-		return
-	}
 	c := a.conns[k]
+	// A copy of an ended connection's packet, captured again, would start
+	// a connection (a SYN) or land where none is open: only then is the
+	// ghost table worth a lookup (not for every packet of a live one).
+	if c == nil || p.flags.Has(SYN) {
+		if g := a.ghosts[k]; g != nil && g.replays(p, srcIsA, pos) {
+			a.stats.Duplicates++
+			return
+		}
+	}
 	if c == nil {
 		if e := a.embryos[k]; e != nil {
 			c = a.hatch(e)
