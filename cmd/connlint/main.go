@@ -10,7 +10,9 @@ package main
 import (
 	"io"
 	"os"
+	"runtime/metrics"
 	"runtime/pprof"
+	"time"
 
 	"github.com/connlint/connlint/internal/cmd/cli"
 	"github.com/connlint/connlint/internal/cmd/root"
@@ -31,6 +33,12 @@ func main() {
 			os.Exit(code)
 		}
 	}
+	// CONNLINT_PEAKHEAP names a file that holds the in-use heap profile taken
+	// when the live heap was largest (sampled every 50 ms): where peak memory
+	// goes, which the end-of-run allocation profile cannot say.
+	if name := os.Getenv("CONNLINT_PEAKHEAP"); name != "" {
+		go peakHeap(name)
+	}
 	code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	// CONNLINT_MEMPROFILE names a file for the allocation profile of the run.
 	if name := os.Getenv("CONNLINT_MEMPROFILE"); name != "" {
@@ -48,4 +56,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := root.NewCmdRoot(f)
 	cmd.SetArgs(args)
 	return cli.Exit(cmd.Execute(), stderr)
+}
+
+// peakHeap rewrites name with a heap profile each time the live heap after a
+// collection has grown past its previous largest value.
+func peakHeap(name string) {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var largest uint64
+	for range time.Tick(50 * time.Millisecond) {
+		metrics.Read(sample)
+		if live := sample[0].Value.Uint64(); live > largest+largest/20 {
+			largest = live
+			if f, err := os.Create(name); err == nil {
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+	}
 }
