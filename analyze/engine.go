@@ -53,6 +53,14 @@ type Engine struct {
 	evicted map[tupleKey]pieceCount
 	// ticked is the latest time given to Advance (the clock never goes back).
 	ticked time.Time
+
+	// A shard (shard.go) runs the per-connection side for one Assembler
+	// of several; its events are stamped with key and merged by the
+	// engine that made it (merger), which runs the aggregator side.
+	shard  bool
+	key    reassembly.EventKey
+	shards []*Engine
+	merged chan struct{} // closed when the merger has handled every event
 }
 
 type aggEntry struct {
@@ -381,6 +389,12 @@ type aggEvent struct {
 	st      *connState
 	evicted bool
 	tick    time.Time // set: Advance's time, for the Ticker aggregates
+
+	// From a shard (shard.go): where the event stands in the one order
+	// of events, and the shard's bookkeeping events.
+	key  reassembly.EventKey
+	kind shardEvent
+	id   uint64 // the shard's connection number (idTaken, idUnused)
 }
 
 // aggQueue batches events to the aggregator goroutine. The channel is
@@ -433,6 +447,7 @@ func (e *Engine) post(ev aggEvent) {
 		e.handle(ev)
 		return
 	}
+	ev.key = e.key
 	if q.buf == nil {
 		select {
 		case q.buf = <-q.free:
@@ -481,8 +496,24 @@ func (e *Engine) handle(ev aggEvent) {
 			a.agg.Conn(a.rep, &st.sum)
 		}
 	}
+	e.tallyPair(st.report)
 	if e.sink != nil {
 		e.sink.Connection(st.report)
+	}
+}
+
+// tallyPair counts an HTTP connection for its client→server pair
+// (aggregator side, in the one order of connection ends: which pairs are
+// listed once maxPairs is reached does not depend on shards).
+func (e *Engine) tallyPair(r *ConnReport) {
+	if !r.HTTP {
+		return
+	}
+	k := pairKey{client: r.Client.Addr(), server: r.Server}
+	if _, ok := e.pairs[k]; ok || len(e.pairs) < maxPairs {
+		e.pairs[k]++
+	} else {
+		e.pairsFull = true
 	}
 }
 
@@ -671,12 +702,6 @@ func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
 		s.Reused++
 	}
 	e.txHist[n]++
-	k := pairKey{client: c.Client.Addr(), server: c.Server}
-	if _, ok := e.pairs[k]; ok || len(e.pairs) < maxPairs {
-		e.pairs[k]++
-	} else {
-		e.pairsFull = true
-	}
 }
 
 // Advance tells the cross-connection rules that capture time has reached
@@ -699,6 +724,7 @@ func (e *Engine) Advance(now time.Time) {
 // after the Assembler's Close (which ends every connection).
 func (e *Engine) Close() *Summary {
 	e.stopAggregator()
+	e.stopMerger()
 	for _, a := range e.aggs {
 		a.agg.Flush(a.rep)
 	}

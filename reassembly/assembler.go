@@ -167,6 +167,7 @@ type conn struct {
 	list       *connList
 	prev, next *conn
 	touched    int64 // Ord of the packet that last moved it to the front of its list
+	bornOrd    int64 // Ord of its first packet (Sequenced: the order of Close)
 }
 
 func (c *conn) dirOf(srcIsA bool) flow.Dir {
@@ -255,6 +256,11 @@ type Assembler struct {
 
 	closeLinger time.Duration
 
+	// seqd is the Handler as a Sequenced one (shard.go), or nil.
+	seqd Sequenced
+	// flushOrd is the ordinal of the packet the running Flush precedes.
+	flushOrd int64
+
 	// embryos are first SYNs waiting for a second packet (embryo.go).
 	embryos    map[connKey]*embryo
 	embryoList embryoList
@@ -290,13 +296,15 @@ func NewAssembler(h Handler, opts Options) *Assembler {
 	if opts.CloseLinger <= 0 {
 		opts.CloseLinger = DefaultCloseLinger
 	}
-	return &Assembler{
+	a := &Assembler{
 		h:           h,
 		opts:        opts,
 		conns:       make(map[connKey]*conn),
 		embryos:     make(map[connKey]*embryo),
 		closeLinger: opts.CloseLinger,
 	}
+	a.seqd, _ = h.(Sequenced)
+	return a
 }
 
 // Stats returns the counters so far.
@@ -321,10 +329,13 @@ func (a *Assembler) Packet(linkType int, data []byte, pos flow.Pos) {
 	if p.fragment {
 		a.stats.Fragments++
 	}
-	a.sinceFlush++
-	if a.sinceFlush >= flushEvery || pos.Time.Sub(a.lastFlush) > flushInterval {
-		a.Flush(pos.Time)
+	if !a.opts.FlushByCaller {
+		a.sinceFlush++
+		if a.sinceFlush >= flushEvery || pos.Time.Sub(a.lastFlush) > flushInterval {
+			a.FlushBefore(pos)
+		}
 	}
+	a.at(EventKey{Ord: pos.Ord, Phase: PhasePacket})
 
 	k, srcIsA := makeKey(p)
 	c := a.conns[k]
@@ -401,6 +412,9 @@ func (a *Assembler) startsNew(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) 
 func (a *Assembler) newConn(k connKey, p *tcpPacket, srcIsA bool, pos flow.Pos) *conn {
 	a.makeRoom()
 	a.nextSeq++
+	if a.seqd != nil {
+		a.seqd.IDTaken(a.nextSeq)
+	}
 	return a.create(k, p, srcIsA, pos, a.nextSeq)
 }
 
@@ -425,7 +439,7 @@ func (a *Assembler) create(k connKey, p *tcpPacket, srcIsA bool, pos flow.Pos, i
 	// The ID is taken at the first packet, so IDs follow first-packet order
 	// even when a mid-stream connection is published a few packets later.
 	// Stray packets that never become a connection leave a number unused.
-	c := &conn{key: k, seq: id, touched: pos.Ord}
+	c := &conn{key: k, seq: id, touched: pos.Ord, bornOrd: pos.Ord}
 	c.ID = id
 	c.First, c.Last = pos, pos
 	for d := range c.dirs {
@@ -806,6 +820,9 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 			// Stray ACKs/FINs with no payload: no roles, nothing to analyse.
 			a.stats.Stray += int64(len(c.held))
 			a.drop(c)
+			if a.seqd != nil {
+				a.seqd.IDUnused(c.ID)
+			}
 			return
 		}
 		a.release(c, a.clientByPorts(c))
@@ -903,6 +920,7 @@ func (a *Assembler) Flush(now time.Time) {
 			if !e.pos.Time.Before(idle) {
 				break
 			}
+			a.at(EventKey{Ord: a.flushOrd, Phase: PhaseIdle, Sub: e.pos.Ord})
 			a.endConn(a.hatch(e), EndIdle)
 			continue
 		}
@@ -910,10 +928,12 @@ func (a *Assembler) Flush(now time.Time) {
 		if c == nil || !c.Last.Time.Before(idle) {
 			break
 		}
+		a.at(EventKey{Ord: a.flushOrd, Phase: PhaseIdle, Sub: c.touched})
 		a.endConn(c, EndIdle)
 	}
 	linger := now.Add(-a.closeLinger)
 	for c := a.closed.tail; c != nil && c.Last.Time.Before(linger); c = a.closed.tail {
+		a.at(EventKey{Ord: a.flushOrd, Phase: PhaseLinger, Sub: c.touched})
 		a.endConn(c, EndOpen)
 	}
 }
@@ -937,11 +957,13 @@ func (a *Assembler) Close() {
 	slices.SortFunc(embryos, func(x, y *embryo) int { return cmpUint(x.id, y.id) })
 	for len(all) > 0 || len(embryos) > 0 {
 		if len(embryos) > 0 && (len(all) == 0 || embryos[0].id < all[0].seq) {
+			a.at(closeKey(embryos[0].pos.Ord))
 			a.endConn(a.hatch(embryos[0]), EndOpen)
 			embryos = embryos[1:]
 			continue
 		}
 		if c := all[0]; c.list != nil {
+			a.at(closeKey(c.bornOrd))
 			a.endConn(c, EndOpen)
 		}
 		all = all[1:]

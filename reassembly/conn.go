@@ -239,6 +239,9 @@ type Options struct {
 	// bytes instead of kilobytes. The events each connection gets are the
 	// same; only ConnStart moves, relative to other connections' events.
 	LazySYN bool
+	// FlushByCaller: Packet never runs Flush itself; the caller calls
+	// FlushBefore when a Router says so (one Assembler per shard).
+	FlushByCaller bool
 }
 
 // Stats counts what the Assembler saw and where bounds were hit.

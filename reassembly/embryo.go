@@ -66,6 +66,9 @@ func embryonic(p *tcpPacket) bool {
 func (a *Assembler) conceive(k connKey, p *tcpPacket, srcIsA bool, pos flow.Pos) {
 	a.makeRoom()
 	a.nextSeq++
+	if a.seqd != nil {
+		a.seqd.IDTaken(a.nextSeq)
+	}
 	e := &embryo{key: k, p: *p, pos: pos, srcIsA: srcIsA, id: a.nextSeq}
 	e.p.payload = nil
 	a.embryos[k] = e

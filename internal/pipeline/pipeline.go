@@ -38,6 +38,12 @@ type Options struct {
 	// Warn, when set, receives problems that do not stop the run: the
 	// malformed lines of a Decryption Secrets Block (never their content).
 	Warn func(error)
+	// Workers is how many goroutines reassemble and analyse a file's flows
+	// (sharded.go); 0 or 1: one. A live capture, a run with an Observer and
+	// one with TLS keys use one: a resumed TLS session is decrypted with
+	// what the connection it resumes taught the key log, which another
+	// worker may not have read yet.
+	Workers int
 }
 
 // Observer watches a run, from the run's goroutine: it must not block.
@@ -67,6 +73,9 @@ type Observer interface {
 // blamed on the peers.
 func Run(src capture.Source, o Options) *render.Result {
 	stagedRun := staged(src, o)
+	if stagedRun && o.Workers > 1 && (o.Keys == nil || o.Keys.Len() == 0) {
+		return runSharded(src, o, o.Workers)
+	}
 	ls := &lossSink{next: o.Sink, lost: map[uint64]bool{}, obs: o.Observer}
 	if stagedRun {
 		// a file loses nothing; the sink runs on the aggregator goroutine
@@ -161,6 +170,12 @@ func Run(src capture.Source, o Options) *render.Result {
 	if o.Observer != nil {
 		o.Observer.Progress(as, asm.Open())
 	}
+	return result(src, sum, as, readErr, ls.withheld)
+}
+
+// result fills the summary with the capture statistics and makes the
+// run's result.
+func result(src capture.Source, sum *analyze.Summary, as reassembly.Stats, readErr error, withheld int64) *render.Result {
 	sum.Packets, sum.NonTCP, sum.Undecodable = as.Packets, as.NonTCP, as.Undecodable
 	sum.EvictedFull, sum.EvictedIdle, sum.OutOfOrderDropped = as.EvictedFull, as.EvictedIdle, as.OutOfOrderDropped
 	sum.CompareLimited = as.CompareLimited
@@ -169,7 +184,7 @@ func Run(src capture.Source, o Options) *render.Result {
 	res := &render.Result{Inputs: src.Inputs(), Summary: sum}
 	if cs.Live {
 		sum.KernelReceived, sum.KernelDropped, sum.IfaceDropped = cs.KernelReceived, cs.KernelDropped, cs.IfaceDropped
-		res.Live = &render.LiveCounts{Captured: cs.Captured, QueueDropped: cs.QueueDropped, Withheld: ls.withheld}
+		res.Live = &render.LiveCounts{Captured: cs.Captured, QueueDropped: cs.QueueDropped, Withheld: withheld}
 	}
 	if readErr == nil {
 		readErr = src.Err()
@@ -196,6 +211,8 @@ type batch struct {
 	pkts []capture.Packet
 	data []byte
 	err  error // the read error that ended the source (io.EOF at its end)
+
+	sharded *shardedBatch // its routing, in a sharded run
 }
 
 // readStaged reads src in a goroutine, read-ahead by a few batches, and

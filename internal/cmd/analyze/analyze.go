@@ -125,7 +125,7 @@ func Report(opts *Options, src capture.Source, inputs []string, failOn analyze.S
 		Version: opts.Version, Config: opts.Config, FailOn: failOn, Info: g.Info,
 	}))
 	res := pipeline.Run(src, pipeline.Options{
-		Config: opts.Config, Assembler: opts.Flags.AssemblerOptions(), Sink: r,
+		Config: opts.Config, Assembler: opts.Flags.AssemblerOptions(), Sink: r, Workers: opts.Flags.Workers,
 		Stop: func() bool { return out.Err() != nil }, Tick: tick,
 		Keys: opts.Keys, Warn: func(err error) { settings.WarnKeyLog(opts.IO.ErrOut, err) },
 	})

@@ -136,7 +136,7 @@ func Run(opts *Options) error {
 		}
 		r := g.Wrap(batch.File(path, src.Inputs()))
 		res := pipeline.Run(src, pipeline.Options{
-			Config: opts.Config, Assembler: opts.Flags.AssemblerOptions(), Sink: r,
+			Config: opts.Config, Assembler: opts.Flags.AssemblerOptions(), Sink: r, Workers: opts.Flags.Workers,
 			Stop: func() bool { return out.Err() != nil },
 			Keys: opts.Keys, Warn: func(err error) { settings.WarnKeyLog(opts.IO.ErrOut, err) },
 		})

@@ -140,7 +140,7 @@ func Write(opts *Options, src capture.Source, paths []string) error {
 	sink := &finisher{Collector: col}
 	r := g.Wrap(sink)
 	aopts := opts.Flags.AssemblerOptions()
-	res := pipeline.Run(src, pipeline.Options{Config: opts.Config, Assembler: aopts, Sink: r})
+	res := pipeline.Run(src, pipeline.Options{Config: opts.Config, Assembler: aopts, Sink: r, Workers: opts.Flags.Workers})
 	res.Inputs = src.Inputs()
 	if opts.Names != nil {
 		res.Inputs = opts.Names

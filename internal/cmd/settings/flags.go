@@ -8,6 +8,7 @@ package settings
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -45,6 +46,9 @@ type Analysis struct {
 	configPath   string
 	keylog       string
 	fs           *pflag.FlagSet
+	// Workers is how many goroutines reassemble and analyse a file's
+	// flows (--workers); the output is the same for any number.
+	Workers int
 	// ConfigFile is the settings file read, "" when none (after Config).
 	ConfigFile string
 	// Suppress holds the file's suppressions, validated (after Config);
@@ -76,6 +80,7 @@ func (f *Analysis) Register(fs *pflag.FlagSet, defaultFormat string) {
 	fs.StringVar(&f.Color, "color", "auto", "colour: auto, always or never (NO_COLOR is honoured)")
 	fs.StringVarP(&f.Filter, "filter", "f", "", "BPF filter expression (needs libpcap; trailing arguments after -- work too)")
 	fs.IntVar(&f.maxConns, "max-conns", reassembly.DefaultMaxConns, "connections tracked at once; beyond it the least recently active is evicted")
+	fs.IntVar(&f.Workers, "workers", runtime.NumCPU(), "reading a file: goroutines that reassemble and analyse its flows, split by flow (the output is the same for any number; a live capture uses one)")
 	fs.IntVar(&f.maxOOO, "max-ooo-bytes", reassembly.DefaultMaxOutOfOrderBytes, "out-of-order bytes buffered per direction before a gap is declared")
 	fs.IntVar(&f.oooTotal, "max-ooo-total", reassembly.DefaultMaxOutOfOrderTotal, "out-of-order bytes buffered over all connections before holes are given up")
 	fs.DurationVar(&f.idle, "idle-timeout", reassembly.DefaultIdleTimeout, "evict connections idle this long (capture time)")
@@ -195,6 +200,7 @@ func (f *Analysis) checkValues() error {
 		value any
 	}{
 		{"max-conns", f.maxConns >= 1, "at least 1", f.maxConns},
+		{"workers", f.Workers >= 1 && f.Workers <= 256, "between 1 and 256", f.Workers},
 		{"max-ooo-bytes", f.maxOOO >= 0, "0 or more bytes", f.maxOOO},
 		{"max-ooo-total", f.oooTotal >= 0, "0 or more bytes", f.oooTotal},
 		{"idle-timeout", f.idle > 0, "a positive duration, like 5m", f.idle},

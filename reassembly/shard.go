@@ -1,0 +1,158 @@
+package reassembly
+
+import (
+	"math"
+	"time"
+
+	"github.com/connlint/connlint/reassembly/flow"
+)
+
+// Running several Assemblers at once (issue 15): packets are split by a
+// symmetric hash of their 4-tuple, so that both directions of a connection,
+// and every connection that reuses the tuple, go to the same Assembler (a
+// shard); a Router on the reading side decides the shard and the moments
+// every shard flushes, so that idle and closed connections end at the same
+// point of the capture whatever the number of shards; and a Handler that
+// implements Sequenced learns, for every event, where it stands in the one
+// order a single Assembler would have produced, so that a merger can put the
+// shards' events back in that order (analyze.Engine's shards do).
+//
+// What still depends on the number of shards is what happens at a bound:
+// Options.MaxConns, CompareTotal and MaxOutOfOrderTotal are per Assembler
+// (the caller divides them), so which connection is evicted first when a
+// table is full can differ.
+
+// Router decides, on the reading side, which of n shards a packet goes to
+// and when the shards flush. It decodes the packet's headers (not its
+// payload) to find its 4-tuple. Not safe for concurrent use.
+type Router struct {
+	n          int
+	pkt        tcpPacket
+	lastFlush  time.Time
+	sinceFlush int
+}
+
+// NewRouter returns a Router over n shards (n ≥ 1).
+func NewRouter(n int) *Router { return &Router{n: max(n, 1)} }
+
+// Route returns the shard of a packet captured at t, and whether every
+// shard must flush (FlushBefore) before it, exactly when a single Assembler
+// running alone would have flushed itself (every flushEvery TCP packets, or
+// when capture time moved on by more than flushInterval). A packet that is
+// not TCP, or not decodable, goes to shard 0, which counts it.
+func (r *Router) Route(linkType int, data []byte, t time.Time) (shard int, flush bool) {
+	p := &r.pkt
+	if decode(linkType, data, p) != decodedTCP {
+		return 0, false
+	}
+	r.sinceFlush++
+	if r.sinceFlush >= flushEvery || t.Sub(r.lastFlush) > flushInterval {
+		r.lastFlush, r.sinceFlush = t, 0
+		flush = true
+	}
+	if r.n == 1 {
+		return 0, flush
+	}
+	k, _ := makeKey(p)
+	return int(k.hash() % uint64(r.n)), flush
+}
+
+// hash mixes the normalised tuple (FNV-1a over its words, then a final
+// avalanche): the same for both directions, since the key is normalised.
+func (k *connKey) hash() uint64 {
+	h := uint64(14695981039346656037)
+	mix := func(v uint64) {
+		h ^= v
+		h *= 1099511628211
+	}
+	for i := 0; i < 16; i += 8 {
+		mix(leUint64(k.a[i:]))
+		mix(leUint64(k.b[i:]))
+	}
+	mix(uint64(k.pa)<<32 | uint64(k.pb)<<16 | uint64(k.v4))
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
+}
+
+func leUint64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// EventKey places a Handler's events in the order one Assembler fed all
+// packets would produce them: events compare by Ord, then Phase, then Sub;
+// events with equal keys come from one shard, in the order given.
+type EventKey struct {
+	Ord   int64 // the packet being processed, or flushed before; math.MaxInt64 at Close
+	Phase uint8
+	Sub   int64 // within a flush or Close: the order of the connections ending
+}
+
+// Phases of an EventKey at one Ord.
+const (
+	PhaseIdle   uint8 = iota // Flush: connections and embryos idle too long, least recently active first
+	PhaseLinger              // Flush: settled connections whose close linger passed, least recently active first
+	PhasePacket              // the packet itself
+)
+
+// Less orders keys.
+func (k EventKey) Less(o EventKey) bool {
+	if k.Ord != o.Ord {
+		return k.Ord < o.Ord
+	}
+	if k.Phase != o.Phase {
+		return k.Phase < o.Phase
+	}
+	return k.Sub < o.Sub
+}
+
+// Sequenced is implemented by a Handler whose events are merged with other
+// shards' (see Router). The Assembler calls At before the events each
+// packet, and each connection ended by a flush or by Close, cause; IDTaken
+// when a connection number is taken (at the first packet of a tuple, so
+// numbers follow first-packet order), and IDUnused when a number was never
+// published (stray packets that did not become a connection), so that a
+// merger can number the connections of all shards as one Assembler would.
+type Sequenced interface {
+	At(k EventKey)
+	IDTaken(id uint64)
+	IDUnused(id uint64)
+}
+
+// closeKey is the key of a connection ended by Close: the order in which
+// connections were first seen.
+func closeKey(bornOrd int64) EventKey {
+	return EventKey{Ord: math.MaxInt64, Sub: bornOrd}
+}
+
+// at tells a Sequenced handler where the next events stand.
+func (a *Assembler) at(k EventKey) {
+	if a.seqd != nil {
+		a.seqd.At(k)
+	}
+}
+
+// FlushBefore runs Flush at pos's time, before the packet at pos: what a
+// Router's flush says to do (with Options.FlushByCaller).
+func (a *Assembler) FlushBefore(pos flow.Pos) {
+	a.flushOrd = pos.Ord
+	a.Flush(pos.Time)
+}
+
+// Add adds o's counters to s (the shards' Assemblers of one run).
+func (s *Stats) Add(o Stats) {
+	s.Packets += o.Packets
+	s.NonTCP += o.NonTCP
+	s.Undecodable += o.Undecodable
+	s.Conns += o.Conns
+	s.EvictedFull += o.EvictedFull
+	s.EvictedIdle += o.EvictedIdle
+	s.OutOfOrderDropped += o.OutOfOrderDropped
+	s.CompareLimited += o.CompareLimited
+	s.Fragments += o.Fragments
+	s.Duplicates += o.Duplicates
+	s.Stray += o.Stray
+}
