@@ -181,7 +181,7 @@ func randConn(r *rand.Rand, inputs []string) *analyze.ConnReport {
 		ID: r.Uint64(), Client: randAddr(r), Server: randAddr(r), First: randPoint(r, inputs), Last: randPoint(r, inputs),
 		EndedBy: randString(r), MidStream: r.IntN(2) == 0, RolesGuessed: r.IntN(2) == 0, Missing: randString(r),
 		HTTP: r.IntN(2) == 0, Tunnel: r.IntN(2) == 0, Handshake: randDuration(r), HandshakeSeen: r.IntN(2) == 0,
-		BytesC2S: r.Uint64() >> r.IntN(64), BytesS2C: r.Uint64() >> r.IntN(64), Segments: r.IntN(1 << 20) - 10,
+		BytesC2S: r.Uint64() >> r.IntN(64), BytesS2C: r.Uint64() >> r.IntN(64), Segments: r.IntN(1<<20) - 10,
 		Retransmits: r.IntN(100), GapsDropped: r.IntN(3) - 1, TransactionCount: r.IntN(10),
 		TransactionsDropped: r.IntN(3) - 1, Findings: make([]*analyze.Finding, r.IntN(3)),
 	}
