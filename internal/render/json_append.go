@@ -268,9 +268,46 @@ const tsLayout = "2006-01-02T15:04:05.000000Z"
 func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	if !t.IsZero() {
-		b = t.UTC().AppendFormat(b, tsLayout)
+		b = appendTS(b, t)
 	}
 	return append(b, '"')
+}
+
+// appendTS appends t.UTC().Format(tsLayout) with fixed-width digits:
+// AppendFormat interprets the layout on every call, and was over a third of
+// the time spent writing a record. Years that do not take four digits go
+// through AppendFormat (it writes them its own way).
+func appendTS(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, tsLayout)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1000, 6) // truncated, as .000000 is
+	return append(b, 'Z')
+}
+
+// appendDigits appends v (≥ 0) as exactly n decimal digits, zero-padded.
+func appendDigits(b []byte, v, n int) []byte {
+	b = append(b, "000000000"[:n]...)
+	for i := len(b) - 1; i >= len(b)-n; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
 }
 
 // appendAddr appends addrString(a) as a JSON string.
@@ -290,7 +327,41 @@ func appendAddr(b []byte, a netip.AddrPort) []byte {
 }
 
 // appendMS appends msf(d) as encoding/json writes a float64.
-func appendMS(b []byte, d time.Duration) []byte { return appendFloat(b, msf(d)) }
+//
+// msf(d) is k/10⁴ ms for the integer k = d.Round(100ns)/100, and
+// shortest-float formatting (strconv, -1 precision) cost a quarter of the
+// time spent writing a record; so for |k·100| < 2⁵³ the decimal k/10⁴ is
+// written from the integer. It is the same text: float64(k·100)/10⁶ is the
+// float nearest k/10⁴ (both operands are exact below 2⁵³ and the division
+// rounds correctly); k has at most 14 digits, and a decimal of at most 15
+// significant digits survives the trip to float64 and back, so no other
+// decimal of 15 digits or fewer maps to that float and k/10⁴ (trailing
+// zeros dropped) is its shortest form; 'f' notation applies as
+// 10⁻⁴ ≤ |msf| < 10²¹. TestAppendMS checks it against encoding/json,
+// across the bound too. Longer durations (over 104 days) take the float
+// path.
+func appendMS(b []byte, d time.Duration) []byte {
+	const limit = 1 << 53 / 100
+	k := int64(d.Round(100*time.Nanosecond)) / 100
+	if k <= -limit || k >= limit {
+		return appendFloat(b, msf(d))
+	}
+	if k < 0 {
+		b = append(b, '-')
+		k = -k
+	}
+	b = strconv.AppendInt(b, k/10000, 10)
+	if frac := int(k % 10000); frac != 0 {
+		n := 4
+		for frac%10 == 0 {
+			frac /= 10
+			n--
+		}
+		b = append(b, '.')
+		b = appendDigits(b, frac, n)
+	}
+	return b
+}
 
 // appendFloat appends f exactly as encoding/json encodes a float64: the
 // shortest representation, 'f' notation except for very small or large

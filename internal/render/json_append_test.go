@@ -441,3 +441,43 @@ func BenchmarkJSONConnectionReflect(b *testing.B) {
 		io.Discard.Write(marshal(toJSONConn(c, inputs)))
 	}
 }
+
+// TestAppendMS holds appendMS's integer path to encoding/json's encoding
+// of msf, around its bound and across the range of durations.
+func TestAppendMS(t *testing.T) {
+	const bound = (1 << 53 / 100) * 100 * time.Nanosecond
+	ds := []time.Duration{0, 1, 49, 50, 51, 99, 100, 150, -50, -51, -150, time.Millisecond, -time.Millisecond,
+		263 * time.Microsecond, 10139 * time.Microsecond, 40200 * time.Microsecond, math.MaxInt64, math.MinInt64,
+		math.MaxInt64 - 49, math.MinInt64 + 50, 24 * time.Hour, 365 * 24 * time.Hour}
+	for d := bound - 1000; d <= bound+1000; d++ {
+		ds = append(ds, d, -d)
+	}
+	r := rand.New(rand.NewPCG(2, 15))
+	for range 200000 {
+		ds = append(ds, time.Duration(r.Int64()>>r.IntN(64)), -time.Duration(r.Int64()>>r.IntN(64)), randDuration(r))
+	}
+	for _, d := range ds {
+		want, _ := json.Marshal(msf(d))
+		if got := appendMS(nil, d); !bytes.Equal(got, want) {
+			t.Fatalf("%d ns: got %s, want %s", int64(d), got, want)
+		}
+	}
+}
+
+// TestAppendTS holds the fixed-width time writer to ts (Time.Format),
+// inside and outside four-digit years.
+func TestAppendTS(t *testing.T) {
+	ts := []time.Time{time.Unix(0, 0), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 2, 29, 1, 2, 3, 999, zones[2]), time.Unix(1<<40, 0), time.Unix(-1<<40, 1)}
+	r := rand.New(rand.NewPCG(3, 15))
+	for range 100000 {
+		ts = append(ts, time.Unix(r.Int64N(1<<38)-1<<37, r.Int64N(1e9)).In(zones[r.IntN(len(zones))]), randTime(r))
+	}
+	for _, tm := range ts {
+		want := tm.UTC().Format(tsLayout)
+		if got := appendTS(nil, tm); string(got) != want {
+			t.Fatalf("%v: got %s, want %s", tm, got, want)
+		}
+	}
+}
