@@ -180,81 +180,6 @@ func toJSONFinding(f *analyze.Finding, inputs []string) JSONFinding {
 	return j
 }
 
-func toJSONConn(c *analyze.ConnReport, inputs []string) JSONConn {
-	j := JSONConn{
-		ID: c.ID, Client: addrString(c.Client), Server: addrString(c.Server),
-		Start: ts(c.First.Time), End: ts(c.Last.Time), DurationMS: msf(c.Duration()),
-		EndedBy: c.EndedBy, FirstFrame: c.First.Frame, LastFrame: c.Last.Frame,
-		MidStream: c.MidStream, RolesGuessed: c.RolesGuessed, Missing: c.Missing, HTTP: c.HTTP, Tunnel: c.Tunnel,
-		BytesC2S: c.BytesC2S, BytesS2C: c.BytesS2C, Segments: c.Segments, Retransmits: c.Retransmits,
-		Gaps: []JSONGap{}, GapsDropped: c.GapsDropped, Transactions: []JSONTx{},
-		TxCount: c.TransactionCount, TxNotListed: c.TransactionsDropped, FindingsCount: len(c.Findings),
-	}
-	if len(inputs) > 1 && c.First.Input < len(inputs) {
-		j.Input = inputs[c.First.Input]
-	}
-	if t := c.TLS; t != nil {
-		j.TLS = &JSONTLS{Version: t.Version, SNI: t.SNI, ALPN: t.ALPN, Cipher: t.Cipher,
-			Resumed: t.Resumed, Decrypted: t.Decrypted, HTTP2: t.HTTP2, Note: t.Note}
-	}
-	j.FirstInput, j.LastInput = inputIndex(inputs, c.First.Input), inputIndex(inputs, c.Last.Input)
-	if c.HandshakeSeen {
-		d := msf(c.Handshake)
-		j.HandshakeMS = &d
-	}
-	for _, g := range c.Gaps {
-		j.Gaps = append(j.Gaps, JSONGap{Direction: g.Direction, Offset: g.Offset, Bytes: g.Bytes, FrameAfter: g.After.Frame,
-			AfterInput: inputIndex(inputs, g.After.Input)})
-	}
-	for _, t := range c.Transactions {
-		j.Transactions = append(j.Transactions, toJSONTx(t, inputs))
-	}
-	return j
-}
-
-// inputIndex is the *_input field of a frame: the index of its file in
-// inputs, present only when there are several inputs.
-func inputIndex(inputs []string, i int) *int {
-	if len(inputs) < 2 {
-		return nil
-	}
-	return &i
-}
-
-func toJSONTx(t *analyze.TxReport, inputs []string) JSONTx {
-	j := JSONTx{
-		Index: t.Index, Method: t.Method, Target: t.Target, Host: t.Host, Proto: t.Proto, Status: t.Status,
-		RequestBytes: t.RequestBody, ResponseBytes: t.ResponseBody,
-		RequestFrame: t.RequestStart.Frame, ResponseFrame: t.ResponseStart.Frame,
-		NoResponse: t.HasRequest && !t.HasResponse, Unsolicited: t.Unsolicited, Gap: t.Gap,
-	}
-	if t.RequestStart.Frame != 0 {
-		j.RequestInput = inputIndex(inputs, t.RequestStart.Input)
-	}
-	if t.ResponseStart.Frame != 0 {
-		j.ResponseInput = inputIndex(inputs, t.ResponseStart.Input)
-	}
-	if t.HasRequest {
-		j.Start = ts(t.RequestStart.Time)
-	} else {
-		j.Start = ts(t.ResponseStart.Time)
-	}
-	if t.HasRequest && t.HasResponse {
-		a, b := msf(t.TTFB), msf(t.Total)
-		j.TTFBMS, j.TotalMS = &a, &b
-	}
-	if b := t.Timing; b != nil {
-		j.Timing = JSONTiming{ConnectMS: msf(b.Connect), SendMS: msf(b.Send), WaitMS: msf(b.Wait), ReceiveMS: msf(b.Receive)}
-		if len(b.Attributed) > 0 {
-			j.Timing.AttributedMS = map[string]float64{}
-			for k, v := range b.Attributed {
-				j.Timing.AttributedMS[k] = msf(v)
-			}
-		}
-	}
-	return j
-}
-
 type JSONSummary struct {
 	Start              string              `json:"start,omitempty"`
 	End                string              `json:"end,omitempty"`
@@ -332,7 +257,14 @@ type jsonRenderer struct {
 	findings []*analyze.Finding
 	started  bool
 	inBatch  bool // a lint file's document: the wrapper carries version and run info
+	// buf collects the document's head and connection records, reused, and
+	// goes to w once it holds jsonFlushAt bytes (and at Finish): one write
+	// per ~64 KiB instead of two per connection (issue 15).
+	buf []byte
 }
+
+// jsonFlushAt is the size at which buf is written out.
+const jsonFlushAt = 64 << 10
 
 func newJSONFormat(w io.Writer, o Options) Renderer { return newJSON(w, o, o.Inputs) }
 
@@ -359,12 +291,21 @@ func (r *jsonRenderer) start() {
 		return
 	}
 	r.started = true
-	in := marshal(r.inputs)
-	head := `{"version":1,`
+	r.buf = append(r.buf, `{"version":1,`...)
 	if !r.inBatch {
-		head += versionField(r.o)
+		r.buf = append(r.buf, versionField(r.o)...)
 	}
-	io.WriteString(r.w, head+`"inputs":`+string(in)+`,"connections":[`)
+	r.buf = append(r.buf, `"inputs":`...)
+	r.buf = append(r.buf, marshal(r.inputs)...)
+	r.buf = append(r.buf, `,"connections":[`...)
+}
+
+// flush writes buf out and empties it.
+func (r *jsonRenderer) flush() {
+	if len(r.buf) > 0 {
+		r.w.Write(r.buf)
+		r.buf = r.buf[:0]
+	}
 }
 
 func (r *jsonRenderer) Finding(f *analyze.Finding) { r.findings = append(r.findings, f) }
@@ -375,14 +316,20 @@ func (r *jsonRenderer) Connection(c *analyze.ConnReport) {
 	}
 	r.start()
 	if r.n > 0 {
-		io.WriteString(r.w, ",")
+		r.buf = append(r.buf, ',')
 	}
 	r.n++
-	r.w.Write(marshal(toJSONConn(c, r.inputs)))
+	r.buf = appendConn(r.buf, c, r.inputs)
+	// A live capture's document grows as connections end: write each one
+	// at once, as before, rather than when 64 KiB have gathered.
+	if len(r.buf) >= jsonFlushAt || r.o.Live {
+		r.flush()
+	}
 }
 
 func (r *jsonRenderer) Finish(res *Result) error {
 	r.start()
+	r.flush()
 	analyze.SortFindings(r.findings)
 	fs := make([]JSONFinding, 0, len(r.findings))
 	for _, f := range r.findings {
