@@ -106,14 +106,56 @@ func (p legPos) set() bool { return p.frame.Frame != 0 || !p.t.IsZero() }
 type legField struct{ name, value string }
 
 // legMsg is what the proxy rules know about one message's header block.
+// The hop-by-hop facts, absent from most messages, are behind a pointer
+// (issue 15: compact records): never nil once collected, it points to a
+// shared empty legHop when there are none, and to a shared one for the
+// common lone "Connection: keep-alive" or "close". Records are never
+// changed after collect, so sharing is safe.
 type legMsg struct {
-	hop   []legField // Connection and the fixed hop-by-hop fields, as sent, in order
-	conn  []string   // Connection tokens as written
-	names []uint32   // hash of every field name, lower-cased (first maxLegNames)
-	sig   uint64     // hash of the target and every field: equal only for an untouched copy
-	via   string     // first Via value ("" when none)
-	xff   bool       // X-Forwarded-For present
-	fwd   bool       // Forwarded present
+	*legHop
+	names []uint32 // hash of every field name, lower-cased (first maxLegNames)
+	sig   uint64   // hash of the target and every field: equal only for an untouched copy
+	xff   bool     // X-Forwarded-For present
+	fwd   bool     // Forwarded present
+}
+
+// legHop is the part of a header block kept as text.
+type legHop struct {
+	hop  []legField // Connection and the fixed hop-by-hop fields, as sent, in order
+	conn []string   // Connection tokens as written
+	via  string     // first Via value ("" when none)
+}
+
+// noHop is the legHop of a message without hop-by-hop fields or Via.
+var noHop = &legHop{}
+
+// sharedHops are the legHops of a message whose only hop-by-hop field is
+// one of these Connection headers (and no Via): what most responses carry.
+var sharedHops = func() map[legField]*legHop {
+	m := map[legField]*legHop{}
+	for _, v := range []string{"keep-alive", "Keep-Alive", "close", "Close"} {
+		f := legField{"Connection", v}
+		m[f] = &legHop{hop: []legField{f}, conn: []string{v}}
+	}
+	return m
+}()
+
+// internNames are the field names and values kept without a copy when they
+// are written exactly so.
+var internNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range append(hopByHopNames[:], "Connection", "keep-alive", "Keep-Alive", "close", "Close", "upgrade", "Upgrade", "HTTP/1.1", "HTTP/1.0") {
+		m[n] = n
+	}
+	return m
+}()
+
+// intern returns s, copied unless it is one of internNames.
+func intern(s string) string {
+	if t, ok := internNames[s]; ok {
+		return t
+	}
+	return strings.Clone(s)
 }
 
 // hopByHopNames are the fields RFC 9110 §7.6.1 (and RFC 9112 appendix C.2.2
@@ -145,17 +187,26 @@ func nameHash(n string) uint32 {
 	return h.Sum32()
 }
 
-func newLegMsg(m *http1.Message) legMsg {
-	var lm legMsg
+// maxLegConn bounds the Connection tokens kept per message.
+const maxLegConn = 16
+
+// newLegMsg reduces m's header block into lm, with the field-name hashes in
+// names (which must have room for them: legNameCount). It returns what the
+// message adds to legTxBytes: the estimate of the record as it was first
+// built, each list grown by append one item at a time (legGrown), so that
+// the store's byte bound, and what it drops, stay as they were.
+func newLegMsg(m *http1.Message, lm *legMsg, names []uint32) int {
 	sig := fnv.New64a()
 	sig.Write([]byte(m.Target))
+	h := legHop{}
+	nHop, nConn, text := 0, 0, 0
 	for _, f := range m.Headers {
 		sig.Write([]byte(f.Name))
 		sig.Write([]byte{0})
 		sig.Write([]byte(f.Value))
 		sig.Write([]byte{0})
-		if len(lm.names) < maxLegNames {
-			lm.names = append(lm.names, nameHash(f.Name))
+		if len(names) < cap(names) {
+			names = append(names, nameHash(f.Name))
 		}
 		switch {
 		case isHopName(f.Name):
@@ -163,20 +214,25 @@ func newLegMsg(m *http1.Message) legMsg {
 			if len(v) > maxLegValue {
 				v = v[:maxLegValue]
 			}
-			lm.hop = append(lm.hop, legField{strings.Clone(f.Name), strings.Clone(v)})
+			h.hop = append(h.hop, legField{f.Name, v})
+			nHop++
+			text += len(f.Name) + len(v)
 			if strings.EqualFold(f.Name, "Connection") {
 				for t := range http1.HeaderTokens(f.Value) {
-					if len(lm.conn) < 16 {
-						lm.conn = append(lm.conn, strings.Clone(t))
+					if nConn < maxLegConn {
+						h.conn = append(h.conn, t)
+						nConn++
+						text += len(t)
 					}
 				}
 			}
 		case strings.EqualFold(f.Name, "Via"):
-			if lm.via == "" {
-				lm.via = strings.Clone(f.Value)
-				if len(lm.via) > maxLegValue {
-					lm.via = lm.via[:maxLegValue]
+			if h.via == "" {
+				h.via = f.Value
+				if len(h.via) > maxLegValue {
+					h.via = h.via[:maxLegValue]
 				}
+				text += len(h.via)
 			}
 		case strings.EqualFold(f.Name, "X-Forwarded-For"):
 			lm.xff = true
@@ -185,7 +241,90 @@ func newLegMsg(m *http1.Message) legMsg {
 		}
 	}
 	lm.sig = sig.Sum64()
-	return lm
+	lm.names = names
+	lm.legHop = keepHop(&h)
+	return text + 4*legGrown[uint32](len(names)) + 32*legGrown[legField](nHop) + 16*legGrown[string](nConn)
+}
+
+// keepHop returns the legHop to keep for h, whose strings still point
+// into the parsed message: a shared one when it is one of those, else a
+// copy holding its own strings.
+func keepHop(h *legHop) *legHop {
+	switch {
+	case len(h.hop) == 0 && h.via == "":
+		return noHop
+	case len(h.hop) == 1 && h.via == "" && len(h.conn) == 1 && h.conn[0] == h.hop[0].value:
+		if s := sharedHops[h.hop[0]]; s != nil {
+			return s
+		}
+	}
+	k := &legHop{via: strings.Clone(h.via)}
+	if len(h.hop) > 0 {
+		k.hop = make([]legField, len(h.hop))
+		for i, f := range h.hop {
+			k.hop[i] = legField{intern(f.name), intern(f.value)}
+		}
+	}
+	if len(h.conn) > 0 {
+		k.conn = make([]string, len(h.conn))
+		for i, t := range h.conn {
+			k.conn[i] = intern(t)
+		}
+	}
+	return k
+}
+
+// legNameCount is how many field-name hashes newLegMsg keeps for m.
+func legNameCount(m *http1.Message) int { return min(len(m.Headers), maxLegNames) }
+
+// legGrown returns the capacity a slice of T reaches when n items are
+// appended to it one at a time from nil (what the records' estimate was
+// measured with), from a table for the bounded lists.
+func legGrown[T any](n int) int {
+	var z T
+	switch any(z).(type) {
+	case uint32:
+		if n < len(grownNames) {
+			return grownNames[n]
+		}
+	case string:
+		if n < len(grownConn) {
+			return grownConn[n]
+		}
+	case legField:
+		if n < len(grownHop) {
+			return grownHop[n]
+		}
+	}
+	return grownCap[T](n)
+}
+
+var (
+	grownNames = grownTable[uint32](maxLegNames)
+	grownConn  = grownTable[string](maxLegConn)
+	grownHop   = grownTable[legField](32)
+)
+
+func grownCap[T any](n int) int {
+	var s []T
+	var z T
+	for range n {
+		s = append(s, z)
+	}
+	// the records' lists escaped to the heap: so must this one, or the
+	// compiler may start it in a stack buffer of another capacity
+	grownSink = s
+	return cap(s)
+}
+
+var grownSink any
+
+func grownTable[T any](n int) []int {
+	t := make([]int, n+1)
+	for i := range t {
+		t[i] = grownCap[T](i)
+	}
+	return t
 }
 
 // get returns the first hop-by-hop field named n.
@@ -222,38 +361,37 @@ func (m *legMsg) connHas(tok string) bool {
 // proxied reports whether the message says it came through a proxy.
 func (m *legMsg) proxied() bool { return m.via != "" || m.xff || m.fwd }
 
-// legTx is one transaction as the proxy rules see it.
+// legTx is one transaction as the proxy rules see it, and its pairing
+// state in the store. Compact (issue 15): the strings are shared with the
+// connection's previous transaction when equal, or constants, and the
+// flags are packed together.
 type legTx struct {
 	conn   *legConn
-	index  int // 1-based
 	method string
 	target string
 	proto  string // request's
-	host   string // Host header
 	// authority and path: from an absolute-form target, else Host and the
 	// origin-form target. authority is lower-case without a default :80.
 	authority, path string
-	absolute        bool
 	reqBody         int64
 	req             legMsg
+	resp            legMsg
+	status          int
+	index           int // 1-based
+	// bytes is legTxBytes, computed once when collected
+	bytes int32
 
+	absolute     bool
 	hasResp      bool
-	status       int
-	respBody     int64
 	respComplete bool
-	resp         legMsg
+	gap          bool
+
+	// pairing state: paired as the client leg, as the upstream leg; done:
+	// left the store
+	asLeg1, asLeg2, done bool
 
 	reqStart, reqHdrEnd, reqEnd legPos
 	respStart, respEnd          legPos
-
-	gap bool
-}
-
-// legEntry is a stored transaction and its pairing state in the pairer.
-type legEntry struct {
-	*legTx
-	asLeg1, asLeg2 bool
-	done           bool // left the store
 }
 
 func (t *legTx) http10() bool { return t.proto == "HTTP/1.0" }
@@ -263,6 +401,9 @@ func (t *legTx) http10() bool { return t.proto == "HTTP/1.0" }
 type legConn struct {
 	txs     []*legTx
 	dropped int
+	// lastTarget and lastAuthority: the strings of the last transaction
+	// collected, shared by the next when equal
+	lastTarget, lastAuthority string
 
 	ref      analyze.ConnRef
 	gap      bool
@@ -356,25 +497,55 @@ func (c *legConn) collect(t *http1.Transaction) {
 		return
 	}
 	x := &legTx{
-		conn: c, index: t.Index + 1, method: q.Method, target: q.Target, proto: q.Proto,
-		reqBody: q.BodyLength, req: newLegMsg(q), gap: t.Gap || q.End != http1.EndComplete,
+		conn: c, index: t.Index + 1, reqBody: q.BodyLength, gap: t.Gap || q.End != http1.EndComplete,
 		reqStart: legPosOf(q.Start), reqHdrEnd: legPosOf(q.HeaderEnd), reqEnd: legPosOf(q.Last),
 	}
-	x.host, _ = q.Get("Host")
-	x.host = strings.Clone(x.host)
-	x.method, x.target = strings.Clone(x.method), strings.Clone(x.target)
-	x.authority, x.path, x.absolute = splitTarget(q.Target, x.host)
+	x.req.legHop, x.resp.legHop = noHop, noHop
+	c.txs = append(c.txs, x)
+	if x.gap {
+		// never stored, never paired: the dumb-proxy rule looks at a gap
+		// transaction only to see it is one (its index and gap flag)
+		return
+	}
+	x.method = http1.KnownMethod(q.Method)
+	if x.method == "" {
+		x.method = strings.Clone(q.Method)
+	}
+	x.proto = intern(q.Proto)
+	// a connection's transactions mostly repeat the target and Host: share
+	// the previous one's copies
+	host, _ := q.Get("Host")
+	if q.Target == c.lastTarget {
+		x.target = c.lastTarget
+	} else {
+		x.target = strings.Clone(q.Target)
+		c.lastTarget = x.target
+	}
+	x.authority, x.path, x.absolute = splitTarget(x.target, host)
+	if x.authority == c.lastAuthority {
+		x.authority = c.lastAuthority
+	} else {
+		x.authority = strings.Clone(x.authority) // it may be Host's text
+		c.lastAuthority = x.authority
+	}
+	nq, nr := legNameCount(q), 0
+	if t.Response != nil {
+		nr = legNameCount(t.Response)
+	}
+	names := make([]uint32, 0, nq+nr)
+	n := 656 + len(x.method) + len(x.target) + len(host) + len(x.authority) + len(x.path)
+	n += newLegMsg(q, &x.req, names[:0:nq])
 	if r := t.Response; r != nil {
 		first := r
 		if len(t.Interim) > 0 {
 			first = t.Interim[0]
 		}
-		x.hasResp, x.status, x.respBody = true, r.Status, r.BodyLength
+		x.hasResp, x.status = true, r.Status
 		x.respComplete = r.End == http1.EndComplete
-		x.resp = newLegMsg(r)
+		n += newLegMsg(r, &x.resp, names[nq:nq:nq+nr])
 		x.respStart, x.respEnd = legPosOf(first.Start), legPosOf(r.Last)
 	}
-	c.txs = append(c.txs, x)
+	x.bytes = int32(min(n, 1<<30))
 }
 
 // splitTarget normalises a request target: absolute-form "http://h:p/x?y"
@@ -457,26 +628,17 @@ type legSlot struct {
 // legTxBytes estimates what a stored transaction holds (the legTx, its
 // header facts and strings, the store's entry): the store is bounded by
 // Config.CrossMaxBytes of it as well as by CrossMaxEntries transactions.
-func legTxBytes(t *legTx) int {
-	n := 656 + len(t.method) + len(t.target) + len(t.host) + len(t.authority) + len(t.path)
-	for _, m := range []*legMsg{&t.req, &t.resp} {
-		n += len(m.via) + 4*cap(m.names) + 32*cap(m.hop) + 16*cap(m.conn)
-		for _, f := range m.hop {
-			n += len(f.name) + len(f.value)
-		}
-		for _, c := range m.conn {
-			n += len(c)
-		}
-	}
-	return n
-}
+// The figure is the one measured on the records as first built (656 bytes
+// and the text): the records are smaller now (issue 15), so the bound is
+// conservative; it is computed once, in collect.
+func legTxBytes(t *legTx) int { return int(t.bytes) }
 
 // legPairer is the pairing machinery one proxy rule's Aggregate embeds.
 type legPairer struct {
 	cfg     *analyze.Config
-	index   map[legSlot][]*legEntry // in arrival order
+	index   map[legSlot][]*legTx // in arrival order
 	servers map[legKey][]netip.AddrPort
-	queue   []*legEntry // every stored transaction, in arrival order (drained by age)
+	queue   []*legTx // every stored transaction, in arrival order (drained by age)
 	stored  int
 	bytes   int   // legTxBytes of the stored transactions
 	dropped int64 // transactions that left early because the store was full
@@ -490,7 +652,7 @@ type legPairer struct {
 }
 
 func newLegPairer(cfg *analyze.Config) *legPairer {
-	return &legPairer{cfg: cfg, index: map[legSlot][]*legEntry{}, servers: map[legKey][]netip.AddrPort{}}
+	return &legPairer{cfg: cfg, index: map[legSlot][]*legTx{}, servers: map[legKey][]netip.AddrPort{}}
 }
 
 func keyOf(t *legTx) legKey { return legKey{t.method, t.path, t.reqBody} }
@@ -515,7 +677,7 @@ func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
 		if t.gap {
 			continue
 		}
-		e := &legEntry{legTx: t}
+		e := t
 		k := slotOf(t)
 		if len(p.index[k]) == 0 {
 			p.servers[k.key] = append(p.servers[k.key], k.server)
@@ -555,25 +717,25 @@ func (p *legPairer) expire(all bool) {
 		if !all && !old {
 			p.dropped++
 		}
-		bytes -= legTxBytes(p.queue[n].legTx)
+		bytes -= legTxBytes(p.queue[n])
 		n++
 	}
 	p.bytes = bytes
 	if n == 0 {
 		return
 	}
-	out := append([]*legEntry(nil), p.queue[:n]...)
+	out := append([]*legTx(nil), p.queue[:n]...)
 	clear(p.queue[:n])
 	p.queue = p.queue[n:]
 	// pair in request order, so the result does not depend on arrival order
-	sort.Slice(out, func(i, j int) bool { return legLess(out[i].legTx, out[j].legTx) })
+	sort.Slice(out, func(i, j int) bool { return legLess(out[i], out[j]) })
 	for _, t := range out {
 		if !t.asLeg1 {
 			if b := p.best(t); b != nil {
 				t.asLeg1, b.asLeg2 = true, true
 				t.conn.link(b.conn)
 				if p.pair != nil {
-					p.pair(t.legTx, b.legTx)
+					p.pair(t, b)
 				}
 			}
 		}
@@ -585,7 +747,7 @@ func (p *legPairer) expire(all bool) {
 	for _, t := range out {
 		// index lists are in arrival order too: done entries gather at
 		// their front (best skips any others until they get there)
-		k := slotOf(t.legTx)
+		k := slotOf(t)
 		l := p.index[k]
 		for len(l) > 0 && l[0].done {
 			l[0] = nil
@@ -606,7 +768,7 @@ func (p *legPairer) expire(all bool) {
 			p.index[k] = l
 		}
 		if !t.asLeg1 && !t.asLeg2 && p.single != nil {
-			p.single(t.legTx)
+			p.single(t)
 		}
 	}
 }
@@ -627,7 +789,7 @@ func legLess(a, b *legTx) bool {
 
 // fits checks every pairing constraint except uniqueness; sameIP says how
 // the proxy address matched.
-func (p *legPairer) fits(a, b *legEntry) (ok, sameIP bool) {
+func (p *legPairer) fits(a, b *legTx) (ok, sameIP bool) {
 	if a.conn == b.conn || b.asLeg2 || b.done {
 		return false, false
 	}
@@ -697,14 +859,14 @@ func authorityIs(authority string, ap netip.AddrPort) bool {
 }
 
 // best returns the leg-2 partner of a, or nil.
-func (p *legPairer) best(a *legEntry) *legEntry {
+func (p *legPairer) best(a *legTx) *legTx {
 	var (
-		win              *legEntry
+		win              *legTx
 		winCost          time.Duration
 		winSame, winHost bool
 		othersCount      int
 	)
-	for b := range p.candidates(keyOf(a.legTx), a.conn.ref.Server) {
+	for b := range p.candidates(keyOf(a), a.conn.ref.Server) {
 		ok, same := p.fits(a, b)
 		if !ok {
 			continue
@@ -724,7 +886,7 @@ func (p *legPairer) best(a *legEntry) *legEntry {
 			case cost != winCost:
 				better = cost < winCost
 			default:
-				better = legLess(b.legTx, win.legTx)
+				better = legLess(b, win)
 			}
 		}
 		if better {
@@ -741,7 +903,7 @@ func (p *legPairer) best(a *legEntry) *legEntry {
 	if othersCount != 1 {
 		return nil
 	}
-	for a2 := range p.candidates(keyOf(win.legTx), win.conn.ref.Server) {
+	for a2 := range p.candidates(keyOf(win), win.conn.ref.Server) {
 		if a2 == a || a2.done || a2.asLeg1 {
 			continue
 		}
@@ -755,8 +917,8 @@ func (p *legPairer) best(a *legEntry) *legEntry {
 // candidates yields the stored transactions of key k sent to another server
 // than not (the other leg of a pair never shares its server: a proxy does
 // not connect to its own listening address), at most maxLegScan per server.
-func (p *legPairer) candidates(k legKey, not netip.AddrPort) iter.Seq[*legEntry] {
-	return func(yield func(*legEntry) bool) {
+func (p *legPairer) candidates(k legKey, not netip.AddrPort) iter.Seq[*legTx] {
+	return func(yield func(*legTx) bool) {
 		for _, srv := range p.servers[k] {
 			if srv == not {
 				continue
@@ -772,7 +934,7 @@ func (p *legPairer) candidates(k legKey, not netip.AddrPort) iter.Seq[*legEntry]
 
 // legCost is how far apart the two legs are: request to request plus
 // response to response. The right partner is the closest one.
-func legCost(a, b *legEntry) time.Duration {
+func legCost(a, b *legTx) time.Duration {
 	cost := b.reqStart.t.Sub(a.reqStart.t)
 	if a.hasResp && b.hasResp {
 		cost += a.respStart.t.Sub(b.respStart.t)
