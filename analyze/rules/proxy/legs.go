@@ -376,8 +376,8 @@ type legTx struct {
 	reqBody         int64
 	req             legMsg
 	resp            legMsg
-	status          int
-	index           int // 1-based
+	status          int32
+	index           int32 // 1-based
 	// bytes is legTxBytes, computed once when collected
 	bytes int32
 
@@ -390,8 +390,11 @@ type legTx struct {
 	// left the store
 	asLeg1, asLeg2, done bool
 
-	reqStart, reqHdrEnd, reqEnd legPos
-	respStart, respEnd          legPos
+	// reqHdrEndOrd: where the request's header block ended (only its
+	// ordinal is compared)
+	reqHdrEndOrd       int64
+	reqStart, reqEnd   legPos
+	respStart, respEnd legPos
 }
 
 func (t *legTx) http10() bool { return t.proto == "HTTP/1.0" }
@@ -408,10 +411,11 @@ type legConn struct {
 	ref      analyze.ConnRef
 	gap      bool
 	tunnel   bool
+	hasSYN   bool      // the client's SYN was captured
+	synOrd   int64     // its ordinal (only compared)
 	fin, rst [2]legPos // first FIN / RST per side (flow.Dir), zero when none
 	last     legPos
 	end      reassembly.EndReason
-	syn      legPos        // the client's SYN, zero when not captured
 	rtt      time.Duration // SYN → handshake ACK, 0 when not seen
 	// oneSided: one direction has no packet at all in the capture
 	// (asymmetric routing, a span port seeing one way). Pairing compares
@@ -497,8 +501,8 @@ func (c *legConn) collect(t *http1.Transaction) {
 		return
 	}
 	x := &legTx{
-		conn: c, index: t.Index + 1, reqBody: q.BodyLength, gap: t.Gap || q.End != http1.EndComplete,
-		reqStart: legPosOf(q.Start), reqHdrEnd: legPosOf(q.HeaderEnd), reqEnd: legPosOf(q.Last),
+		conn: c, index: int32(t.Index + 1), reqBody: q.BodyLength, gap: t.Gap || q.End != http1.EndComplete,
+		reqStart: legPosOf(q.Start), reqHdrEndOrd: q.HeaderEnd.Ord, reqEnd: legPosOf(q.Last),
 	}
 	x.req.legHop, x.resp.legHop = noHop, noHop
 	c.txs = append(c.txs, x)
@@ -540,7 +544,7 @@ func (c *legConn) collect(t *http1.Transaction) {
 		if len(t.Interim) > 0 {
 			first = t.Interim[0]
 		}
-		x.hasResp, x.status = true, r.Status
+		x.hasResp, x.status = true, int32(r.Status)
 		x.respComplete = r.End == http1.EndComplete
 		n += newLegMsg(r, &x.resp, names[nq:nq:nq+nr])
 		x.respStart, x.respEnd = legPosOf(first.Start), legPosOf(r.Last)
@@ -599,7 +603,7 @@ func (c *legConn) fillConn(s *analyze.ConnSummary) {
 	c.last = legPosOf(cn.Last)
 	c.end = cn.End
 	if cn.SYN.Frame != 0 {
-		c.syn = legPosOf(cn.SYN)
+		c.hasSYN, c.synOrd = true, cn.SYN.Ord
 		if cn.HandshakeACK.Frame != 0 {
 			c.rtt = nonNeg(cn.HandshakeACK.Time.Sub(cn.SYN.Time))
 		}
@@ -799,7 +803,7 @@ func (p *legPairer) fits(a, b *legTx) (ok, sameIP bool) {
 	// the proxy takes longer than the clocks disagree): the proxy routes
 	// after the header block arrived, within the window; the response comes
 	// back after the origin's
-	if b.reqStart.ord <= a.reqHdrEnd.ord || b.reqStart.t.Sub(a.reqStart.t) > p.cfg.ProxyLegWindow {
+	if b.reqStart.ord <= a.reqHdrEndOrd || b.reqStart.t.Sub(a.reqStart.t) > p.cfg.ProxyLegWindow {
 		return false, false
 	}
 	switch {
@@ -828,7 +832,7 @@ func (p *legPairer) fits(a, b *legTx) (ok, sameIP bool) {
 	// because of this request (its SYN after A's header block), already
 	// paired with A's connection by an earlier transaction, or sent to the
 	// very endpoint A's absolute-form target named (A asked a proxy for it)
-	opened := b.conn.syn.set() && b.conn.syn.ord > a.reqHdrEnd.ord
+	opened := b.conn.hasSYN && b.conn.synOrd > a.reqHdrEndOrd
 	named := a.absolute && authorityIs(a.authority, bc.Server)
 	if !opened && !named && !a.conn.linked(b.conn) {
 		return false, false
@@ -946,7 +950,7 @@ func legCost(a, b *legTx) time.Duration {
 func newProxyChain(a, b *legTx) analyze.ProxyChain {
 	ch := analyze.ProxyChain{
 		Client: a.conn.ref.Client, Proxy: a.conn.ref.Server, ProxyOut: b.conn.ref.Client, Origin: b.conn.ref.Server,
-		ClientConn: a.conn.ref.ID, OriginConn: b.conn.ref.ID, ClientTx: a.index, OriginTx: b.index,
+		ClientConn: a.conn.ref.ID, OriginConn: b.conn.ref.ID, ClientTx: int(a.index), OriginTx: int(b.index),
 		Method: a.method, Target: a.target, Start: a.reqStart.t,
 		ProxyInDelay: nonNeg(b.reqStart.t.Sub(a.reqStart.t)),
 	}
@@ -956,7 +960,7 @@ func newProxyChain(a, b *legTx) analyze.ProxyChain {
 		fs = append(fs, b.respStart.frame)
 	}
 	if a.hasResp {
-		ch.Status, ch.Answered = a.status, true
+		ch.Status, ch.Answered = int(a.status), true
 		ch.Total = nonNeg(a.respEnd.t.Sub(a.reqStart.t))
 		fs = append(fs, a.respStart.frame)
 		if b.hasResp {
