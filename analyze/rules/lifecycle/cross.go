@@ -66,6 +66,7 @@ type crossConn struct {
 	ref        analyze.ConnRef
 	key        pairKey
 	start, end time.Time     // first and last packet
+	endNS      int64         // end in nanoseconds: the feed's sort key, one comparison
 	startOrd   int64         // global ordinal of the first packet: unique, worker-independent
 	first      analyze.Frame // SYN frame, else first frame
 	last       analyze.Frame
@@ -139,6 +140,7 @@ func compactConn(s *analyze.ConnSummary) *crossConn {
 		key:      pairKey{client: c.Client.Addr(), server: c.Server},
 		start:    c.First.Time,
 		end:      c.Last.Time,
+		endNS:    c.Last.Time.UnixNano(),
 		startOrd: c.First.Ord,
 		first:    analyze.FrameAt(c.First),
 		last:     analyze.FrameAt(c.Last),
@@ -216,8 +218,8 @@ func compactConn(s *analyze.ConnSummary) *crossConn {
 
 // less orders records the way rules see them: by end, then by first packet.
 func (r *crossConn) less(o *crossConn) bool {
-	if !r.end.Equal(o.end) {
-		return r.end.Before(o.end)
+	if r.endNS != o.endNS {
+		return r.endNS < o.endNS
 	}
 	if r.startOrd != o.startOrd {
 		return r.startOrd < o.startOrd

@@ -234,7 +234,7 @@ func (pp *parallelPair) room() {
 		return
 	}
 	if len(pp.ivBuf) <= len(pp.ivs) {
-		pp.ivBuf = make([]interval, max(4, 2*len(pp.ivs)))
+		pp.ivBuf = make([]interval, max(1, 2*len(pp.ivs)))
 		pp.infoBuf = make([]ivInfo, len(pp.ivBuf))
 	}
 	k := copy(pp.ivBuf, pp.ivs)
