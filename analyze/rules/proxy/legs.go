@@ -150,7 +150,8 @@ var internNames = func() map[string]string {
 	return m
 }()
 
-// intern returns s, copied unless it is one of internNames.
+// intern returns s, copied unless it is one of internNames (the strings
+// of the records must not point into the parsed message).
 func intern(s string) string {
 	if t, ok := internNames[s]; ok {
 		return t
@@ -187,26 +188,32 @@ func nameHash(n string) uint32 {
 	return h.Sum32()
 }
 
-// maxLegConn bounds the Connection tokens kept per message.
-const maxLegConn = 16
+// legMsgBuild is a header block as newLegMsg first reduces it. Its lists
+// are built exactly as the records were before they were made compact
+// (issue 15), one append at a time, because legTxBytes charges their
+// capacities: the store's byte bound, and what it drops, stay as they were.
+// compact then keeps the lists (or a shared legHop) in a legMsg.
+type legMsgBuild struct {
+	hop   []legField
+	conn  []string
+	names []uint32
+	sig   uint64
+	via   string
+	xff   bool
+	fwd   bool
+}
 
-// newLegMsg reduces m's header block into lm, with the field-name hashes in
-// names (which must have room for them: legNameCount). It returns what the
-// message adds to legTxBytes: the estimate of the record as it was first
-// built, each list grown by append one item at a time (legGrown), so that
-// the store's byte bound, and what it drops, stay as they were.
-func newLegMsg(m *http1.Message, lm *legMsg, names []uint32) int {
+func newLegMsg(m *http1.Message) legMsgBuild {
+	var lm legMsgBuild
 	sig := fnv.New64a()
 	sig.Write([]byte(m.Target))
-	h := legHop{}
-	nHop, nConn, text := 0, 0, 0
 	for _, f := range m.Headers {
 		sig.Write([]byte(f.Name))
 		sig.Write([]byte{0})
 		sig.Write([]byte(f.Value))
 		sig.Write([]byte{0})
-		if len(names) < cap(names) {
-			names = append(names, nameHash(f.Name))
+		if len(lm.names) < maxLegNames {
+			lm.names = append(lm.names, nameHash(f.Name))
 		}
 		switch {
 		case isHopName(f.Name):
@@ -214,25 +221,20 @@ func newLegMsg(m *http1.Message, lm *legMsg, names []uint32) int {
 			if len(v) > maxLegValue {
 				v = v[:maxLegValue]
 			}
-			h.hop = append(h.hop, legField{f.Name, v})
-			nHop++
-			text += len(f.Name) + len(v)
+			lm.hop = append(lm.hop, legField{intern(f.Name), intern(v)})
 			if strings.EqualFold(f.Name, "Connection") {
 				for t := range http1.HeaderTokens(f.Value) {
-					if nConn < maxLegConn {
-						h.conn = append(h.conn, t)
-						nConn++
-						text += len(t)
+					if len(lm.conn) < 16 {
+						lm.conn = append(lm.conn, intern(t))
 					}
 				}
 			}
 		case strings.EqualFold(f.Name, "Via"):
-			if h.via == "" {
-				h.via = f.Value
-				if len(h.via) > maxLegValue {
-					h.via = h.via[:maxLegValue]
+			if lm.via == "" {
+				lm.via = strings.Clone(f.Value)
+				if len(lm.via) > maxLegValue {
+					lm.via = lm.via[:maxLegValue]
 				}
-				text += len(h.via)
 			}
 		case strings.EqualFold(f.Name, "X-Forwarded-For"):
 			lm.xff = true
@@ -241,90 +243,33 @@ func newLegMsg(m *http1.Message, lm *legMsg, names []uint32) int {
 		}
 	}
 	lm.sig = sig.Sum64()
-	lm.names = names
-	lm.legHop = keepHop(&h)
-	return text + 4*legGrown[uint32](len(names)) + 32*legGrown[legField](nHop) + 16*legGrown[string](nConn)
+	return lm
 }
 
-// keepHop returns the legHop to keep for h, whose strings still point
-// into the parsed message: a shared one when it is one of those, else a
-// copy holding its own strings.
-func keepHop(h *legHop) *legHop {
+// bytes is what the message adds to legTxBytes.
+func (b *legMsgBuild) bytes() int {
+	n := len(b.via) + 4*cap(b.names) + 32*cap(b.hop) + 16*cap(b.conn)
+	for _, f := range b.hop {
+		n += len(f.name) + len(f.value)
+	}
+	for _, c := range b.conn {
+		n += len(c)
+	}
+	return n
+}
+
+// compact returns the legMsg kept for b: its hop-by-hop facts shared when
+// they are none or a lone Connection: keep-alive or close.
+func (b *legMsgBuild) compact() legMsg {
+	lm := legMsg{names: b.names, sig: b.sig, xff: b.xff, fwd: b.fwd, legHop: noHop}
 	switch {
-	case len(h.hop) == 0 && h.via == "":
-		return noHop
-	case len(h.hop) == 1 && h.via == "" && len(h.conn) == 1 && h.conn[0] == h.hop[0].value:
-		if s := sharedHops[h.hop[0]]; s != nil {
-			return s
-		}
+	case len(b.hop) == 0 && b.via == "":
+	case len(b.hop) == 1 && b.via == "" && len(b.conn) == 1 && b.conn[0] == b.hop[0].value && sharedHops[b.hop[0]] != nil:
+		lm.legHop = sharedHops[b.hop[0]]
+	default:
+		lm.legHop = &legHop{hop: b.hop, conn: b.conn, via: b.via}
 	}
-	k := &legHop{via: strings.Clone(h.via)}
-	if len(h.hop) > 0 {
-		k.hop = make([]legField, len(h.hop))
-		for i, f := range h.hop {
-			k.hop[i] = legField{intern(f.name), intern(f.value)}
-		}
-	}
-	if len(h.conn) > 0 {
-		k.conn = make([]string, len(h.conn))
-		for i, t := range h.conn {
-			k.conn[i] = intern(t)
-		}
-	}
-	return k
-}
-
-// legNameCount is how many field-name hashes newLegMsg keeps for m.
-func legNameCount(m *http1.Message) int { return min(len(m.Headers), maxLegNames) }
-
-// legGrown returns the capacity a slice of T reaches when n items are
-// appended to it one at a time from nil (what the records' estimate was
-// measured with), from a table for the bounded lists.
-func legGrown[T any](n int) int {
-	var z T
-	switch any(z).(type) {
-	case uint32:
-		if n < len(grownNames) {
-			return grownNames[n]
-		}
-	case string:
-		if n < len(grownConn) {
-			return grownConn[n]
-		}
-	case legField:
-		if n < len(grownHop) {
-			return grownHop[n]
-		}
-	}
-	return grownCap[T](n)
-}
-
-var (
-	grownNames = grownTable[uint32](maxLegNames)
-	grownConn  = grownTable[string](maxLegConn)
-	grownHop   = grownTable[legField](32)
-)
-
-func grownCap[T any](n int) int {
-	var s []T
-	var z T
-	for range n {
-		s = append(s, z)
-	}
-	// the records' lists escaped to the heap: so must this one, or the
-	// compiler may start it in a stack buffer of another capacity
-	grownSink = s
-	return cap(s)
-}
-
-var grownSink any
-
-func grownTable[T any](n int) []int {
-	t := make([]int, n+1)
-	for i := range t {
-		t[i] = grownCap[T](i)
-	}
-	return t
+	return lm
 }
 
 // get returns the first hop-by-hop field named n.
@@ -532,13 +477,10 @@ func (c *legConn) collect(t *http1.Transaction) {
 		x.authority = strings.Clone(x.authority) // it may be Host's text
 		c.lastAuthority = x.authority
 	}
-	nq, nr := legNameCount(q), 0
-	if t.Response != nil {
-		nr = legNameCount(t.Response)
-	}
-	names := make([]uint32, 0, nq+nr)
 	n := 656 + len(x.method) + len(x.target) + len(host) + len(x.authority) + len(x.path)
-	n += newLegMsg(q, &x.req, names[:0:nq])
+	req := newLegMsg(q)
+	n += req.bytes()
+	x.req = req.compact()
 	if r := t.Response; r != nil {
 		first := r
 		if len(t.Interim) > 0 {
@@ -546,7 +488,9 @@ func (c *legConn) collect(t *http1.Transaction) {
 		}
 		x.hasResp, x.status = true, int32(r.Status)
 		x.respComplete = r.End == http1.EndComplete
-		n += newLegMsg(r, &x.resp, names[nq:nq:nq+nr])
+		resp := newLegMsg(r)
+		n += resp.bytes()
+		x.resp = resp.compact()
 		x.respStart, x.respEnd = legPosOf(first.Start), legPosOf(r.Last)
 	}
 	x.bytes = int32(min(n, 1<<30))
