@@ -625,13 +625,12 @@ func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
 		if t.gap {
 			continue
 		}
-		e := t
 		k := slotOf(t)
 		if len(p.index[k]) == 0 {
 			p.servers[k.key] = append(p.servers[k.key], k.server)
 		}
-		p.index[k] = append(p.index[k], e)
-		p.queue = append(p.queue, e)
+		p.index[k] = append(p.index[k], t)
+		p.queue = append(p.queue, t)
 		p.stored++
 		p.bytes += legTxBytes(t)
 	}
