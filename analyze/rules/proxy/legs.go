@@ -347,26 +347,26 @@ func (t *legTx) http10() bool { return t.proto == "HTTP/1.0" }
 // legConn is one connection's leg records plus, once it ended, the facts the
 // dumb-proxy rule needs about how it closed.
 type legConn struct {
-	txs     []*legTx
-	dropped int
-	// lastTarget and lastAuthority: the strings of the last transaction
-	// collected, shared by the next when equal
-	lastTarget, lastAuthority string
-
-	ref      analyze.ConnRef
-	gap      bool
-	tunnel   bool
-	hasSYN   bool      // the client's SYN was captured
-	synOrd   int64     // its ordinal (only compared)
-	fin, rst [2]legPos // first FIN / RST per side (flow.Dir), zero when none
-	last     legPos
-	end      reassembly.EndReason
-	rtt      time.Duration // SYN → handshake ACK, 0 when not seen
+	txs []*legTx // at most maxLegTx, the later ones are not kept
+	// the flags and the end reason together, in one word (issue 15)
+	gap    bool
+	tunnel bool
+	hasSYN bool // the client's SYN was captured
 	// oneSided: one direction has no packet at all in the capture
 	// (asymmetric routing, a span port seeing one way). Pairing compares
 	// requests and responses and their timing on both legs, so such a
 	// connection pairs with nothing.
 	oneSided bool
+	end      reassembly.EndReason
+	// lastTarget and lastAuthority: the strings of the last transaction
+	// collected, shared by the next when equal
+	lastTarget, lastAuthority string
+
+	ref      analyze.ConnRef
+	synOrd   int64     // the SYN's ordinal (only compared)
+	fin, rst [2]legPos // first FIN / RST per side (flow.Dir), zero when none
+	last     legPos
+	rtt      time.Duration // SYN → handshake ACK, 0 when not seen
 	// upstreams: connections already paired as this one's upstream leg
 	// (bounded by maxLegLinks): the proxy's side of them is established, so
 	// later transactions on the same two connections need no new evidence.
@@ -442,7 +442,6 @@ func (c *legConn) collect(t *http1.Transaction) {
 		return
 	}
 	if len(c.txs) >= maxLegTx {
-		c.dropped++
 		return
 	}
 	x := &legTx{
