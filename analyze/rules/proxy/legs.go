@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"hash/fnv"
 	"iter"
 	"net/netip"
 	"slices"
@@ -164,7 +163,29 @@ func intern(s string) string {
 // itself and whatever Connection names.
 var hopByHopNames = [...]string{"Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate"}
 
+// hopLens[n]: some hop-by-hop name (or Connection) is n bytes long.
+var hopLens = func() (l [20]bool) {
+	for _, n := range append(hopByHopNames[:], "Connection") {
+		l[len(n)] = true
+	}
+	return l
+}()
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func isHopName(n string) bool {
+	// by length first: most fields have a length no hop-by-hop name has
+	// (unless they are not ASCII: EqualFold folds the Kelvin sign to k)
+	if (len(n) >= len(hopLens) || !hopLens[len(n)]) && isASCII(n) {
+		return false
+	}
 	if strings.EqualFold(n, "Connection") {
 		return true
 	}
@@ -176,17 +197,44 @@ func isHopName(n string) bool {
 	return false
 }
 
+// nameHash is 32-bit FNV-1a of n lower-cased (written out: hash/fnv
+// through its interface cost a call per byte, issue 15).
 func nameHash(n string) uint32 {
-	h := fnv.New32a()
+	h := uint32(fnv32Offset)
 	for i := 0; i < len(n); i++ {
 		c := n[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		h.Write([]byte{c})
+		h ^= uint32(c)
+		h *= fnv32Prime
 	}
-	return h.Sum32()
+	return h
 }
+
+// FNV-1a parameters (hash/fnv's).
+const (
+	fnv32Offset = 2166136261
+	fnv32Prime  = 16777619
+	fnv64Offset = 14695981039346656037
+	fnv64Prime  = 1099511628211
+)
+
+// fnv64 is 64-bit FNV-1a, fed strings without converting them to []byte
+// (each conversion for hash/fnv's Write was an allocation).
+type fnv64 uint64
+
+func (h *fnv64) add(s string) {
+	x := uint64(*h)
+	for i := 0; i < len(s); i++ {
+		x ^= uint64(s[i])
+		x *= fnv64Prime
+	}
+	*h = fnv64(x)
+}
+
+// addZero adds a 0 byte (the separator).
+func (h *fnv64) addZero() { *h = fnv64(uint64(*h) * fnv64Prime) }
 
 // legMsgBuild is a header block as newLegMsg first reduces it. Its lists
 // are built exactly as the records were before they were made compact
@@ -205,13 +253,13 @@ type legMsgBuild struct {
 
 func newLegMsg(m *http1.Message) legMsgBuild {
 	var lm legMsgBuild
-	sig := fnv.New64a()
-	sig.Write([]byte(m.Target))
+	sig := fnv64(fnv64Offset)
+	sig.add(m.Target)
 	for _, f := range m.Headers {
-		sig.Write([]byte(f.Name))
-		sig.Write([]byte{0})
-		sig.Write([]byte(f.Value))
-		sig.Write([]byte{0})
+		sig.add(f.Name)
+		sig.addZero()
+		sig.add(f.Value)
+		sig.addZero()
 		if len(lm.names) < maxLegNames {
 			lm.names = append(lm.names, nameHash(f.Name))
 		}
@@ -242,7 +290,7 @@ func newLegMsg(m *http1.Message) legMsgBuild {
 			lm.fwd = true
 		}
 	}
-	lm.sig = sig.Sum64()
+	lm.sig = uint64(sig)
 	return lm
 }
 
