@@ -66,6 +66,7 @@ type crossConn struct {
 	ref        analyze.ConnRef
 	key        pairKey
 	start, end time.Time     // first and last packet
+	endNS      int64         // end in nanoseconds: the feed's sort key, one comparison
 	startOrd   int64         // global ordinal of the first packet: unique, worker-independent
 	first      analyze.Frame // SYN frame, else first frame
 	last       analyze.Frame
@@ -139,6 +140,7 @@ func compactConn(s *analyze.ConnSummary) *crossConn {
 		key:      pairKey{client: c.Client.Addr(), server: c.Server},
 		start:    c.First.Time,
 		end:      c.Last.Time,
+		endNS:    c.Last.Time.UnixNano(),
 		startOrd: c.First.Ord,
 		first:    analyze.FrameAt(c.First),
 		last:     analyze.FrameAt(c.Last),
@@ -216,8 +218,8 @@ func compactConn(s *analyze.ConnSummary) *crossConn {
 
 // less orders records the way rules see them: by end, then by first packet.
 func (r *crossConn) less(o *crossConn) bool {
-	if !r.end.Equal(o.end) {
-		return r.end.Before(o.end)
+	if r.endNS != o.endNS {
+		return r.endNS < o.endNS
 	}
 	if r.startOrd != o.startOrd {
 		return r.startOrd < o.startOrd
@@ -426,6 +428,8 @@ type crossRule struct {
 	// reports there what the batch made true, so that connections released
 	// together (a burst) make one finding, not one per step of the climb.
 	settle func(r *analyze.Reporter)
+	// compactor is CrossPass's aggregate (looked up on first use)
+	compactor *crossCompactor
 }
 
 var _ analyze.Ticker = (*crossRule)(nil)
@@ -443,9 +447,32 @@ func (a *crossRule) settleLive(r *analyze.Reporter) {
 }
 
 func (a *crossRule) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
-	a.feed.push(compactConn(s), func(c *crossConn) { a.process(r, c) })
+	if a.compactor == nil {
+		a.compactor = r.ResultOf(CrossPass).(*crossCompactor)
+	}
+	a.feed.push(a.compactor.cur, func(c *crossConn) { a.process(r, c) })
 	a.settleLive(r)
 }
+
+// CrossPass makes the compact record of each finished connection once for
+// all the cross-connection rules (issue 15: each rule made its own copy,
+// five records per connection). The record is shared: rules read it and
+// keep it, never change it.
+var CrossPass = &analyze.Pass{
+	Name:         "lifecycle-cross",
+	Doc:          "the compact record of each finished connection the cross-connection lifecycle rules share",
+	NewAggregate: func(*analyze.Config) analyze.Aggregate { return &crossCompactor{} },
+}
+
+// crossCompactor is CrossPass's aggregate: cur is the record of the summary
+// at hand (the pass sees each summary before the rules do).
+type crossCompactor struct{ cur *crossConn }
+
+var _ analyze.Aggregate = (*crossCompactor)(nil)
+
+func (p *crossCompactor) Conn(_ *analyze.Reporter, s *analyze.ConnSummary) { p.cur = compactConn(s) }
+
+func (p *crossCompactor) Flush(*analyze.Reporter) { p.cur = nil }
 
 func (a *crossRule) Flush(r *analyze.Reporter) {
 	a.feed.drain(func(c *crossConn) { a.process(r, c) })

@@ -32,7 +32,12 @@ var KeepAliveMisuse = &analyze.Rule{
 }
 
 type keepaliveMisuse struct {
+	// the flags first, in one word (issue 15: a checker per connection)
 	headerReported [2]bool
+	maxSet         bool // a max= announcement is in force (below)
+	maxReported    bool // a request beyond it was reported
+	reported10     bool // the reuse after noKA10 was reported
+	uncertain      bool // a gap: say nothing about idle closes
 
 	// The last complete response, its announcement and its transaction.
 	last   *http1.Message
@@ -42,19 +47,14 @@ type keepaliveMisuse struct {
 	lastReq flow.Pos
 
 	// max=: requests with a 0-based index above maxIndex exceed the announcement.
-	maxIndex    int
-	maxSet      bool
-	maxFrom     flow.Pos
-	maxAnnTx    int
-	maxAnn      int
-	maxReported bool
+	maxIndex int
+	maxFrom  flow.Pos
+	maxAnnTx int
+	maxAnn   int
 
 	// An HTTP/1.0 response that did not grant persistence.
-	noKA10     *http1.Message
-	noKA10Tx   int
-	reported10 bool
-
-	uncertain bool // a gap: say nothing about idle closes
+	noKA10   *http1.Message
+	noKA10Tx int
 }
 
 var (

@@ -30,10 +30,11 @@ var KeepAliveRace = &analyze.Rule{
 const raceAnswer = 500 * time.Millisecond
 
 type keepaliveRace struct {
-	prev     *http1.Message // last complete response
-	prevTx   int
-	prevKA   analyze.KeepAlive
-	persists bool // prev left the connection open by its headers
+	prev        *http1.Message // last complete response
+	prevTx      int
+	prevKA      analyze.KeepAlive
+	persists    bool // prev left the connection open by its headers
+	finAckValid bool // finAck (below) is set
 
 	cand   *http1.Message // first request after idle that got no response
 	candTx int
@@ -44,8 +45,9 @@ type keepaliveRace struct {
 	// The client-stream bytes the server's FIN acknowledged: a request
 	// starting at or beyond it had not reached the server when it closed,
 	// wherever the capture was taken (the request crossed the FIN).
-	finAck      uint64
-	finAckValid bool
+	// finAckValid sits beside persists: one word for both (issue 15: a
+	// checker per connection, smaller size class).
+	finAck uint64
 }
 
 var (

@@ -38,6 +38,7 @@ var NoConnectionReuse = &analyze.Rule{
 	Severity:     analyze.Warning,
 	Title:        "one connection per request although the server keeps connections open",
 	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newNoReuse(cfg) },
+	Requires:     []*analyze.Pass{CrossPass},
 }
 
 // noReuseMaxIdle: without an announced Keep-Alive timeout, a connection idle

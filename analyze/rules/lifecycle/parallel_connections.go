@@ -34,6 +34,7 @@ var ParallelConnections = &analyze.Rule{
 	Severity:     analyze.Info,
 	Title:        "more concurrent connections to one server than a client should open",
 	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newParallel(cfg) },
+	Requires:     []*analyze.Pass{CrossPass},
 }
 
 // maxIntervalsPerPair bounds the connections remembered per pair; the ones
@@ -42,33 +43,64 @@ var ParallelConnections = &analyze.Rule{
 // small enough that the pairwise update stays cheap.
 const maxIntervalsPerPair = 256
 
+// interval is a stored connection as the pairwise count compares it: times
+// as nanoseconds since 1970 (capture times, well inside int64's range) so a
+// comparison is one instruction, and stored by value in one slice (issue 15:
+// pointers to time.Time pairs made the per-connection scan the rule's
+// cost). What only a report needs is in ivInfo, beside it.
 type interval struct {
-	start, end time.Time
+	start, end int64 // first packet, first FIN or RST (else last packet)
 	startOrd   int64
-	ref        analyze.ConnRef
-	frame      analyze.Frame
-	open       int // connections open at start (itself included)
+	// endMax is the largest start or end of this interval and every one
+	// stored before it: non-decreasing along the slice (records arrive
+	// nearly in end order), so the intervals that started and ended before
+	// a new one started, which can neither cover it nor be covered by it,
+	// are a prefix found by binary search and skipped. (Start too: capture
+	// timestamps can go backwards, leaving an end before the start.)
+	endMax int64
+	open   int // connections open at start (itself included)
+}
+
+// ivInfo is the part of a stored connection a report needs.
+type ivInfo struct {
+	start time.Time
+	ref   analyze.ConnRef
+	frame analyze.Frame
 }
 
 // covers reports whether i was open when j started (ties in time broken by
 // capture order, so two connections never cover each other).
 func (i *interval) covers(j *interval) bool {
-	if i.start.After(j.start) || (i.start.Equal(j.start) && i.startOrd > j.startOrd) {
+	if i.start > j.start || (i.start == j.start && i.startOrd > j.startOrd) {
 		return false
 	}
-	return j.start.Before(i.end)
+	return j.start < i.end
+}
+
+// before says whether i opened the peak earlier than j: the tie-break
+// between two candidates with as many connections open.
+func (i *interval) before(j *interval) bool {
+	return i.start < j.start || i.start == j.start && i.startOrd < j.startOrd
 }
 
 type parallelPair struct {
-	ivs   []*interval
-	total int // connections in the episode
-	tls   int // connections judged from TLS records
-	peak  int
-	at    time.Time
-	atOrd int64
-	frame analyze.Frame
-	refs  []analyze.ConnRef // connections open at the peak (bounded)
-	early earlyReport
+	ivs  []interval // in arrival order; info[k] belongs to ivs[k]
+	info []ivInfo
+	// ivBuf and infoBuf are the buffers ivs and info live in (room)
+	ivBuf   []interval
+	infoBuf []ivInfo
+	total   int // connections in the episode
+	tls     int // connections judged from TLS records
+	peak    int
+	at      time.Time
+	atNS    int64 // at in nanoseconds
+	atOrd   int64
+	frame   analyze.Frame
+	refs    []analyze.ConnRef // connections open at the peak (bounded)
+	early   earlyReport
+	// minEnd is at most the smallest stored end (exact after each cut): the
+	// cut scans the intervals only when one may have left the window.
+	minEnd int64
 }
 
 type parallel struct {
@@ -108,6 +140,12 @@ func (p *parallel) settle(rep *analyze.Reporter) {
 	p.pending = p.pending[:0]
 }
 
+// process counts c against the stored connections of its pair: every
+// stored connection c covers gains one open connection, c's own count is
+// the stored ones that cover it. Each gain is a candidate for the peak;
+// all candidates of one record are compared at once, the best (most open,
+// then earliest) wins, which is what comparing them one by one gave.
+// Only the stored connections that ended after c started are looked at.
 func (p *parallel) process(rep *analyze.Reporter, c *crossConn) {
 	defer p.tab.expire(c.end, func(e *crossEntry[*parallelPair]) { p.finish(rep, e.key, e.val) })
 	if !c.http && !c.tlsRec || c.refused {
@@ -115,41 +153,94 @@ func (p *parallel) process(rep *analyze.Reporter, c *crossConn) {
 	}
 	e := p.tab.get(c.key, c.end, func() *parallelPair { return &parallelPair{} })
 	pp := e.val
-	n := &interval{start: c.start, end: c.doneAt, startOrd: c.startOrd, ref: c.ref, frame: c.first, open: 1}
+	n := interval{start: c.start.UnixNano(), end: c.doneAt.UnixNano(), startOrd: c.startOrd, open: 1}
 	pp.total++
 	if c.tlsRec {
 		pp.tls++
 	}
-	for _, j := range pp.ivs {
+	win := -1 // index of the best stored candidate, len(ivs) for n
+	ivs := pp.ivs
+	// the prefix that started and ended before n started covers nothing of
+	// n's and n covers none of it: skip it
+	lo, hi := 0, len(ivs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if ivs[m].endMax < n.start {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	for k := lo; k < len(ivs); k++ {
+		j := &ivs[k]
 		if n.covers(j) {
 			j.open++
-			p.consider(pp, j)
+			if j.open >= pp.peak && (win < 0 || j.open > ivs[win].open || j.open == ivs[win].open && j.before(&ivs[win])) {
+				win = k
+			}
 		}
-		if j.covers(n) {
+		if j.covers(&n) {
 			n.open++
 		}
 	}
-	p.consider(pp, n)
-	pp.ivs = append(pp.ivs, n)
-	// drop connections that ended before anything still relevant started
-	cut := c.end.Add(-p.cfg.CrossWindow)
-	keep := pp.ivs[:0]
-	for _, j := range pp.ivs {
-		if !j.end.Before(cut) {
-			keep = append(keep, j)
-		}
+	nInfo := ivInfo{start: c.start, ref: c.ref, frame: c.first}
+	if win >= 0 {
+		p.consider(pp, &ivs[win], &pp.info[win])
 	}
-	pp.ivs = keep
+	p.consider(pp, &n, &nInfo)
+	n.endMax = max(n.start, n.end)
+	if k := len(ivs); k > 0 && ivs[k-1].endMax > n.endMax {
+		n.endMax = ivs[k-1].endMax
+	}
+	if len(pp.ivs) == 0 || n.end < pp.minEnd {
+		pp.minEnd = n.end
+	}
+	pp.room()
+	pp.ivs = append(pp.ivs, n)
+	pp.info = append(pp.info, nInfo)
+	// drop connections that ended before anything still relevant started
+	if cut := c.end.Add(-p.cfg.CrossWindow).UnixNano(); pp.minEnd < cut {
+		keep := 0
+		pp.minEnd = n.end
+		for k := range pp.ivs {
+			if pp.ivs[k].end >= cut {
+				pp.ivs[keep], pp.info[keep] = pp.ivs[k], pp.info[k]
+				pp.minEnd = min(pp.minEnd, pp.ivs[k].end)
+				keep++
+			}
+		}
+		clear(pp.info[keep:])
+		pp.ivs, pp.info = pp.ivs[:keep], pp.info[:keep]
+	}
 	if over := len(pp.ivs) - maxIntervalsPerPair; over > 0 {
-		// records arrive sorted by end, so the front holds the ones that ended first
-		n := copy(pp.ivs, pp.ivs[over:])
-		clear(pp.ivs[n:])
-		pp.ivs = pp.ivs[:n]
+		// records arrive sorted by end, so the front holds the ones that
+		// ended first; room moves the rest down when the buffer's end is
+		// reached, so each drop costs O(1) amortised
+		clear(pp.info[:over])
+		pp.ivs, pp.info = pp.ivs[over:], pp.info[over:]
+		// minEnd stays a lower bound of the stored ends
 	}
 	p.tab.resize(e, len(pp.ivs))
 	if p.cr.live && pp.peak > p.cfg.ParallelMax && pp.early.update(c.end, pp.peak, p.cfg.CrossWindow) {
 		p.pending = append(p.pending, pendingKey{c.key, c.end})
 	}
+}
+
+// room makes space for one more interval at the end of ivs and info: in
+// place when the buffers have a free front left by dropped intervals (moved
+// down once per buffer length), else in buffers twice as large.
+func (pp *parallelPair) room() {
+	if len(pp.ivs) < cap(pp.ivs) {
+		return
+	}
+	if len(pp.ivBuf) <= len(pp.ivs) {
+		pp.ivBuf = make([]interval, max(1, 2*len(pp.ivs)))
+		pp.infoBuf = make([]ivInfo, len(pp.ivBuf))
+	}
+	k := copy(pp.ivBuf, pp.ivs)
+	copy(pp.infoBuf, pp.info)
+	clear(pp.infoBuf[k:])
+	pp.ivs, pp.info = pp.ivBuf[:k], pp.infoBuf[:k]
 }
 
 // finish reports an episode whose peak exceeded the limit at its end,
@@ -163,22 +254,25 @@ func (p *parallel) finish(rep *analyze.Reporter, k pairKey, pp *parallelPair) {
 
 // consider makes j the peak if it has more connections open at its start, or
 // as many and earlier: the result is the same in any arrival order.
-func (p *parallel) consider(pp *parallelPair, j *interval) {
-	if j.open < pp.peak || (j.open == pp.peak && (j.start.After(pp.at) || j.start.Equal(pp.at) && j.startOrd >= pp.atOrd)) {
+func (p *parallel) consider(pp *parallelPair, j *interval, ji *ivInfo) {
+	if j.open < pp.peak || (j.open == pp.peak && (j.start > pp.atNS || j.start == pp.atNS && j.startOrd >= pp.atOrd)) {
 		return
 	}
-	pp.peak, pp.at, pp.atOrd, pp.frame = j.open, j.start, j.startOrd, j.frame
+	pp.peak, pp.at, pp.atNS, pp.atOrd, pp.frame = j.open, ji.start, j.start, j.startOrd, ji.frame
 	if pp.peak <= p.cfg.ParallelMax {
 		return
 	}
 	pp.refs = pp.refs[:0]
-	for _, i := range pp.ivs {
-		if (i == j || i.covers(j)) && len(pp.refs) < 2*maxRunRefs {
-			pp.refs = append(pp.refs, i.ref)
+	for k := range pp.ivs {
+		if len(pp.refs) == 2*maxRunRefs {
+			break
+		}
+		if i := &pp.ivs[k]; i == j || i.covers(j) {
+			pp.refs = append(pp.refs, pp.info[k].ref)
 		}
 	}
 	if len(pp.refs) < 2*maxRunRefs {
-		pp.refs = append(pp.refs, j.ref) // j itself may not be stored yet
+		pp.refs = append(pp.refs, ji.ref) // j itself may not be stored yet
 	}
 	sort.Slice(pp.refs, func(a, b int) bool { return pp.refs[a].ID < pp.refs[b].ID })
 	pp.refs = dedupRefs(pp.refs)

@@ -37,6 +37,7 @@ var PortChurn = &analyze.Rule{
 	Severity:     analyze.Warning,
 	Title:        "connections churn fast enough to exhaust ephemeral ports",
 	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newPortChurn(cfg) },
+	Requires:     []*analyze.Pass{CrossPass},
 }
 
 const (

@@ -37,6 +37,7 @@ var TLSFullHandshakeRepeated = &analyze.Rule{
 	Severity:     analyze.Info,
 	Title:        "full TLS handshakes again and again to a server that offered resumption",
 	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newTLSFull(cfg) },
+	Requires:     []*analyze.Pass{CrossPass},
 }
 
 type tlsFullRun struct {

@@ -22,6 +22,7 @@ var UnsafeRetry = &analyze.Rule{
 	Severity:     analyze.Error,
 	Title:        "non-idempotent request retried after its connection died",
 	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return newUnsafeRetry(cfg) },
+	Requires:     []*analyze.Pass{CrossPass},
 }
 
 // maxCopiesPerPair bounds the copies remembered per client/server pair.

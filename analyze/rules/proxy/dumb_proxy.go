@@ -251,14 +251,14 @@ func (d *dumbProxy) report(r *analyze.Reporter, h *hang) {
 	hang := h.end.t.Sub(h.start.t)
 	attrs := map[string]any{
 		"client_conn": cl.ref.ID,
-		"stalled_tx":  h.stalled.index,
+		"stalled_tx":  int(h.stalled.index),
 		"hang_s":      hang.Seconds(),
 		"proxy":       a.conn.ref.Server.String(),
 		"proxy_out":   b.conn.ref.Client.String(),
 		"origin":      b.conn.ref.Server.String(),
 		"origin_conn": b.conn.ref.ID,
-		"origin_tx":   b.index,
-		"client_tx":   a.index,
+		"origin_tx":   int(b.index),
+		"client_tx":   int(a.index),
 	}
 	how := ""
 	switch {
@@ -352,7 +352,7 @@ func (d *dumbProxy) single(r *analyze.Reporter, t *legTx) {
 		Attrs: map[string]any{
 			"one_leg": true,
 			"conn":    t.conn.ref.ID,
-			"tx":      t.index,
+			"tx":      int(t.index),
 			"kept":    kept,
 			"proxy":   t.conn.ref.Client.Addr().String(),
 		},

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"hash/fnv"
 	"iter"
 	"net/netip"
 	"slices"
@@ -106,14 +105,57 @@ func (p legPos) set() bool { return p.frame.Frame != 0 || !p.t.IsZero() }
 type legField struct{ name, value string }
 
 // legMsg is what the proxy rules know about one message's header block.
+// The hop-by-hop facts, absent from most messages, are behind a pointer
+// (issue 15: compact records): never nil once collected, it points to a
+// shared empty legHop when there are none, and to a shared one for the
+// common lone "Connection: keep-alive" or "close". Records are never
+// changed after collect, so sharing is safe.
 type legMsg struct {
-	hop   []legField // Connection and the fixed hop-by-hop fields, as sent, in order
-	conn  []string   // Connection tokens as written
-	names []uint32   // hash of every field name, lower-cased (first maxLegNames)
-	sig   uint64     // hash of the target and every field: equal only for an untouched copy
-	via   string     // first Via value ("" when none)
-	xff   bool       // X-Forwarded-For present
-	fwd   bool       // Forwarded present
+	*legHop
+	names []uint32 // hash of every field name, lower-cased (first maxLegNames)
+	sig   uint64   // hash of the target and every field: equal only for an untouched copy
+	xff   bool     // X-Forwarded-For present
+	fwd   bool     // Forwarded present
+}
+
+// legHop is the part of a header block kept as text.
+type legHop struct {
+	hop  []legField // Connection and the fixed hop-by-hop fields, as sent, in order
+	conn []string   // Connection tokens as written
+	via  string     // first Via value ("" when none)
+}
+
+// noHop is the legHop of a message without hop-by-hop fields or Via.
+var noHop = &legHop{}
+
+// sharedHops are the legHops of a message whose only hop-by-hop field is
+// one of these Connection headers (and no Via): what most responses carry.
+var sharedHops = func() map[legField]*legHop {
+	m := map[legField]*legHop{}
+	for _, v := range []string{"keep-alive", "Keep-Alive", "close", "Close"} {
+		f := legField{"Connection", v}
+		m[f] = &legHop{hop: []legField{f}, conn: []string{v}}
+	}
+	return m
+}()
+
+// internNames are the field names and values kept without a copy when they
+// are written exactly so.
+var internNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range append(hopByHopNames[:], "Connection", "keep-alive", "Keep-Alive", "close", "Close", "upgrade", "Upgrade", "HTTP/1.1", "HTTP/1.0") {
+		m[n] = n
+	}
+	return m
+}()
+
+// intern returns s, copied unless it is one of internNames (the strings
+// of the records must not point into the parsed message).
+func intern(s string) string {
+	if t, ok := internNames[s]; ok {
+		return t
+	}
+	return strings.Clone(s)
 }
 
 // hopByHopNames are the fields RFC 9110 §7.6.1 (and RFC 9112 appendix C.2.2
@@ -121,7 +163,29 @@ type legMsg struct {
 // itself and whatever Connection names.
 var hopByHopNames = [...]string{"Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate"}
 
+// hopLens[n]: some hop-by-hop name (or Connection) is n bytes long.
+var hopLens = func() (l [20]bool) {
+	for _, n := range append(hopByHopNames[:], "Connection") {
+		l[len(n)] = true
+	}
+	return l
+}()
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func isHopName(n string) bool {
+	// by length first: most fields have a length no hop-by-hop name has
+	// (unless they are not ASCII: EqualFold folds the Kelvin sign to k)
+	if (len(n) >= len(hopLens) || !hopLens[len(n)]) && isASCII(n) {
+		return false
+	}
 	if strings.EqualFold(n, "Connection") {
 		return true
 	}
@@ -133,27 +197,69 @@ func isHopName(n string) bool {
 	return false
 }
 
+// nameHash is 32-bit FNV-1a of n lower-cased (written out: hash/fnv
+// through its interface cost a call per byte, issue 15).
 func nameHash(n string) uint32 {
-	h := fnv.New32a()
+	h := uint32(fnv32Offset)
 	for i := 0; i < len(n); i++ {
 		c := n[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		h.Write([]byte{c})
+		h ^= uint32(c)
+		h *= fnv32Prime
 	}
-	return h.Sum32()
+	return h
 }
 
-func newLegMsg(m *http1.Message) legMsg {
-	var lm legMsg
-	sig := fnv.New64a()
-	sig.Write([]byte(m.Target))
+// FNV-1a parameters (hash/fnv's).
+const (
+	fnv32Offset = 2166136261
+	fnv32Prime  = 16777619
+	fnv64Offset = 14695981039346656037
+	fnv64Prime  = 1099511628211
+)
+
+// fnv64 is 64-bit FNV-1a, fed strings without converting them to []byte
+// (each conversion for hash/fnv's Write was an allocation).
+type fnv64 uint64
+
+func (h *fnv64) add(s string) {
+	x := uint64(*h)
+	for i := 0; i < len(s); i++ {
+		x ^= uint64(s[i])
+		x *= fnv64Prime
+	}
+	*h = fnv64(x)
+}
+
+// addZero adds a 0 byte (the separator).
+func (h *fnv64) addZero() { *h = fnv64(uint64(*h) * fnv64Prime) }
+
+// legMsgBuild is a header block as newLegMsg first reduces it. Its lists
+// are built exactly as the records were before they were made compact
+// (issue 15), one append at a time, because legTxBytes charges their
+// capacities: the store's byte bound, and what it drops, stay as they were.
+// compact then keeps the lists (or a shared legHop) in a legMsg.
+type legMsgBuild struct {
+	hop   []legField
+	conn  []string
+	names []uint32
+	sig   uint64
+	via   string
+	xff   bool
+	fwd   bool
+}
+
+func newLegMsg(m *http1.Message) legMsgBuild {
+	var lm legMsgBuild
+	sig := fnv64(fnv64Offset)
+	sig.add(m.Target)
 	for _, f := range m.Headers {
-		sig.Write([]byte(f.Name))
-		sig.Write([]byte{0})
-		sig.Write([]byte(f.Value))
-		sig.Write([]byte{0})
+		sig.add(f.Name)
+		sig.addZero()
+		sig.add(f.Value)
+		sig.addZero()
 		if len(lm.names) < maxLegNames {
 			lm.names = append(lm.names, nameHash(f.Name))
 		}
@@ -163,11 +269,11 @@ func newLegMsg(m *http1.Message) legMsg {
 			if len(v) > maxLegValue {
 				v = v[:maxLegValue]
 			}
-			lm.hop = append(lm.hop, legField{strings.Clone(f.Name), strings.Clone(v)})
+			lm.hop = append(lm.hop, legField{intern(f.Name), intern(v)})
 			if strings.EqualFold(f.Name, "Connection") {
 				for t := range http1.HeaderTokens(f.Value) {
 					if len(lm.conn) < 16 {
-						lm.conn = append(lm.conn, strings.Clone(t))
+						lm.conn = append(lm.conn, intern(t))
 					}
 				}
 			}
@@ -184,7 +290,33 @@ func newLegMsg(m *http1.Message) legMsg {
 			lm.fwd = true
 		}
 	}
-	lm.sig = sig.Sum64()
+	lm.sig = uint64(sig)
+	return lm
+}
+
+// bytes is what the message adds to legTxBytes.
+func (b *legMsgBuild) bytes() int {
+	n := len(b.via) + 4*cap(b.names) + 32*cap(b.hop) + 16*cap(b.conn)
+	for _, f := range b.hop {
+		n += len(f.name) + len(f.value)
+	}
+	for _, c := range b.conn {
+		n += len(c)
+	}
+	return n
+}
+
+// compact returns the legMsg kept for b: its hop-by-hop facts shared when
+// they are none or a lone Connection: keep-alive or close.
+func (b *legMsgBuild) compact() legMsg {
+	lm := legMsg{names: b.names, sig: b.sig, xff: b.xff, fwd: b.fwd, legHop: noHop}
+	switch {
+	case len(b.hop) == 0 && b.via == "":
+	case len(b.hop) == 1 && b.via == "" && len(b.conn) == 1 && b.conn[0] == b.hop[0].value && sharedHops[b.hop[0]] != nil:
+		lm.legHop = sharedHops[b.hop[0]]
+	default:
+		lm.legHop = &legHop{hop: b.hop, conn: b.conn, via: b.via}
+	}
 	return lm
 }
 
@@ -222,38 +354,40 @@ func (m *legMsg) connHas(tok string) bool {
 // proxied reports whether the message says it came through a proxy.
 func (m *legMsg) proxied() bool { return m.via != "" || m.xff || m.fwd }
 
-// legTx is one transaction as the proxy rules see it.
+// legTx is one transaction as the proxy rules see it, and its pairing
+// state in the store. Compact (issue 15): the strings are shared with the
+// connection's previous transaction when equal, or constants, and the
+// flags are packed together.
 type legTx struct {
 	conn   *legConn
-	index  int // 1-based
 	method string
 	target string
 	proto  string // request's
-	host   string // Host header
 	// authority and path: from an absolute-form target, else Host and the
 	// origin-form target. authority is lower-case without a default :80.
 	authority, path string
-	absolute        bool
 	reqBody         int64
 	req             legMsg
+	resp            legMsg
+	status          int32
+	index           int32 // 1-based
+	// bytes is legTxBytes, computed once when collected
+	bytes int32
 
+	absolute     bool
 	hasResp      bool
-	status       int
-	respBody     int64
 	respComplete bool
-	resp         legMsg
+	gap          bool
 
-	reqStart, reqHdrEnd, reqEnd legPos
-	respStart, respEnd          legPos
+	// pairing state: paired as the client leg, as the upstream leg; done:
+	// left the store
+	asLeg1, asLeg2, done bool
 
-	gap bool
-}
-
-// legEntry is a stored transaction and its pairing state in the pairer.
-type legEntry struct {
-	*legTx
-	asLeg1, asLeg2 bool
-	done           bool // left the store
+	// reqHdrEndOrd: where the request's header block ended (only its
+	// ordinal is compared)
+	reqHdrEndOrd       int64
+	reqStart, reqEnd   legPos
+	respStart, respEnd legPos
 }
 
 func (t *legTx) http10() bool { return t.proto == "HTTP/1.0" }
@@ -261,22 +395,26 @@ func (t *legTx) http10() bool { return t.proto == "HTTP/1.0" }
 // legConn is one connection's leg records plus, once it ended, the facts the
 // dumb-proxy rule needs about how it closed.
 type legConn struct {
-	txs     []*legTx
-	dropped int
-
-	ref      analyze.ConnRef
-	gap      bool
-	tunnel   bool
-	fin, rst [2]legPos // first FIN / RST per side (flow.Dir), zero when none
-	last     legPos
-	end      reassembly.EndReason
-	syn      legPos        // the client's SYN, zero when not captured
-	rtt      time.Duration // SYN → handshake ACK, 0 when not seen
+	txs []*legTx // at most maxLegTx, the later ones are not kept
+	// the flags and the end reason together, in one word (issue 15)
+	gap    bool
+	tunnel bool
+	hasSYN bool // the client's SYN was captured
 	// oneSided: one direction has no packet at all in the capture
 	// (asymmetric routing, a span port seeing one way). Pairing compares
 	// requests and responses and their timing on both legs, so such a
 	// connection pairs with nothing.
 	oneSided bool
+	end      reassembly.EndReason
+	// lastTarget and lastAuthority: the strings of the last transaction
+	// collected, shared by the next when equal
+	lastTarget, lastAuthority string
+
+	ref      analyze.ConnRef
+	synOrd   int64     // the SYN's ordinal (only compared)
+	fin, rst [2]legPos // first FIN / RST per side (flow.Dir), zero when none
+	last     legPos
+	rtt      time.Duration // SYN → handshake ACK, 0 when not seen
 	// upstreams: connections already paired as this one's upstream leg
 	// (bounded by maxLegLinks): the proxy's side of them is established, so
 	// later transactions on the same two connections need no new evidence.
@@ -352,29 +490,57 @@ func (c *legConn) collect(t *http1.Transaction) {
 		return
 	}
 	if len(c.txs) >= maxLegTx {
-		c.dropped++
 		return
 	}
 	x := &legTx{
-		conn: c, index: t.Index + 1, method: q.Method, target: q.Target, proto: q.Proto,
-		reqBody: q.BodyLength, req: newLegMsg(q), gap: t.Gap || q.End != http1.EndComplete,
-		reqStart: legPosOf(q.Start), reqHdrEnd: legPosOf(q.HeaderEnd), reqEnd: legPosOf(q.Last),
+		conn: c, index: int32(t.Index + 1), reqBody: q.BodyLength, gap: t.Gap || q.End != http1.EndComplete,
+		reqStart: legPosOf(q.Start), reqHdrEndOrd: q.HeaderEnd.Ord, reqEnd: legPosOf(q.Last),
 	}
-	x.host, _ = q.Get("Host")
-	x.host = strings.Clone(x.host)
-	x.method, x.target = strings.Clone(x.method), strings.Clone(x.target)
-	x.authority, x.path, x.absolute = splitTarget(q.Target, x.host)
+	x.req.legHop, x.resp.legHop = noHop, noHop
+	c.txs = append(c.txs, x)
+	if x.gap {
+		// never stored, never paired: the dumb-proxy rule looks at a gap
+		// transaction only to see it is one (its index and gap flag)
+		return
+	}
+	x.method = http1.KnownMethod(q.Method)
+	if x.method == "" {
+		x.method = strings.Clone(q.Method)
+	}
+	x.proto = intern(q.Proto)
+	// a connection's transactions mostly repeat the target and Host: share
+	// the previous one's copies
+	host, _ := q.Get("Host")
+	if q.Target == c.lastTarget {
+		x.target = c.lastTarget
+	} else {
+		x.target = strings.Clone(q.Target)
+		c.lastTarget = x.target
+	}
+	x.authority, x.path, x.absolute = splitTarget(x.target, host)
+	if x.authority == c.lastAuthority {
+		x.authority = c.lastAuthority
+	} else {
+		x.authority = strings.Clone(x.authority) // it may be Host's text
+		c.lastAuthority = x.authority
+	}
+	n := 656 + len(x.method) + len(x.target) + len(host) + len(x.authority) + len(x.path)
+	req := newLegMsg(q)
+	n += req.bytes()
+	x.req = req.compact()
 	if r := t.Response; r != nil {
 		first := r
 		if len(t.Interim) > 0 {
 			first = t.Interim[0]
 		}
-		x.hasResp, x.status, x.respBody = true, r.Status, r.BodyLength
+		x.hasResp, x.status = true, int32(r.Status)
 		x.respComplete = r.End == http1.EndComplete
-		x.resp = newLegMsg(r)
+		resp := newLegMsg(r)
+		n += resp.bytes()
+		x.resp = resp.compact()
 		x.respStart, x.respEnd = legPosOf(first.Start), legPosOf(r.Last)
 	}
-	c.txs = append(c.txs, x)
+	x.bytes = int32(min(n, 1<<30))
 }
 
 // splitTarget normalises a request target: absolute-form "http://h:p/x?y"
@@ -428,7 +594,7 @@ func (c *legConn) fillConn(s *analyze.ConnSummary) {
 	c.last = legPosOf(cn.Last)
 	c.end = cn.End
 	if cn.SYN.Frame != 0 {
-		c.syn = legPosOf(cn.SYN)
+		c.hasSYN, c.synOrd = true, cn.SYN.Ord
 		if cn.HandshakeACK.Frame != 0 {
 			c.rtt = nonNeg(cn.HandshakeACK.Time.Sub(cn.SYN.Time))
 		}
@@ -457,26 +623,17 @@ type legSlot struct {
 // legTxBytes estimates what a stored transaction holds (the legTx, its
 // header facts and strings, the store's entry): the store is bounded by
 // Config.CrossMaxBytes of it as well as by CrossMaxEntries transactions.
-func legTxBytes(t *legTx) int {
-	n := 656 + len(t.method) + len(t.target) + len(t.host) + len(t.authority) + len(t.path)
-	for _, m := range []*legMsg{&t.req, &t.resp} {
-		n += len(m.via) + 4*cap(m.names) + 32*cap(m.hop) + 16*cap(m.conn)
-		for _, f := range m.hop {
-			n += len(f.name) + len(f.value)
-		}
-		for _, c := range m.conn {
-			n += len(c)
-		}
-	}
-	return n
-}
+// The figure is the one measured on the records as first built (656 bytes
+// and the text): the records are smaller now (issue 15), so the bound is
+// conservative; it is computed once, in collect.
+func legTxBytes(t *legTx) int { return int(t.bytes) }
 
 // legPairer is the pairing machinery one proxy rule's Aggregate embeds.
 type legPairer struct {
 	cfg     *analyze.Config
-	index   map[legSlot][]*legEntry // in arrival order
+	index   map[legSlot][]*legTx // in arrival order
 	servers map[legKey][]netip.AddrPort
-	queue   []*legEntry // every stored transaction, in arrival order (drained by age)
+	queue   []*legTx // every stored transaction, in arrival order (drained by age)
 	stored  int
 	bytes   int   // legTxBytes of the stored transactions
 	dropped int64 // transactions that left early because the store was full
@@ -490,7 +647,7 @@ type legPairer struct {
 }
 
 func newLegPairer(cfg *analyze.Config) *legPairer {
-	return &legPairer{cfg: cfg, index: map[legSlot][]*legEntry{}, servers: map[legKey][]netip.AddrPort{}}
+	return &legPairer{cfg: cfg, index: map[legSlot][]*legTx{}, servers: map[legKey][]netip.AddrPort{}}
 }
 
 func keyOf(t *legTx) legKey { return legKey{t.method, t.path, t.reqBody} }
@@ -515,13 +672,12 @@ func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
 		if t.gap {
 			continue
 		}
-		e := &legEntry{legTx: t}
 		k := slotOf(t)
 		if len(p.index[k]) == 0 {
 			p.servers[k.key] = append(p.servers[k.key], k.server)
 		}
-		p.index[k] = append(p.index[k], e)
-		p.queue = append(p.queue, e)
+		p.index[k] = append(p.index[k], t)
+		p.queue = append(p.queue, t)
 		p.stored++
 		p.bytes += legTxBytes(t)
 	}
@@ -555,25 +711,25 @@ func (p *legPairer) expire(all bool) {
 		if !all && !old {
 			p.dropped++
 		}
-		bytes -= legTxBytes(p.queue[n].legTx)
+		bytes -= legTxBytes(p.queue[n])
 		n++
 	}
 	p.bytes = bytes
 	if n == 0 {
 		return
 	}
-	out := append([]*legEntry(nil), p.queue[:n]...)
+	out := append([]*legTx(nil), p.queue[:n]...)
 	clear(p.queue[:n])
 	p.queue = p.queue[n:]
 	// pair in request order, so the result does not depend on arrival order
-	sort.Slice(out, func(i, j int) bool { return legLess(out[i].legTx, out[j].legTx) })
+	sort.Slice(out, func(i, j int) bool { return legLess(out[i], out[j]) })
 	for _, t := range out {
 		if !t.asLeg1 {
 			if b := p.best(t); b != nil {
 				t.asLeg1, b.asLeg2 = true, true
 				t.conn.link(b.conn)
 				if p.pair != nil {
-					p.pair(t.legTx, b.legTx)
+					p.pair(t, b)
 				}
 			}
 		}
@@ -585,7 +741,7 @@ func (p *legPairer) expire(all bool) {
 	for _, t := range out {
 		// index lists are in arrival order too: done entries gather at
 		// their front (best skips any others until they get there)
-		k := slotOf(t.legTx)
+		k := slotOf(t)
 		l := p.index[k]
 		for len(l) > 0 && l[0].done {
 			l[0] = nil
@@ -606,7 +762,7 @@ func (p *legPairer) expire(all bool) {
 			p.index[k] = l
 		}
 		if !t.asLeg1 && !t.asLeg2 && p.single != nil {
-			p.single(t.legTx)
+			p.single(t)
 		}
 	}
 }
@@ -627,7 +783,7 @@ func legLess(a, b *legTx) bool {
 
 // fits checks every pairing constraint except uniqueness; sameIP says how
 // the proxy address matched.
-func (p *legPairer) fits(a, b *legEntry) (ok, sameIP bool) {
+func (p *legPairer) fits(a, b *legTx) (ok, sameIP bool) {
 	if a.conn == b.conn || b.asLeg2 || b.done {
 		return false, false
 	}
@@ -637,7 +793,7 @@ func (p *legPairer) fits(a, b *legEntry) (ok, sameIP bool) {
 	// the proxy takes longer than the clocks disagree): the proxy routes
 	// after the header block arrived, within the window; the response comes
 	// back after the origin's
-	if b.reqStart.ord <= a.reqHdrEnd.ord || b.reqStart.t.Sub(a.reqStart.t) > p.cfg.ProxyLegWindow {
+	if b.reqStart.ord <= a.reqHdrEndOrd || b.reqStart.t.Sub(a.reqStart.t) > p.cfg.ProxyLegWindow {
 		return false, false
 	}
 	switch {
@@ -666,7 +822,7 @@ func (p *legPairer) fits(a, b *legEntry) (ok, sameIP bool) {
 	// because of this request (its SYN after A's header block), already
 	// paired with A's connection by an earlier transaction, or sent to the
 	// very endpoint A's absolute-form target named (A asked a proxy for it)
-	opened := b.conn.syn.set() && b.conn.syn.ord > a.reqHdrEnd.ord
+	opened := b.conn.hasSYN && b.conn.synOrd > a.reqHdrEndOrd
 	named := a.absolute && authorityIs(a.authority, bc.Server)
 	if !opened && !named && !a.conn.linked(b.conn) {
 		return false, false
@@ -697,14 +853,14 @@ func authorityIs(authority string, ap netip.AddrPort) bool {
 }
 
 // best returns the leg-2 partner of a, or nil.
-func (p *legPairer) best(a *legEntry) *legEntry {
+func (p *legPairer) best(a *legTx) *legTx {
 	var (
-		win              *legEntry
+		win              *legTx
 		winCost          time.Duration
 		winSame, winHost bool
 		othersCount      int
 	)
-	for b := range p.candidates(keyOf(a.legTx), a.conn.ref.Server) {
+	for b := range p.candidates(keyOf(a), a.conn.ref.Server) {
 		ok, same := p.fits(a, b)
 		if !ok {
 			continue
@@ -724,7 +880,7 @@ func (p *legPairer) best(a *legEntry) *legEntry {
 			case cost != winCost:
 				better = cost < winCost
 			default:
-				better = legLess(b.legTx, win.legTx)
+				better = legLess(b, win)
 			}
 		}
 		if better {
@@ -741,7 +897,7 @@ func (p *legPairer) best(a *legEntry) *legEntry {
 	if othersCount != 1 {
 		return nil
 	}
-	for a2 := range p.candidates(keyOf(win.legTx), win.conn.ref.Server) {
+	for a2 := range p.candidates(keyOf(win), win.conn.ref.Server) {
 		if a2 == a || a2.done || a2.asLeg1 {
 			continue
 		}
@@ -755,8 +911,8 @@ func (p *legPairer) best(a *legEntry) *legEntry {
 // candidates yields the stored transactions of key k sent to another server
 // than not (the other leg of a pair never shares its server: a proxy does
 // not connect to its own listening address), at most maxLegScan per server.
-func (p *legPairer) candidates(k legKey, not netip.AddrPort) iter.Seq[*legEntry] {
-	return func(yield func(*legEntry) bool) {
+func (p *legPairer) candidates(k legKey, not netip.AddrPort) iter.Seq[*legTx] {
+	return func(yield func(*legTx) bool) {
 		for _, srv := range p.servers[k] {
 			if srv == not {
 				continue
@@ -772,7 +928,7 @@ func (p *legPairer) candidates(k legKey, not netip.AddrPort) iter.Seq[*legEntry]
 
 // legCost is how far apart the two legs are: request to request plus
 // response to response. The right partner is the closest one.
-func legCost(a, b *legEntry) time.Duration {
+func legCost(a, b *legTx) time.Duration {
 	cost := b.reqStart.t.Sub(a.reqStart.t)
 	if a.hasResp && b.hasResp {
 		cost += a.respStart.t.Sub(b.respStart.t)
@@ -784,7 +940,7 @@ func legCost(a, b *legEntry) time.Duration {
 func newProxyChain(a, b *legTx) analyze.ProxyChain {
 	ch := analyze.ProxyChain{
 		Client: a.conn.ref.Client, Proxy: a.conn.ref.Server, ProxyOut: b.conn.ref.Client, Origin: b.conn.ref.Server,
-		ClientConn: a.conn.ref.ID, OriginConn: b.conn.ref.ID, ClientTx: a.index, OriginTx: b.index,
+		ClientConn: a.conn.ref.ID, OriginConn: b.conn.ref.ID, ClientTx: int(a.index), OriginTx: int(b.index),
 		Method: a.method, Target: a.target, Start: a.reqStart.t,
 		ProxyInDelay: nonNeg(b.reqStart.t.Sub(a.reqStart.t)),
 	}
@@ -794,7 +950,7 @@ func newProxyChain(a, b *legTx) analyze.ProxyChain {
 		fs = append(fs, b.respStart.frame)
 	}
 	if a.hasResp {
-		ch.Status, ch.Answered = a.status, true
+		ch.Status, ch.Answered = int(a.status), true
 		ch.Total = nonNeg(a.respEnd.t.Sub(a.reqStart.t))
 		fs = append(fs, a.respStart.frame)
 		if b.hasResp {
