@@ -185,6 +185,9 @@ func (h *halfParser) resetBuf() {
 // feedLine collects a candidate start line up to its LF and judges it.
 func (h *halfParser) feedLine(data []byte, pos flow.Pos) int {
 	if len(h.buf) == 0 {
+		if n := h.fastMessage(data, pos); n > 0 {
+			return n
+		}
 		h.bufPos = pos
 		h.evalLen = 0
 	}
@@ -223,6 +226,52 @@ func (h *halfParser) feedLine(data []byte, pos flow.Pos) int {
 	return take
 }
 
+// fastMessage takes a message head (start line and header block) that lies
+// whole in data, the common case, straight from data: no copy into h.buf,
+// no buffer to grow, one scan of the start line (issue 15). It does what
+// feedLine, evalCandidate and feedHeaders do for such a head, in the same
+// order, and returns the bytes taken; 0 leaves everything to them (a line
+// that is empty, incomplete or no valid start line, HTTP/0.9, a head cut by
+// the end of data or over MaxHeaderBytes).
+func (h *halfParser) fastMessage(data []byte, pos flow.Pos) int {
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 1 || nl == 1 && data[0] == '\r' {
+		return 0
+	}
+	max := h.c.opts.MaxHeaderBytes
+	take := nl + 1
+	if take > max {
+		return 0
+	}
+	v, sl := scanStart(h.dir, data[:take])
+	if v != isStart || sl.http09 {
+		return 0
+	}
+	// Find the empty line that ends the block, judging each line as
+	// feedHeaders does (lineLast is left as it would leave it).
+	last := h.lineLast
+	end := 0
+	for i := take; end == 0; {
+		j := bytes.IndexByte(data[i:], '\n')
+		if j < 0 || i+j+1 > max {
+			return 0
+		}
+		if j > 0 {
+			last = data[i+j-1]
+		}
+		if j == 0 || j == 1 && data[i] == '\r' {
+			end = i + j + 1
+		}
+		i += j + 1
+	}
+	h.bufPos, h.evalLen = pos, take
+	h.startMessage(sl, data[:take], false)
+	h.lineLen, h.lineLast = 0, last
+	h.m.Last = at(pos, end-1)
+	h.headersDone(data[:end])
+	return end
+}
+
 // evalCandidate judges h.buf, a candidate start line (complete: it ends in
 // LF). On rejection a server looks for httpPrefix inside the rejected bytes.
 func (h *halfParser) evalCandidate(complete bool) {
@@ -233,7 +282,7 @@ func (h *halfParser) evalCandidate(complete bool) {
 			return
 		}
 		if v == isStart {
-			h.startMessage(sl, false)
+			h.startMessage(sl, h.buf, false)
 			return
 		}
 		// Rejected.
@@ -450,17 +499,18 @@ func (h *halfParser) startJunkRequest(n int, p flow.Pos) {
 	h.junkReq = true
 }
 
-// startMessage begins a message from the accepted start line in h.buf.
+// startMessage begins a message from the accepted start line in line, at
+// h.bufPos: h.buf, or the caller's data on the fast path (fastMessage).
 // partial: the line is incomplete (the direction ended inside it).
-func (h *halfParser) startMessage(sl startLine, partial bool) {
+func (h *halfParser) startMessage(sl startLine, line []byte, partial bool) {
 	c := h.c
 	h.releaseHeld()
 	m := &Message{Dir: h.dir, Index: h.nmsg, Start: h.bufPos, ContentLength: -1}
 	h.nmsg++
 	c.isHTTP = true
-	m.Last = at(h.bufPos, len(h.buf)-1)
+	m.Last = at(h.bufPos, len(line)-1)
 	if h.dir == flow.ClientToServer {
-		m.Method = knownMethod(h.buf[:sl.methodEnd])
+		m.Method = knownMethod(line[:sl.methodEnd])
 		if sl.http09 {
 			m.Proto, m.Major, m.Minor = "HTTP/0.9", 0, 9
 			m.addAnomaly(AnomHTTP09)
@@ -486,9 +536,9 @@ func (h *halfParser) startMessage(sl startLine, partial bool) {
 	}
 	if sl.http09 {
 		// No header block, no body.
-		m.HeaderBytes = len(h.buf)
+		m.HeaderBytes = len(line)
 		m.HeaderEnd = m.Last
-		c.parseHeaderBlock(m, h.buf, sl)
+		c.parseHeaderBlock(m, line, sl)
 		h.resetBuf()
 		h.complete()
 		return
@@ -552,7 +602,7 @@ func (h *halfParser) feedHeaders(data []byte, pos flow.Pos) int {
 		if empty && len(h.buf)+i <= max {
 			h.buf = append(h.buf, data[:i]...)
 			h.m.Last = at(pos, j)
-			h.headersDone()
+			h.headersDone(h.buf)
 			return i
 		}
 	}
@@ -575,12 +625,13 @@ func (h *halfParser) feedHeaders(data []byte, pos flow.Pos) int {
 	return n
 }
 
-// headersDone parses the complete header block and decides the framing.
-func (h *halfParser) headersDone() {
+// headersDone parses the complete header block (h.buf, or the caller's data
+// on the fast path) and decides the framing.
+func (h *halfParser) headersDone(block []byte) {
 	c, m := h.c, h.m
-	m.HeaderBytes = len(h.buf)
+	m.HeaderBytes = len(block)
 	m.HeaderEnd = m.Last
-	c.parseHeaderBlock(m, h.buf, h.sl)
+	c.parseHeaderBlock(m, block, h.sl)
 	h.resetBuf()
 	var req *Message
 	if h.dir == flow.ServerToClient {
@@ -941,7 +992,7 @@ func (h *halfParser) endCandidate(e End) {
 	v, sl := scanStart(h.dir, h.buf)
 	if v == needMore && h.dir == flow.ClientToServer && sl.methodComplete &&
 		(sl.versionComplete || knownMethod(h.buf[:sl.methodEnd]) != "") {
-		h.startMessage(sl, true)
+		h.startMessage(sl, h.buf, true)
 		h.endInHeaders(e)
 		h.finishBroken()
 		return
