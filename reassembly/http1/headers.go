@@ -7,7 +7,7 @@ import "github.com/connlint/connlint/reassembly/flow"
 // received. Only complete lines are used, so a block cut by FIN or a gap
 // yields the fields that did arrive. Every string in m is a substring of one
 // copy of the block: one allocation for the lot (plus obs-fold joins).
-func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl startLine) {
+func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl lineSpans) {
 	s := string(block)
 	if m.Dir == flow.ClientToServer {
 		if m.Method == "" {
