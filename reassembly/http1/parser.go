@@ -225,7 +225,7 @@ func (c *Conversation) registerRequest(m *Message) *txSlot {
 	}
 	if len(c.pending) >= c.opts.MaxPending {
 		old := c.pending[0]
-		c.pending = c.pending[1:]
+		c.pending = popPending(c.pending, 1)
 		c.settle(old)
 	}
 	c.pending = append(c.pending, s)
@@ -269,7 +269,7 @@ func (c *Conversation) pairResponse(r *Message) *txSlot {
 			}
 		}
 		s = c.pending[pick]
-		c.pending = c.pending[pick+1:]
+		c.pending = popPending(c.pending, pick+1)
 		// Paired across a hole: sure only if the request was sent after the
 		// hole had passed (sequential keep-alive), and never after a client
 		// gap (the real request may be the one that was lost).
@@ -287,6 +287,18 @@ func (c *Conversation) pairResponse(r *Message) *txSlot {
 	}
 	c.settle(s)
 	return s
+}
+
+// popPending drops the first n requests of p. When none is left the
+// slice restarts at the front of its array: re-slicing from the front alone
+// would use up its capacity and reallocate it every few transactions of a
+// keep-alive connection (issue 15).
+func popPending(p []*txSlot, n int) []*txSlot {
+	clear(p[:n]) // the array does not pin settled slots
+	if n < len(p) {
+		return p[n:]
+	}
+	return p[:0]
 }
 
 func (c *Conversation) settle(s *txSlot) {
