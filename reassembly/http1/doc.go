@@ -25,7 +25,16 @@
 // Handler.Transaction once per transaction, in Index order, after the
 // messages it refers to were delivered (see Conversation). The *Message and
 // *Transaction passed are not reused by the parser: the handler may keep
-// them. The bytes passed to Feed belong to the caller and are not
-// retained after Feed returns: what the parser keeps (an unfinished header
-// block) is copied.
+// them (analyze's rules do). The bytes passed to Feed belong to the caller
+// and are not retained after Feed returns: what the parser keeps (an
+// unfinished header block) is copied.
+//
+// Cost. Because the handler may keep what it is given, each message is
+// three allocations of its own: the Message, one string holding its start
+// line and header block (every string field is a substring of it) and its
+// []Header; a request adds its transaction. The parser's state is reused
+// between messages: a message head that arrives whole in one Feed is
+// parsed from the caller's bytes, one that is cut is gathered in a buffer
+// the direction keeps, and a connection that never carries data costs the
+// Conversation alone (issue 15).
 package http1

@@ -42,48 +42,97 @@ const httpPrefix = "HTTP/1."
 
 // halfParser is the state machine of one direction. The Conversation owns
 // two of them and does the pairing.
+//
+// It is kept small (two fit the 512-byte size class): the state of the
+// rarer paths lives in halfRare, made on first use (issue 15).
 type halfParser struct {
-	c   *Conversation
-	dir flow.Dir
-	st  state
-
-	buf      []byte    // candidate start line, then the header block; only while incomplete
-	bufPos   flow.Pos  // position of buf[0]
-	evalLen  int       // len(buf) at the last start-line evaluation (doubling keeps it linear)
-	sl       startLine // the accepted start line (spans into buf)
-	lineLen  int       // header/trailer scanning: bytes of the current line so far, LF excluded
+	c        *Conversation
+	dir      flow.Dir
+	st       state
+	cl       chunkLine // position in a chunk-size line or chunk-data CRLF
 	lineLast byte      // last byte of the current line
+	// blank counts the bytes of one empty line (CRLF or LF) after a complete
+	// held message, at rare.blankPos: RFC 9112 §2.2 asks recipients to
+	// tolerate it, so it is no overrun — unless more junk follows, which
+	// then counts from the empty line on.
+	blank uint8
+	// junkReq: held is a malformed request opened for junk bytes
+	// (startJunkRequest); further junk is part of it.
+	junkReq bool
+	gapped  bool // a gap happened in this direction
+
+	buf     []byte    // candidate start line, then the header block; only while incomplete
+	bufPos  flow.Pos  // position of buf[0]
+	evalLen int       // len(buf) at the last start-line evaluation (doubling keeps it linear)
+	sl      lineSpans // the accepted start line (spans into buf)
+	lineLen int       // header/trailer scanning: bytes of the current line so far, LF excluded
 
 	m        *Message // message being parsed
 	mSlot    *txSlot
 	held     *Message // complete message whose following bytes are not judged yet
 	heldSlot *txSlot
 
-	remaining int64     // Content-Length body or current chunk: bytes left
-	cl        chunkLine // position in a chunk-size line or chunk-data CRLF
-	chunkSize int64     // the chunk size parsed so far
+	remaining int64 // Content-Length body or current chunk: bytes left
+	chunkSize int64 // the chunk size parsed so far
 
-	// blank counts the bytes of one empty line (CRLF or LF) after a complete
-	// held message, at blankPos: RFC 9112 §2.2 asks recipients to tolerate
-	// it, so it is no overrun — unless more junk follows, which then counts
-	// from the empty line on.
-	blank    int
-	blankPos flow.Pos
-	// junkReq: held is a malformed request opened for junk bytes
-	// (startJunkRequest); further junk is part of it.
-	junkReq bool
+	hmatch int // server resync: bytes of httpPrefix matched so far (not yet counted as junk)
 
-	hmatch int      // server resync: bytes of httpPrefix matched so far (not yet counted as junk)
-	hstart flow.Pos // position of the first matched byte
+	nmsg int   // messages started in this direction
+	junk int64 // bytes skipped before any message (mid-stream or after a gap)
 
-	nmsg   int   // messages started in this direction
-	gapped bool  // a gap happened in this direction
-	ended  bool  // End was called (or replayed)
-	junk   int64 // bytes skipped before any message (mid-stream or after a gap)
+	rare *halfRare
+}
+
+// halfRare is the state of a half's rarer paths: a tolerated empty line
+// between messages, a server resynchronising on httpPrefix, a client
+// waiting for the answer to a CONNECT or Upgrade. Most connections never
+// need it; a half that does keeps it.
+type halfRare struct {
+	blankPos flow.Pos // where the tolerated empty line (halfParser.blank) began
+	hstart   flow.Pos // position of the first byte of a partial httpPrefix match
 
 	waitFor *Message // client: CONNECT/Upgrade request whose response decides
 	wbuf    []byte
 	wev     []waitEvent
+}
+
+func (h *halfParser) more() *halfRare {
+	if h.rare == nil {
+		h.rare = &halfRare{}
+	}
+	return h.rare
+}
+
+// waitFor returns the CONNECT/Upgrade request the client half waits on.
+func (h *halfParser) waitFor() *Message {
+	if h.rare == nil {
+		return nil
+	}
+	return h.rare.waitFor
+}
+
+// hstart returns where the partial httpPrefix match began.
+func (h *halfParser) hstart() flow.Pos {
+	if h.rare == nil {
+		return flow.Pos{}
+	}
+	return h.rare.hstart
+}
+
+// lineSpans is what parseHeaderBlock needs of an accepted start line.
+type lineSpans struct {
+	methodEnd   int // request: method is b[:methodEnd]
+	targetStart int
+	targetEnd   int
+	reasonStart int // response: reason is b[reasonStart:reasonEnd]
+	reasonEnd   int
+	lineLen     int // bytes including the LF
+	http09      bool
+}
+
+func (sl *startLine) spans() lineSpans {
+	return lineSpans{methodEnd: sl.methodEnd, targetStart: sl.targetStart, targetEnd: sl.targetEnd,
+		reasonStart: sl.reasonStart, reasonEnd: sl.reasonEnd, lineLen: sl.lineLen, http09: sl.http09}
 }
 
 type waitEvent struct {
@@ -185,6 +234,9 @@ func (h *halfParser) resetBuf() {
 // feedLine collects a candidate start line up to its LF and judges it.
 func (h *halfParser) feedLine(data []byte, pos flow.Pos) int {
 	if len(h.buf) == 0 {
+		if n := h.fastMessage(data, pos); n > 0 {
+			return n
+		}
 		h.bufPos = pos
 		h.evalLen = 0
 	}
@@ -208,7 +260,8 @@ func (h *halfParser) feedLine(data []byte, pos flow.Pos) int {
 		if m := h.held; m != nil && m.End == EndComplete && m.OverrunBytes == 0 && h.blank == 0 {
 			// One empty line between messages (some servers and clients
 			// end a body with an extra CRLF) is tolerated, RFC 9112 §2.2.
-			h.blank, h.blankPos = len(h.buf), h.bufPos
+			h.blank = uint8(len(h.buf))
+			h.more().blankPos = h.bufPos
 			h.buf = h.buf[:0]
 			return take
 		}
@@ -223,6 +276,52 @@ func (h *halfParser) feedLine(data []byte, pos flow.Pos) int {
 	return take
 }
 
+// fastMessage takes a message head (start line and header block) that lies
+// whole in data, the common case, straight from data: no copy into h.buf,
+// no buffer to grow, one scan of the start line (issue 15). It does what
+// feedLine, evalCandidate and feedHeaders do for such a head, in the same
+// order, and returns the bytes taken; 0 leaves everything to them (a line
+// that is empty, incomplete or no valid start line, HTTP/0.9, a head cut by
+// the end of data or over MaxHeaderBytes).
+func (h *halfParser) fastMessage(data []byte, pos flow.Pos) int {
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 1 || nl == 1 && data[0] == '\r' {
+		return 0
+	}
+	max := h.c.opts.MaxHeaderBytes
+	take := nl + 1
+	if take > max {
+		return 0
+	}
+	v, sl := scanStart(h.dir, data[:take])
+	if v != isStart || sl.http09 {
+		return 0
+	}
+	// Find the empty line that ends the block, judging each line as
+	// feedHeaders does (lineLast is left as it would leave it).
+	last := h.lineLast
+	end := 0
+	for i := take; end == 0; {
+		j := bytes.IndexByte(data[i:], '\n')
+		if j < 0 || i+j+1 > max {
+			return 0
+		}
+		if j > 0 {
+			last = data[i+j-1]
+		}
+		if j == 0 || j == 1 && data[i] == '\r' {
+			end = i + j + 1
+		}
+		i += j + 1
+	}
+	h.bufPos, h.evalLen = pos, take
+	h.startMessage(sl, data[:take], false)
+	h.lineLen, h.lineLast = 0, last
+	h.m.Last = at(pos, end-1)
+	h.headersDone(data[:end])
+	return end
+}
+
 // evalCandidate judges h.buf, a candidate start line (complete: it ends in
 // LF). On rejection a server looks for httpPrefix inside the rejected bytes.
 func (h *halfParser) evalCandidate(complete bool) {
@@ -233,7 +332,7 @@ func (h *halfParser) evalCandidate(complete bool) {
 			return
 		}
 		if v == isStart {
-			h.startMessage(sl, false)
+			h.startMessage(sl, h.buf, false)
 			return
 		}
 		// Rejected.
@@ -256,7 +355,11 @@ func (h *halfParser) evalCandidate(complete bool) {
 				// Keep a trailing partial match for the next feed.
 				k := partialSuffix(h.buf[1:])
 				h.junkBytes(len(h.buf)-k, h.bufPos)
-				h.hmatch, h.hstart = k, at(h.bufPos, len(h.buf)-k)
+				h.hmatch = k
+				if k > 0 {
+					// (hstart is read only while a match is partial)
+					h.more().hstart = at(h.bufPos, len(h.buf)-k)
+				}
 				h.resetBuf()
 				if h.st != stDead {
 					h.st = stSkip
@@ -318,7 +421,7 @@ func (h *halfParser) feedSkip(data []byte, pos flow.Pos) int {
 		b := data[i]
 		if b == httpPrefix[h.hmatch] {
 			if h.hmatch == 0 {
-				h.hstart = at(pos, i)
+				h.more().hstart = at(pos, i)
 				h.junkBytes(i-counted, at(pos, counted))
 				counted = i
 			}
@@ -333,7 +436,7 @@ func (h *halfParser) feedSkip(data []byte, pos flow.Pos) int {
 				h.st = stLine
 				h.resetBuf()
 				h.buf = append(h.buf, httpPrefix...)
-				h.bufPos = h.hstart
+				h.bufPos = h.rare.hstart
 				return i + 1
 			}
 			continue
@@ -341,7 +444,7 @@ func (h *halfParser) feedSkip(data []byte, pos flow.Pos) int {
 		if h.hmatch > 0 {
 			// The partial match failed: its bytes (some maybe from earlier
 			// feeds) are junk too.
-			h.junkBytes(h.hmatch-(i-counted), h.hstart)
+			h.junkBytes(h.hmatch-(i-counted), h.rare.hstart)
 			h.hmatch = 0
 			if b == httpPrefix[0] {
 				i--
@@ -385,7 +488,7 @@ func (h *halfParser) junkBytes(n int, p flow.Pos) {
 				if h.blank > 0 {
 					// junk after the tolerated empty line: it was no
 					// separator, the overrun starts with it
-					m.OverrunPos, m.OverrunBytes = h.blankPos, int64(h.blank)
+					m.OverrunPos, m.OverrunBytes = h.rare.blankPos, int64(h.blank)
 					h.blank = 0
 				}
 				if m.Dir == flow.ServerToClient && m.Framing == FramingNone {
@@ -450,17 +553,18 @@ func (h *halfParser) startJunkRequest(n int, p flow.Pos) {
 	h.junkReq = true
 }
 
-// startMessage begins a message from the accepted start line in h.buf.
+// startMessage begins a message from the accepted start line in line, at
+// h.bufPos: h.buf, or the caller's data on the fast path (fastMessage).
 // partial: the line is incomplete (the direction ended inside it).
-func (h *halfParser) startMessage(sl startLine, partial bool) {
+func (h *halfParser) startMessage(sl startLine, line []byte, partial bool) {
 	c := h.c
 	h.releaseHeld()
 	m := &Message{Dir: h.dir, Index: h.nmsg, Start: h.bufPos, ContentLength: -1}
 	h.nmsg++
 	c.isHTTP = true
-	m.Last = at(h.bufPos, len(h.buf)-1)
+	m.Last = at(h.bufPos, len(line)-1)
 	if h.dir == flow.ClientToServer {
-		m.Method = knownMethod(h.buf[:sl.methodEnd])
+		m.Method = knownMethod(line[:sl.methodEnd])
 		if sl.http09 {
 			m.Proto, m.Major, m.Minor = "HTTP/0.9", 0, 9
 			m.addAnomaly(AnomHTTP09)
@@ -477,7 +581,7 @@ func (h *halfParser) startMessage(sl startLine, partial bool) {
 	if sl.bareLF {
 		m.addAnomaly(AnomBareLF)
 	}
-	h.m, h.sl = m, sl
+	h.m, h.sl = m, sl.spans()
 	if h.dir == flow.ClientToServer {
 		h.mSlot = c.registerRequest(m)
 	}
@@ -486,9 +590,9 @@ func (h *halfParser) startMessage(sl startLine, partial bool) {
 	}
 	if sl.http09 {
 		// No header block, no body.
-		m.HeaderBytes = len(h.buf)
+		m.HeaderBytes = len(line)
 		m.HeaderEnd = m.Last
-		c.parseHeaderBlock(m, h.buf, sl)
+		c.parseHeaderBlock(m, line, sl.spans())
 		h.resetBuf()
 		h.complete()
 		return
@@ -552,7 +656,7 @@ func (h *halfParser) feedHeaders(data []byte, pos flow.Pos) int {
 		if empty && len(h.buf)+i <= max {
 			h.buf = append(h.buf, data[:i]...)
 			h.m.Last = at(pos, j)
-			h.headersDone()
+			h.headersDone(h.buf)
 			return i
 		}
 	}
@@ -575,12 +679,13 @@ func (h *halfParser) feedHeaders(data []byte, pos flow.Pos) int {
 	return n
 }
 
-// headersDone parses the complete header block and decides the framing.
-func (h *halfParser) headersDone() {
+// headersDone parses the complete header block (h.buf, or the caller's data
+// on the fast path) and decides the framing.
+func (h *halfParser) headersDone(block []byte) {
 	c, m := h.c, h.m
-	m.HeaderBytes = len(h.buf)
+	m.HeaderBytes = len(block)
 	m.HeaderEnd = m.Last
-	c.parseHeaderBlock(m, h.buf, h.sl)
+	c.parseHeaderBlock(m, block, h.sl)
 	h.resetBuf()
 	var req *Message
 	if h.dir == flow.ServerToClient {
@@ -631,7 +736,7 @@ func (h *halfParser) complete() {
 	if h.dir == flow.ClientToServer && m.End == EndComplete && s != nil && !s.settled &&
 		(m.Method == "CONNECT" || hasHeader(m.Headers, "Upgrade")) {
 		h.c.deliver(m, s)
-		h.waitFor = m
+		h.more().waitFor = m
 		h.st = stWait
 		return
 	}
@@ -941,7 +1046,7 @@ func (h *halfParser) endCandidate(e End) {
 	v, sl := scanStart(h.dir, h.buf)
 	if v == needMore && h.dir == flow.ClientToServer && sl.methodComplete &&
 		(sl.versionComplete || knownMethod(h.buf[:sl.methodEnd]) != "") {
-		h.startMessage(sl, true)
+		h.startMessage(sl, h.buf, true)
 		h.endInHeaders(e)
 		h.finishBroken()
 		return
@@ -954,9 +1059,9 @@ func (h *halfParser) endCandidate(e End) {
 
 // end handles the end of the direction.
 func (h *halfParser) end(how flow.CloseKind, pos flow.Pos) {
-	h.ended = true
+	h.c.ended[h.dir] = true
 	if h.st == stWait {
-		h.wev = append(h.wev, waitEvent{kind: evEnd, how: how, pos: pos})
+		h.rare.wev = append(h.rare.wev, waitEvent{kind: evEnd, how: how, pos: pos})
 		return
 	}
 	e := endOf(how)
@@ -964,7 +1069,7 @@ func (h *halfParser) end(how flow.CloseKind, pos flow.Pos) {
 	case stLine:
 		h.endCandidate(e)
 	case stSkip:
-		h.junkBytes(h.hmatch, h.hstart)
+		h.junkBytes(h.hmatch, h.hstart())
 		h.hmatch = 0
 	case stHeaders:
 		h.endInHeaders(e)
@@ -991,21 +1096,24 @@ func (h *halfParser) end(how flow.CloseKind, pos flow.Pos) {
 	h.buf = nil
 }
 
+// logData and logGap run in stWait only, after complete set rare.waitFor.
 func (h *halfParser) logData(data []byte, pos flow.Pos) {
-	if len(h.wbuf)+len(data) > h.c.opts.MaxHeaderBytes || len(h.wev) >= maxWaitEvents {
+	r := h.rare
+	if len(r.wbuf)+len(data) > h.c.opts.MaxHeaderBytes || len(r.wev) >= maxWaitEvents {
 		h.logGap(uint64(len(data)), pos)
 		return
 	}
-	h.wev = append(h.wev, waitEvent{kind: evData, off: len(h.wbuf), n: uint64(len(data)), pos: pos})
-	h.wbuf = append(h.wbuf, data...)
+	r.wev = append(r.wev, waitEvent{kind: evData, off: len(r.wbuf), n: uint64(len(data)), pos: pos})
+	r.wbuf = append(r.wbuf, data...)
 }
 
 func (h *halfParser) logGap(n uint64, pos flow.Pos) {
-	if k := len(h.wev); k > 0 && h.wev[k-1].kind == evGap {
-		h.wev[k-1].n += n
+	r := h.rare
+	if k := len(r.wev); k > 0 && r.wev[k-1].kind == evGap {
+		r.wev[k-1].n += n
 		return
 	}
-	h.wev = append(h.wev, waitEvent{kind: evGap, n: n, pos: pos})
+	r.wev = append(r.wev, waitEvent{kind: evGap, n: n, pos: pos})
 }
 
 // replayWait parses what was logged after a CONNECT/Upgrade request whose
@@ -1014,9 +1122,10 @@ func (h *halfParser) replayWait() {
 	if h.st != stWait {
 		return
 	}
-	wbuf, wev := h.wbuf, h.wev
-	h.wbuf, h.wev, h.waitFor = nil, nil, nil
-	h.ended = false
+	r := h.rare
+	wbuf, wev := r.wbuf, r.wev
+	r.wbuf, r.wev, r.waitFor = nil, nil, nil
+	h.c.ended[h.dir] = false
 	h.st = stLine
 	for _, e := range wev {
 		if h.c.tunnel || h.c.notHTTP {

@@ -7,7 +7,7 @@ import "github.com/connlint/connlint/reassembly/flow"
 // received. Only complete lines are used, so a block cut by FIN or a gap
 // yields the fields that did arrive. Every string in m is a substring of one
 // copy of the block: one allocation for the lot (plus obs-fold joins).
-func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl startLine) {
+func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl lineSpans) {
 	s := string(block)
 	if m.Dir == flow.ClientToServer {
 		if m.Method == "" {
@@ -21,12 +21,16 @@ func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl startLine) 
 		return
 	}
 	rest := s[sl.lineLen:]
-	n := strings.Count(rest, "\n")
-	if n > c.opts.MaxHeaders {
-		n = c.opts.MaxHeaders
-	}
-	if n > 0 {
-		m.Headers = make([]Header, 0, n)
+	if lines := strings.Count(rest, "\n"); lines > 0 {
+		// At most one field per line, not counting the empty line that ends
+		// a complete block: a capacity one larger would often put the slice
+		// in the next size class (issue 15). A block of no fields still gets
+		// a non-nil empty slice, as it always has.
+		n := lines
+		if endsInEmptyLine(rest) {
+			n--
+		}
+		m.Headers = make([]Header, 0, min(n, c.opts.MaxHeaders))
 	}
 	kept := -1 // index of the last kept header, the target of obs-fold
 	for len(rest) > 0 {
@@ -95,6 +99,18 @@ func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl startLine) 
 		m.Headers = append(m.Headers, Header{Name: name, Value: trimOWS(line[colon+1:])})
 		kept = len(m.Headers) - 1
 	}
+}
+
+// endsInEmptyLine reports whether rest, header lines after the start line,
+// ends with an empty line (LF or CRLF alone on its line).
+func endsInEmptyLine(rest string) bool {
+	switch {
+	case rest == "\n" || rest == "\r\n":
+		return true
+	case strings.HasSuffix(rest, "\n\n"), strings.HasSuffix(rest, "\n\r\n"):
+		return true
+	}
+	return false
 }
 
 func (m *Message) addAnomaly(a Anomaly) {

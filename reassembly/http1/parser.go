@@ -15,15 +15,19 @@ import "github.com/connlint/connlint/reassembly/flow"
 // (if any) have both been delivered; Index is assigned at that moment, so
 // transactions arrive in Index order.
 type Conversation struct {
-	h         Handler
-	opts      Options
-	midStream bool
-	half      [2]halfParser
+	h    Handler
+	opts Options
+	// half is made with the first bytes (or gap) of either direction: a
+	// connection that never carries data (a SYN flood, a port scan) costs
+	// the Conversation alone, and Finish lets it go (issue 15).
+	half  *[2]halfParser
+	ended [2]bool // End was called (or replayed) for the direction
 
-	isHTTP   bool
-	notHTTP  bool
-	tunnel   bool
-	finished bool
+	midStream bool
+	isHTTP    bool
+	notHTTP   bool
+	tunnel    bool
+	finished  bool
 
 	slots   []*txSlot  // transactions not yet delivered, in creation order
 	pending []*txSlot  // requests waiting for a final response, oldest first
@@ -74,11 +78,21 @@ func NewConversation(h Handler, opts Options, midStream bool) *Conversation {
 	if opts.MaxPending <= 0 {
 		opts.MaxPending = DefaultMaxPending
 	}
-	c := &Conversation{h: h, opts: opts, midStream: midStream}
-	for d := range c.half {
-		c.half[d] = halfParser{c: c, dir: flow.Dir(d)}
+	return &Conversation{h: h, opts: opts, midStream: midStream}
+}
+
+// halves returns the two direction parsers, made on first use. A direction
+// that has already ended starts dead, as its parser would be after end.
+func (c *Conversation) halves() *[2]halfParser {
+	if c.half == nil {
+		c.half = &[2]halfParser{{c: c, dir: flow.ClientToServer}, {c: c, dir: flow.ServerToClient}}
+		for d := range c.half {
+			if c.ended[d] {
+				c.half[d].st = stDead
+			}
+		}
 	}
-	return c
+	return c.half
 }
 
 // Feed gives the next in-order bytes of direction d; pos is the position of
@@ -87,11 +101,10 @@ func (c *Conversation) Feed(d flow.Dir, data []byte, pos flow.Pos) {
 	if c.notHTTP || c.tunnel || c.finished || len(data) == 0 || d > flow.ServerToClient {
 		return
 	}
-	h := &c.half[d]
-	if h.ended {
+	if c.ended[d] {
 		return
 	}
-	h.feed(data, pos)
+	c.halves()[d].feed(data, pos)
 	c.after()
 }
 
@@ -102,11 +115,10 @@ func (c *Conversation) Gap(d flow.Dir, n uint64, pos flow.Pos) {
 	if c.notHTTP || c.tunnel || c.finished || n == 0 || d > flow.ServerToClient {
 		return
 	}
-	h := &c.half[d]
-	if h.ended {
+	if c.ended[d] {
 		return
 	}
-	h.gap(n, pos)
+	c.halves()[d].gap(n, pos)
 	c.after()
 }
 
@@ -115,14 +127,14 @@ func (c *Conversation) End(d flow.Dir, how flow.CloseKind, pos flow.Pos) {
 	if c.finished || d > flow.ServerToClient {
 		return
 	}
-	h := &c.half[d]
-	if h.ended {
+	if c.ended[d] {
 		return
 	}
-	if c.notHTTP || c.tunnel {
-		h.ended = true
+	if c.notHTTP || c.tunnel || c.half == nil {
+		// (no parser yet: no byte or gap came, there is nothing to end)
+		c.ended[d] = true
 	} else {
-		h.end(how, pos)
+		c.half[d].end(how, pos)
 	}
 	if d == flow.ServerToClient {
 		c.serverEnded = true
@@ -138,7 +150,7 @@ func (c *Conversation) Finish(pos flow.Pos) {
 		return
 	}
 	for d := flow.ClientToServer; d <= flow.ServerToClient; d++ {
-		if !c.half[d].ended {
+		if !c.ended[d] {
 			c.End(d, flow.CloseCaptureEnd, pos)
 		}
 	}
@@ -156,9 +168,7 @@ func (c *Conversation) Finish(pos flow.Pos) {
 	// Every entry point returns early from now on: let the parser state go
 	// (the connection may linger for its last ACKs with thousands of others).
 	c.pending, c.interim = nil, nil
-	for d := range c.half {
-		c.half[d] = halfParser{c: c, dir: flow.Dir(d), ended: true}
-	}
+	c.half = nil
 }
 
 // IsHTTP reports whether a request line or status line was parsed.
@@ -181,7 +191,7 @@ func (c *Conversation) Err() error {
 }
 
 func (c *Conversation) after() {
-	for c.replay && !c.tunnel && !c.notHTTP {
+	for c.replay && !c.tunnel && !c.notHTTP && c.half != nil {
 		c.replay = false
 		c.half[flow.ClientToServer].replayWait()
 	}
@@ -190,10 +200,16 @@ func (c *Conversation) after() {
 
 func (c *Conversation) setNotHTTP() {
 	c.notHTTP = true
+	if c.half == nil {
+		return
+	}
 	for d := range c.half {
 		h := &c.half[d]
 		h.st = stDead
-		h.buf, h.wbuf, h.wev = nil, nil, nil
+		h.buf = nil
+		if h.rare != nil {
+			h.rare.wbuf, h.rare.wev = nil, nil
+		}
 	}
 }
 
@@ -209,7 +225,7 @@ func (c *Conversation) registerRequest(m *Message) *txSlot {
 	}
 	if len(c.pending) >= c.opts.MaxPending {
 		old := c.pending[0]
-		c.pending = c.pending[1:]
+		c.pending = popPending(c.pending, 1)
 		c.settle(old)
 	}
 	c.pending = append(c.pending, s)
@@ -253,7 +269,7 @@ func (c *Conversation) pairResponse(r *Message) *txSlot {
 			}
 		}
 		s = c.pending[pick]
-		c.pending = c.pending[pick+1:]
+		c.pending = popPending(c.pending, pick+1)
 		// Paired across a hole: sure only if the request was sent after the
 		// hole had passed (sequential keep-alive), and never after a client
 		// gap (the real request may be the one that was lost).
@@ -273,10 +289,25 @@ func (c *Conversation) pairResponse(r *Message) *txSlot {
 	return s
 }
 
+// popPending drops the first n requests of p. When none is left the
+// slice restarts at the front of its array: re-slicing from the front alone
+// would use up its capacity and reallocate it every few transactions of a
+// keep-alive connection (issue 15).
+func popPending(p []*txSlot, n int) []*txSlot {
+	clear(p[:n]) // the array does not pin settled slots
+	if n < len(p) {
+		return p[n:]
+	}
+	return p[:0]
+}
+
 func (c *Conversation) settle(s *txSlot) {
 	s.settled = true
 	c.dirty = true
-	if w := c.half[flow.ClientToServer].waitFor; w != nil && s.tx.Request == w {
+	if c.half == nil {
+		return
+	}
+	if w := c.half[flow.ClientToServer].waitFor(); w != nil && s.tx.Request == w {
 		// The client half held back what followed a CONNECT/Upgrade request;
 		// unless the response opened a tunnel, parse it now.
 		c.replay = true
@@ -369,7 +400,10 @@ func (c *Conversation) startTunnel(h *halfParser) {
 		cl.mSlot = nil
 	}
 	cl.st = stDead
-	cl.buf, cl.wbuf, cl.wev, cl.waitFor = nil, nil, nil, nil
+	cl.buf = nil
+	if cl.rare != nil {
+		cl.rare.wbuf, cl.rare.wev, cl.rare.waitFor = nil, nil, nil
+	}
 	c.replay = false
 }
 
