@@ -135,38 +135,45 @@ type fingerprint struct {
 
 // heldPacket is a packet of a connection whose roles are not known yet.
 type heldPacket struct {
-	p      tcpPacket // payload points into conn.heldBuf
+	p      tcpPacket // payload points into heldPackets.buf
 	pos    flow.Pos
 	srcIsA bool
 }
 
+// conn is a connection in the table. Thousands are open or lingering
+// after their close at once on a busy link (issue 15), so the state only
+// some need is behind pointers (held packets of a connection without
+// roles yet, a FIN's or RST's position) and the small fields share words.
 type conn struct {
 	Conn
-	key       connKey
-	seq       uint64 // creation order, for deterministic Close
-	aIsClient bool   // endpoint a of key is the client
-	dirs      [2]dirStream
-	consumer  Consumer   // nil when Options.Consumers gave none
-	recog     Recognizer // consumer as a Recognizer, when it is one
+	key      connKey
+	seq      uint64 // creation order, for deterministic Close
+	dirs     [2]dirStream
+	consumer Consumer   // nil when Options.Consumers gave none
+	recog    Recognizer // consumer as a Recognizer, when it is one
 
-	pending   bool // roles not decided yet: packets are held
-	held      []heldPacket
-	heldBuf   []byte
-	heldSides uint8 // bit per side (1 = a, 2 = b) that sent payload while held
+	held *heldPackets // packets held while pending; nil otherwise
 
-	finished bool // the conversation was settled (FIN both ways or RST)
-	refused  bool
-	wsOK     bool // both SYNs carried the window-scale option
-
-	fp      fingerprint
-	fpTime  time.Time
-	fpValid bool
-
-	finPos, rstPos [2]flow.Pos // targets of Half.FIN/RST
+	fp     fingerprint
+	fpTime time.Time
 
 	list       *connList
 	prev, next *conn
 	touched    int64 // Ord of the packet that last moved it to the front of its list
+
+	aIsClient bool // endpoint a of key is the client
+	pending   bool // roles not decided yet: packets are held
+	finished  bool // the conversation was settled (FIN both ways or RST)
+	refused   bool
+	wsOK      bool // both SYNs carried the window-scale option
+	fpValid   bool
+}
+
+// heldPackets are the packets of a connection whose roles are not known yet.
+type heldPackets struct {
+	pkts  []heldPacket
+	buf   []byte // the held payloads
+	sides uint8  // bit per side (1 = a, 2 = b) that sent payload while held
 }
 
 func (c *conn) dirOf(srcIsA bool) flow.Dir {
@@ -247,6 +254,7 @@ type Assembler struct {
 	stats      Stats
 	oooTotal   int // out-of-order bytes buffered over all connections
 	ringTotal  int // compare-ring bytes over all connections (Options.CompareTotal)
+	rings      ringPool
 	lastFlush  time.Time
 	sinceFlush int
 
@@ -465,11 +473,15 @@ func (a *Assembler) start(c *conn) {
 // hold keeps a packet of a connection seen without its handshake until its
 // payload (or the bounds) decide the roles.
 func (a *Assembler) hold(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) {
+	if c.held == nil {
+		c.held = &heldPackets{}
+	}
+	hd := c.held
 	hp := heldPacket{p: *p, pos: pos, srcIsA: srcIsA}
-	n := len(c.heldBuf)
-	c.heldBuf = append(c.heldBuf, p.payload...)
-	hp.p.payload = c.heldBuf[n:len(c.heldBuf):len(c.heldBuf)]
-	c.held = append(c.held, hp)
+	n := len(hd.buf)
+	hd.buf = append(hd.buf, p.payload...)
+	hp.p.payload = hd.buf[n:len(hd.buf):len(hd.buf)]
+	hd.pkts = append(hd.pkts, hp)
 	c.Last = pos
 
 	client, decided := false, false // client: whether endpoint a is the client
@@ -481,9 +493,9 @@ func (a *Assembler) hold(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) {
 			}
 		}
 		if srcIsA {
-			c.heldSides |= 1
+			hd.sides |= 1
 		} else {
-			c.heldSides |= 2
+			hd.sides |= 2
 		}
 	}
 	if !decided {
@@ -491,8 +503,8 @@ func (a *Assembler) hold(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) {
 		// payload, or the bounds: nothing better is coming, fall back to
 		// ports. (A FIN or RST without payload is more likely a straggler
 		// of a connection that already ended: keep holding.)
-		closing := p.flags&(FIN|RST) != 0 && len(c.heldBuf) > 0
-		if c.heldSides != 3 && !closing && len(c.held) < maxHeldPackets && len(c.heldBuf) < maxHeldBytes {
+		closing := p.flags&(FIN|RST) != 0 && len(hd.buf) > 0
+		if hd.sides != 3 && !closing && len(hd.pkts) < maxHeldPackets && len(hd.buf) < maxHeldBytes {
 			return
 		}
 		client = a.clientByPorts(c)
@@ -530,8 +542,11 @@ func (a *Assembler) release(c *conn, aIsClient bool) {
 	c.pending = false
 	c.aIsClient = aIsClient
 	c.RolesGuessed, c.MidStream = true, true
-	held := c.held
-	c.held, c.heldBuf, c.heldSides = nil, nil, 0
+	var held []heldPacket
+	if c.held != nil {
+		held = c.held.pkts
+	}
+	c.held = nil
 	// Each direction starts at the lowest sequence number held for it, so a
 	// capture that shows the first packets slightly reordered loses nothing;
 	// but only sequence numbers near the direction's first data segment
@@ -654,9 +669,8 @@ func (a *Assembler) segment(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) {
 		h.data(x, kind, off, p.payload, pos)
 	}
 	if p.flags.Has(FIN) && !h.finSeen && off >= 0 {
-		h.finSeen, h.finOff, h.finPos = true, uint64(off)+uint64(p.wireLen), pos
-		c.finPos[d] = pos
-		h.pub.FIN = &c.finPos[d]
+		h.finSeen, h.finOff = true, uint64(off)+uint64(p.wireLen)
+		h.pub.FIN = newPos(pos)
 		h.maybeEnd(x)
 		h.tryAckGap(x)
 	}
@@ -669,7 +683,16 @@ func (a *Assembler) segment(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) {
 	if len(p.payload) > 0 {
 		a.updateFlags(c)
 	}
+	if c.finished {
+		c.dirs[0].dropAcked(a)
+		c.dirs[1].dropAcked(a)
+	}
 }
+
+// newPos returns a copy of pos for Half.FIN and Half.RST: one small
+// allocation for a connection that closes, instead of room for four
+// positions in every connection.
+func newPos(pos flow.Pos) *flow.Pos { return &pos }
 
 func absDuration(d time.Duration) time.Duration {
 	if d < 0 {
@@ -755,8 +778,7 @@ func markOneSided(c *conn) {
 // reset handles a RST from direction d: both directions end here.
 func (a *Assembler) reset(c *conn, d flow.Dir, pos flow.Pos) {
 	if c.dirs[d].pub.RST == nil {
-		c.rstPos[d] = pos
-		c.dirs[d].pub.RST = &c.rstPos[d]
+		c.dirs[d].pub.RST = newPos(pos)
 	}
 	if d == flow.ServerToClient && c.SYN.Frame != 0 && c.SYNACK.Frame == 0 && c.Halves[0].Bytes == 0 && c.Halves[1].Bytes == 0 {
 		c.refused = true
@@ -802,9 +824,13 @@ func (a *Assembler) updateFlags(c *conn) {
 // endConn ends a connection: why is used when neither FIN nor RST explains it.
 func (a *Assembler) endConn(c *conn, why EndReason) {
 	if c.pending {
-		if len(c.heldBuf) == 0 && len(c.held) < maxHeldPackets {
+		var hd heldPackets
+		if c.held != nil {
+			hd = *c.held
+		}
+		if len(hd.buf) == 0 && len(hd.pkts) < maxHeldPackets {
 			// Stray ACKs/FINs with no payload: no roles, nothing to analyse.
-			a.stats.Stray += int64(len(c.held))
+			a.stats.Stray += int64(len(hd.pkts))
 			a.drop(c)
 			return
 		}
