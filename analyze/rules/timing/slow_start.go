@@ -243,16 +243,24 @@ func (f *flightCounter) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if f.lossSeen && f.lossAt < to {
 		return
 	}
-	all := append(f.flights[:len(f.flights):len(f.flights)], f.cur)
-	if f.full && all[len(all)-2].end() < to {
+	n := len(f.flights)
+	if f.full && f.flights[n-1].end() < to {
 		return // the response runs past the flights we kept
 	}
-	fr := &FreshResponse{Tx: t.Index + 1, Request: analyze.Describe(t.Request), ReqStart: t.Request.Start.Time,
+	// Counted on the stack and kept only when it took several flights:
+	// every connection's first response comes here (issue 15).
+	fr := FreshResponse{Tx: t.Index + 1, ReqStart: t.Request.Start.Time,
 		Bytes: int64(to - from), Start: r.Start, Last: r.Last, SYN: ctx.Conn.SYN}
 	if len(t.Interim) > 0 {
 		fr.Start = t.Interim[0].Start
 	}
-	for _, fl := range all {
+	var segs [maxFlightSizes]int
+	nsegs := 0
+	for i := 0; i <= n; i++ { // the kept flights, then the current one
+		fl := f.cur
+		if i < n {
+			fl = f.flights[i]
+		}
 		if fl.start >= to || fl.end() <= from {
 			continue
 		}
@@ -263,12 +271,15 @@ func (f *flightCounter) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 			fr.FirstFlightSz = fl.bytes
 		}
 		fr.Flights++
-		if len(fr.Segments) < maxFlightSizes {
-			fr.Segments = append(fr.Segments, int(fl.segs))
+		if nsegs < maxFlightSizes {
+			segs[nsegs] = int(fl.segs)
+			nsegs++
 		}
 	}
 	if fr.Flights >= 2 {
-		f.fresh = fr
+		fr.Request = analyze.Describe(t.Request)
+		fr.Segments = append([]int(nil), segs[:nsegs]...)
+		f.fresh = &fr
 	}
 }
 
