@@ -127,7 +127,7 @@ func (k *connKey) addrPort(a bool) netip.AddrPort {
 // duplicate: IP ID, TCP checksum and timestamp differ on a real retransmission.
 type fingerprint struct {
 	seq, ack, tsval uint32
-	wire            int
+	wire            int32 // an IP datagram's payload fits
 	win, csum, ipID uint16
 	flags           Flags
 	srcIsA          bool
@@ -149,8 +149,7 @@ type conn struct {
 	key      connKey
 	seq      uint64 // creation order, for deterministic Close
 	dirs     [2]dirStream
-	consumer Consumer   // nil when Options.Consumers gave none
-	recog    Recognizer // consumer as a Recognizer, when it is one
+	consumer Consumer // nil when Options.Consumers gave none (or once it is done)
 
 	held *heldPackets // packets held while pending; nil otherwise
 
@@ -466,7 +465,6 @@ func (a *Assembler) start(c *conn) {
 	a.h.ConnStart(&c.Conn)
 	if a.opts.Consumers != nil {
 		c.consumer = a.opts.Consumers.NewConsumer(&c.Conn)
-		c.recog, _ = c.consumer.(Recognizer)
 	}
 }
 
@@ -595,7 +593,7 @@ func (a *Assembler) segment(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) {
 	*s = Segment{Pos: pos, Dir: d, Seq: p.seq, Ack: p.ack, Len: p.wireLen, Captured: len(p.payload),
 		Flags: p.flags, Window: uint32(p.window), SACK: p.sack}
 
-	fp := fingerprint{seq: p.seq, ack: p.ack, tsval: p.tsval, wire: p.wireLen, win: p.window,
+	fp := fingerprint{seq: p.seq, ack: p.ack, tsval: p.tsval, wire: int32(p.wireLen), win: p.window,
 		csum: p.csum, ipID: p.ipID, flags: p.flags, srcIsA: (d == flow.ClientToServer) == c.aIsClient}
 	// The fingerprint's checksum covers the payload, so no payload is kept per packet.
 	if c.fpValid && fp == c.fp && absDuration(pos.Time.Sub(c.fpTime)) <= dupWindow {
@@ -808,7 +806,7 @@ func (a *Assembler) finish(c *conn, pos flow.Pos) {
 	// again, so its flags are final. Dropping it here frees the parser's
 	// state for the close linger (thousands of connections on a busy
 	// link, issue 15) instead of at ConnEnd.
-	c.consumer, c.recog = nil, nil
+	c.consumer = nil
 	if c.list == &a.open {
 		a.open.remove(c)
 		a.closed.pushFront(c)
@@ -816,8 +814,10 @@ func (a *Assembler) finish(c *conn, pos flow.Pos) {
 }
 
 func (a *Assembler) updateFlags(c *conn) {
-	if c.recog != nil {
-		c.HTTP, c.NotHTTP, c.Tunnel = c.recog.IsHTTP(), c.recog.NotHTTP(), c.recog.Tunnel()
+	// Asserted here rather than kept beside consumer: one word less per
+	// connection (issue 15), for an assertion per data packet.
+	if r, ok := c.consumer.(Recognizer); ok {
+		c.HTTP, c.NotHTTP, c.Tunnel = r.IsHTTP(), r.NotHTTP(), r.Tunnel()
 	}
 }
 
@@ -877,7 +877,7 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 	a.drop(c)
 	a.remember(c)
 	a.h.ConnEnd(&c.Conn)
-	c.consumer, c.recog = nil, nil
+	c.consumer = nil
 }
 
 // remember keeps a ghost of an ended connection whose handshake was

@@ -12,8 +12,8 @@ import (
 func TestStateSizes(t *testing.T) {
 	t.Logf("conn %d B (Conn %d, dirStream %d), embryo %d B",
 		unsafe.Sizeof(conn{}), unsafe.Sizeof(Conn{}), unsafe.Sizeof(dirStream{}), unsafe.Sizeof(embryo{}))
-	if n := unsafe.Sizeof(conn{}); n > 1280 {
-		t.Errorf("conn is %d bytes, more than 1280", n)
+	if n := unsafe.Sizeof(conn{}); n > 1152 {
+		t.Errorf("conn is %d bytes, more than 1152", n)
 	}
 	if n := unsafe.Sizeof(embryo{}); n > 160 {
 		t.Errorf("embryo is %d bytes, more than 160", n)
@@ -48,8 +48,8 @@ func TestSettledRingsDropped(t *testing.T) {
 		t.Fatalf("finished %v, rings %d %d", c.finished, len(c.dirs[0].ring), len(c.dirs[1].ring))
 	}
 	sr.run([]step{{from: "c", flags: ACK, seq: ci + 20, ack: si + 21}})
-	if c.dirs[1].ring != nil || c.dirs[1].marks != nil {
-		t.Fatalf("server ring %d, marks %d after the last ACK", len(c.dirs[1].ring), len(c.dirs[1].marks))
+	if c.dirs[1].ring != nil || c.dirs[1].rs != nil {
+		t.Fatalf("server ring %d, marks %v after the last ACK", len(c.dirs[1].ring), c.dirs[1].rs)
 	}
 	if sr.a.ringTotal != total || sr.a.rings.bytes != total {
 		t.Fatalf("ringTotal %d (want %d), pool %d", sr.a.ringTotal, total, sr.a.rings.bytes)

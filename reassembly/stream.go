@@ -71,14 +71,14 @@ type dirStream struct {
 	probe *heldProbe
 
 	// Compare ring: the last delivered bytes (ring[off & (len-1)]) for
-	// offsets in [ringFrom, next), and which packet delivered them.
-	ring     []byte
-	ringFrom uint64 // first offset whose byte is valid (moves past gaps)
-	marks    []mark // ring buffer of at most maxMarks, oldest at markHead
-	markHead int
+	// offsets in [rs.from, next), and (rs) which packet delivered them;
+	// both nil until the first byte is delivered and after the ring was
+	// given up (dropAcked, release).
+	ring []byte
+	rs   *ringState
 	// ringSize is what the ring counts in Assembler.ringTotal: len(ring),
-	// or the size of a ring given up early (dropRing) until the connection
-	// ends, so that which rings hit CompareTotal does not change.
+	// or the size of a ring given up early (dropAcked) until the
+	// connection ends, so that which rings hit CompareTotal does not change.
 	ringSize int
 
 	base uint32 // sequence number of stream offset 0 (ISN+1, or the first seq seen mid-stream)
@@ -99,6 +99,15 @@ type dirStream struct {
 	ackValid    bool
 	winValid    bool
 	ringLimited bool // the ring stopped growing at Options.CompareTotal
+}
+
+// ringState is what goes with a direction's compare ring: where its valid
+// bytes start and which packets delivered them. It is allocated with the
+// ring, so that a direction that carries no data costs a pointer.
+type ringState struct {
+	from  uint64 // first offset whose byte is valid (moves past gaps)
+	marks []mark // ring buffer of at most maxMarks, oldest at head
+	head  int
 }
 
 // heldProbe is a zero-window probe byte held back, and its packet.
@@ -364,8 +373,10 @@ func (h *dirStream) gap(x streamCtx, n uint64, after flow.Pos, capHit bool) {
 		c.consumer.Gap(h.dir, n, p)
 	}
 	h.next += n
-	h.ringFrom = h.next // bytes before a hole are not comparable across it
-	h.marks, h.markHead = h.marks[:0], 0
+	if r := h.rs; r != nil {
+		r.from = h.next // bytes before a hole are not comparable across it
+		r.marks, r.head = r.marks[:0], 0
+	}
 }
 
 // tryAckGap applies rule (a): the peer acknowledged bytes the capture does
@@ -464,8 +475,13 @@ func (h *dirStream) release(a *Assembler) {
 	h.ooo, h.oooBytes = nil, 0
 	a.ringTotal -= h.ringSize
 	h.ringSize = 0
+	h.dropRing(a)
+}
+
+// dropRing gives the ring's bytes back to the pool.
+func (h *dirStream) dropRing(a *Assembler) {
 	a.rings.put(h.ring)
-	h.ring, h.marks = nil, nil
+	h.ring, h.rs = nil, nil
 }
 
 // dropAcked gives up the compare ring of a direction of a settled
@@ -480,8 +496,7 @@ func (h *dirStream) dropAcked(a *Assembler) {
 	if h.ring == nil || !h.finSeen || !h.ackValid || h.acked <= h.finOff {
 		return
 	}
-	a.rings.put(h.ring)
-	h.ring, h.marks, h.markHead = nil, nil, 0
+	h.dropRing(a)
 }
 
 // ringPool keeps compare rings of ended directions for reuse, by size
@@ -540,10 +555,11 @@ func (h *dirStream) remember(x streamCtx, b []byte, off uint64, from flow.Pos) {
 	if limit <= 0 || len(b) == 0 {
 		return
 	}
-	if h.ring == nil {
-		h.ringFrom = off
+	if h.rs == nil {
+		h.rs = &ringState{from: off}
 	}
-	if need := off + uint64(len(b)) - h.ringFrom; uint64(len(h.ring)) < need && len(h.ring) < limit {
+	r := h.rs
+	if need := off + uint64(len(b)) - r.from; uint64(len(h.ring)) < need && len(h.ring) < limit {
 		size := min(limit, nextPow2(max(firstRingSize, int(min(need, uint64(limit))))))
 		// All rings together stay within CompareTotal: past it a ring
 		// keeps its size (retransmissions further back are not compared),
@@ -575,15 +591,16 @@ func (h *dirStream) remember(x streamCtx, b []byte, off uint64, from flow.Pos) {
 		b = b[k:]
 		off += uint64(k)
 	}
-	if len(h.marks) < maxMarks {
-		h.marks = append(h.marks, m)
+	if len(r.marks) < maxMarks {
+		r.marks = append(r.marks, m)
 	} else {
-		h.marks[h.markHead] = m
-		h.markHead = (h.markHead + 1) % maxMarks
+		r.marks[r.head] = m
+		r.head = (r.head + 1) % maxMarks
 	}
 }
 
 func (h *dirStream) growRing(pool *ringPool, size int) {
+	r := h.rs
 	old := h.ring
 	h.ring = pool.get(size)
 	if old == nil {
@@ -591,7 +608,7 @@ func (h *dirStream) growRing(pool *ringPool, size int) {
 	}
 	defer pool.put(old)
 	// Re-place the still-valid bytes [from, next) at their new indices.
-	from := max(h.ringFrom, h.next-min(h.next, uint64(len(old))))
+	from := max(r.from, h.next-min(h.next, uint64(len(old))))
 	oldMask, newMask := uint64(len(old)-1), uint64(size-1)
 	for o := from; o < h.next; {
 		oi, ni := o&oldMask, o&newMask
@@ -611,12 +628,13 @@ func nextPow2(n int) int {
 
 // validFrom is the first offset the ring can still vouch for.
 func (h *dirStream) validFrom() uint64 {
-	from := h.ringFrom
+	r := h.rs
+	from := r.from
 	if w := uint64(len(h.ring)); h.next > w && h.next-w > from {
 		from = h.next - w
 	}
-	if len(h.marks) > 0 {
-		if o := h.marks[h.markHead].off; o > from {
+	if len(r.marks) > 0 {
+		if o := r.marks[r.head].off; o > from {
 			from = o
 		}
 	}
@@ -625,10 +643,11 @@ func (h *dirStream) validFrom() uint64 {
 
 // packetAt returns the packet that delivered the byte at off.
 func (h *dirStream) packetAt(off uint64) flow.Pos {
+	r := h.rs
 	var best flow.Pos
 	var bestOff uint64
 	found := false
-	for _, m := range h.marks {
+	for _, m := range r.marks {
 		if m.off <= off && (!found || m.off >= bestOff) {
 			best, bestOff, found = m.pos, m.off, true
 		}
