@@ -127,7 +127,7 @@ func (k *connKey) addrPort(a bool) netip.AddrPort {
 // duplicate: IP ID, TCP checksum and timestamp differ on a real retransmission.
 type fingerprint struct {
 	seq, ack, tsval uint32
-	wire            int
+	wire            int32 // an IP datagram's payload fits
 	win, csum, ipID uint16
 	flags           Flags
 	srcIsA          bool
@@ -135,39 +135,44 @@ type fingerprint struct {
 
 // heldPacket is a packet of a connection whose roles are not known yet.
 type heldPacket struct {
-	p      tcpPacket // payload points into conn.heldBuf
+	p      tcpPacket // payload points into heldPackets.buf
 	pos    flow.Pos
 	srcIsA bool
 }
 
+// conn is a connection in the table. Thousands are open or lingering
+// after their close at once on a busy link (issue 15), so the state only
+// some need is behind pointers (held packets of a connection without
+// roles yet, a FIN's or RST's position) and the small fields share words.
 type conn struct {
 	Conn
-	key       connKey
-	seq       uint64 // creation order, for deterministic Close
-	aIsClient bool   // endpoint a of key is the client
-	dirs      [2]dirStream
-	consumer  Consumer   // nil when Options.Consumers gave none
-	recog     Recognizer // consumer as a Recognizer, when it is one
+	key      connKey
+	seq      uint64 // creation order, for deterministic Close
+	dirs     [2]dirStream
+	consumer Consumer // nil when Options.Consumers gave none (or once it is done)
 
-	pending   bool // roles not decided yet: packets are held
-	held      []heldPacket
-	heldBuf   []byte
-	heldSides uint8 // bit per side (1 = a, 2 = b) that sent payload while held
+	held *heldPackets // packets held while pending; nil otherwise
 
-	finished bool // the conversation was settled (FIN both ways or RST)
-	refused  bool
-	wsOK     bool // both SYNs carried the window-scale option
-
-	fp      fingerprint
-	fpTime  time.Time
-	fpValid bool
-
-	finPos, rstPos [2]flow.Pos // targets of Half.FIN/RST
+	fp     fingerprint
+	fpTime time.Time
 
 	list       *connList
 	prev, next *conn
 	touched    int64 // Ord of the packet that last moved it to the front of its list
-	bornOrd    int64 // Ord of its first packet (Sequenced: the order of Close)
+
+	aIsClient bool // endpoint a of key is the client
+	pending   bool // roles not decided yet: packets are held
+	finished  bool // the conversation was settled (FIN both ways or RST)
+	refused   bool
+	wsOK      bool // both SYNs carried the window-scale option
+	fpValid   bool
+}
+
+// heldPackets are the packets of a connection whose roles are not known yet.
+type heldPackets struct {
+	pkts  []heldPacket
+	buf   []byte // the held payloads
+	sides uint8  // bit per side (1 = a, 2 = b) that sent payload while held
 }
 
 func (c *conn) dirOf(srcIsA bool) flow.Dir {
@@ -248,6 +253,7 @@ type Assembler struct {
 	stats      Stats
 	oooTotal   int // out-of-order bytes buffered over all connections
 	ringTotal  int // compare-ring bytes over all connections (Options.CompareTotal)
+	rings      ringPool
 	lastFlush  time.Time
 	sinceFlush int
 
@@ -439,7 +445,7 @@ func (a *Assembler) create(k connKey, p *tcpPacket, srcIsA bool, pos flow.Pos, i
 	// The ID is taken at the first packet, so IDs follow first-packet order
 	// even when a mid-stream connection is published a few packets later.
 	// Stray packets that never become a connection leave a number unused.
-	c := &conn{key: k, seq: id, touched: pos.Ord, bornOrd: pos.Ord}
+	c := &conn{key: k, seq: id, touched: pos.Ord}
 	c.ID = id
 	c.First, c.Last = pos, pos
 	for d := range c.dirs {
@@ -472,18 +478,21 @@ func (a *Assembler) start(c *conn) {
 	a.h.ConnStart(&c.Conn)
 	if a.opts.Consumers != nil {
 		c.consumer = a.opts.Consumers.NewConsumer(&c.Conn)
-		c.recog, _ = c.consumer.(Recognizer)
 	}
 }
 
 // hold keeps a packet of a connection seen without its handshake until its
 // payload (or the bounds) decide the roles.
 func (a *Assembler) hold(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) {
+	if c.held == nil {
+		c.held = &heldPackets{}
+	}
+	hd := c.held
 	hp := heldPacket{p: *p, pos: pos, srcIsA: srcIsA}
-	n := len(c.heldBuf)
-	c.heldBuf = append(c.heldBuf, p.payload...)
-	hp.p.payload = c.heldBuf[n:len(c.heldBuf):len(c.heldBuf)]
-	c.held = append(c.held, hp)
+	n := len(hd.buf)
+	hd.buf = append(hd.buf, p.payload...)
+	hp.p.payload = hd.buf[n:len(hd.buf):len(hd.buf)]
+	hd.pkts = append(hd.pkts, hp)
 	c.Last = pos
 
 	client, decided := false, false // client: whether endpoint a is the client
@@ -495,9 +504,9 @@ func (a *Assembler) hold(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) {
 			}
 		}
 		if srcIsA {
-			c.heldSides |= 1
+			hd.sides |= 1
 		} else {
-			c.heldSides |= 2
+			hd.sides |= 2
 		}
 	}
 	if !decided {
@@ -505,8 +514,8 @@ func (a *Assembler) hold(c *conn, p *tcpPacket, srcIsA bool, pos flow.Pos) {
 		// payload, or the bounds: nothing better is coming, fall back to
 		// ports. (A FIN or RST without payload is more likely a straggler
 		// of a connection that already ended: keep holding.)
-		closing := p.flags&(FIN|RST) != 0 && len(c.heldBuf) > 0
-		if c.heldSides != 3 && !closing && len(c.held) < maxHeldPackets && len(c.heldBuf) < maxHeldBytes {
+		closing := p.flags&(FIN|RST) != 0 && len(hd.buf) > 0
+		if hd.sides != 3 && !closing && len(hd.pkts) < maxHeldPackets && len(hd.buf) < maxHeldBytes {
 			return
 		}
 		client = a.clientByPorts(c)
@@ -544,8 +553,11 @@ func (a *Assembler) release(c *conn, aIsClient bool) {
 	c.pending = false
 	c.aIsClient = aIsClient
 	c.RolesGuessed, c.MidStream = true, true
-	held := c.held
-	c.held, c.heldBuf, c.heldSides = nil, nil, 0
+	var held []heldPacket
+	if c.held != nil {
+		held = c.held.pkts
+	}
+	c.held = nil
 	// Each direction starts at the lowest sequence number held for it, so a
 	// capture that shows the first packets slightly reordered loses nothing;
 	// but only sequence numbers near the direction's first data segment
@@ -594,7 +606,7 @@ func (a *Assembler) segment(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) {
 	*s = Segment{Pos: pos, Dir: d, Seq: p.seq, Ack: p.ack, Len: p.wireLen, Captured: len(p.payload),
 		Flags: p.flags, Window: uint32(p.window), SACK: p.sack}
 
-	fp := fingerprint{seq: p.seq, ack: p.ack, tsval: p.tsval, wire: p.wireLen, win: p.window,
+	fp := fingerprint{seq: p.seq, ack: p.ack, tsval: p.tsval, wire: int32(p.wireLen), win: p.window,
 		csum: p.csum, ipID: p.ipID, flags: p.flags, srcIsA: (d == flow.ClientToServer) == c.aIsClient}
 	// The fingerprint's checksum covers the payload, so no payload is kept per packet.
 	if c.fpValid && fp == c.fp && absDuration(pos.Time.Sub(c.fpTime)) <= dupWindow {
@@ -668,9 +680,8 @@ func (a *Assembler) segment(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) {
 		h.data(x, kind, off, p.payload, pos)
 	}
 	if p.flags.Has(FIN) && !h.finSeen && off >= 0 {
-		h.finSeen, h.finOff, h.finPos = true, uint64(off)+uint64(p.wireLen), pos
-		c.finPos[d] = pos
-		h.pub.FIN = &c.finPos[d]
+		h.finSeen, h.finOff = true, uint64(off)+uint64(p.wireLen)
+		h.pub.FIN = newPos(pos)
 		h.maybeEnd(x)
 		h.tryAckGap(x)
 	}
@@ -683,7 +694,16 @@ func (a *Assembler) segment(c *conn, d flow.Dir, p *tcpPacket, pos flow.Pos) {
 	if len(p.payload) > 0 {
 		a.updateFlags(c)
 	}
+	if c.finished {
+		c.dirs[0].dropAcked(a)
+		c.dirs[1].dropAcked(a)
+	}
 }
+
+// newPos returns a copy of pos for Half.FIN and Half.RST: one small
+// allocation for a connection that closes, instead of room for four
+// positions in every connection.
+func newPos(pos flow.Pos) *flow.Pos { return &pos }
 
 func absDuration(d time.Duration) time.Duration {
 	if d < 0 {
@@ -769,8 +789,7 @@ func markOneSided(c *conn) {
 // reset handles a RST from direction d: both directions end here.
 func (a *Assembler) reset(c *conn, d flow.Dir, pos flow.Pos) {
 	if c.dirs[d].pub.RST == nil {
-		c.rstPos[d] = pos
-		c.dirs[d].pub.RST = &c.rstPos[d]
+		c.dirs[d].pub.RST = newPos(pos)
 	}
 	if d == flow.ServerToClient && c.SYN.Frame != 0 && c.SYNACK.Frame == 0 && c.Halves[0].Bytes == 0 && c.Halves[1].Bytes == 0 {
 		c.refused = true
@@ -800,7 +819,7 @@ func (a *Assembler) finish(c *conn, pos flow.Pos) {
 	// again, so its flags are final. Dropping it here frees the parser's
 	// state for the close linger (thousands of connections on a busy
 	// link, issue 15) instead of at ConnEnd.
-	c.consumer, c.recog = nil, nil
+	c.consumer = nil
 	if c.list == &a.open {
 		a.open.remove(c)
 		a.closed.pushFront(c)
@@ -808,17 +827,23 @@ func (a *Assembler) finish(c *conn, pos flow.Pos) {
 }
 
 func (a *Assembler) updateFlags(c *conn) {
-	if c.recog != nil {
-		c.HTTP, c.NotHTTP, c.Tunnel = c.recog.IsHTTP(), c.recog.NotHTTP(), c.recog.Tunnel()
+	// Asserted here rather than kept beside consumer: one word less per
+	// connection (issue 15), for an assertion per data packet.
+	if r, ok := c.consumer.(Recognizer); ok {
+		c.HTTP, c.NotHTTP, c.Tunnel = r.IsHTTP(), r.NotHTTP(), r.Tunnel()
 	}
 }
 
 // endConn ends a connection: why is used when neither FIN nor RST explains it.
 func (a *Assembler) endConn(c *conn, why EndReason) {
 	if c.pending {
-		if len(c.heldBuf) == 0 && len(c.held) < maxHeldPackets {
+		var hd heldPackets
+		if c.held != nil {
+			hd = *c.held
+		}
+		if len(hd.buf) == 0 && len(hd.pkts) < maxHeldPackets {
 			// Stray ACKs/FINs with no payload: no roles, nothing to analyse.
-			a.stats.Stray += int64(len(c.held))
+			a.stats.Stray += int64(len(hd.pkts))
 			a.drop(c)
 			if a.seqd != nil {
 				a.seqd.IDUnused(c.ID)
@@ -868,7 +893,7 @@ func (a *Assembler) endConn(c *conn, why EndReason) {
 	a.drop(c)
 	a.remember(c)
 	a.h.ConnEnd(&c.Conn)
-	c.consumer, c.recog = nil, nil
+	c.consumer = nil
 }
 
 // remember keeps a ghost of an ended connection whose handshake was
@@ -963,7 +988,7 @@ func (a *Assembler) Close() {
 			continue
 		}
 		if c := all[0]; c.list != nil {
-			a.at(closeKey(c.bornOrd))
+			a.at(closeKey(c.First.Ord))
 			a.endConn(c, EndOpen)
 		}
 		all = all[1:]

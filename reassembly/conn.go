@@ -217,12 +217,16 @@ type Options struct {
 	MaxOutOfOrderTotal int
 	// CompareBytes is how much recently delivered data is kept per direction
 	// to compare retransmissions with (Inconsistency); rounded up to a power
-	// of two; default 64 KiB, negative disables the check.
+	// of two; default 64 KiB, negative disables the check. A direction of a
+	// settled connection (FIN both ways) whose every byte and FIN the peer
+	// acknowledged keeps none: a copy of its data in the close linger is
+	// classified (SegRetransmit) but not compared.
 	CompareBytes int
 	// CompareTotal bounds the compare rings of all connections together
 	// (default 16 MiB): past it a ring stops growing (a new one gets the
 	// smallest size, 256 bytes) and retransmissions older than what it
-	// holds are not compared (Stats.CompareLimited).
+	// holds are not compared (Stats.CompareLimited). A ring given up when
+	// its connection settled counts until the connection ends.
 	CompareTotal int
 	// CloseLinger is how long (capture time) a connection closed by FIN both
 	// ways or RST stays in the table for its last ACKs before ConnEnd (default 2 s).

@@ -18,15 +18,37 @@ import (
 // connections do, in the same least-recently-active order: an embryo's
 // activity is its SYN, and an open connection's is its last packet
 // (conn.touched), both compared by capture ordinal.
+//
+// An embryo is what a SYN flood's memory is made of (up to MaxConns of
+// them), so it keeps the SYN's header fields and not the decoded packet:
+// the addresses and ports are the key's, and there is no payload.
 type embryo struct {
 	key        connKey
-	p          tcpPacket
-	pos        flow.Pos
+	syn        synHeader
 	srcIsA     bool
+	pos        flow.Pos
 	id         uint64
-	lost       bool     // a live loss marked it (Lost); marked again at hatch
-	lostPos    flow.Pos // the position the loss was reported at
-	prev, next *embryo  // embryoList: newest first
+	lostPos    *flow.Pos // a live loss marked it (Lost) at this position; marked again at hatch
+	prev, next *embryo   // embryoList: newest first
+}
+
+// synHeader is what an embryo's SYN carried besides its addresses.
+type synHeader struct {
+	seq, ack, tsval     uint32
+	window, csum, ipID  uint16
+	mss                 uint16
+	flags               Flags
+	wscale              int8
+	sackOK, sack, hasTS bool
+}
+
+// packet rebuilds the SYN as decode gave it.
+func (e *embryo) packet() tcpPacket {
+	src, dst := e.key.addrPort(e.srcIsA), e.key.addrPort(!e.srcIsA)
+	h := &e.syn
+	return tcpPacket{src: src.Addr(), dst: dst.Addr(), sport: src.Port(), dport: dst.Port(),
+		seq: h.seq, ack: h.ack, flags: h.flags, window: h.window, csum: h.csum, ipID: h.ipID,
+		mss: h.mss, wscale: h.wscale, sackOK: h.sackOK, sack: h.sack, hasTS: h.hasTS, tsval: h.tsval}
 }
 
 type embryoList struct{ head, tail *embryo }
@@ -69,8 +91,9 @@ func (a *Assembler) conceive(k connKey, p *tcpPacket, srcIsA bool, pos flow.Pos)
 	if a.seqd != nil {
 		a.seqd.IDTaken(a.nextSeq)
 	}
-	e := &embryo{key: k, p: *p, pos: pos, srcIsA: srcIsA, id: a.nextSeq}
-	e.p.payload = nil
+	e := &embryo{key: k, pos: pos, srcIsA: srcIsA, id: a.nextSeq, syn: synHeader{
+		seq: p.seq, ack: p.ack, tsval: p.tsval, window: p.window, csum: p.csum, ipID: p.ipID,
+		mss: p.mss, flags: p.flags, wscale: p.wscale, sackOK: p.sackOK, sack: p.sack, hasTS: p.hasTS}}
 	a.embryos[k] = e
 	a.embryoList.pushFront(e)
 }
@@ -79,10 +102,11 @@ func (a *Assembler) conceive(k connKey, p *tcpPacket, srcIsA bool, pos flow.Pos)
 func (a *Assembler) hatch(e *embryo) *conn {
 	delete(a.embryos, e.key)
 	a.embryoList.remove(e)
-	c := a.create(e.key, &e.p, e.srcIsA, e.pos, e.id)
-	a.segment(c, c.dirOf(e.srcIsA), &e.p, e.pos)
-	if e.lost {
-		a.markLost(c, e.lostPos)
+	p := e.packet()
+	c := a.create(e.key, &p, e.srcIsA, e.pos, e.id)
+	a.segment(c, c.dirOf(e.srcIsA), &p, e.pos)
+	if e.lostPos != nil {
+		a.markLost(c, *e.lostPos)
 	}
 	return c
 }

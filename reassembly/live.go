@@ -47,8 +47,8 @@ func (a *Assembler) Lost(flows []uint64, all bool, pos flow.Pos) []uint64 {
 	// An embryo (only its SYN so far) is marked now and gets its gaps
 	// when it hatches, before anything after the loss reaches it.
 	for e := a.embryoList.head; e != nil; e = e.next {
-		if !e.lost && (all || want[e.key.flowHash()]) {
-			e.lost, e.lostPos = true, pos
+		if e.lostPos == nil && (all || want[e.key.flowHash()]) {
+			e.lostPos = newPos(pos)
 			marked = append(marked, e.id)
 		}
 	}

@@ -45,53 +45,80 @@ type mark struct {
 // sequence space, what has been delivered in order, the out-of-order buffer,
 // and what the peer acknowledged. The same type is used for both directions;
 // what it publishes for the Handler is the Half it points to (pub).
+//
+// Two live in every connection, open or lingering after its close
+// (thousands at once on a busy link, issue 15): fields are ordered so that
+// the small ones share words, state only a few streams need (a held
+// zero-window probe) sits behind a pointer, and the FIN's position is the
+// one Half.FIN points to rather than a second copy.
 type dirStream struct {
-	dir flow.Dir
 	pub *Half // the exported counters, inside Conn
 
-	baseKnown bool
-	base      uint32 // sequence number of stream offset 0 (ISN+1, or the first seq seen mid-stream)
-	// altISN is the ISN of a later SYN-ACK that differed from the one the
-	// stream is based on (altValid): the stream moves to it only if the
-	// peer acknowledges it before any data is delivered (the sequence space
-	// is the one the peer acknowledges).
-	altISN   uint32
-	altValid bool
-	next     uint64 // next expected offset: everything before it was delivered or declared a gap
+	next uint64 // next expected offset: everything before it was delivered or declared a gap
+
+	// What the peer acknowledged of this stream (highest), and the packet.
+	acked  uint64
+	ackPos flow.Pos
+
+	finOff uint64 // offset of the FIN's sequence number (= stream length); its packet is *pub.FIN
 
 	ooo      []chunk // sorted, non-overlapping, all starting beyond next
 	oooBytes int
 
-	finSeen bool
-	finOff  uint64 // offset of the FIN's sequence number (= stream length)
-	finPos  flow.Pos
-	ended   bool // End was given to the Consumer
-
-	// What the peer acknowledged of this stream (highest), and the packet.
-	ackValid bool
-	acked    uint64
-	ackPos   flow.Pos
-
-	// The raw window this side last advertised (for the peer's zero-window probes).
-	winValid bool
-	win      uint16
-	synWS    int8 // window-scale option of this side's SYN, -1 if none/not seen
-
-	// A zero-window probe byte held back: it becomes data only once the
-	// receiver shows it took it (ACK beyond it, or the next segment follows it).
-	probeValid bool
-	probe      byte
-	probeOff   uint64
-	probePos   flow.Pos
+	// A zero-window probe byte held back (nil: none): it becomes data only
+	// once the receiver shows it took it (ACK beyond it, or the next
+	// segment follows it).
+	probe *heldProbe
 
 	// Compare ring: the last delivered bytes (ring[off & (len-1)]) for
-	// offsets in [ringFrom, next), and which packet delivered them.
-	ring        []byte
-	ringLimited bool   // the ring stopped growing at Options.CompareTotal
-	ringFrom    uint64 // first offset whose byte is valid (moves past gaps)
-	marks       []mark // ring buffer of at most maxMarks, oldest at markHead
-	markHead    int
+	// offsets in [rs.from, next), and (rs) which packet delivered them;
+	// both nil until the first byte is delivered and after the ring was
+	// given up (dropAcked, release).
+	ring []byte
+	rs   *ringState
+	// ringSize is what the ring counts in Assembler.ringTotal: len(ring),
+	// or the size of a ring given up early (dropAcked) until the
+	// connection ends, so that which rings hit CompareTotal does not change.
+	ringSize int
+
+	base uint32 // sequence number of stream offset 0 (ISN+1, or the first seq seen mid-stream)
+	// altISN is the ISN of a later SYN-ACK that differed from the one the
+	// stream is based on (altValid): the stream moves to it only if the
+	// peer acknowledges it before any data is delivered (the sequence space
+	// is the one the peer acknowledges).
+	altISN uint32
+	// The raw window this side last advertised (for the peer's zero-window probes).
+	win   uint16
+	dir   flow.Dir
+	synWS int8 // window-scale option of this side's SYN, -1 if none/not seen
+
+	baseKnown   bool
+	altValid    bool
+	finSeen     bool
+	ended       bool // End was given to the Consumer
+	ackValid    bool
+	winValid    bool
+	ringLimited bool // the ring stopped growing at Options.CompareTotal
 }
+
+// ringState is what goes with a direction's compare ring: where its valid
+// bytes start and which packets delivered them. It is allocated with the
+// ring, so that a direction that carries no data costs a pointer.
+type ringState struct {
+	from  uint64 // first offset whose byte is valid (moves past gaps)
+	marks []mark // ring buffer of at most maxMarks, oldest at head
+	head  int
+}
+
+// heldProbe is a zero-window probe byte held back, and its packet.
+type heldProbe struct {
+	b   byte
+	off uint64
+	pos flow.Pos
+}
+
+// finPos is the packet that carried the FIN (valid when finSeen).
+func (h *dirStream) finPos() flow.Pos { return *h.pub.FIN }
 
 // offset unwraps a sequence number relative to the next expected byte, so a
 // stream may cross the 2^32 wrap (and exceed 4 GiB) as long as segments stay
@@ -161,8 +188,8 @@ func (h *dirStream) data(x streamCtx, kind SegKind, off int64, b []byte, pos flo
 		return
 	}
 	if kind == SegZeroWindowProbe {
-		if !h.probeValid || h.probeOff != h.next {
-			h.probeValid, h.probe, h.probeOff, h.probePos = true, b[0], h.next, pos
+		if h.probe == nil || h.probe.off != h.next {
+			h.probe = &heldProbe{b: b[0], off: h.next, pos: pos}
 		}
 		return
 	}
@@ -174,11 +201,11 @@ func (h *dirStream) data(x streamCtx, kind SegKind, off int64, b []byte, pos flo
 		off = 0
 	}
 	o := uint64(off)
-	if h.probeValid {
+	if h.probe != nil {
 		switch {
-		case o <= h.probeOff:
-			h.probeValid = false // the segment carries the probed byte again
-		case o == h.probeOff+1 && h.probeOff == h.next:
+		case o <= h.probe.off:
+			h.probe = nil // the segment carries the probed byte again
+		case o == h.probe.off+1 && h.probe.off == h.next:
 			h.deliverProbe(x)
 		}
 	}
@@ -338,7 +365,7 @@ func (h *dirStream) gap(x streamCtx, n uint64, after flow.Pos, capHit bool) {
 	if capHit {
 		h.dropped(x, n)
 	}
-	h.probeValid = false
+	h.probe = nil
 	x.a.h.Gap(&c.Conn, g)
 	if !h.ended && c.consumer != nil {
 		p := after
@@ -346,8 +373,10 @@ func (h *dirStream) gap(x streamCtx, n uint64, after flow.Pos, capHit bool) {
 		c.consumer.Gap(h.dir, n, p)
 	}
 	h.next += n
-	h.ringFrom = h.next // bytes before a hole are not comparable across it
-	h.marks, h.markHead = h.marks[:0], 0
+	if r := h.rs; r != nil {
+		r.from = h.next // bytes before a hole are not comparable across it
+		r.marks, r.head = r.marks[:0], 0
+	}
 }
 
 // tryAckGap applies rule (a): the peer acknowledged bytes the capture does
@@ -356,7 +385,7 @@ func (h *dirStream) gap(x streamCtx, n uint64, after flow.Pos, capHit bool) {
 // wait: captures often show an ACK just before the data it acknowledges.
 func (h *dirStream) tryAckGap(x streamCtx) {
 	for h.ackValid && h.acked > h.next {
-		if h.probeValid && h.probeOff == h.next {
+		if h.probe != nil && h.probe.off == h.next {
 			h.deliverProbe(x)
 			continue
 		}
@@ -366,7 +395,7 @@ func (h *dirStream) tryAckGap(x streamCtx) {
 		case len(h.ooo) > 0:
 			target, after = h.ooo[0].off, h.ooo[0].pos
 		case h.finSeen && h.finOff > h.next && !h.ended:
-			target, after = h.finOff, h.finPos
+			target, after = h.finOff, h.finPos()
 		default:
 			return
 		}
@@ -381,17 +410,18 @@ func (h *dirStream) tryAckGap(x streamCtx) {
 }
 
 func (h *dirStream) deliverProbe(x streamCtx) {
-	h.probeValid = false
-	b := [1]byte{h.probe}
-	h.deliver(x, b[:], h.probeOff, h.probePos, h.probePos)
-	h.drain(x, h.probePos)
+	pr := h.probe
+	h.probe = nil
+	b := [1]byte{pr.b}
+	h.deliver(x, b[:], pr.off, pr.pos, pr.pos)
+	h.drain(x, pr.pos)
 	h.maybeEnd(x)
 }
 
 // maybeEnd tells the Consumer about the FIN once every byte before it is in.
 func (h *dirStream) maybeEnd(x streamCtx) {
 	if h.finSeen && !h.ended && h.next >= h.finOff && len(h.ooo) == 0 {
-		h.end(x, flow.CloseFIN, h.finPos)
+		h.end(x, flow.CloseFIN, h.finPos())
 	}
 }
 
@@ -415,7 +445,7 @@ func (h *dirStream) closeOut(x streamCtx, how flow.CloseKind, pos flow.Pos) {
 		h.release(x.a)
 		return
 	}
-	h.probeValid = false
+	h.probe = nil
 	h.flushOOO(x, false)
 	if !h.ended {
 		tail, after := h.next, pos
@@ -429,7 +459,7 @@ func (h *dirStream) closeOut(x streamCtx, how flow.CloseKind, pos flow.Pos) {
 			tail = h.finOff // an ACK of the FIN counts one past the last byte
 		}
 		if h.finSeen && h.finOff > tail {
-			tail, after = h.finOff, h.finPos
+			tail, after = h.finOff, h.finPos()
 		}
 		if tail > h.next && tail-h.next <= maxJump {
 			h.gap(x, tail-h.next, after, false)
@@ -443,8 +473,79 @@ func (h *dirStream) closeOut(x streamCtx, how flow.CloseKind, pos flow.Pos) {
 // release drops the buffers; the dirStream is not used for data afterwards.
 func (h *dirStream) release(a *Assembler) {
 	h.ooo, h.oooBytes = nil, 0
-	a.ringTotal -= len(h.ring)
-	h.ring, h.marks = nil, nil
+	a.ringTotal -= h.ringSize
+	h.ringSize = 0
+	h.dropRing(a)
+}
+
+// dropRing gives the ring's bytes back to the pool.
+func (h *dirStream) dropRing(a *Assembler) {
+	a.rings.put(h.ring)
+	h.ring, h.rs = nil, nil
+}
+
+// dropAcked gives up the compare ring of a direction of a settled
+// connection once the peer acknowledged every byte and the FIN: what may
+// still come of it in the close linger is a spurious retransmission (the
+// sender missed the ACK), classified but no longer compared, and the
+// thousands of lingering connections of a busy link then hold no ring
+// (issue 15). The ring's size stays counted in CompareTotal until the
+// connection ends (release), so which directions hit that bound is the
+// same as if the ring were kept.
+func (h *dirStream) dropAcked(a *Assembler) {
+	if h.ring == nil || !h.finSeen || !h.ackValid || h.acked <= h.finOff {
+		return
+	}
+	h.dropRing(a)
+}
+
+// ringPool keeps compare rings of ended directions for reuse, by size
+// (powers of two from firstRingSize to the largest CompareBytes), so that
+// a busy link's stream of short connections does not allocate (and the
+// collector sweep) a ring or two per connection. It holds at most
+// ringPoolBytes; a ring's old bytes need no clearing, as only offsets in
+// [validFrom, next) are ever read.
+type ringPool struct {
+	free  [ringClasses][][]byte
+	bytes int
+}
+
+const (
+	ringClasses   = 32
+	ringPoolBytes = 1 << 20
+)
+
+func ringClass(n int) int {
+	c := 0
+	for n > firstRingSize {
+		n >>= 1
+		c++
+	}
+	return c
+}
+
+func (p *ringPool) get(size int) []byte {
+	c := ringClass(size)
+	if c < ringClasses {
+		if f := p.free[c]; len(f) > 0 {
+			r := f[len(f)-1]
+			f[len(f)-1] = nil
+			p.free[c] = f[:len(f)-1]
+			p.bytes -= len(r)
+			return r
+		}
+	}
+	return make([]byte, size)
+}
+
+func (p *ringPool) put(r []byte) {
+	if len(r) < firstRingSize || p.bytes+len(r) > ringPoolBytes {
+		return
+	}
+	if c := ringClass(len(r)); c < ringClasses && len(r) == firstRingSize<<c {
+		p.free[c] = append(p.free[c], r)
+		p.bytes += len(r)
+	}
 }
 
 // remember copies delivered bytes into the compare ring and notes the packet.
@@ -454,15 +555,16 @@ func (h *dirStream) remember(x streamCtx, b []byte, off uint64, from flow.Pos) {
 	if limit <= 0 || len(b) == 0 {
 		return
 	}
-	if h.ring == nil {
-		h.ringFrom = off
+	if h.rs == nil {
+		h.rs = &ringState{from: off}
 	}
-	if need := off + uint64(len(b)) - h.ringFrom; uint64(len(h.ring)) < need && len(h.ring) < limit {
+	r := h.rs
+	if need := off + uint64(len(b)) - r.from; uint64(len(h.ring)) < need && len(h.ring) < limit {
 		size := min(limit, nextPow2(max(firstRingSize, int(min(need, uint64(limit))))))
 		// All rings together stay within CompareTotal: past it a ring
 		// keeps its size (retransmissions further back are not compared),
 		// counted once per ring in Stats.CompareLimited.
-		if a := x.a; a.ringTotal+size-len(h.ring) > a.opts.CompareTotal {
+		if a := x.a; a.ringTotal+size-h.ringSize > a.opts.CompareTotal {
 			if !h.ringLimited {
 				h.ringLimited = true
 				a.stats.CompareLimited++
@@ -473,8 +575,9 @@ func (h *dirStream) remember(x streamCtx, b []byte, off uint64, from flow.Pos) {
 			}
 		}
 		if size > len(h.ring) {
-			x.a.ringTotal += size - len(h.ring)
-			h.growRing(size)
+			x.a.ringTotal += size - h.ringSize
+			h.ringSize = size
+			h.growRing(&x.a.rings, size)
 		}
 	}
 	m := mark{off: off, pos: from}
@@ -488,22 +591,24 @@ func (h *dirStream) remember(x streamCtx, b []byte, off uint64, from flow.Pos) {
 		b = b[k:]
 		off += uint64(k)
 	}
-	if len(h.marks) < maxMarks {
-		h.marks = append(h.marks, m)
+	if len(r.marks) < maxMarks {
+		r.marks = append(r.marks, m)
 	} else {
-		h.marks[h.markHead] = m
-		h.markHead = (h.markHead + 1) % maxMarks
+		r.marks[r.head] = m
+		r.head = (r.head + 1) % maxMarks
 	}
 }
 
-func (h *dirStream) growRing(size int) {
+func (h *dirStream) growRing(pool *ringPool, size int) {
+	r := h.rs
 	old := h.ring
-	h.ring = make([]byte, size)
+	h.ring = pool.get(size)
 	if old == nil {
 		return
 	}
+	defer pool.put(old)
 	// Re-place the still-valid bytes [from, next) at their new indices.
-	from := max(h.ringFrom, h.next-min(h.next, uint64(len(old))))
+	from := max(r.from, h.next-min(h.next, uint64(len(old))))
 	oldMask, newMask := uint64(len(old)-1), uint64(size-1)
 	for o := from; o < h.next; {
 		oi, ni := o&oldMask, o&newMask
@@ -523,12 +628,13 @@ func nextPow2(n int) int {
 
 // validFrom is the first offset the ring can still vouch for.
 func (h *dirStream) validFrom() uint64 {
-	from := h.ringFrom
+	r := h.rs
+	from := r.from
 	if w := uint64(len(h.ring)); h.next > w && h.next-w > from {
 		from = h.next - w
 	}
-	if len(h.marks) > 0 {
-		if o := h.marks[h.markHead].off; o > from {
+	if len(r.marks) > 0 {
+		if o := r.marks[r.head].off; o > from {
 			from = o
 		}
 	}
@@ -537,10 +643,11 @@ func (h *dirStream) validFrom() uint64 {
 
 // packetAt returns the packet that delivered the byte at off.
 func (h *dirStream) packetAt(off uint64) flow.Pos {
+	r := h.rs
 	var best flow.Pos
 	var bestOff uint64
 	found := false
-	for _, m := range h.marks {
+	for _, m := range r.marks {
 		if m.off <= off && (!found || m.off >= bestOff) {
 			best, bestOff, found = m.pos, m.off, true
 		}

@@ -2,6 +2,7 @@ package timing
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -78,36 +79,42 @@ type FreshResponse struct {
 
 // flight is one round trip's worth of server data as seen at the capture
 // point (see roundEnds).
+//
+// A few are inline in every connection's flightCounter, so it is kept to
+// 24 bytes (issue 15).
 type flight struct {
 	start  uint64 // stream offset of its first byte
 	bytes  int64
-	segs   int
+	segs   int32
 	appGap bool // the pause before it was not ACK-clocked: the server had nothing to send
 }
 
 func (f flight) end() uint64 { return f.start + uint64(f.bytes) }
 
+// flightCounter is SlowStartFresh's per-connection state; the flags are
+// kept together so that they share a word (issue 15).
 type flightCounter struct {
-	iw       int
-	off      bool
-	seeded   bool
 	rtt, rs  time.Duration // end to end; capture point ↔ server
-	mss      int
-	started  bool
-	lastData int64 // Unix ns (pointer-free hot-path state, see mark)
+	lastData int64         // Unix ns (pointer-free hot-path state, see mark)
 	end      uint64
 	cur      flight
 	ackAt    int64 // Unix ns of the first client ACK of the current round's data
-	haveAck  bool
 	una      uint64
 	flights  []flight
 	buf      [4]flight // flights' first backing array
-	full     bool      // more flights than maxFlights
 	maxFl    int64
-	lossSeen bool
 	lossAt   uint64
 	warmAt   time.Time
 	fresh    *FreshResponse
+
+	iw       int32 // initial window, segments (Config.InitialWindowSegs)
+	mss      int32 // the server's MSS (an IP datagram's size fits)
+	off      bool
+	seeded   bool
+	started  bool
+	haveAck  bool
+	full     bool // more flights than maxFlights
+	lossSeen bool
 }
 
 var (
@@ -117,7 +124,7 @@ var (
 )
 
 func newFlightCounter(cfg *analyze.Config) *flightCounter {
-	f := &flightCounter{iw: cfg.InitialWindowSegs}
+	f := &flightCounter{iw: int32(min(cfg.InitialWindowSegs, math.MaxInt32))}
 	f.flights = f.buf[:0]
 	return f
 }
@@ -138,7 +145,7 @@ func (f *flightCounter) Segment(ctx *analyze.Ctx, g *reassembly.Segment) {
 		f.seeded = true
 		f.rs = c.SYNACK.Time.Sub(c.SYN.Time)
 		f.rtt = c.HandshakeACK.Time.Sub(c.SYN.Time)
-		f.mss = sendMSS(c, flow.ServerToClient)
+		f.mss = int32(sendMSS(c, flow.ServerToClient))
 		if f.rtt <= 0 || f.mss == 0 {
 			f.off = true
 			return
@@ -183,7 +190,7 @@ func (f *flightCounter) Segment(ctx *analyze.Ctx, g *reassembly.Segment) {
 	}
 	f.lastData = g.Time.UnixNano()
 	f.end = g.Offset + uint64(g.Len)
-	if f.warmAt.IsZero() && f.end >= uint64(2*f.iw*f.mss) {
+	if f.warmAt.IsZero() && f.end >= uint64(2*int(f.iw)*int(f.mss)) {
 		f.warmAt = g.Time
 	}
 }
@@ -236,16 +243,24 @@ func (f *flightCounter) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if f.lossSeen && f.lossAt < to {
 		return
 	}
-	all := append(f.flights[:len(f.flights):len(f.flights)], f.cur)
-	if f.full && all[len(all)-2].end() < to {
+	n := len(f.flights)
+	if f.full && f.flights[n-1].end() < to {
 		return // the response runs past the flights we kept
 	}
-	fr := &FreshResponse{Tx: t.Index + 1, Request: analyze.Describe(t.Request), ReqStart: t.Request.Start.Time,
+	// Counted on the stack and kept only when it took several flights:
+	// every connection's first response comes here (issue 15).
+	fr := FreshResponse{Tx: t.Index + 1, ReqStart: t.Request.Start.Time,
 		Bytes: int64(to - from), Start: r.Start, Last: r.Last, SYN: ctx.Conn.SYN}
 	if len(t.Interim) > 0 {
 		fr.Start = t.Interim[0].Start
 	}
-	for _, fl := range all {
+	var segs [maxFlightSizes]int
+	nsegs := 0
+	for i := 0; i <= n; i++ { // the kept flights, then the current one
+		fl := f.cur
+		if i < n {
+			fl = f.flights[i]
+		}
 		if fl.start >= to || fl.end() <= from {
 			continue
 		}
@@ -256,12 +271,15 @@ func (f *flightCounter) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 			fr.FirstFlightSz = fl.bytes
 		}
 		fr.Flights++
-		if len(fr.Segments) < maxFlightSizes {
-			fr.Segments = append(fr.Segments, fl.segs)
+		if nsegs < maxFlightSizes {
+			segs[nsegs] = int(fl.segs)
+			nsegs++
 		}
 	}
 	if fr.Flights >= 2 {
-		f.fresh = fr
+		fr.Request = analyze.Describe(t.Request)
+		fr.Segments = append([]int(nil), segs[:nsegs]...)
+		f.fresh = &fr
 	}
 }
 
@@ -276,7 +294,7 @@ func (f *flightCounter) End(ctx *analyze.Ctx) {
 	if f.warmAt.IsZero() && (f.fresh == nil || f.fresh.Flights < minFreshFlights) {
 		return // neither warm nor a slow fresh response: nothing for the aggregate
 	}
-	ctx.SetSummaryData(&ConnTiming{RTT: f.rtt, MSS: f.mss, WarmAt: f.warmAt, MaxFlight: f.maxFl, Fresh: f.fresh})
+	ctx.SetSummaryData(&ConnTiming{RTT: f.rtt, MSS: int(f.mss), WarmAt: f.warmAt, MaxFlight: f.maxFl, Fresh: f.fresh})
 }
 
 // pairKey is a client address and the server it talks to: the pair whose

@@ -55,50 +55,60 @@ type sentSeg struct {
 // inFlight is an unacknowledged segment in the flight list. It holds no
 // pointers (a time.Time does), so the list is cheap to shift and invisible
 // to the garbage collector.
+//
+// Every connection holds a few inline (stallHalf.buf), so it is kept to 24
+// bytes (issue 15): a segment's length fits 32 bits (an IP datagram's).
 type inFlight struct {
 	off  uint64
-	n    int
 	at   int64 // capture time, Unix ns
-	retx bool  // part of it was sent again (Karn: no RTT sample)
+	n    int32
+	retx bool // part of it was sent again (Karn: no RTT sample)
 }
 
 func (f inFlight) end() uint64 { return f.off + uint64(f.n) }
 
 // ackRelease is an acknowledgement that advanced the peer's view of a
 // direction after that direction's sender last sent new data.
+//
+// Fields are ordered so that the flags share a word (one per direction of
+// every connection, issue 15).
 type ackRelease struct {
-	valid     bool
-	pos       mark
-	ackOff    uint64 // stream offset acknowledged
-	prevUna   uint64 // what was acknowledged before it
-	pure      bool   // no payload, no SYN/FIN/RST: nothing but the ACK
-	winBefore uint32 // the receiver's window before this ACK (scaled)
-	winValid  bool
+	pos     mark
+	ackOff  uint64 // stream offset acknowledged
+	prevUna uint64 // what was acknowledged before it
 	// The segments it acknowledged (those still in the flight list).
 	segs, full int
+	smallBytes int    // the first such segment's length
+	winBefore  uint32 // the receiver's window before this ACK (scaled)
+	valid      bool
+	pure       bool // no payload, no SYN/FIN/RST: nothing but the ACK
+	winValid   bool
 	small      bool // one of them was shorter than a full-sized segment
-	smallBytes int  // the first such segment's length
 	unsure     bool // the flight list had overflowed
 }
 
 // stallHalf follows one direction: its sender A, the ACKs its receiver B
 // sends back, and everything since A's last new data that would explain a
 // wait other than a delayed ACK.
+//
+// Fields are ordered so that the flags share a word (two per connection,
+// open or lingering, issue 15).
 type stallHalf struct {
-	started  bool
-	end      uint64  // offset after A's last new data
-	last     sentSeg // A's last new data segment (the one before a wait)
-	flight   []inFlight
-	buf      [4]inFlight // flight's first backing array: request/response flows rarely need more
-	overflow bool
-	una      uint64 // acknowledged by B
-	unaValid bool
-	win      uint32 // B's last advertised window (scaled)
-	winValid bool
+	end    uint64  // offset after A's last new data
+	last   sentSeg // A's last new data segment (the one before a wait)
+	flight []inFlight
+	buf    [4]inFlight // flight's first backing array: request/response flows rarely need more
+	una    uint64      // acknowledged by B
 
 	// Since A's last new data:
-	rel     ackRelease
-	tainted bool // a retransmission, dup ACK, SACK, zero window, probe, data or FIN from B, a gap
+	rel ackRelease
+
+	win      uint32 // B's last advertised window (scaled)
+	started  bool
+	overflow bool
+	unaValid bool
+	winValid bool
+	tainted  bool // since A's last new data: a retransmission, dup ACK, SACK, zero window, probe, data or FIN from B, a gap
 }
 
 // newData records A's new segment g and starts a new "since" period.
@@ -109,7 +119,7 @@ func (h *stallHalf) newData(g *reassembly.Segment) {
 	h.rel = ackRelease{}
 	h.tainted = false
 	if len(h.flight) < maxFlightTracked {
-		h.flight = append(h.flight, inFlight{off: g.Offset, n: g.Len, at: g.Time.UnixNano()})
+		h.flight = append(h.flight, inFlight{off: g.Offset, n: int32(g.Len), at: g.Time.UnixNano()})
 	} else {
 		h.overflow = true
 	}
@@ -176,8 +186,8 @@ type stallDetector struct {
 // recSpan is a TLS record's stream offsets [first, last] and whether it was
 // judged application data.
 type recSpan struct {
-	valid       bool
 	first, last uint64
+	valid       bool
 	app         bool
 }
 
@@ -272,7 +282,7 @@ func (s *stallDetector) echo(h *stallHalf, g *reassembly.Segment) bool {
 	}
 	for i := len(h.flight) - 1; i >= 0; i-- {
 		f := &h.flight[i]
-		if f.off == g.Offset && f.n == g.Len {
+		if f.off == g.Offset && int(f.n) == g.Len {
 			return time.Duration(g.Time.UnixNano()-f.at) < rtt
 		}
 	}
@@ -311,16 +321,16 @@ func (s *stallDetector) ack(ctx *analyze.Ctx, acker flow.Dir, g *reassembly.Segm
 	for ; i < len(h.flight) && h.flight[i].end() <= g.AckOffset; i++ {
 		f := &h.flight[i]
 		rel.segs++
-		if mss > 0 && fullSized(f.n, mss) {
+		if n := int(f.n); mss > 0 && fullSized(n, mss) {
 			rel.full++
-			if f.n >= 2*mss {
+			if n >= 2*mss {
 				// a segment of several MSS: the capture host merged them
 				// (GRO/LRO, TSO before the wire); the receiver saw several
 				// full-sized segments and acknowledged at once (RFC 5681 §4.2)
-				rel.full += f.n/mss - 1
+				rel.full += n/mss - 1
 			}
 		} else if !rel.small {
-			rel.small, rel.smallBytes = true, f.n
+			rel.small, rel.smallBytes = true, n
 		}
 		newest = f
 	}
