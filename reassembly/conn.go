@@ -226,7 +226,9 @@ type Options struct {
 	// (default 16 MiB): past it a ring stops growing (a new one gets the
 	// smallest size, 256 bytes) and retransmissions older than what it
 	// holds are not compared (Stats.CompareLimited). A ring given up when
-	// its connection settled counts until the connection ends.
+	// its connection settled counts no more: the thousands of connections
+	// lingering after their close on a busy link hold no ring, so ordinary
+	// traffic does not reach the bound.
 	CompareTotal int
 	// CloseLinger is how long (capture time) a connection closed by FIN both
 	// ways or RST stays in the table for its last ACKs before ConnEnd (default 2 s).

@@ -76,9 +76,8 @@ type dirStream struct {
 	// given up (dropAcked, release).
 	ring []byte
 	rs   *ringState
-	// ringSize is what the ring counts in Assembler.ringTotal: len(ring),
-	// or the size of a ring given up early (dropAcked) until the
-	// connection ends, so that which rings hit CompareTotal does not change.
+	// ringSize is what the ring counts in Assembler.ringTotal: len(ring)
+	// (0 once given up).
 	ringSize int
 
 	base uint32 // sequence number of stream offset 0 (ISN+1, or the first seq seen mid-stream)
@@ -489,13 +488,16 @@ func (h *dirStream) dropRing(a *Assembler) {
 // still come of it in the close linger is a spurious retransmission (the
 // sender missed the ACK), classified but no longer compared, and the
 // thousands of lingering connections of a busy link then hold no ring
-// (issue 15). The ring's size stays counted in CompareTotal until the
-// connection ends (release), so which directions hit that bound is the
-// same as if the ring were kept.
+// (issue 15). Its bytes no longer count in CompareTotal: the rings of
+// lingering connections used to fill that bound on ordinary traffic, and
+// the directions that then stopped growing (Stats.CompareLimited) were
+// those of live connections, which need their rings.
 func (h *dirStream) dropAcked(a *Assembler) {
 	if h.ring == nil || !h.finSeen || !h.ackValid || h.acked <= h.finOff {
 		return
 	}
+	a.ringTotal -= h.ringSize
+	h.ringSize = 0
 	h.dropRing(a)
 }
 
