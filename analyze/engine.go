@@ -111,9 +111,17 @@ type dispatch struct {
 // rule's ResultOf): a connection that never carried data (a SYN flood, a
 // scan) holds the few segment checkers only, not one of every rule.
 type connState struct {
-	ctx    Ctx
-	report *ConnReport
-	counts map[string]int
+	ctx Ctx
+	// report is made at ConnEnd (a ConnReport is near a kilobyte, and
+	// thousands of connections are open at once on a busy link, issue 15);
+	// until then the connection's transactions and findings are kept here.
+	report    *ConnReport
+	txs       []*TxReport // bounded by MaxTransactionsPerConn
+	txCount   int
+	txDropped int
+	findings  []*Finding
+	tlsReport *TLSReport
+	counts    map[string]int
 
 	checkers []Checker // by slot; nil until first use
 	sum      ConnSummary
@@ -252,7 +260,7 @@ func (c *Ctx) Report(f Finding) {
 	f.Rule = c.rule.ID
 	fp := &f
 	c.e.post(aggEvent{f: fp})
-	c.st.report.Findings = append(c.st.report.Findings, fp)
+	c.st.findings = append(c.st.findings, fp)
 }
 
 // ResultOf returns the per-connection result of pass p (the pass's checker),
@@ -271,7 +279,7 @@ func (c *Ctx) ResultOf(p *Pass) Checker {
 
 // Transactions returns the reports of the transactions settled so far on
 // this connection (bounded by MaxTransactionsPerConn).
-func (c *Ctx) Transactions() []*TxReport { return c.st.report.Transactions }
+func (c *Ctx) Transactions() []*TxReport { return c.st.txs }
 
 // Close returns how the connection closed (first FIN or RST of each side).
 // It is computed once, when the connection ends: call it from End.
@@ -521,7 +529,7 @@ func (e *Engine) tallyPair(r *ConnReport) {
 func (e *Engine) ConnStart(c *reassembly.Conn) {
 	// maps are made on first use: most connections of a SYN flood or a scan
 	// never carry a message or a finding
-	st := &connState{report: &ConnReport{}}
+	st := &connState{}
 	st.ctx = Ctx{Conn: c, Config: e.cfg, e: e, st: st}
 	st.checkers = make([]Checker, len(e.slots))
 	e.conns[c.ID] = st
@@ -591,20 +599,20 @@ func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
 		return
 	}
 	e.sum.Transactions++
-	st.report.TransactionCount++
+	st.txCount++
 	tr := NewTxReport(t)
 	if tr.Index == 1 && c.HandshakeACK.Frame != 0 && c.SYN.Frame != 0 {
 		// the first transaction paid for the handshake
 		tr.Timing.Connect = c.HandshakeACK.Time.Sub(c.SYN.Time)
 	}
-	if len(st.report.Transactions) < e.cfg.MaxTransactionsPerConn {
+	if len(st.txs) < e.cfg.MaxTransactionsPerConn {
 		// the report lives until the connection ends (a keep-alive
 		// connection keeps thousands): its strings must not pin the
 		// message's whole header block (issue 15)
 		tr.detach()
-		st.report.Transactions = append(st.report.Transactions, tr)
+		st.txs = append(st.txs, tr)
 	} else {
-		st.report.TransactionsDropped++
+		st.txDropped++
 	}
 	if req := t.Request; req != nil && req.HasToken("Connection", "close") {
 		st.sum.ClientAskedClose = true
@@ -637,6 +645,8 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		st.at(&e.slots[i])
 		e.checker(st, i).(EndChecker).End(&st.ctx)
 	}
+	st.report = &ConnReport{Transactions: st.txs, TransactionsDropped: st.txDropped, TransactionCount: st.txCount, Findings: st.findings, TLS: st.tlsReport}
+	st.txs, st.findings, st.tlsReport = nil, nil, nil
 	e.tallyConn(c, st)
 	st.report.describe(c)
 	// A connection connlint stopped following (table full, idle timeout)

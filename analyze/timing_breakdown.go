@@ -19,7 +19,7 @@ func (c *Ctx) Attribute(tx int, d time.Duration) bool {
 	if tx <= 0 || d <= 0 {
 		return false
 	}
-	txs := c.st.report.Transactions
+	txs := c.st.txs
 	// Most attributions are for the transaction just settled: search from the end.
 	for i := len(txs) - 1; i >= 0; i-- {
 		if txs[i].Index != tx {

@@ -9,7 +9,7 @@ import (
 // and sums what it is given per cause. (That a rule's finding lands in its
 // transaction's breakdown is tested with the timing rules.)
 func TestAttributeSums(t *testing.T) {
-	st := &connState{report: &ConnReport{Transactions: []*TxReport{{Index: 1}}}}
+	st := &connState{txs: []*TxReport{{Index: 1}}}
 	ctx := &Ctx{st: st, rule: &Rule{ID: "x"}}
 	if ctx.Attribute(2, time.Millisecond) {
 		t.Error("attributed to a transaction that does not exist")
@@ -19,7 +19,7 @@ func TestAttributeSums(t *testing.T) {
 	}
 	ctx.Attribute(1, time.Millisecond)
 	ctx.Attribute(1, 2*time.Millisecond)
-	if v := st.report.Transactions[0].Timing.Attributed["x"]; v != 3*time.Millisecond {
+	if v := st.txs[0].Timing.Attributed["x"]; v != 3*time.Millisecond {
 		t.Errorf("sum %v, want 3ms", v)
 	}
 }

@@ -426,7 +426,7 @@ func dirName(d flow.Dir) string {
 // setTLS attaches a TLS summary to connection c's report (before ConnEnd).
 func (e *Engine) setTLS(c *reassembly.Conn, r *TLSReport) {
 	if st := e.conns[c.ID]; st != nil {
-		st.report.TLS = r
+		st.tlsReport = r
 	}
 }
 

@@ -210,9 +210,9 @@ func readBatches(src capture.Source, reuse func() *batch, use func(*batch) bool)
 					break
 				}
 				if len(p.Secrets) > 0 && len(b.pkts) > 0 {
-					p.Secrets = bytes.Clone(p.Secrets)
-					p.Data = bytes.Clone(p.Data)
-					carry = &p
+					c := p // a copy: taking p's address would move every packet to the heap
+					c.Secrets, c.Data = bytes.Clone(p.Secrets), bytes.Clone(p.Data)
+					carry = &c
 					break
 				}
 				b.pkts = append(b.pkts, p)
