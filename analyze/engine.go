@@ -57,10 +57,13 @@ type Engine struct {
 	// A shard (shard.go) runs the per-connection side for one Assembler
 	// of several; its events are stamped with key and merged by the
 	// engine that made it (merger), which runs the aggregator side.
-	shard  bool
-	key    reassembly.EventKey
-	shards []*Engine
-	merged chan struct{} // closed when the merger has handled every event
+	shard bool
+	// shardOf: a shard's siblings (itself included), nil when not a shard;
+	// its fixed tables (evicted) are shared out between them
+	shardOf []*Engine
+	key     reassembly.EventKey
+	shards  []*Engine
+	merged  chan struct{} // closed when the merger has handled every event
 }
 
 type aggEntry struct {
@@ -684,7 +687,7 @@ func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
 		}
 		prev = pieceCount{}
 	}
-	if (c.End == reassembly.EndEvicted || c.End == reassembly.EndIdle) && len(e.evicted) < maxEvicted {
+	if (c.End == reassembly.EndEvicted || c.End == reassembly.EndIdle) && len(e.evicted) < maxEvicted/max(1, len(e.shardOf)) {
 		e.evicted[tk] = pieceCount{http: prev.http || c.HTTP, notHTTP: prev.notHTTP || c.NotHTTP}
 	}
 	if c.Last.Time.After(s.End) {

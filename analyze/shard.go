@@ -46,6 +46,9 @@ func (e *Engine) Shards(n int) []*Engine {
 		s.q = &aggQueue{ch: make(chan []aggEvent, aggQueueDepth), free: make(chan []aggEvent, aggQueueDepth+2)}
 		out[i] = s
 	}
+	for _, s := range out {
+		s.shardOf = out
+	}
 	e.shards = out
 	return out
 }

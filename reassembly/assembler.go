@@ -915,12 +915,12 @@ func (a *Assembler) remember(c *conn) {
 		}
 	}
 	if _, ok := a.ghosts[c.key]; !ok {
-		if len(a.ghostKey) < maxGhosts {
+		if len(a.ghostKey) < maxGhosts/max(1, a.opts.Shards) {
 			a.ghostKey = append(a.ghostKey, c.key)
 		} else {
 			delete(a.ghosts, a.ghostKey[a.ghostAt])
 			a.ghostKey[a.ghostAt] = c.key
-			a.ghostAt = (a.ghostAt + 1) % maxGhosts
+			a.ghostAt = (a.ghostAt + 1) % len(a.ghostKey)
 		}
 	}
 	a.ghosts[c.key] = g

@@ -248,6 +248,11 @@ type Options struct {
 	// FlushByCaller: Packet never runs Flush itself; the caller calls
 	// FlushBefore when a Router says so (one Assembler per shard).
 	FlushByCaller bool
+	// Shards, when above 1, says this Assembler is one of that many
+	// (Router): the fixed-size tables it keeps (the ghosts of ended
+	// connections) are shared out, so that the run's memory does not
+	// grow with the number of shards.
+	Shards int
 }
 
 // Stats counts what the Assembler saw and where bounds were hit.

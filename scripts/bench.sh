@@ -76,6 +76,9 @@ measure() { # name, command... : one line; the wall time is kept in $R for the r
     printf "%-26s %7.2fs %7.2fs %8.0f %9.1f %10.0f %9.2fx\n", n, w, u+s, r/1024, b/w/1e6, p/w, w/c}'
 }
 measure "connlint analyze" ./bin/connlint analyze --format json "$PCAP"
+# the defaults' two costs: one worker instead of the cores; no heap limit
+measure "  --workers 1" ./bin/connlint analyze --workers 1 --format json "$PCAP"
+measure "  --memory-limit 0" ./bin/connlint analyze --memory-limit 0 --format json "$PCAP"
 command -v tshark >/dev/null && measure "tshark -q -z expert" tshark -q -z expert -r "$PCAP"
 command -v tcpflow >/dev/null && { t=$(mktemp -d); measure "tcpflow -r" tcpflow -r "$PCAP" -o "$t"; rm -rf "$t"; }
 command -v tcptrace >/dev/null && measure "tcptrace -n" tcptrace -n "$PCAP"

@@ -219,75 +219,26 @@ type batch struct {
 // calls step for every packet in order until the source ends or step says
 // stop. It returns the source's read error (not io.EOF).
 func readStaged(src capture.Source, step func(*capture.Packet) bool) error {
-	full := make(chan *batch, 4)
 	free := make(chan *batch, 6)
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(full)
-		for {
-			var b *batch
-			select {
-			case b = <-free:
-				b.pkts, b.data = b.pkts[:0], b.data[:0]
-			default:
-				b = &batch{pkts: make([]capture.Packet, 0, readBatch), data: make([]byte, 0, readBatch*1600)}
-			}
-			for len(b.pkts) < readBatch {
-				p, err := src.Next()
-				if err != nil {
-					b.err = err
-					break
-				}
-				b.pkts = append(b.pkts, p)
-				b.data = append(b.data, p.Data...)
-			}
-			// point each packet at its copy (data may have moved while growing)
-			off := 0
-			for i := range b.pkts {
-				n := len(b.pkts[i].Data)
-				if b.pkts[i].Data != nil {
-					b.pkts[i].Data = b.data[off : off+n : off+n]
-				}
-				off += n
-			}
-			select {
-			case full <- b:
-			case <-quit:
-				return
-			}
-			if b.err != nil {
-				return
-			}
+	return readBatches(src, readBatch, func() *batch {
+		select {
+		case b := <-free:
+			return b
+		default:
+			return nil
 		}
-	}()
-	var readErr error
-	stopped := false
-	for b := range full {
+	}, func(b *batch) bool {
 		for i := range b.pkts {
 			if step(&b.pkts[i]) {
-				stopped = true
-				break
+				return false
 			}
-		}
-		if stopped {
-			break
-		}
-		if b.err != nil {
-			if !errors.Is(b.err, io.EOF) {
-				readErr = b.err
-			}
-			break
 		}
 		select {
 		case free <- b:
 		default:
 		}
-	}
-	close(quit)
-	<-done // the source is ours again (Stats, Err, Close)
-	return readErr
+		return true
+	})
 }
 
 // lossSink withholds the findings about connections that lost packets.

@@ -30,6 +30,10 @@ import (
 // bound is hit: the connection table (--max-conns) and the buffer totals
 // are shared out evenly between the workers.
 
+// shardBatch is how many packets a sharded run's batches hold: every
+// worker reads every batch, so a dozen are in flight (200 KB each).
+const shardBatch = 128
+
 // shardedBatch is a batch with its routing: which worker each packet is
 // for, and whether the workers flush before it.
 type shardedBatch struct {
@@ -60,6 +64,7 @@ func runSharded(src capture.Source, o Options, n int) *render.Result {
 		ao := o.Assembler
 		ao.LazySYN = true
 		ao.FlushByCaller = true
+		ao.Shards = n
 		ao.MaxConns = share(ao.MaxConns, reassembly.DefaultMaxConns, n)
 		ao.CompareTotal = share(ao.CompareTotal, reassembly.DefaultCompareTotal, n)
 		ao.MaxOutOfOrderTotal = share(ao.MaxOutOfOrderTotal, reassembly.DefaultMaxOutOfOrderTotal, n)
@@ -108,7 +113,7 @@ func runSharded(src capture.Source, o Options, n int) *render.Result {
 	var ord int64
 	var first, last time.Time
 	stopped := false
-	readErr := readBatches(src, func() *batch {
+	readErr := readBatches(src, shardBatch, func() *batch {
 		select {
 		case b := <-free:
 			return b.batch
@@ -179,12 +184,12 @@ func runSharded(src capture.Source, o Options, n int) *render.Result {
 }
 
 // readBatches reads src in a goroutine, a few batches ahead, and calls use
-// for each batch in order until the source ends or use returns false. A
-// packet carrying Decryption Secrets starts a batch of its own, so that
-// use can read the keys before any later packet is looked at. reuse gives
-// a batch back for reading into (nil: make one). It returns the source's
-// read error (not io.EOF).
-func readBatches(src capture.Source, reuse func() *batch, use func(*batch) bool) error {
+// for each batch of up to size packets in order until the source ends or
+// use returns false. A packet carrying Decryption Secrets starts a batch
+// of its own, so that use can read the keys before any later packet is
+// looked at. reuse gives a batch back for reading into (nil: make one). It
+// returns the source's read error (not io.EOF).
+func readBatches(src capture.Source, size int, reuse func() *batch, use func(*batch) bool) error {
 	full := make(chan *batch, 4)
 	quit := make(chan struct{})
 	done := make(chan struct{})
@@ -195,7 +200,7 @@ func readBatches(src capture.Source, reuse func() *batch, use func(*batch) bool)
 		for {
 			b := reuse()
 			if b == nil {
-				b = &batch{pkts: make([]capture.Packet, 0, readBatch), data: make([]byte, 0, readBatch*1600)}
+				b = &batch{pkts: make([]capture.Packet, 0, size), data: make([]byte, 0, size*1600)}
 			}
 			b.pkts, b.data, b.err = b.pkts[:0], b.data[:0], nil
 			if carry != nil {
@@ -203,7 +208,7 @@ func readBatches(src capture.Source, reuse func() *batch, use func(*batch) bool)
 				b.data = append(b.data, carry.Data...)
 				carry = nil
 			}
-			for len(b.pkts) < readBatch {
+			for len(b.pkts) < size {
 				p, err := src.Next()
 				if err != nil {
 					b.err = err
