@@ -208,12 +208,7 @@ func BenchmarkConversation(b *testing.B) {
 		c := NewConversation(h, Options{}, false)
 		var cp, sp flow.Pos
 		for i := 0; i < b.N; i++ {
-			cp.Ord = sp.Ord + 1
-			c.Feed(flow.ClientToServer, small, cp)
-			cp.Offset += uint64(len(small))
-			sp.Ord = cp.Ord + 1
-			c.Feed(flow.ServerToClient, smallResp, sp)
-			sp.Offset += uint64(len(smallResp))
+			exchange(c, &cp, &sp, small, smallResp)
 		}
 		c.Finish(sp)
 	})
@@ -249,12 +244,7 @@ func BenchmarkConversation(b *testing.B) {
 			c := NewConversation(h, Options{}, false)
 			var cp, sp flow.Pos
 			for range 3 {
-				cp.Ord = sp.Ord + 1
-				c.Feed(flow.ClientToServer, small, cp)
-				cp.Offset += uint64(len(small))
-				sp.Ord = cp.Ord + 1
-				c.Feed(flow.ServerToClient, smallResp, sp)
-				sp.Offset += uint64(len(smallResp))
+				exchange(c, &cp, &sp, small, smallResp)
 			}
 			c.End(flow.ClientToServer, flow.CloseFIN, cp)
 			c.End(flow.ServerToClient, flow.CloseFIN, sp)
@@ -273,13 +263,19 @@ func BenchmarkConversation(b *testing.B) {
 		c := NewConversation(h, Options{}, false)
 		var cp, sp flow.Pos
 		for i := 0; i < b.N; i++ {
-			cp.Ord = sp.Ord + 1
-			c.Feed(flow.ClientToServer, reqs, cp)
-			cp.Offset += uint64(len(reqs))
-			sp.Ord = cp.Ord + 1
-			c.Feed(flow.ServerToClient, resps, sp)
-			sp.Offset += uint64(len(resps))
+			exchange(c, &cp, &sp, reqs, resps)
 		}
 		c.Finish(sp)
 	})
+}
+
+// exchange feeds one request (or pipelined batch) and its response to c,
+// each as one segment, advancing both directions' positions.
+func exchange(c *Conversation, cp, sp *flow.Pos, req, resp []byte) {
+	cp.Ord = sp.Ord + 1
+	c.Feed(flow.ClientToServer, req, *cp)
+	cp.Offset += uint64(len(req))
+	sp.Ord = cp.Ord + 1
+	c.Feed(flow.ServerToClient, resp, *sp)
+	sp.Offset += uint64(len(resp))
 }
