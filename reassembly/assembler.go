@@ -956,11 +956,41 @@ func (a *Assembler) Flush(now time.Time) {
 		a.at(EventKey{Ord: a.flushOrd, Phase: PhaseIdle, Sub: c.touched})
 		a.endConn(c, EndIdle)
 	}
-	linger := now.Add(-a.closeLinger)
-	for c := a.closed.tail; c != nil && c.Last.Time.Before(linger); c = a.closed.tail {
-		a.at(EventKey{Ord: a.flushOrd, Phase: PhaseLinger, Sub: c.touched})
-		a.endConn(c, EndOpen)
+	// Each settled connection lingers for its own time (lingerOf), so the
+	// whole list is looked at, least recently active first; it holds the
+	// connections of about the last second or two, looked at once a second.
+	for c := a.closed.tail; c != nil; {
+		prev := c.prev
+		if c.Last.Time.Before(now.Add(-a.lingerOf(c))) {
+			a.at(EventKey{Ord: a.flushOrd, Phase: PhaseLinger, Sub: c.touched})
+			a.endConn(c, EndOpen)
+		}
+		c = prev
 	}
+}
+
+// minLinger is the shortest close linger: above the smallest retransmission
+// timeout of the common stacks (Linux 200 ms, Windows 300 ms), so that a
+// retransmitted FIN or RST still finds its connection.
+const minLinger = 500 * time.Millisecond
+
+// lingerOf is how long a settled connection stays for its last packets:
+// the last ACK comes a round trip after the FIN, a retransmitted FIN or
+// RST a retransmission timeout (a few round trips, at least ~200 ms) after
+// it. With the round trip measured on the handshake, eight of them and at
+// least minLinger; without one, the close linger (Options.CloseLinger),
+// which also caps it. Thousands of connections close per second on a busy
+// link, and a settled connection still holds its analysis state, so the
+// linger is most of a capture's memory (issue 15).
+func (a *Assembler) lingerOf(c *conn) time.Duration {
+	if c.SYN.Frame == 0 || c.HandshakeACK.Frame == 0 {
+		return a.closeLinger
+	}
+	rtt := c.HandshakeACK.Time.Sub(c.SYN.Time)
+	if rtt <= 0 {
+		return a.closeLinger
+	}
+	return min(a.closeLinger, max(minLinger, 8*rtt))
 }
 
 // Close ends every remaining connection (EndOpen / capture end), in the order

@@ -231,7 +231,11 @@ type Options struct {
 	// traffic does not reach the bound.
 	CompareTotal int
 	// CloseLinger is how long (capture time) a connection closed by FIN both
-	// ways or RST stays in the table for its last ACKs before ConnEnd (default 2 s).
+	// ways or RST stays in the table for its last ACKs and retransmitted
+	// FINs or RSTs before ConnEnd (default 2 s): at most this long, and
+	// when its handshake was captured, eight of its round trips but at
+	// least 500 ms (a retransmission timeout is a few round trips, and at
+	// least 200-300 ms on the common stacks).
 	CloseLinger time.Duration
 	// Consumers chooses each connection's stream consumer and guesses roles
 	// from payload when the handshake was not captured. Nil: no consumer,
