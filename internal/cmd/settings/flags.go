@@ -327,10 +327,11 @@ func CheckDistinctFiles(paths []string) error {
 }
 
 // DefaultMemoryLimitMiB is --memory-limit's default: with it the ~1 GB
-// benchmark capture and a 1 M-SYN flood peak under 150 MB of RSS (the
-// binary's own pages are outside the limit), for about 15 % more CPU time
-// on the capture (issue 15); without it the collector lets the heap grow
-// to twice what is live.
+// benchmark capture, the same twice as long and a 1 M-SYN flood peak under
+// 150 MB of RSS (the binary's own pages are outside the limit), for a few
+// percent more time on the capture and up to a third more on the doubled
+// one (issue 15); without it the collector lets the heap grow to twice
+// what is live.
 const DefaultMemoryLimitMiB = 128
 
 // ApplyMemoryLimit sets the Go runtime's soft memory limit from
