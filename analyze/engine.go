@@ -57,9 +57,8 @@ type Engine struct {
 	// A shard (shard.go) runs the per-connection side for one Assembler
 	// of several; its events are stamped with key and merged by the
 	// engine that made it (merger), which runs the aggregator side.
-	shard bool
-	// shardOf: a shard's siblings (itself included), nil when not a shard;
-	// its fixed tables (evicted) are shared out between them
+	// shardOf is a shard's siblings (itself included), nil when the engine
+	// is not a shard; its fixed tables (evicted) are shared out between them.
 	shardOf []*Engine
 	key     reassembly.EventKey
 	shards  []*Engine

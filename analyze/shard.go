@@ -40,8 +40,7 @@ func (e *Engine) Shards(n int) []*Engine {
 			cfg: e.cfg, rules: e.rules, passes: e.passes, aggs: e.aggs,
 			slots: e.slots, passAt: e.passAt, disp: e.disp,
 			conns: map[uint64]*connState{}, txHist: map[int]int64{},
-			pairs: map[pairKey]int{}, evicted: map[tupleKey]pieceCount{},
-			shard: true,
+			evicted: map[tupleKey]pieceCount{},
 		}
 		s.q = &aggQueue{ch: make(chan []aggEvent, aggQueueDepth), free: make(chan []aggEvent, aggQueueDepth+2)}
 		out[i] = s
@@ -58,14 +57,14 @@ func (e *Engine) At(k reassembly.EventKey) { e.key = k }
 
 // IDTaken implements reassembly.Sequenced.
 func (e *Engine) IDTaken(id uint64) {
-	if e.shard {
+	if e.shardOf != nil {
 		e.post(aggEvent{kind: shardIDTaken, id: id})
 	}
 }
 
 // IDUnused implements reassembly.Sequenced.
 func (e *Engine) IDUnused(id uint64) {
-	if e.shard {
+	if e.shardOf != nil {
 		e.post(aggEvent{kind: shardIDUnused, id: id})
 	}
 }

@@ -249,13 +249,12 @@ type Assembler struct {
 	// closed holds settled connections lingering for their last packets.
 	closed connList
 
-	nextSeq    uint64 // connections created so far: the next Conn.ID
-	stats      Stats
-	oooTotal   int // out-of-order bytes buffered over all connections
-	ringTotal  int // compare-ring bytes over all connections (Options.CompareTotal)
-	rings      ringPool
-	lastFlush  time.Time
-	sinceFlush int
+	nextSeq   uint64 // connections created so far: the next Conn.ID
+	stats     Stats
+	oooTotal  int // out-of-order bytes buffered over all connections
+	ringTotal int // compare-ring bytes over all connections (Options.CompareTotal)
+	rings     ringPool
+	clock     flushClock // when Packet runs Flush (not with Options.FlushByCaller)
 
 	pkt tcpPacket // decode scratch
 	seg Segment   // event scratch: handlers must not keep the pointer
@@ -335,11 +334,8 @@ func (a *Assembler) Packet(linkType int, data []byte, pos flow.Pos) {
 	if p.fragment {
 		a.stats.Fragments++
 	}
-	if !a.opts.FlushByCaller {
-		a.sinceFlush++
-		if a.sinceFlush >= flushEvery || pos.Time.Sub(a.lastFlush) > flushInterval {
-			a.FlushBefore(pos)
-		}
+	if !a.opts.FlushByCaller && a.clock.due(pos.Time) {
+		a.FlushBefore(pos)
 	}
 	a.at(EventKey{Ord: pos.Ord, Phase: PhasePacket})
 
@@ -938,7 +934,7 @@ func (a *Assembler) drop(c *conn) {
 // Flush ends connections idle since before now (capture time): live ones
 // after IdleTimeout (EndIdle), settled ones after the close linger.
 func (a *Assembler) Flush(now time.Time) {
-	a.lastFlush, a.sinceFlush = now, 0
+	a.clock.flushed(now)
 	idle := now.Add(-a.opts.IdleTimeout)
 	for {
 		if e := a.oldestEmbryo(); e != nil {

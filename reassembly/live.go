@@ -16,7 +16,7 @@ import (
 // end-of-connection findings come out without waiting for the next packet.
 // A time before the last one seen is ignored: the clock never goes back.
 func (a *Assembler) Advance(now time.Time) {
-	if now.Before(a.lastFlush) {
+	if now.Before(a.clock.last) {
 		return
 	}
 	a.Flush(now)

@@ -1,6 +1,7 @@
 package reassembly
 
 import (
+	"encoding/binary"
 	"math"
 	"time"
 
@@ -26,10 +27,9 @@ import (
 // and when the shards flush. It decodes the packet's headers (not its
 // payload) to find its 4-tuple. Not safe for concurrent use.
 type Router struct {
-	n          int
-	pkt        tcpPacket
-	lastFlush  time.Time
-	sinceFlush int
+	n     int
+	pkt   tcpPacket
+	clock flushClock
 }
 
 // NewRouter returns a Router over n shards (n ≥ 1).
@@ -45,11 +45,7 @@ func (r *Router) Route(linkType int, data []byte, t time.Time) (shard int, flush
 	if decode(linkType, data, p) != decodedTCP {
 		return 0, false
 	}
-	r.sinceFlush++
-	if r.sinceFlush >= flushEvery || t.Sub(r.lastFlush) > flushInterval {
-		r.lastFlush, r.sinceFlush = t, 0
-		flush = true
-	}
+	flush = r.clock.due(t)
 	if r.n == 1 {
 		return 0, flush
 	}
@@ -66,8 +62,8 @@ func (k *connKey) hash() uint64 {
 		h *= 1099511628211
 	}
 	for i := 0; i < 16; i += 8 {
-		mix(leUint64(k.a[i:]))
-		mix(leUint64(k.b[i:]))
+		mix(binary.LittleEndian.Uint64(k.a[i:]))
+		mix(binary.LittleEndian.Uint64(k.b[i:]))
 	}
 	mix(uint64(k.pa)<<32 | uint64(k.pb)<<16 | uint64(k.v4))
 	h ^= h >> 33
@@ -76,11 +72,27 @@ func (k *connKey) hash() uint64 {
 	return h
 }
 
-func leUint64(b []byte) uint64 {
-	_ = b[7]
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+// flushClock says when a Flush is due: every flushEvery TCP packets, or
+// when capture time moved on by more than flushInterval since the last
+// one. The Assembler keeps one for itself, and a Router one for all its
+// shards, so that both flush at the same packets.
+type flushClock struct {
+	last  time.Time
+	since int
 }
+
+// due counts a TCP packet at t and says whether a Flush runs before it.
+func (f *flushClock) due(t time.Time) bool {
+	f.since++
+	if f.since >= flushEvery || t.Sub(f.last) > flushInterval {
+		f.flushed(t)
+		return true
+	}
+	return false
+}
+
+// flushed notes a Flush at t.
+func (f *flushClock) flushed(t time.Time) { f.last, f.since = t, 0 }
 
 // EventKey places a Handler's events in the order one Assembler fed all
 // packets would produce them: events compare by Ord, then Phase, then Sub;

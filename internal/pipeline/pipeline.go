@@ -94,26 +94,13 @@ func Run(src capture.Source, o Options) *render.Result {
 	asm := reassembly.NewAssembler(h, asmOpts)
 	var ord int64
 	var readErr error
-	var first, last time.Time // the summary spans every packet read, tracked or not
+	var sp span
 	// step analyses one item; true ends the run.
 	step := func(p *capture.Packet) bool {
 		if !p.Tick { // a tick is the wall clock, not a packet: no part of the span
-			if first.IsZero() || p.Time.Before(first) {
-				first = p.Time
-			}
-			if p.Time.After(last) {
-				last = p.Time
-			}
+			sp.add(p.Time)
 		}
-		if len(p.Secrets) > 0 {
-			name := "decryption secrets block"
-			if in := src.Inputs(); p.Input < len(in) {
-				name = in[p.Input] + ": " + name
-			}
-			if err := keys.Read(bytes.NewReader(p.Secrets), name); err != nil && o.Warn != nil {
-				o.Warn(err)
-			}
-		}
+		readSecrets(src, keys, p, o.Warn)
 		ord++
 		pos := flow.Pos{Time: p.Time, Input: p.Input, Frame: p.Frame, Ord: ord}
 		if p.Loss != nil && ls.lost != nil {
@@ -163,14 +150,46 @@ func Run(src capture.Source, o Options) *render.Result {
 	}
 	asm.Close()
 	sum := eng.Close()
-	if !first.IsZero() {
-		sum.Start, sum.End = first, last
-	}
+	sp.fill(sum)
 	as := asm.Stats()
 	if o.Observer != nil {
 		o.Observer.Progress(as, asm.Open())
 	}
 	return result(src, sum, as, readErr, ls.withheld)
+}
+
+// span is the capture time every packet read covers, tracked or not.
+type span struct{ first, last time.Time }
+
+func (s *span) add(t time.Time) {
+	if s.first.IsZero() || t.Before(s.first) {
+		s.first = t
+	}
+	if t.After(s.last) {
+		s.last = t
+	}
+}
+
+// fill sets the summary's span, when a packet was read.
+func (s *span) fill(sum *analyze.Summary) {
+	if !s.first.IsZero() {
+		sum.Start, sum.End = s.first, s.last
+	}
+}
+
+// readSecrets adds the keys of a packet's Decryption Secrets Block, if it
+// carries one, to keys; warn (when set) gets the malformed lines.
+func readSecrets(src capture.Source, keys *tls.KeyLog, p *capture.Packet, warn func(error)) {
+	if len(p.Secrets) == 0 {
+		return
+	}
+	name := "decryption secrets block"
+	if in := src.Inputs(); p.Input < len(in) {
+		name = in[p.Input] + ": " + name
+	}
+	if err := keys.Read(bytes.NewReader(p.Secrets), name); err != nil && warn != nil {
+		warn(err)
+	}
 }
 
 // result fills the summary with the capture statistics and makes the

@@ -6,7 +6,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/connlint/connlint/analyze"
 	"github.com/connlint/connlint/analyze/suite"
@@ -111,7 +110,7 @@ func runSharded(src capture.Source, o Options, n int) *render.Result {
 
 	router := reassembly.NewRouter(n)
 	var ord int64
-	var first, last time.Time
+	var sp span
 	stopped := false
 	readErr := readBatches(src, shardBatch, func() *batch {
 		select {
@@ -125,14 +124,7 @@ func runSharded(src capture.Source, o Options, n int) *render.Result {
 			// Keys are read between packets, as one goroutine reads them:
 			// every worker first finishes the packets before them.
 			inflight.Wait()
-			p := &b.pkts[0]
-			name := "decryption secrets block"
-			if in := src.Inputs(); p.Input < len(in) {
-				name = in[p.Input] + ": " + name
-			}
-			if err := keys.Read(bytes.NewReader(p.Secrets), name); err != nil && o.Warn != nil {
-				o.Warn(err)
-			}
+			readSecrets(src, keys, &b.pkts[0], o.Warn)
 		}
 		sb := b.sharded
 		if sb == nil {
@@ -143,12 +135,7 @@ func runSharded(src capture.Source, o Options, n int) *render.Result {
 		sb.shard, sb.flush = sb.shard[:0], sb.flush[:0]
 		for j := range b.pkts {
 			p := &b.pkts[j]
-			if first.IsZero() || p.Time.Before(first) {
-				first = p.Time
-			}
-			if p.Time.After(last) {
-				last = p.Time
-			}
+			sp.add(p.Time)
 			ord++
 			s, fl := router.Route(p.LinkType, p.Data, p.Time)
 			sb.shard, sb.flush = append(sb.shard, uint16(s)), append(sb.flush, fl)
@@ -173,9 +160,7 @@ func runSharded(src capture.Source, o Options, n int) *render.Result {
 	}
 	workers.Wait()
 	sum := eng.Close()
-	if !first.IsZero() {
-		sum.Start, sum.End = first, last
-	}
+	sp.fill(sum)
 	var as reassembly.Stats
 	for _, a := range asms {
 		as.Add(a.Stats())
