@@ -300,7 +300,7 @@ func (h *halfParser) fastMessage(data []byte, pos flow.Pos) int {
 	// Find the empty line that ends the block, judging each line as
 	// feedHeaders does (lineLast is left as it would leave it).
 	last := h.lineLast
-	end := 0
+	end, fields := 0, 0 // fields: lines before the empty one, each at most one field
 	for i := take; end == 0; {
 		j := bytes.IndexByte(data[i:], '\n')
 		if j < 0 || i+j+1 > max {
@@ -311,11 +311,13 @@ func (h *halfParser) fastMessage(data []byte, pos flow.Pos) int {
 		}
 		if j == 0 || j == 1 && data[i] == '\r' {
 			end = i + j + 1
+		} else {
+			fields++
 		}
 		i += j + 1
 	}
 	h.bufPos, h.evalLen = pos, take
-	h.startMessage(sl, data[:take], false)
+	h.startMessage(sl, data[:take], false, fields)
 	h.lineLen, h.lineLast = 0, last
 	h.m.Last = at(pos, end-1)
 	h.headersDone(data[:end])
@@ -332,7 +334,7 @@ func (h *halfParser) evalCandidate(complete bool) {
 			return
 		}
 		if v == isStart {
-			h.startMessage(sl, h.buf, false)
+			h.startMessage(sl, h.buf, false, 0)
 			return
 		}
 		// Rejected.
@@ -545,21 +547,26 @@ func (h *halfParser) nextRequestJunk(m *Message, p flow.Pos) bool {
 // once depends on the packet boundaries, the message must not.
 func (h *halfParser) startJunkRequest(n int, p flow.Pos) {
 	h.releaseHeld()
-	m := &Message{Dir: h.dir, Index: h.nmsg, Start: p, Last: at(p, n-1), ContentLength: -1,
+	m, s := newRequest(0)
+	*m = Message{Dir: h.dir, Index: h.nmsg, Start: p, Last: at(p, n-1), ContentLength: -1,
 		End: EndMalformed, InHeaders: true, HeaderBytes: n}
 	h.nmsg++
 	m.addAnomaly(AnomJunkRequest)
-	h.held, h.heldSlot = m, h.c.registerRequest(m)
+	h.c.registerRequest(s)
+	h.held, h.heldSlot = m, s
 	h.junkReq = true
 }
 
 // startMessage begins a message from the accepted start line in line, at
 // h.bufPos: h.buf, or the caller's data on the fast path (fastMessage).
-// partial: the line is incomplete (the direction ended inside it).
-func (h *halfParser) startMessage(sl startLine, line []byte, partial bool) {
+// partial: the line is incomplete (the direction ended inside it). fields
+// is how many header fields the block may hold when it is known whole
+// (fastMessage), else 0: the message is allocated with room for them.
+func (h *halfParser) startMessage(sl startLine, line []byte, partial bool, fields int) {
 	c := h.c
 	h.releaseHeld()
-	m := &Message{Dir: h.dir, Index: h.nmsg, Start: h.bufPos, ContentLength: -1}
+	m, s := newMessage(h.dir, min(fields, c.opts.MaxHeaders))
+	m.Dir, m.Index, m.Start, m.ContentLength = h.dir, h.nmsg, h.bufPos, -1
 	h.nmsg++
 	c.isHTTP = true
 	m.Last = at(h.bufPos, len(line)-1)
@@ -583,7 +590,8 @@ func (h *halfParser) startMessage(sl startLine, line []byte, partial bool) {
 	}
 	h.m, h.sl = m, sl.spans()
 	if h.dir == flow.ClientToServer {
-		h.mSlot = c.registerRequest(m)
+		c.registerRequest(s)
+		h.mSlot = s
 	}
 	if partial {
 		return
@@ -1046,7 +1054,7 @@ func (h *halfParser) endCandidate(e End) {
 	v, sl := scanStart(h.dir, h.buf)
 	if v == needMore && h.dir == flow.ClientToServer && sl.methodComplete &&
 		(sl.versionComplete || knownMethod(h.buf[:sl.methodEnd]) != "") {
-		h.startMessage(sl, h.buf, true)
+		h.startMessage(sl, h.buf, true, 0)
 		h.endInHeaders(e)
 		h.finishBroken()
 		return

@@ -6,8 +6,12 @@ import "github.com/connlint/connlint/reassembly/flow"
 // parseHeaderBlock fills m from block, the start line and header lines as
 // received. Only complete lines are used, so a block cut by FIN or a gap
 // yields the fields that did arrive. Every string in m is a substring of one
-// copy of the block: one allocation for the lot (plus obs-fold joins).
+// copy of the block: one allocation for the lot (plus obs-fold joins). The
+// fields go in the room m.Headers was made with (newMessage) if it is
+// enough, else in a slice of their own.
 func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl lineSpans) {
+	room := m.Headers
+	m.Headers = nil
 	s := string(block)
 	if m.Dir == flow.ClientToServer {
 		if m.Method == "" {
@@ -30,7 +34,11 @@ func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl lineSpans) 
 		if endsInEmptyLine(rest) {
 			n--
 		}
-		m.Headers = make([]Header, 0, min(n, c.opts.MaxHeaders))
+		if n = min(n, c.opts.MaxHeaders); room != nil && n <= cap(room) {
+			m.Headers = room[:0:n]
+		} else {
+			m.Headers = make([]Header, 0, n)
+		}
 	}
 	kept := -1 // index of the last kept header, the target of obs-fold
 	for len(rest) > 0 {

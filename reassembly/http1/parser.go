@@ -215,13 +215,13 @@ func (c *Conversation) setNotHTTP() {
 
 // registerRequest queues a request as soon as its start line is accepted, so
 // a response that arrives while the request is still being sent (an early
-// error) can be paired with it.
-func (c *Conversation) registerRequest(m *Message) *txSlot {
-	s := &txSlot{tx: Transaction{Request: m}}
+// error) can be paired with it. s is the request's slot, made with it
+// (newRequest).
+func (c *Conversation) registerRequest(s *txSlot) {
 	c.slots = append(c.slots, s)
 	if c.serverEnded {
 		c.settle(s) // no response can come any more
-		return s
+		return
 	}
 	if len(c.pending) >= c.opts.MaxPending {
 		old := c.pending[0]
@@ -229,7 +229,6 @@ func (c *Conversation) registerRequest(m *Message) *txSlot {
 		c.settle(old)
 	}
 	c.pending = append(c.pending, s)
-	return s
 }
 
 // pairResponse pairs a response whose start line (and header block, unless it
