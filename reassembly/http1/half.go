@@ -43,8 +43,10 @@ const httpPrefix = "HTTP/1."
 // halfParser is the state machine of one direction. The Conversation owns
 // two of them and does the pairing.
 //
-// It is kept small (two fit the 512-byte size class): the state of the
-// rarer paths lives in halfRare, made on first use (issue 15).
+// It is kept small (two and the first arrays of the Conversation's slot
+// queues fit the 480-byte size class, see halves): the state of the rarer
+// paths lives in halfRare, made on first use, the one-byte fields share a
+// word and the start line's spans are int32 (issue 15).
 type halfParser struct {
 	c        *Conversation
 	dir      flow.Dir
@@ -59,11 +61,12 @@ type halfParser struct {
 	// junkReq: held is a malformed request opened for junk bytes
 	// (startJunkRequest); further junk is part of it.
 	junkReq bool
-	gapped  bool // a gap happened in this direction
+	gapped  bool  // a gap happened in this direction
+	hmatch  uint8 // server resync: bytes of httpPrefix matched so far (not yet counted as junk)
 
 	buf     []byte    // candidate start line, then the header block; only while incomplete
 	bufPos  flow.Pos  // position of buf[0]
-	evalLen int       // len(buf) at the last start-line evaluation (doubling keeps it linear)
+	evalLen int32     // len(buf) at the last start-line evaluation (doubling keeps it linear)
 	sl      lineSpans // the accepted start line (spans into buf)
 	lineLen int       // header/trailer scanning: bytes of the current line so far, LF excluded
 
@@ -74,8 +77,6 @@ type halfParser struct {
 
 	remaining int64 // Content-Length body or current chunk: bytes left
 	chunkSize int64 // the chunk size parsed so far
-
-	hmatch int // server resync: bytes of httpPrefix matched so far (not yet counted as junk)
 
 	nmsg int   // messages started in this direction
 	junk int64 // bytes skipped before any message (mid-stream or after a gap)
@@ -119,20 +120,22 @@ func (h *halfParser) hstart() flow.Pos {
 	return h.rare.hstart
 }
 
-// lineSpans is what parseHeaderBlock needs of an accepted start line.
+// lineSpans is what parseHeaderBlock needs of an accepted start line. The
+// line is at most MaxHeaderBytes long, which NewConversation bounds to
+// maxHeaderBytesCap: int32 spans hold it.
 type lineSpans struct {
-	methodEnd   int // request: method is b[:methodEnd]
-	targetStart int
-	targetEnd   int
-	reasonStart int // response: reason is b[reasonStart:reasonEnd]
-	reasonEnd   int
-	lineLen     int // bytes including the LF
+	methodEnd   int32 // request: method is b[:methodEnd]
+	targetStart int32
+	targetEnd   int32
+	reasonStart int32 // response: reason is b[reasonStart:reasonEnd]
+	reasonEnd   int32
+	lineLen     int32 // bytes including the LF
 	http09      bool
 }
 
 func (sl *startLine) spans() lineSpans {
-	return lineSpans{methodEnd: sl.methodEnd, targetStart: sl.targetStart, targetEnd: sl.targetEnd,
-		reasonStart: sl.reasonStart, reasonEnd: sl.reasonEnd, lineLen: sl.lineLen, http09: sl.http09}
+	return lineSpans{methodEnd: int32(sl.methodEnd), targetStart: int32(sl.targetStart), targetEnd: int32(sl.targetEnd),
+		reasonStart: int32(sl.reasonStart), reasonEnd: int32(sl.reasonEnd), lineLen: int32(sl.lineLen), http09: sl.http09}
 }
 
 type waitEvent struct {
@@ -267,7 +270,7 @@ func (h *halfParser) feedLine(data []byte, pos flow.Pos) int {
 		}
 	}
 	if !complete && (len(h.buf) == 1 && h.buf[0] == '\r' ||
-		len(h.buf) > 128 && len(h.buf) < 2*h.evalLen) {
+		len(h.buf) > 128 && len(h.buf) < 2*int(h.evalLen)) {
 		// A lone CR may be the start of an empty line; a long line is
 		// judged again only when it has doubled (linear in its length).
 		return take
@@ -316,7 +319,7 @@ func (h *halfParser) fastMessage(data []byte, pos flow.Pos) int {
 		}
 		i += j + 1
 	}
-	h.bufPos, h.evalLen = pos, take
+	h.bufPos, h.evalLen = pos, int32(take)
 	h.startMessage(sl, data[:take], false, fields)
 	h.lineLen, h.lineLast = 0, last
 	h.m.Last = at(pos, end-1)
@@ -328,7 +331,7 @@ func (h *halfParser) fastMessage(data []byte, pos flow.Pos) int {
 // LF). On rejection a server looks for httpPrefix inside the rejected bytes.
 func (h *halfParser) evalCandidate(complete bool) {
 	for {
-		h.evalLen = len(h.buf)
+		h.evalLen = int32(len(h.buf))
 		v, sl := scanStart(h.dir, h.buf)
 		if v == needMore && !complete {
 			return
@@ -357,7 +360,7 @@ func (h *halfParser) evalCandidate(complete bool) {
 				// Keep a trailing partial match for the next feed.
 				k := partialSuffix(h.buf[1:])
 				h.junkBytes(len(h.buf)-k, h.bufPos)
-				h.hmatch = k
+				h.hmatch = uint8(k)
 				if k > 0 {
 					// (hstart is read only while a match is partial)
 					h.more().hstart = at(h.bufPos, len(h.buf)-k)
@@ -428,7 +431,7 @@ func (h *halfParser) feedSkip(data []byte, pos flow.Pos) int {
 				counted = i
 			}
 			h.hmatch++
-			if h.hmatch == len(httpPrefix) {
+			if int(h.hmatch) == len(httpPrefix) {
 				// Found: the candidate is httpPrefix; bytes of earlier feeds
 				// that matched were never counted.
 				h.hmatch = 0
@@ -446,7 +449,7 @@ func (h *halfParser) feedSkip(data []byte, pos flow.Pos) int {
 		if h.hmatch > 0 {
 			// The partial match failed: its bytes (some maybe from earlier
 			// feeds) are junk too.
-			h.junkBytes(h.hmatch-(i-counted), h.rare.hstart)
+			h.junkBytes(int(h.hmatch)-(i-counted), h.rare.hstart)
 			h.hmatch = 0
 			if b == httpPrefix[0] {
 				i--
@@ -462,7 +465,7 @@ func (h *halfParser) feedSkip(data []byte, pos flow.Pos) int {
 		}
 	}
 	// Bytes in a pending partial match stay uncounted.
-	h.junkBytes(len(data)-counted-min(h.hmatch, len(data)-counted), at(pos, counted))
+	h.junkBytes(len(data)-counted-min(int(h.hmatch), len(data)-counted), at(pos, counted))
 	return len(data)
 }
 
@@ -1077,7 +1080,7 @@ func (h *halfParser) end(how flow.CloseKind, pos flow.Pos) {
 	case stLine:
 		h.endCandidate(e)
 	case stSkip:
-		h.junkBytes(h.hmatch, h.hstart())
+		h.junkBytes(int(h.hmatch), h.hstart())
 		h.hmatch = 0
 	case stHeaders:
 		h.endInHeaders(e)

@@ -21,7 +21,7 @@ func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl lineSpans) 
 	} else {
 		m.Reason = s[sl.reasonStart:sl.reasonEnd]
 	}
-	if sl.lineLen == 0 || sl.lineLen > len(s) || sl.http09 {
+	if sl.lineLen == 0 || int(sl.lineLen) > len(s) || sl.http09 {
 		return
 	}
 	rest := s[sl.lineLen:]

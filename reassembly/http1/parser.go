@@ -59,9 +59,15 @@ const (
 	DefaultMaxHeaderBytes = 64 << 10
 	DefaultMaxHeaders     = 200
 	DefaultMaxPending     = 1024
+	// maxHeaderBytesCap bounds MaxHeaderBytes, so that offsets inside a
+	// start line fit the int32 of lineSpans; no header block comes near.
+	maxHeaderBytesCap = 1 << 30
 	// maxInterim bounds the 1xx responses kept for one transaction (each is
 	// still delivered as a Message); a server sending more is broken anyway.
 	maxInterim = 16
+	// slotsInline is the capacity of the first arrays of c.slots and
+	// c.pending (see halves).
+	slotsInline = 4
 )
 
 // NewConversation returns a parser for one connection. midStream says the
@@ -72,6 +78,7 @@ func NewConversation(h Handler, opts Options, midStream bool) *Conversation {
 	if opts.MaxHeaderBytes <= 0 {
 		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	opts.MaxHeaderBytes = min(opts.MaxHeaderBytes, maxHeaderBytesCap)
 	if opts.MaxHeaders <= 0 {
 		opts.MaxHeaders = DefaultMaxHeaders
 	}
@@ -83,9 +90,23 @@ func NewConversation(h Handler, opts Options, midStream bool) *Conversation {
 
 // halves returns the two direction parsers, made on first use. A direction
 // that has already ended starts dead, as its parser would be after end.
+//
+// The first arrays of c.slots and c.pending are made with them: most
+// connections never have more than slotsInline transactions outstanding,
+// and the two parsers and the arrays fill the 480-byte size class, one
+// allocation where there were three (issue 15). A queue that outgrows its
+// array moves to one of its own (append).
 func (c *Conversation) halves() *[2]halfParser {
 	if c.half == nil {
-		c.half = &[2]halfParser{{c: c, dir: flow.ClientToServer}, {c: c, dir: flow.ServerToClient}}
+		b := &struct {
+			h   [2]halfParser
+			txs [2 * slotsInline]*txSlot
+		}{h: [2]halfParser{{c: c, dir: flow.ClientToServer}, {c: c, dir: flow.ServerToClient}}}
+		c.half = &b.h
+		if c.slots == nil && c.pending == nil {
+			c.slots = b.txs[:0:slotsInline]
+			c.pending = b.txs[slotsInline:slotsInline:len(b.txs)]
+		}
 		for d := range c.half {
 			if c.ended[d] {
 				c.half[d].st = stDead
