@@ -29,10 +29,14 @@
 // and are not retained after Feed returns: what the parser keeps (an
 // unfinished header block) is copied.
 //
-// Cost. Because the handler may keep what it is given, each message is
-// three allocations of its own: the Message, one string holding its start
-// line and header block (every string field is a substring of it) and its
-// []Header; a request adds its transaction. The parser's state is reused
+// Cost. Because the handler may keep what it is given, nothing is
+// recycled; each message is two allocations of its own: the Message, made
+// together with what it always needs (a request's transaction, and the room
+// for its header fields when its head arrives whole in one Feed, the common
+// case), and one string holding its start line and header block (every
+// string field is a substring of it). A head cut across Feeds gets its
+// []Header apart. The two directions' parsers are one allocation, made with
+// the first transaction queues. The parser's state is reused
 // between messages: a message head that arrives whole in one Feed is
 // parsed from the caller's bytes, one that is cut is gathered in a buffer
 // the direction keeps, and a connection that never carries data costs the

@@ -323,7 +323,7 @@ func (h *halfParser) fastMessage(data []byte, pos flow.Pos) int {
 	h.startMessage(sl, data[:take], false, fields)
 	h.lineLen, h.lineLast = 0, last
 	h.m.Last = at(pos, end-1)
-	h.headersDone(data[:end])
+	h.headersDone(data[:end], fields)
 	return end
 }
 
@@ -337,7 +337,7 @@ func (h *halfParser) evalCandidate(complete bool) {
 			return
 		}
 		if v == isStart {
-			h.startMessage(sl, h.buf, false, 0)
+			h.startMessage(sl, h.buf, false, -1)
 			return
 		}
 		// Rejected.
@@ -564,10 +564,16 @@ func (h *halfParser) startJunkRequest(n int, p flow.Pos) {
 // h.bufPos: h.buf, or the caller's data on the fast path (fastMessage).
 // partial: the line is incomplete (the direction ended inside it). fields
 // is how many header fields the block may hold when it is known whole
-// (fastMessage), else 0: the message is allocated with room for them.
+// (fastMessage), -1 when the block is still to come, 0 when none will: the
+// message is allocated with room for them.
 func (h *halfParser) startMessage(sl startLine, line []byte, partial bool, fields int) {
 	c := h.c
 	h.releaseHeld()
+	if fields < 0 {
+		// The block is still to come: guess it holds as many fields as
+		// the direction's last one (keep-alive messages look alike).
+		fields = int(c.lastFields[h.dir])
+	}
 	m, s := newMessage(h.dir, min(fields, c.opts.MaxHeaders))
 	m.Dir, m.Index, m.Start, m.ContentLength = h.dir, h.nmsg, h.bufPos, -1
 	h.nmsg++
@@ -603,7 +609,7 @@ func (h *halfParser) startMessage(sl startLine, line []byte, partial bool, field
 		// No header block, no body.
 		m.HeaderBytes = len(line)
 		m.HeaderEnd = m.Last
-		c.parseHeaderBlock(m, line, sl.spans())
+		c.parseHeaderBlock(m, line, sl.spans(), -1)
 		h.resetBuf()
 		h.complete()
 		return
@@ -667,7 +673,7 @@ func (h *halfParser) feedHeaders(data []byte, pos flow.Pos) int {
 		if empty && len(h.buf)+i <= max {
 			h.buf = append(h.buf, data[:i]...)
 			h.m.Last = at(pos, j)
-			h.headersDone(h.buf)
+			h.headersDone(h.buf, -1)
 			return i
 		}
 	}
@@ -691,12 +697,15 @@ func (h *halfParser) feedHeaders(data []byte, pos flow.Pos) int {
 }
 
 // headersDone parses the complete header block (h.buf, or the caller's data
-// on the fast path) and decides the framing.
-func (h *halfParser) headersDone(block []byte) {
+// on the fast path) and decides the framing. fields is the count of lines
+// between the start line and the empty one when the fast path knows it,
+// else -1.
+func (h *halfParser) headersDone(block []byte, fields int) {
 	c, m := h.c, h.m
 	m.HeaderBytes = len(block)
 	m.HeaderEnd = m.Last
-	c.parseHeaderBlock(m, block, h.sl)
+	c.parseHeaderBlock(m, block, h.sl, fields)
+	c.lastFields[h.dir] = uint8(min(len(m.Headers), 255))
 	h.resetBuf()
 	var req *Message
 	if h.dir == flow.ServerToClient {
@@ -778,7 +787,7 @@ func (h *halfParser) endInHeaders(e End) {
 	m.End = e
 	m.InHeaders = true
 	m.HeaderBytes = len(h.buf)
-	h.c.parseHeaderBlock(m, h.buf, h.sl)
+	h.c.parseHeaderBlock(m, h.buf, h.sl, -1)
 	h.resetBuf()
 	if h.dir == flow.ServerToClient {
 		h.mSlot = h.c.pairResponse(m)

@@ -8,8 +8,10 @@ import "github.com/connlint/connlint/reassembly/flow"
 // yields the fields that did arrive. Every string in m is a substring of one
 // copy of the block: one allocation for the lot (plus obs-fold joins). The
 // fields go in the room m.Headers was made with (newMessage) if it is
-// enough, else in a slice of their own.
-func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl lineSpans) {
+// enough, else in a slice of their own. fields is the number of lines
+// between the start line and the empty line that ends the block when the
+// caller counted them (fastMessage), else -1.
+func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl lineSpans, fields int) {
 	room := m.Headers
 	m.Headers = nil
 	s := string(block)
@@ -25,15 +27,20 @@ func (c *Conversation) parseHeaderBlock(m *Message, block []byte, sl lineSpans) 
 		return
 	}
 	rest := s[sl.lineLen:]
-	if lines := strings.Count(rest, "\n"); lines > 0 {
-		// At most one field per line, not counting the empty line that ends
-		// a complete block: a capacity one larger would often put the slice
-		// in the next size class (issue 15). A block of no fields still gets
-		// a non-nil empty slice, as it always has.
-		n := lines
+	// At most one field per line, not counting the empty line that ends a
+	// complete block: a capacity one larger would often put the slice in
+	// the next size class (issue 15). A block of no fields still gets a
+	// non-nil empty slice, as it always has. The fast path counted the
+	// lines already (the empty line is one more).
+	n, lines := fields, fields+1
+	if fields < 0 {
+		lines = strings.Count(rest, "\n")
+		n = lines
 		if endsInEmptyLine(rest) {
 			n--
 		}
+	}
+	if lines > 0 {
 		if n = min(n, c.opts.MaxHeaders); room != nil && n <= cap(room) {
 			m.Headers = room[:0:n]
 		} else {

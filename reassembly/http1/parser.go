@@ -41,6 +41,10 @@ type Conversation struct {
 	serverGapOrd int64 // Ord of the server packet after the latest gap
 	serverEnded  bool
 	replay       bool // the client half must replay what it logged while waiting
+	// lastFields is, per direction, the number of header fields of the last
+	// complete header block: the room a message whose block is cut across
+	// Feeds is made with (startMessage).
+	lastFields [2]uint8
 }
 
 type txSlot struct {
@@ -414,6 +418,7 @@ func (c *Conversation) startTunnel(h *halfParser) {
 		cm.End = EndMalformed
 		if cl.st == stHeaders {
 			cm.InHeaders = true
+			cm.Headers = nil // (its block was not parsed: no room taken)
 		}
 		cl.m = nil
 		c.deliver(cm, cl.mSlot)
