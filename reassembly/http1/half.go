@@ -569,7 +569,7 @@ func (h *halfParser) startJunkRequest(n int, p flow.Pos) {
 func (h *halfParser) startMessage(sl startLine, line []byte, partial bool, fields int) {
 	c := h.c
 	h.releaseHeld()
-	if fields < 0 {
+	if fields < 0 && !sl.http09 {
 		// The block is still to come: guess it holds as many fields as
 		// the direction's last one (keep-alive messages look alike).
 		fields = int(c.lastFields[h.dir])
