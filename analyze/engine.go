@@ -22,6 +22,11 @@ type Sink interface {
 // the rest are counted in Summary.Suppressed.
 const maxFindingsPerRuleConn = 50
 
+// maxFree bounds each of the engine's free lists (Engine.freeCheckers,
+// freeAcks): enough for the connections that end between two starts on a
+// busy link, small beside the connections open at once.
+const maxFree = 1024
+
 // maxPairs bounds the client→server pair table of the summary.
 const maxPairs = 10000
 
@@ -53,6 +58,14 @@ type Engine struct {
 	evicted map[tupleKey]pieceCount
 	// ticked is the latest time given to Advance (the clock never goes back).
 	ticked time.Time
+	// freeCheckers and freeAcks are the checker tables and ACK index rings
+	// of ended connections, for the next ones to start with (bounded by
+	// maxFree). Both serve only the per-connection side and are dropped
+	// from the connection's state at its end, so nothing else holds them:
+	// every connection needs one table, and a connection with client data
+	// a ring (issue 15).
+	freeCheckers [][]Checker
+	freeAcks     [][]ackEntry
 
 	// A shard (shard.go) runs the per-connection side for one Assembler
 	// of several; its events are stamped with key and merged by the
@@ -533,7 +546,18 @@ func (e *Engine) ConnStart(c *reassembly.Conn) {
 	// never carry a message or a finding
 	st := &connState{}
 	st.ctx = Ctx{Conn: c, Config: e.cfg, e: e, st: st}
-	st.checkers = make([]Checker, len(e.slots))
+	if n := len(e.freeCheckers); n > 0 {
+		st.checkers = e.freeCheckers[n-1]
+		e.freeCheckers[n-1] = nil
+		e.freeCheckers = e.freeCheckers[:n-1]
+	} else {
+		st.checkers = make([]Checker, len(e.slots))
+	}
+	if n := len(e.freeAcks); n > 0 {
+		st.acks.ring = e.freeAcks[n-1]
+		e.freeAcks[n-1] = nil
+		e.freeAcks = e.freeAcks[:n-1]
+	}
 	e.conns[c.ID] = st
 	if e.sum.Start.IsZero() || c.First.Time.Before(e.sum.Start) {
 		e.sum.Start = c.First.Time
@@ -602,16 +626,22 @@ func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
 	}
 	e.sum.Transactions++
 	st.txCount++
-	tr := NewTxReport(t)
-	if tr.Index == 1 && c.HandshakeACK.Frame != 0 && c.SYN.Frame != 0 {
-		// the first transaction paid for the handshake
-		tr.Timing.Connect = c.HandshakeACK.Time.Sub(c.SYN.Time)
-	}
+	// A report beyond the per-connection bound is not kept, and nothing
+	// else reads it: it is not built (issue 15).
 	if len(st.txs) < e.cfg.MaxTransactionsPerConn {
+		tr := NewTxReport(t)
+		if tr.Index == 1 && c.HandshakeACK.Frame != 0 && c.SYN.Frame != 0 {
+			// the first transaction paid for the handshake
+			tr.Timing.Connect = c.HandshakeACK.Time.Sub(c.SYN.Time)
+		}
 		// the report lives until the connection ends (a keep-alive
 		// connection keeps thousands): its strings must not pin the
 		// message's whole header block (issue 15)
-		tr.detach()
+		var prev *TxReport
+		if n := len(st.txs); n > 0 {
+			prev = st.txs[n-1]
+		}
+		tr.detachSharing(prev)
 		st.txs = append(st.txs, tr)
 	} else {
 		st.txDropped++
@@ -669,6 +699,13 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 	// have all come: the aggregator reads only the report and the summary.
 	// Dropping them here frees them while the connection waits in the
 	// aggregator's queue (up to aggQueueDepth×aggBatch of them, issue 15).
+	if len(e.freeCheckers) < maxFree {
+		clear(st.checkers) // the checkers themselves go
+		e.freeCheckers = append(e.freeCheckers, st.checkers)
+	}
+	if cap(st.acks.ring) > 0 && len(e.freeAcks) < maxFree {
+		e.freeAcks = append(e.freeAcks, st.acks.ring[:0])
+	}
 	st.checkers, st.acks = nil, ackIndex{}
 	e.post(aggEvent{st: st, evicted: evicted})
 }
@@ -780,9 +817,18 @@ func (e *Engine) Close() *Summary {
 // Summary gives access to the running tally (e.g. to add capture statistics).
 func (e *Engine) Summary() *Summary { return &e.sum }
 
+// txBox is a transaction's report and its breakdown in one allocation:
+// they live and die together, and every transaction makes one (issue 15).
+type txBox struct {
+	tr TxReport
+	b  Breakdown
+}
+
 // NewTxReport builds the report row of a transaction.
 func NewTxReport(t *http1.Transaction) *TxReport {
-	tr := &TxReport{Index: t.Index + 1, Unsolicited: t.Unsolicited, Gap: t.Gap, Timing: &Breakdown{}}
+	box := &txBox{}
+	tr := &box.tr
+	*tr = TxReport{Index: t.Index + 1, Unsolicited: t.Unsolicited, Gap: t.Gap, Timing: &box.b}
 	if q := t.Request; q != nil {
 		tr.HasRequest = true
 		tr.Method, tr.Target, tr.Proto = q.Method, q.Target, q.Proto
@@ -822,25 +868,70 @@ func NewTxReport(t *http1.Transaction) *TxReport {
 // kept report costs its own bytes, not the block's. Registered methods
 // (http1.KnownMethod), the usual versions and "OK" become shared constants;
 // the rest is copied.
-func (tr *TxReport) detach() {
+func (tr *TxReport) detach() { tr.detachSharing(nil) }
+
+// detachSharing is detach, taking a target or host equal to prev's (the
+// connection's previous kept report, nil if none) from prev instead of
+// copying it again: a keep-alive connection names one host, often one
+// target, many times. What is left to copy goes into one string, sliced:
+// one allocation per report instead of one per field (issue 15); the
+// pieces live as long as the report does either way.
+func (tr *TxReport) detachSharing(prev *TxReport) {
+	method, proto, target, host, reason := &tr.Method, &tr.Proto, &tr.Target, &tr.Host, &tr.Reason
 	if m := http1.KnownMethod(tr.Method); m != "" {
-		tr.Method = m
-	} else {
-		tr.Method = strings.Clone(tr.Method)
+		tr.Method, method = m, nil
 	}
 	switch tr.Proto {
 	case "HTTP/1.1":
-		tr.Proto = "HTTP/1.1"
+		tr.Proto, proto = "HTTP/1.1", nil
 	case "HTTP/1.0":
-		tr.Proto = "HTTP/1.0"
-	default:
-		tr.Proto = strings.Clone(tr.Proto)
+		tr.Proto, proto = "HTTP/1.0", nil
 	}
-	tr.Target, tr.Host = strings.Clone(tr.Target), strings.Clone(tr.Host)
 	if tr.Reason == "OK" {
-		tr.Reason = "OK" // the constant, not the block's bytes
-	} else {
-		tr.Reason = strings.Clone(tr.Reason)
+		tr.Reason, reason = "OK", nil // the constant, not the block's bytes
+	}
+	if prev != nil {
+		if tr.Target == prev.Target {
+			tr.Target, target = prev.Target, nil
+		}
+		if tr.Host == prev.Host {
+			tr.Host, host = prev.Host, nil
+		}
+	}
+	fields := [...]*string{method, proto, target, host, reason}
+	n := 0
+	for _, f := range fields {
+		if f != nil {
+			n += len(*f)
+		}
+	}
+	if n == 0 {
+		for _, f := range fields {
+			if f != nil {
+				*f = "" // empty: nothing to pin
+			}
+		}
+		return
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, f := range fields {
+		if f != nil {
+			b.WriteString(*f)
+		}
+	}
+	all := b.String()
+	at := 0
+	for _, f := range fields {
+		if f == nil {
+			continue
+		}
+		if l := len(*f); l > 0 {
+			*f = all[at : at+l]
+			at += l
+		} else {
+			*f = ""
+		}
 	}
 }
 

@@ -123,6 +123,26 @@ func (ch *chooser) Feed(d flow.Dir, data []byte, pos flow.Pos) {
 		ch.next.Feed(d, data, pos)
 		return
 	}
+	if ch.held == nil {
+		// Nothing held yet and these bytes decide (the server spoke first,
+		// or Sniff answers from them alone, the usual first segment): the
+		// choice and the consumer's events are those of holding and
+		// replaying them, without the copies (issue 15).
+		isTLS, decided := false, d != flow.ClientToServer
+		if !decided {
+			switch tls.Sniff(data[:min(len(data), sniffLen)]) {
+			case tls.IsTLS:
+				isTLS, decided = true, true
+			case tls.NotTLS:
+				decided = true
+			}
+		}
+		if decided {
+			ch.choose(isTLS)
+			ch.next.Feed(d, data, pos)
+			return
+		}
+	}
 	ch.held = append(ch.held, heldEvent{kind: 0, d: d, data: append([]byte(nil), data...), pos: pos})
 	if d != flow.ClientToServer {
 		// The server spoke first: no TLS client waits for that.

@@ -279,7 +279,11 @@ func (f *flightCounter) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if fr.Flights >= 2 {
 		fr.Request = analyze.Describe(t.Request)
 		fr.Segments = append([]int(nil), segs[:nsegs]...)
-		f.fresh = &fr
+		// a copy, so that fr itself stays on the stack: taking its address
+		// would put every first response's on the heap (issue 15)
+		kept := new(FreshResponse)
+		*kept = fr
+		f.fresh = kept
 	}
 }
 
