@@ -119,6 +119,7 @@ type slot struct {
 // read once from a prototype when the engine is made.
 type dispatch struct {
 	segs, gaps, incs, msgs, txs, recs, ends []int
+	recycle                                 []int // Recycler
 }
 
 // connState is what the engine keeps per live connection. Checkers are made
@@ -229,6 +230,10 @@ func NewEngine(cfg *Config, rules []*Rule, sink Sink) *Engine {
 		}
 		if _, ok := proto.(EndChecker); ok {
 			e.disp.ends = append(e.disp.ends, i)
+		}
+		if r, ok := proto.(Recycler); ok {
+			e.disp.recycle = append(e.disp.recycle, i)
+			r.Recycle() // the prototype served its purpose
 		}
 	}
 	return e
@@ -676,6 +681,11 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 	for _, i := range e.disp.ends {
 		st.at(&e.slots[i])
 		e.checker(st, i).(EndChecker).End(&st.ctx)
+	}
+	for _, i := range e.disp.recycle {
+		if c := st.checkers[i]; c != nil {
+			c.(Recycler).Recycle()
+		}
 	}
 	st.report = &ConnReport{Transactions: st.txs, TransactionsDropped: st.txDropped, TransactionCount: st.txCount, Findings: st.findings, TLS: st.tlsReport}
 	st.txs, st.findings, st.tlsReport = nil, nil, nil

@@ -1,6 +1,7 @@
 package timing
 
 import (
+	"sync"
 	"time"
 
 	"github.com/connlint/connlint/analyze"
@@ -200,14 +201,28 @@ var (
 	_ analyze.TransactionChecker = (*stallDetector)(nil)
 	_ analyze.RecordChecker      = (*stallDetector)(nil)
 	_ analyze.EndChecker         = (*stallDetector)(nil)
+	_ analyze.Recycler           = (*stallDetector)(nil)
 )
 
+// stallPool holds the detectors of ended connections: every connection
+// that carries a segment makes one (~750 bytes; a SYN flood one per SYN),
+// and none outlives its connection (issue 15).
+var stallPool = sync.Pool{New: func() any { return new(stallDetector) }}
+
 func newStallDetector() *stallDetector {
-	s := &stallDetector{}
+	s := stallPool.Get().(*stallDetector)
 	for i := range s.half {
 		s.half[i].flight = s.half[i].buf[:0]
 	}
 	return s
+}
+
+// Recycle implements analyze.Recycler: the rules read the detector (its
+// stalls) only during their own calls for the same event, so nothing holds
+// it once the connection has ended.
+func (s *stallDetector) Recycle() {
+	*s = stallDetector{}
+	stallPool.Put(s)
 }
 
 // Segment implements SegmentChecker.
