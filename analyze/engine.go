@@ -140,8 +140,12 @@ type connState struct {
 	counts    map[string]int
 
 	checkers []Checker // by slot; nil until first use
-	sum      ConnSummary
-	tls      *TLSFlow // nil unless the connection is TLS (tls_records.go)
+	// sum.TLS is the connection's TLS flow from its first record on, nil
+	// unless the connection is TLS (tls_records.go): the summary's field
+	// is the only copy, so that connState fits a smaller size class (a SYN
+	// flood makes one per SYN, issue 15); only the aggregates read the
+	// summary, and only of a connection that was not evicted.
+	sum ConnSummary
 
 	close CloseFacts
 	acks  ackIndex
@@ -149,11 +153,18 @@ type connState struct {
 
 // checker returns slot i's checker on st, making it on first use.
 func (e *Engine) checker(st *connState, i int) Checker {
-	c := st.checkers[i]
-	if c == nil {
-		c = e.slots[i].newConn(e.cfg)
-		st.checkers[i] = c
+	if c := st.checkers[i]; c != nil {
+		return c
 	}
+	return e.newChecker(st, i)
+}
+
+// newChecker makes slot i's checker on st (Segment's loop calls it
+// directly: checker is not inlined there, and the loop runs for every
+// segment).
+func (e *Engine) newChecker(st *connState, i int) Checker {
+	c := e.slots[i].newConn(e.cfg)
+	st.checkers[i] = c
 	return c
 }
 
@@ -578,7 +589,11 @@ func (e *Engine) Segment(c *reassembly.Conn, s *reassembly.Segment) {
 	st.acks.add(s)
 	for _, i := range e.disp.segs {
 		st.at(&e.slots[i])
-		e.checker(st, i).(SegmentChecker).Segment(&st.ctx, s)
+		c := st.checkers[i]
+		if c == nil {
+			c = e.newChecker(st, i)
+		}
+		c.(SegmentChecker).Segment(&st.ctx, s)
 	}
 }
 
@@ -702,7 +717,6 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		st.sum.FirstCloser = st.close.First
 		st.sum.Close = st.close
 		st.sum.TransactionCount = st.report.TransactionCount
-		st.sum.TLS = st.tls
 	}
 	st.ctx.Conn = nil // the Assembler's connection: not ours past its end
 	// The checkers and the ACK index served the connection's events, which

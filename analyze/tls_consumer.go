@@ -169,6 +169,11 @@ func (ch *chooser) Gap(d flow.Dir, n uint64, pos flow.Pos) {
 
 func (ch *chooser) End(d flow.Dir, how flow.CloseKind, pos flow.Pos) {
 	if ch.next == nil {
+		if ch.held == nil {
+			// room for both directions' ends at once: a connection that
+			// never carried data (a SYN flood) ends with two (issue 15)
+			ch.held = make([]heldEvent, 0, 2)
+		}
 		ch.held = append(ch.held, heldEvent{kind: 2, d: d, how: how, pos: pos})
 		return
 	}
