@@ -51,7 +51,9 @@ import (
 // no HTTP finding rests on bytes that did not authenticate. ALPN "h2"
 // connections are marked HTTP/2 and not given to the HTTP/1 parser.
 func (e *Engine) Consumers(opts http1.Options, keys tls.KeySource) reassembly.ConsumerFactory {
-	return consumers{e: e, opts: opts, keys: keys}
+	// a pointer: every connection's chooser refers to it (8 bytes, not a
+	// copy of the 48-byte factory, issue 15)
+	return &consumers{e: e, opts: opts, keys: keys}
 }
 
 type consumers struct {
@@ -60,7 +62,7 @@ type consumers struct {
 	keys tls.KeySource
 }
 
-func (f consumers) NewConsumer(c *reassembly.Conn) reassembly.Consumer {
+func (f *consumers) NewConsumer(c *reassembly.Conn) reassembly.Consumer {
 	return &chooser{f: f, c: c}
 }
 
@@ -77,7 +79,7 @@ func (consumers) SenderDir(b []byte) (flow.Dir, bool) {
 // replaying what it held (at most the few client bytes Sniff needed, and
 // the events that came with them).
 type chooser struct {
-	f     consumers
+	f     *consumers
 	c     *reassembly.Conn
 	next  reassembly.Consumer
 	recog reassembly.Recognizer
@@ -218,7 +220,7 @@ type tlsConsumer struct {
 	fed     bool // some plaintext went to the HTTP parser
 }
 
-func newTLSConsumer(f consumers, c *reassembly.Conn) *tlsConsumer {
+func newTLSConsumer(f *consumers, c *reassembly.Conn) *tlsConsumer {
 	t := &tlsConsumer{e: f.e, c: c}
 	t.http = http1.NewConversation(http1Events{f.e, c}, f.opts, c.MidStream)
 	t.conn = tls.NewConn(tls.Config{
