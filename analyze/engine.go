@@ -27,6 +27,11 @@ const maxFindingsPerRuleConn = 50
 // busy link, small beside the connections open at once.
 const maxFree = 1024
 
+// maxFreeAckRing is the largest ACK index ring kept for reuse (entries):
+// most connections carry a few requests, and a full ring (ackIndexSize)
+// is 6 KiB, which maxFree of them would hold for nothing.
+const maxFreeAckRing = 32
+
 // maxPairs bounds the client→server pair table of the summary.
 const maxPairs = 10000
 
@@ -128,10 +133,10 @@ type dispatch struct {
 // scan) holds the few segment checkers only, not one of every rule.
 type connState struct {
 	ctx Ctx
-	// report is made at ConnEnd (a ConnReport is near a kilobyte, and
-	// thousands of connections are open at once on a busy link, issue 15);
-	// until then the connection's transactions and findings are kept here.
-	report    *ConnReport
+	// The report is made at ConnEnd (a ConnReport is near a kilobyte, and
+	// thousands of connections are open at once on a busy link, issue 15)
+	// and travels in the connection's end event (aggEvent.report); until
+	// then the connection's transactions and findings are kept here.
 	txs       []*TxReport // bounded by MaxTransactionsPerConn
 	txCount   int
 	txDropped int
@@ -141,14 +146,14 @@ type connState struct {
 
 	checkers []Checker // by slot; nil until first use
 	// sum.TLS is the connection's TLS flow from its first record on, nil
-	// unless the connection is TLS (tls_records.go): the summary's field
-	// is the only copy, so that connState fits a smaller size class (a SYN
-	// flood makes one per SYN, issue 15); only the aggregates read the
-	// summary, and only of a connection that was not evicted.
+	// unless the connection is TLS (tls_records.go), and sum.Close how it
+	// closed (Ctx.Close), set at its end: the summary's fields are the only
+	// copies, so that connState fits a smaller size class (288 bytes, not
+	// 352: a SYN flood makes one per SYN, issue 15). Only the aggregates
+	// read the summary, and only of a connection that was not evicted.
 	sum ConnSummary
 
-	close CloseFacts
-	acks  ackIndex
+	acks ackIndex
 }
 
 // checker returns slot i's checker on st, making it on first use.
@@ -314,7 +319,7 @@ func (c *Ctx) Transactions() []*TxReport { return c.st.txs }
 
 // Close returns how the connection closed (first FIN or RST of each side).
 // It is computed once, when the connection ends: call it from End.
-func (c *Ctx) Close() *CloseFacts { return &c.st.close }
+func (c *Ctx) Close() *CloseFacts { return &c.st.sum.Close }
 
 // SetSummaryData stores v on this connection's summary for the current
 // rule's (or pass's) own aggregate, which reads it with
@@ -426,6 +431,7 @@ func (e *Engine) deliver(fp *Finding) {
 type aggEvent struct {
 	f       *Finding
 	st      *connState
+	report  *ConnReport // st's, with st
 	evicted bool
 	tick    time.Time // set: Advance's time, for the Ticker aggregates
 
@@ -535,9 +541,9 @@ func (e *Engine) handle(ev aggEvent) {
 			a.agg.Conn(a.rep, &st.sum)
 		}
 	}
-	e.tallyPair(st.report)
+	e.tallyPair(ev.report)
 	if e.sink != nil {
-		e.sink.Connection(st.report)
+		e.sink.Connection(ev.report)
 	}
 }
 
@@ -692,7 +698,7 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		return
 	}
 	delete(e.conns, c.ID)
-	st.close = closeFactsOf(c)
+	st.sum.Close = closeFactsOf(c)
 	for _, i := range e.disp.ends {
 		st.at(&e.slots[i])
 		e.checker(st, i).(EndChecker).End(&st.ctx)
@@ -702,21 +708,20 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 			c.(Recycler).Recycle()
 		}
 	}
-	st.report = &ConnReport{Transactions: st.txs, TransactionsDropped: st.txDropped, TransactionCount: st.txCount, Findings: st.findings, TLS: st.tlsReport}
+	report := &ConnReport{Transactions: st.txs, TransactionsDropped: st.txDropped, TransactionCount: st.txCount, Findings: st.findings, TLS: st.tlsReport}
 	st.txs, st.findings, st.tlsReport = nil, nil, nil
-	e.tallyConn(c, st)
-	st.report.describe(c)
+	e.tallyConn(c, report)
+	report.describe(c)
 	// A connection connlint stopped following (table full, idle timeout)
 	// has no known end and maybe more transactions: the cross-connection
 	// rules reason about when connections close and what they carried,
 	// so it is kept out of them (no finding may rest on evicted data).
 	evicted := c.End == reassembly.EndEvicted || c.End == reassembly.EndIdle
 	if len(e.aggs) > 0 && !evicted {
-		st.sum.Conn = &st.report.Conn
-		st.sum.Transactions = st.report.Transactions
-		st.sum.FirstCloser = st.close.First
-		st.sum.Close = st.close
-		st.sum.TransactionCount = st.report.TransactionCount
+		st.sum.Conn = &report.Conn
+		st.sum.Transactions = report.Transactions
+		st.sum.FirstCloser = st.sum.Close.First
+		st.sum.TransactionCount = report.TransactionCount
 	}
 	st.ctx.Conn = nil // the Assembler's connection: not ours past its end
 	// The checkers and the ACK index served the connection's events, which
@@ -727,14 +732,14 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		clear(st.checkers) // the checkers themselves go
 		e.freeCheckers = append(e.freeCheckers, st.checkers)
 	}
-	if cap(st.acks.ring) > 0 && len(e.freeAcks) < maxFree {
+	if c := cap(st.acks.ring); c > 0 && c <= maxFreeAckRing && len(e.freeAcks) < maxFree {
 		e.freeAcks = append(e.freeAcks, st.acks.ring[:0])
 	}
 	st.checkers, st.acks = nil, ackIndex{}
-	e.post(aggEvent{st: st, evicted: evicted})
+	e.post(aggEvent{st: st, report: report, evicted: evicted})
 }
 
-func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
+func (e *Engine) tallyConn(c *reassembly.Conn, r *ConnReport) {
 	s := &e.sum
 	tk := tupleOf(c)
 	prev, piece := e.evicted[tk]
@@ -770,7 +775,7 @@ func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
 	if !prev.http {
 		s.HTTPConnections++
 	}
-	n := st.report.TransactionCount
+	n := r.TransactionCount
 	if n > 1 {
 		s.Reused++
 	}
