@@ -676,10 +676,11 @@ func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
 		st.sum.ClientAskedClose = true
 	}
 	if resp := t.Response; resp != nil {
-		if resp.HasToken("Connection", "close") {
+		closes := resp.HasToken("Connection", "close")
+		if closes {
 			st.sum.ServerAskedClose = true
 		}
-		st.sum.ServerOfferedPersistence = OffersPersistence(resp)
+		st.sum.ServerOfferedPersistence = offersPersistence(resp, closes)
 		st.sum.KeepAliveTimeout = 0
 		if ka := ParseKeepAlive(resp); ka.HasTimeout {
 			st.sum.KeepAliveTimeout = ka.Timeout

@@ -56,8 +56,13 @@ func (f *CloseFacts) RST(c *reassembly.Conn, d flow.Dir) bool {
 // its headers: HTTP/1.1 without Connection: close, or keep-alive asked for
 // (RFC 9112 §9.3).
 func OffersPersistence(resp *http1.Message) bool {
-	return !resp.HasToken("Connection", "close") &&
-		(resp.Major == 1 && resp.Minor >= 1 || resp.HasToken("Connection", "keep-alive"))
+	return offersPersistence(resp, resp.HasToken("Connection", "close"))
+}
+
+// offersPersistence is OffersPersistence with resp's Connection: close
+// already looked up (closes): the engine has it at hand for every response.
+func offersPersistence(resp *http1.Message, closes bool) bool {
+	return !closes && (resp.Major == 1 && resp.Minor >= 1 || resp.HasToken("Connection", "keep-alive"))
 }
 
 // KeepAlive is a parsed Keep-Alive header (RFC 2068 §19.7.1.1, kept alive by
