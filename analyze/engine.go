@@ -22,6 +22,16 @@ type Sink interface {
 // the rest are counted in Summary.Suppressed.
 const maxFindingsPerRuleConn = 50
 
+// maxFree bounds each of the engine's free lists (Engine.freeCheckers,
+// freeAcks): enough for the connections that end between two starts on a
+// busy link, small beside the connections open at once.
+const maxFree = 1024
+
+// maxFreeAckRing is the largest ACK index ring kept for reuse (entries):
+// most connections carry a few requests, and a full ring (ackIndexSize)
+// is 6 KiB, which maxFree of them would hold for nothing.
+const maxFreeAckRing = 32
+
 // maxPairs bounds the client→server pair table of the summary.
 const maxPairs = 10000
 
@@ -53,6 +63,14 @@ type Engine struct {
 	evicted map[tupleKey]pieceCount
 	// ticked is the latest time given to Advance (the clock never goes back).
 	ticked time.Time
+	// freeCheckers and freeAcks are the checker tables and ACK index rings
+	// of ended connections, for the next ones to start with (bounded by
+	// maxFree). Both serve only the per-connection side and are dropped
+	// from the connection's state at its end, so nothing else holds them:
+	// every connection needs one table, and a connection with client data
+	// a ring (issue 15).
+	freeCheckers [][]Checker
+	freeAcks     [][]ackEntry
 
 	// A shard (shard.go) runs the per-connection side for one Assembler
 	// of several; its events are stamped with key and merged by the
@@ -106,6 +124,7 @@ type slot struct {
 // read once from a prototype when the engine is made.
 type dispatch struct {
 	segs, gaps, incs, msgs, txs, recs, ends []int
+	recycle                                 []int // Recycler
 }
 
 // connState is what the engine keeps per live connection. Checkers are made
@@ -114,10 +133,10 @@ type dispatch struct {
 // scan) holds the few segment checkers only, not one of every rule.
 type connState struct {
 	ctx Ctx
-	// report is made at ConnEnd (a ConnReport is near a kilobyte, and
-	// thousands of connections are open at once on a busy link, issue 15);
-	// until then the connection's transactions and findings are kept here.
-	report    *ConnReport
+	// The report is made at ConnEnd (a ConnReport is near a kilobyte, and
+	// thousands of connections are open at once on a busy link, issue 15)
+	// and travels in the connection's end event (aggEvent.report); until
+	// then the connection's transactions and findings are kept here.
 	txs       []*TxReport // bounded by MaxTransactionsPerConn
 	txCount   int
 	txDropped int
@@ -126,20 +145,31 @@ type connState struct {
 	counts    map[string]int
 
 	checkers []Checker // by slot; nil until first use
-	sum      ConnSummary
-	tls      *TLSFlow // nil unless the connection is TLS (tls_records.go)
+	// sum.TLS is the connection's TLS flow from its first record on, nil
+	// unless the connection is TLS (tls_records.go), and sum.Close how it
+	// closed (Ctx.Close), set at its end: the summary's fields are the only
+	// copies, so that connState fits a smaller size class (288 bytes, not
+	// 352: a SYN flood makes one per SYN, issue 15). Only the aggregates
+	// read the summary, and only of a connection that was not evicted.
+	sum ConnSummary
 
-	close CloseFacts
-	acks  ackIndex
+	acks ackIndex
 }
 
 // checker returns slot i's checker on st, making it on first use.
 func (e *Engine) checker(st *connState, i int) Checker {
-	c := st.checkers[i]
-	if c == nil {
-		c = e.slots[i].newConn(e.cfg)
-		st.checkers[i] = c
+	if c := st.checkers[i]; c != nil {
+		return c
 	}
+	return e.newChecker(st, i)
+}
+
+// newChecker makes slot i's checker on st (Segment's loop calls it
+// directly: checker is not inlined there, and the loop runs for every
+// segment).
+func (e *Engine) newChecker(st *connState, i int) Checker {
+	c := e.slots[i].newConn(e.cfg)
+	st.checkers[i] = c
 	return c
 }
 
@@ -217,6 +247,10 @@ func NewEngine(cfg *Config, rules []*Rule, sink Sink) *Engine {
 		if _, ok := proto.(EndChecker); ok {
 			e.disp.ends = append(e.disp.ends, i)
 		}
+		if r, ok := proto.(Recycler); ok {
+			e.disp.recycle = append(e.disp.recycle, i)
+			r.Recycle() // the prototype served its purpose
+		}
 	}
 	return e
 }
@@ -285,7 +319,7 @@ func (c *Ctx) Transactions() []*TxReport { return c.st.txs }
 
 // Close returns how the connection closed (first FIN or RST of each side).
 // It is computed once, when the connection ends: call it from End.
-func (c *Ctx) Close() *CloseFacts { return &c.st.close }
+func (c *Ctx) Close() *CloseFacts { return &c.st.sum.Close }
 
 // SetSummaryData stores v on this connection's summary for the current
 // rule's (or pass's) own aggregate, which reads it with
@@ -397,6 +431,7 @@ func (e *Engine) deliver(fp *Finding) {
 type aggEvent struct {
 	f       *Finding
 	st      *connState
+	report  *ConnReport // st's, with st
 	evicted bool
 	tick    time.Time // set: Advance's time, for the Ticker aggregates
 
@@ -506,9 +541,9 @@ func (e *Engine) handle(ev aggEvent) {
 			a.agg.Conn(a.rep, &st.sum)
 		}
 	}
-	e.tallyPair(st.report)
+	e.tallyPair(ev.report)
 	if e.sink != nil {
-		e.sink.Connection(st.report)
+		e.sink.Connection(ev.report)
 	}
 }
 
@@ -533,7 +568,18 @@ func (e *Engine) ConnStart(c *reassembly.Conn) {
 	// never carry a message or a finding
 	st := &connState{}
 	st.ctx = Ctx{Conn: c, Config: e.cfg, e: e, st: st}
-	st.checkers = make([]Checker, len(e.slots))
+	if n := len(e.freeCheckers); n > 0 {
+		st.checkers = e.freeCheckers[n-1]
+		e.freeCheckers[n-1] = nil
+		e.freeCheckers = e.freeCheckers[:n-1]
+	} else {
+		st.checkers = make([]Checker, len(e.slots))
+	}
+	if n := len(e.freeAcks); n > 0 {
+		st.acks.ring = e.freeAcks[n-1]
+		e.freeAcks[n-1] = nil
+		e.freeAcks = e.freeAcks[:n-1]
+	}
 	e.conns[c.ID] = st
 	if e.sum.Start.IsZero() || c.First.Time.Before(e.sum.Start) {
 		e.sum.Start = c.First.Time
@@ -549,7 +595,11 @@ func (e *Engine) Segment(c *reassembly.Conn, s *reassembly.Segment) {
 	st.acks.add(s)
 	for _, i := range e.disp.segs {
 		st.at(&e.slots[i])
-		e.checker(st, i).(SegmentChecker).Segment(&st.ctx, s)
+		c := st.checkers[i]
+		if c == nil {
+			c = e.newChecker(st, i)
+		}
+		c.(SegmentChecker).Segment(&st.ctx, s)
 	}
 }
 
@@ -602,16 +652,22 @@ func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
 	}
 	e.sum.Transactions++
 	st.txCount++
-	tr := NewTxReport(t)
-	if tr.Index == 1 && c.HandshakeACK.Frame != 0 && c.SYN.Frame != 0 {
-		// the first transaction paid for the handshake
-		tr.Timing.Connect = c.HandshakeACK.Time.Sub(c.SYN.Time)
-	}
+	// A report beyond the per-connection bound is not kept, and nothing
+	// else reads it: it is not built (issue 15).
 	if len(st.txs) < e.cfg.MaxTransactionsPerConn {
+		tr := NewTxReport(t)
+		if tr.Index == 1 && c.HandshakeACK.Frame != 0 && c.SYN.Frame != 0 {
+			// the first transaction paid for the handshake
+			tr.Timing.Connect = c.HandshakeACK.Time.Sub(c.SYN.Time)
+		}
 		// the report lives until the connection ends (a keep-alive
 		// connection keeps thousands): its strings must not pin the
 		// message's whole header block (issue 15)
-		tr.detach()
+		var prev *TxReport
+		if n := len(st.txs); n > 0 {
+			prev = st.txs[n-1]
+		}
+		tr.detachSharing(prev)
 		st.txs = append(st.txs, tr)
 	} else {
 		st.txDropped++
@@ -620,10 +676,11 @@ func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
 		st.sum.ClientAskedClose = true
 	}
 	if resp := t.Response; resp != nil {
-		if resp.HasToken("Connection", "close") {
+		closes := resp.HasToken("Connection", "close")
+		if closes {
 			st.sum.ServerAskedClose = true
 		}
-		st.sum.ServerOfferedPersistence = OffersPersistence(resp)
+		st.sum.ServerOfferedPersistence = offersPersistence(resp, closes)
 		st.sum.KeepAliveTimeout = 0
 		if ka := ParseKeepAlive(resp); ka.HasTimeout {
 			st.sum.KeepAliveTimeout = ka.Timeout
@@ -642,38 +699,48 @@ func (e *Engine) ConnEnd(c *reassembly.Conn) {
 		return
 	}
 	delete(e.conns, c.ID)
-	st.close = closeFactsOf(c)
+	st.sum.Close = closeFactsOf(c)
 	for _, i := range e.disp.ends {
 		st.at(&e.slots[i])
 		e.checker(st, i).(EndChecker).End(&st.ctx)
 	}
-	st.report = &ConnReport{Transactions: st.txs, TransactionsDropped: st.txDropped, TransactionCount: st.txCount, Findings: st.findings, TLS: st.tlsReport}
+	for _, i := range e.disp.recycle {
+		if c := st.checkers[i]; c != nil {
+			c.(Recycler).Recycle()
+		}
+	}
+	report := &ConnReport{Transactions: st.txs, TransactionsDropped: st.txDropped, TransactionCount: st.txCount, Findings: st.findings, TLS: st.tlsReport}
 	st.txs, st.findings, st.tlsReport = nil, nil, nil
-	e.tallyConn(c, st)
-	st.report.describe(c)
+	e.tallyConn(c, report)
+	report.describe(c)
 	// A connection connlint stopped following (table full, idle timeout)
 	// has no known end and maybe more transactions: the cross-connection
 	// rules reason about when connections close and what they carried,
 	// so it is kept out of them (no finding may rest on evicted data).
 	evicted := c.End == reassembly.EndEvicted || c.End == reassembly.EndIdle
 	if len(e.aggs) > 0 && !evicted {
-		st.sum.Conn = &st.report.Conn
-		st.sum.Transactions = st.report.Transactions
-		st.sum.FirstCloser = st.close.First
-		st.sum.Close = st.close
-		st.sum.TransactionCount = st.report.TransactionCount
-		st.sum.TLS = st.tls
+		st.sum.Conn = &report.Conn
+		st.sum.Transactions = report.Transactions
+		st.sum.FirstCloser = st.sum.Close.First
+		st.sum.TransactionCount = report.TransactionCount
 	}
 	st.ctx.Conn = nil // the Assembler's connection: not ours past its end
 	// The checkers and the ACK index served the connection's events, which
 	// have all come: the aggregator reads only the report and the summary.
 	// Dropping them here frees them while the connection waits in the
 	// aggregator's queue (up to aggQueueDepth×aggBatch of them, issue 15).
+	if len(e.freeCheckers) < maxFree {
+		clear(st.checkers) // the checkers themselves go
+		e.freeCheckers = append(e.freeCheckers, st.checkers)
+	}
+	if c := cap(st.acks.ring); c > 0 && c <= maxFreeAckRing && len(e.freeAcks) < maxFree {
+		e.freeAcks = append(e.freeAcks, st.acks.ring[:0])
+	}
 	st.checkers, st.acks = nil, ackIndex{}
-	e.post(aggEvent{st: st, evicted: evicted})
+	e.post(aggEvent{st: st, report: report, evicted: evicted})
 }
 
-func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
+func (e *Engine) tallyConn(c *reassembly.Conn, r *ConnReport) {
 	s := &e.sum
 	tk := tupleOf(c)
 	prev, piece := e.evicted[tk]
@@ -709,7 +776,7 @@ func (e *Engine) tallyConn(c *reassembly.Conn, st *connState) {
 	if !prev.http {
 		s.HTTPConnections++
 	}
-	n := st.report.TransactionCount
+	n := r.TransactionCount
 	if n > 1 {
 		s.Reused++
 	}
@@ -780,9 +847,18 @@ func (e *Engine) Close() *Summary {
 // Summary gives access to the running tally (e.g. to add capture statistics).
 func (e *Engine) Summary() *Summary { return &e.sum }
 
+// txBox is a transaction's report and its breakdown in one allocation:
+// they live and die together, and every transaction makes one (issue 15).
+type txBox struct {
+	tr TxReport
+	b  Breakdown
+}
+
 // NewTxReport builds the report row of a transaction.
 func NewTxReport(t *http1.Transaction) *TxReport {
-	tr := &TxReport{Index: t.Index + 1, Unsolicited: t.Unsolicited, Gap: t.Gap, Timing: &Breakdown{}}
+	box := &txBox{}
+	tr := &box.tr
+	*tr = TxReport{Index: t.Index + 1, Unsolicited: t.Unsolicited, Gap: t.Gap, Timing: &box.b}
 	if q := t.Request; q != nil {
 		tr.HasRequest = true
 		tr.Method, tr.Target, tr.Proto = q.Method, q.Target, q.Proto
@@ -822,25 +898,70 @@ func NewTxReport(t *http1.Transaction) *TxReport {
 // kept report costs its own bytes, not the block's. Registered methods
 // (http1.KnownMethod), the usual versions and "OK" become shared constants;
 // the rest is copied.
-func (tr *TxReport) detach() {
+func (tr *TxReport) detach() { tr.detachSharing(nil) }
+
+// detachSharing is detach, taking a target or host equal to prev's (the
+// connection's previous kept report, nil if none) from prev instead of
+// copying it again: a keep-alive connection names one host, often one
+// target, many times. What is left to copy goes into one string, sliced:
+// one allocation per report instead of one per field (issue 15); the
+// pieces live as long as the report does either way.
+func (tr *TxReport) detachSharing(prev *TxReport) {
+	method, proto, target, host, reason := &tr.Method, &tr.Proto, &tr.Target, &tr.Host, &tr.Reason
 	if m := http1.KnownMethod(tr.Method); m != "" {
-		tr.Method = m
-	} else {
-		tr.Method = strings.Clone(tr.Method)
+		tr.Method, method = m, nil
 	}
 	switch tr.Proto {
 	case "HTTP/1.1":
-		tr.Proto = "HTTP/1.1"
+		tr.Proto, proto = "HTTP/1.1", nil
 	case "HTTP/1.0":
-		tr.Proto = "HTTP/1.0"
-	default:
-		tr.Proto = strings.Clone(tr.Proto)
+		tr.Proto, proto = "HTTP/1.0", nil
 	}
-	tr.Target, tr.Host = strings.Clone(tr.Target), strings.Clone(tr.Host)
 	if tr.Reason == "OK" {
-		tr.Reason = "OK" // the constant, not the block's bytes
-	} else {
-		tr.Reason = strings.Clone(tr.Reason)
+		tr.Reason, reason = "OK", nil // the constant, not the block's bytes
+	}
+	if prev != nil {
+		if tr.Target == prev.Target {
+			tr.Target, target = prev.Target, nil
+		}
+		if tr.Host == prev.Host {
+			tr.Host, host = prev.Host, nil
+		}
+	}
+	fields := [...]*string{method, proto, target, host, reason}
+	n := 0
+	for _, f := range fields {
+		if f != nil {
+			n += len(*f)
+		}
+	}
+	if n == 0 {
+		for _, f := range fields {
+			if f != nil {
+				*f = "" // empty: nothing to pin
+			}
+		}
+		return
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, f := range fields {
+		if f != nil {
+			b.WriteString(*f)
+		}
+	}
+	all := b.String()
+	at := 0
+	for _, f := range fields {
+		if f == nil {
+			continue
+		}
+		if l := len(*f); l > 0 {
+			*f = all[at : at+l]
+			at += l
+		} else {
+			*f = ""
+		}
 	}
 }
 

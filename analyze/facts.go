@@ -56,8 +56,13 @@ func (f *CloseFacts) RST(c *reassembly.Conn, d flow.Dir) bool {
 // its headers: HTTP/1.1 without Connection: close, or keep-alive asked for
 // (RFC 9112 §9.3).
 func OffersPersistence(resp *http1.Message) bool {
-	return !resp.HasToken("Connection", "close") &&
-		(resp.Major == 1 && resp.Minor >= 1 || resp.HasToken("Connection", "keep-alive"))
+	return offersPersistence(resp, resp.HasToken("Connection", "close"))
+}
+
+// offersPersistence is OffersPersistence with resp's Connection: close
+// already looked up (closes): the engine has it at hand for every response.
+func offersPersistence(resp *http1.Message, closes bool) bool {
+	return !closes && (resp.Major == 1 && resp.Minor >= 1 || resp.HasToken("Connection", "keep-alive"))
 }
 
 // KeepAlive is a parsed Keep-Alive header (RFC 2068 §19.7.1.1, kept alive by
@@ -74,7 +79,13 @@ type KeepAlive struct {
 // max win.
 func ParseKeepAlive(m *http1.Message) KeepAlive {
 	var ka KeepAlive
-	for _, v := range m.Values("Keep-Alive") {
+	// the headers are walked in place (Values would allocate a slice): the
+	// engine and two lifecycle rules ask this of every response (issue 15)
+	for _, h := range m.Headers {
+		if !asciiEqualFold(h.Name, "Keep-Alive") {
+			continue
+		}
+		v := h.Value
 		ka.Present = true
 		for p := range http1.HeaderTokens(v) {
 			name, val, _ := strings.Cut(p, "=")
@@ -92,4 +103,25 @@ func ParseKeepAlive(m *http1.Message) KeepAlive {
 		}
 	}
 	return ka
+}
+
+// asciiEqualFold is http1's header-name comparison (Message.Get, Values):
+// ASCII letters compared without case, every other byte as it is.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
 }

@@ -73,6 +73,13 @@ type (
 		Transaction(ctx *Ctx, t *http1.Transaction)
 	}
 	EndChecker interface{ End(ctx *Ctx) }
+	// Recycler is a checker that can serve another connection once its
+	// own has ended (it keeps nothing for the aggregate, and nothing keeps
+	// it): the engine calls Recycle after the connection's End calls and
+	// never touches the checker again. A checker every connection makes
+	// (a segment checker: a SYN flood makes one per SYN) can so come from
+	// a pool instead of the heap (issue 15).
+	Recycler interface{ Recycle() }
 )
 
 // isChecker reports whether c implements at least one checker interface.

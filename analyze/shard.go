@@ -154,7 +154,7 @@ func (e *Engine) StartMerger() {
 					ev.f.Conn.ID = m[ev.f.Conn.ID]
 				}
 			case ev.st != nil:
-				r := ev.st.report
+				r := ev.report
 				id := m[r.ID]
 				delete(m, r.ID)
 				r.ID, r.Conn.ID = id, id

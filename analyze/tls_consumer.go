@@ -51,7 +51,9 @@ import (
 // no HTTP finding rests on bytes that did not authenticate. ALPN "h2"
 // connections are marked HTTP/2 and not given to the HTTP/1 parser.
 func (e *Engine) Consumers(opts http1.Options, keys tls.KeySource) reassembly.ConsumerFactory {
-	return consumers{e: e, opts: opts, keys: keys}
+	// a pointer: every connection's chooser refers to it (8 bytes, not a
+	// copy of the 48-byte factory, issue 15)
+	return &consumers{e: e, opts: opts, keys: keys}
 }
 
 type consumers struct {
@@ -60,7 +62,7 @@ type consumers struct {
 	keys tls.KeySource
 }
 
-func (f consumers) NewConsumer(c *reassembly.Conn) reassembly.Consumer {
+func (f *consumers) NewConsumer(c *reassembly.Conn) reassembly.Consumer {
 	return &chooser{f: f, c: c}
 }
 
@@ -77,7 +79,7 @@ func (consumers) SenderDir(b []byte) (flow.Dir, bool) {
 // replaying what it held (at most the few client bytes Sniff needed, and
 // the events that came with them).
 type chooser struct {
-	f     consumers
+	f     *consumers
 	c     *reassembly.Conn
 	next  reassembly.Consumer
 	recog reassembly.Recognizer
@@ -123,6 +125,26 @@ func (ch *chooser) Feed(d flow.Dir, data []byte, pos flow.Pos) {
 		ch.next.Feed(d, data, pos)
 		return
 	}
+	if ch.held == nil {
+		// Nothing held yet and these bytes decide (the server spoke first,
+		// or Sniff answers from them alone, the usual first segment): the
+		// choice and the consumer's events are those of holding and
+		// replaying them, without the copies (issue 15).
+		isTLS, decided := false, d != flow.ClientToServer
+		if !decided {
+			switch tls.Sniff(data[:min(len(data), sniffLen)]) {
+			case tls.IsTLS:
+				isTLS, decided = true, true
+			case tls.NotTLS:
+				decided = true
+			}
+		}
+		if decided {
+			ch.choose(isTLS)
+			ch.next.Feed(d, data, pos)
+			return
+		}
+	}
 	ch.held = append(ch.held, heldEvent{kind: 0, d: d, data: append([]byte(nil), data...), pos: pos})
 	if d != flow.ClientToServer {
 		// The server spoke first: no TLS client waits for that.
@@ -149,6 +171,11 @@ func (ch *chooser) Gap(d flow.Dir, n uint64, pos flow.Pos) {
 
 func (ch *chooser) End(d flow.Dir, how flow.CloseKind, pos flow.Pos) {
 	if ch.next == nil {
+		if ch.held == nil {
+			// room for both directions' ends at once: a connection that
+			// never carried data (a SYN flood) ends with two (issue 15)
+			ch.held = make([]heldEvent, 0, 2)
+		}
 		ch.held = append(ch.held, heldEvent{kind: 2, d: d, how: how, pos: pos})
 		return
 	}
@@ -193,7 +220,7 @@ type tlsConsumer struct {
 	fed     bool // some plaintext went to the HTTP parser
 }
 
-func newTLSConsumer(f consumers, c *reassembly.Conn) *tlsConsumer {
+func newTLSConsumer(f *consumers, c *reassembly.Conn) *tlsConsumer {
 	t := &tlsConsumer{e: f.e, c: c}
 	t.http = http1.NewConversation(http1Events{f.e, c}, f.opts, c.MidStream)
 	t.conn = tls.NewConn(tls.Config{

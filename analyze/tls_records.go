@@ -191,14 +191,14 @@ func isAlert(r tls.Record, facts tls.Facts) bool {
 
 // TLS returns the connection's TLS record flow, nil when the connection is
 // not TLS. Record-based rules use it only when Decrypted is false.
-func (c *Ctx) TLS() *TLSFlow { return c.st.tls }
+func (c *Ctx) TLS() *TLSFlow { return c.st.sum.TLS }
 
 // tlsFlowOf returns st's TLS flow, created on first use.
 func (st *connState) tlsFlowOf() *TLSFlow {
-	if st.tls == nil {
-		st.tls = &TLSFlow{AlertFirst: -1}
+	if st.sum.TLS == nil {
+		st.sum.TLS = &TLSFlow{AlertFirst: -1}
 	}
-	return st.tls
+	return st.sum.TLS
 }
 
 // TLSRecord is called by the TLS consumer (Consumers) for every complete

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/connlint/connlint/analyze"
@@ -121,12 +122,25 @@ var (
 	_ analyze.SegmentChecker     = (*flightCounter)(nil)
 	_ analyze.TransactionChecker = (*flightCounter)(nil)
 	_ analyze.EndChecker         = (*flightCounter)(nil)
+	_ analyze.Recycler           = (*flightCounter)(nil)
 )
 
+// flightPool holds the counters of ended connections: every connection
+// that carries a segment makes one, and none outlives its connection (End
+// hands the aggregate a ConnTiming of its own; issue 15).
+var flightPool = sync.Pool{New: func() any { return new(flightCounter) }}
+
 func newFlightCounter(cfg *analyze.Config) *flightCounter {
-	f := &flightCounter{iw: int32(min(cfg.InitialWindowSegs, math.MaxInt32))}
+	f := flightPool.Get().(*flightCounter)
+	f.iw = int32(min(cfg.InitialWindowSegs, math.MaxInt32))
 	f.flights = f.buf[:0]
 	return f
+}
+
+// Recycle implements analyze.Recycler.
+func (f *flightCounter) Recycle() {
+	*f = flightCounter{}
+	flightPool.Put(f)
 }
 
 func (f *flightCounter) Segment(ctx *analyze.Ctx, g *reassembly.Segment) {
@@ -279,7 +293,11 @@ func (f *flightCounter) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if fr.Flights >= 2 {
 		fr.Request = analyze.Describe(t.Request)
 		fr.Segments = append([]int(nil), segs[:nsegs]...)
-		f.fresh = &fr
+		// a copy, so that fr itself stays on the stack: taking its address
+		// would put every first response's on the heap (issue 15)
+		kept := new(FreshResponse)
+		*kept = fr
+		f.fresh = kept
 	}
 }
 

@@ -1,6 +1,7 @@
 package timing
 
 import (
+	"sync"
 	"time"
 
 	"github.com/connlint/connlint/analyze"
@@ -99,6 +100,11 @@ type stallHalf struct {
 	flight []inFlight
 	buf    [4]inFlight // flight's first backing array: request/response flows rarely need more
 	una    uint64      // acknowledged by B
+	// big is flight's backing array once it outgrew buf, kept for the
+	// direction's next long flight and, with the detector, for the next
+	// connection (Recycle): a bulk response fills a flight at each burst,
+	// and growing by appending allocated twice per burst (issue 15).
+	big *[maxFlightTracked]inFlight
 
 	// Since A's last new data:
 	rel ackRelease
@@ -118,11 +124,30 @@ func (h *stallHalf) newData(g *reassembly.Segment) {
 	h.end = g.Offset + uint64(g.Len)
 	h.rel = ackRelease{}
 	h.tainted = false
-	if len(h.flight) < maxFlightTracked {
+	if n := len(h.flight); n < maxFlightTracked {
+		if n == cap(h.flight) {
+			h.grow()
+		}
 		h.flight = append(h.flight, inFlight{off: g.Offset, n: int32(g.Len), at: g.Time.UnixNano()})
 	} else {
 		h.overflow = true
 	}
+}
+
+// grow makes room in flight for one more segment (it is full up to its
+// capacity, below maxFlightTracked): its segments move to the start of buf
+// when they fit there (acknowledged ones were popped by reslicing), else to
+// the start of big.
+func (h *stallHalf) grow() {
+	n := len(h.flight)
+	if n < len(h.buf) {
+		h.flight = h.buf[:copy(h.buf[:n], h.flight)]
+		return
+	}
+	if h.big == nil {
+		h.big = new([maxFlightTracked]inFlight)
+	}
+	h.flight = h.big[:copy(h.big[:n], h.flight)]
 }
 
 // resent marks flight segments overlapping g as retransmitted.
@@ -200,14 +225,30 @@ var (
 	_ analyze.TransactionChecker = (*stallDetector)(nil)
 	_ analyze.RecordChecker      = (*stallDetector)(nil)
 	_ analyze.EndChecker         = (*stallDetector)(nil)
+	_ analyze.Recycler           = (*stallDetector)(nil)
 )
 
+// stallPool holds the detectors of ended connections: every connection
+// that carries a segment makes one (~750 bytes; a SYN flood one per SYN),
+// and none outlives its connection (issue 15).
+var stallPool = sync.Pool{New: func() any { return new(stallDetector) }}
+
 func newStallDetector() *stallDetector {
-	s := &stallDetector{}
+	s := stallPool.Get().(*stallDetector)
 	for i := range s.half {
 		s.half[i].flight = s.half[i].buf[:0]
 	}
 	return s
+}
+
+// Recycle implements analyze.Recycler: the rules read the detector (its
+// stalls) only during their own calls for the same event, so nothing holds
+// it once the connection has ended.
+func (s *stallDetector) Recycle() {
+	big0, big1 := s.half[0].big, s.half[1].big // written before read: flight bounds them
+	*s = stallDetector{}
+	s.half[0].big, s.half[1].big = big0, big1
+	stallPool.Put(s)
 }
 
 // Segment implements SegmentChecker.
