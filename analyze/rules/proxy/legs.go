@@ -1,10 +1,10 @@
 package proxy
 
 import (
+	"cmp"
 	"iter"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -236,11 +236,10 @@ func (h *fnv64) add(s string) {
 // addZero adds a 0 byte (the separator).
 func (h *fnv64) addZero() { *h = fnv64(uint64(*h) * fnv64Prime) }
 
-// legMsgBuild is a header block as newLegMsg first reduces it. Its lists
-// are built exactly as the records were before they were made compact
-// (issue 15), one append at a time, because legTxBytes charges their
-// capacities: the store's byte bound, and what it drops, stay as they were.
-// compact then keeps the lists (or a shared legHop) in a legMsg.
+// legMsgBuild is a header block as read first reduces it, in scratch
+// lists the caller provides (collect's, on its stack: issue 15, the lists
+// grown one append at a time were most of the proxy rules' allocations).
+// compact then keeps what the record needs in a legMsg.
 type legMsgBuild struct {
 	hop   []legField
 	conn  []string
@@ -251,17 +250,25 @@ type legMsgBuild struct {
 	fwd   bool
 }
 
+// newLegMsg reduces m in lists of its own.
 func newLegMsg(m *http1.Message) legMsgBuild {
-	var lm legMsgBuild
+	return legMsgBuild{}.read(m)
+}
+
+// read returns b with m reduced into it, appending to b's lists. (A value
+// in and out, not a pointer: stores through a pointer would make the
+// caller's scratch arrays escape to the heap.)
+func (b legMsgBuild) read(m *http1.Message) legMsgBuild {
 	sig := fnv64(fnv64Offset)
 	sig.add(m.Target)
+	names := len(b.names)
 	for _, f := range m.Headers {
 		sig.add(f.Name)
 		sig.addZero()
 		sig.add(f.Value)
 		sig.addZero()
-		if len(lm.names) < maxLegNames {
-			lm.names = append(lm.names, nameHash(f.Name))
+		if len(b.names)-names < maxLegNames {
+			b.names = append(b.names, nameHash(f.Name))
 		}
 		switch {
 		case isHopName(f.Name):
@@ -269,34 +276,41 @@ func newLegMsg(m *http1.Message) legMsgBuild {
 			if len(v) > maxLegValue {
 				v = v[:maxLegValue]
 			}
-			lm.hop = append(lm.hop, legField{intern(f.Name), intern(v)})
+			b.hop = append(b.hop, legField{intern(f.Name), intern(v)})
 			if strings.EqualFold(f.Name, "Connection") {
 				for t := range http1.HeaderTokens(f.Value) {
-					if len(lm.conn) < 16 {
-						lm.conn = append(lm.conn, intern(t))
+					if len(b.conn) < maxLegConn {
+						b.conn = append(b.conn, intern(t))
 					}
 				}
 			}
 		case strings.EqualFold(f.Name, "Via"):
-			if lm.via == "" {
-				lm.via = strings.Clone(f.Value)
-				if len(lm.via) > maxLegValue {
-					lm.via = lm.via[:maxLegValue]
+			if b.via == "" {
+				// cut, not copied yet: compact copies it when it is kept
+				b.via = f.Value
+				if len(b.via) > maxLegValue {
+					b.via = b.via[:maxLegValue]
 				}
 			}
 		case strings.EqualFold(f.Name, "X-Forwarded-For"):
-			lm.xff = true
+			b.xff = true
 		case strings.EqualFold(f.Name, "Forwarded"):
-			lm.fwd = true
+			b.fwd = true
 		}
 	}
-	lm.sig = uint64(sig)
-	return lm
+	b.sig = uint64(sig)
+	return b
 }
 
-// bytes is what the message adds to legTxBytes.
-func (b *legMsgBuild) bytes() int {
-	n := len(b.via) + 4*cap(b.names) + 32*cap(b.hop) + 16*cap(b.conn)
+// maxLegConn bounds the Connection tokens kept per message.
+const maxLegConn = 16
+
+// bytes is what the message adds to legTxBytes, with nNames field-name
+// hashes. It charges the capacities the lists had when the records built
+// each one from nothing, one append at a time (before issue 15), so that
+// the store's byte bound, and what it drops, stay as they were.
+func (b *legMsgBuild) bytes(nNames int) int {
+	n := len(b.via) + 4*namesCaps[nNames] + 32*hopCap(len(b.hop)) + 16*connCaps[len(b.conn)]
 	for _, f := range b.hop {
 		n += len(f.name) + len(f.value)
 	}
@@ -306,16 +320,59 @@ func (b *legMsgBuild) bytes() int {
 	return n
 }
 
-// compact returns the legMsg kept for b: its hop-by-hop facts shared when
-// they are none or a lone Connection: keep-alive or close.
+// The capacities of a []uint32, []legField and []string built from nil by
+// n appends of one element, for n up to maxLegNames (more hop-by-hop
+// fields than that is a message no real client sends: hopCap then builds
+// such a list).
+var (
+	namesCaps = appendCapTable[uint32](maxLegNames)
+	hopCaps   = appendCapTable[legField](maxLegNames)
+	connCaps  = appendCapTable[string](maxLegConn)
+)
+
+func appendCapTable[T any](max int) []int {
+	t := make([]int, max+1)
+	for n := range t {
+		t[n] = appendCapBuilt[T](n)
+	}
+	return t
+}
+
+func appendCapBuilt[T any](n int) int {
+	var s []T
+	var z T
+	for range n {
+		s = append(s, z)
+	}
+	// the records' lists escaped to the heap: this one must too, or the
+	// compiler may start it in a stack buffer with another capacity
+	capSink = s
+	capSink = nil
+	return cap(s)
+}
+
+// capSink makes appendCapBuilt's list escape.
+var capSink any
+
+func hopCap(n int) int {
+	if n < len(hopCaps) {
+		return hopCaps[n]
+	}
+	return appendCapBuilt[legField](n)
+}
+
+// compact returns the legMsg kept for b (without its names, which collect
+// stores for both messages at once): its hop-by-hop facts shared when they
+// are none or a lone Connection: keep-alive or close, else copied out of
+// the scratch lists.
 func (b *legMsgBuild) compact() legMsg {
-	lm := legMsg{names: b.names, sig: b.sig, xff: b.xff, fwd: b.fwd, legHop: noHop}
+	lm := legMsg{sig: b.sig, xff: b.xff, fwd: b.fwd, legHop: noHop}
 	switch {
 	case len(b.hop) == 0 && b.via == "":
 	case len(b.hop) == 1 && b.via == "" && len(b.conn) == 1 && b.conn[0] == b.hop[0].value && sharedHops[b.hop[0]] != nil:
 		lm.legHop = sharedHops[b.hop[0]]
 	default:
-		lm.legHop = &legHop{hop: b.hop, conn: b.conn, via: b.via}
+		lm.legHop = &legHop{hop: slices.Clone(b.hop), conn: slices.Clone(b.conn), via: strings.Clone(b.via)}
 	}
 	return lm
 }
@@ -396,6 +453,10 @@ func (t *legTx) http10() bool { return t.proto == "HTTP/1.0" }
 // dumb-proxy rule needs about how it closed.
 type legConn struct {
 	txs []*legTx // at most maxLegTx, the later ones are not kept
+	// tx0 is the first of txs, and txp the start of the list: kept in the
+	// legConn, they make one allocation with it (issue 15)
+	tx0 legTx
+	txp [4]*legTx
 	// the flags and the end reason together, in one word (issue 15)
 	gap    bool
 	tunnel bool
@@ -478,6 +539,7 @@ var _ analyze.TransactionChecker = (*legCollector)(nil)
 func (lc *legCollector) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	if lc.c == nil {
 		lc.c = &legConn{}
+		lc.c.txs = lc.c.txp[:0]
 		ctx.SetSummaryData(lc.c)
 	}
 	lc.c.collect(t)
@@ -492,7 +554,13 @@ func (c *legConn) collect(t *http1.Transaction) {
 	if len(c.txs) >= maxLegTx {
 		return
 	}
-	x := &legTx{
+	// the first record lives in the legConn (one allocation instead of two
+	// for the common connection with one or a few transactions)
+	x := &c.tx0
+	if len(c.txs) > 0 {
+		x = new(legTx)
+	}
+	*x = legTx{
 		conn: c, index: int32(t.Index + 1), reqBody: q.BodyLength, gap: t.Gap || q.End != http1.EndComplete,
 		reqStart: legPosOf(q.Start), reqHdrEndOrd: q.HeaderEnd.Ord, reqEnd: legPosOf(q.Last),
 	}
@@ -524,10 +592,19 @@ func (c *legConn) collect(t *http1.Transaction) {
 		x.authority = strings.Clone(x.authority) // it may be Host's text
 		c.lastAuthority = x.authority
 	}
+	// scratch lists for both messages: the names of the request then of
+	// the response in nb, kept in one allocation at the end
+	var (
+		nb [2 * maxLegNames]uint32
+		hb [8]legField
+		cb [maxLegConn]string
+	)
 	n := 656 + len(x.method) + len(x.target) + len(host) + len(x.authority) + len(x.path)
-	req := newLegMsg(q)
-	n += req.bytes()
+	req := legMsgBuild{names: nb[:0], hop: hb[:0], conn: cb[:0]}.read(q)
+	nReq := len(req.names)
+	n += req.bytes(nReq)
 	x.req = req.compact()
+	nAll := nReq
 	if r := t.Response; r != nil {
 		first := r
 		if len(t.Interim) > 0 {
@@ -535,10 +612,15 @@ func (c *legConn) collect(t *http1.Transaction) {
 		}
 		x.hasResp, x.status = true, int32(r.Status)
 		x.respComplete = r.End == http1.EndComplete
-		resp := newLegMsg(r)
-		n += resp.bytes()
+		resp := legMsgBuild{names: nb[nReq:nReq], hop: hb[:0], conn: cb[:0]}.read(r)
+		nAll += len(resp.names)
+		n += resp.bytes(len(resp.names))
 		x.resp = resp.compact()
 		x.respStart, x.respEnd = legPosOf(first.Start), legPosOf(r.Last)
+	}
+	if nAll > 0 {
+		names := slices.Clone(nb[:nAll])
+		x.req.names, x.resp.names = names[:nReq:nReq], names[nReq:]
 	}
 	x.bytes = int32(min(n, 1<<30))
 }
@@ -634,6 +716,7 @@ type legPairer struct {
 	index   map[legSlot][]*legTx // in arrival order
 	servers map[legKey][]netip.AddrPort
 	queue   []*legTx // every stored transaction, in arrival order (drained by age)
+	out     []*legTx // expire's scratch list
 	stored  int
 	bytes   int   // legTxBytes of the stored transactions
 	dropped int64 // transactions that left early because the store was full
@@ -718,11 +801,14 @@ func (p *legPairer) expire(all bool) {
 	if n == 0 {
 		return
 	}
-	out := append([]*legTx(nil), p.queue[:n]...)
+	// out is a scratch list reused by every call (issue 15: a new one per
+	// connection end was most of the pairer's allocations)
+	out := append(p.out[:0], p.queue[:n]...)
 	clear(p.queue[:n])
 	p.queue = p.queue[n:]
 	// pair in request order, so the result does not depend on arrival order
-	sort.Slice(out, func(i, j int) bool { return legLess(out[i], out[j]) })
+	// (legCmp is a total order: any sort gives the same list)
+	slices.SortFunc(out, legCmp)
 	for _, t := range out {
 		if !t.asLeg1 {
 			if b := p.best(t); b != nil {
@@ -765,20 +851,25 @@ func (p *legPairer) expire(all bool) {
 			p.single(t)
 		}
 	}
+	clear(out)
+	p.out = out[:0]
 }
 
 func (p *legPairer) flush() { p.expire(true) }
 
 // legLess orders transactions by request start (capture order), then
 // connection and index, so pairing does not depend on arrival order.
-func legLess(a, b *legTx) bool {
-	if a.reqStart.ord != b.reqStart.ord {
-		return a.reqStart.ord < b.reqStart.ord
+func legLess(a, b *legTx) bool { return legCmp(a, b) < 0 }
+
+// legCmp is legLess as a three-way comparison (for slices.SortFunc).
+func legCmp(a, b *legTx) int {
+	if c := cmp.Compare(a.reqStart.ord, b.reqStart.ord); c != 0 {
+		return c
 	}
-	if a.conn.ref.ID != b.conn.ref.ID {
-		return a.conn.ref.ID < b.conn.ref.ID
+	if c := cmp.Compare(a.conn.ref.ID, b.conn.ref.ID); c != 0 {
+		return c
 	}
-	return a.index < b.index
+	return cmp.Compare(a.index, b.index)
 }
 
 // fits checks every pairing constraint except uniqueness; sameIP says how
