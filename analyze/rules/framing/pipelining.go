@@ -38,6 +38,9 @@ type outstanding struct {
 type pipelineTracker struct {
 	unsafe bool
 	open   []outstanding
+	// openBuf backs open while it holds few requests: most connections
+	// never pipeline, and the list then costs no allocation (issue 15)
+	openBuf [2]outstanding
 	// for the info rule: one finding per connection, at End
 	count, depth int
 	first        *analyze.Finding
@@ -69,6 +72,9 @@ func (p *pipelineTracker) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	// it overlapped says nothing about the client's pipelining
 	if q == nil || t.Gap || q.Has(http1.AnomJunkRequest) {
 		return
+	}
+	if p.open == nil {
+		p.open = p.openBuf[:0]
 	}
 	// forget requests answered before this one was sent: they cannot overlap later ones either
 	keep := p.open[:0]
