@@ -713,8 +713,8 @@ func legTxBytes(t *legTx) int { return int(t.bytes) }
 // legPairer is the pairing machinery one proxy rule's Aggregate embeds.
 type legPairer struct {
 	cfg     *analyze.Config
-	index   map[legSlot][]*legTx // in arrival order
-	servers map[legKey][]netip.AddrPort
+	index   map[legSlot]*legList
+	servers map[legKey]*legGroup
 	queue   []*legTx // every stored transaction, in arrival order (drained by age)
 	out     []*legTx // expire's scratch list
 	stored  int
@@ -730,8 +730,19 @@ type legPairer struct {
 }
 
 func newLegPairer(cfg *analyze.Config) *legPairer {
-	return &legPairer{cfg: cfg, index: map[legSlot][]*legTx{}, servers: map[legKey][]netip.AddrPort{}}
+	return &legPairer{cfg: cfg, index: map[legSlot]*legList{}, servers: map[legKey]*legGroup{}}
 }
+
+// legList is a slot's stored transactions, in arrival order. The maps hold
+// pointers, so that adding to a list or trimming it is no map write (issue
+// 15).
+type legList struct {
+	server netip.AddrPort
+	txs    []*legTx
+}
+
+// legGroup is a key's slots, in the order their servers arrived.
+type legGroup struct{ lists []*legList }
 
 func keyOf(t *legTx) legKey { return legKey{t.method, t.path, t.reqBody} }
 
@@ -756,10 +767,18 @@ func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
 			continue
 		}
 		k := slotOf(t)
-		if len(p.index[k]) == 0 {
-			p.servers[k.key] = append(p.servers[k.key], k.server)
+		l := p.index[k]
+		if l == nil {
+			l = &legList{server: k.server}
+			p.index[k] = l
+			g := p.servers[k.key]
+			if g == nil {
+				g = &legGroup{}
+				p.servers[k.key] = g
+			}
+			g.lists = append(g.lists, l)
 		}
-		p.index[k] = append(p.index[k], t)
+		l.txs = append(l.txs, t)
 		p.queue = append(p.queue, t)
 		p.stored++
 		p.bytes += legTxBytes(t)
@@ -828,24 +847,21 @@ func (p *legPairer) expire(all bool) {
 		// index lists are in arrival order too: done entries gather at
 		// their front (best skips any others until they get there)
 		k := slotOf(t)
-		l := p.index[k]
-		for len(l) > 0 && l[0].done {
-			l[0] = nil
-			l = l[1:]
-		}
-		if len(l) == 0 {
-			delete(p.index, k)
-			srv := p.servers[k.key]
-			if i := slices.Index(srv, k.server); i >= 0 {
-				srv = slices.Delete(srv, i, i+1)
+		if l := p.index[k]; l != nil {
+			for len(l.txs) > 0 && l.txs[0].done {
+				l.txs[0] = nil
+				l.txs = l.txs[1:]
 			}
-			if len(srv) == 0 {
-				delete(p.servers, k.key)
-			} else {
-				p.servers[k.key] = srv
+			if len(l.txs) == 0 {
+				delete(p.index, k)
+				g := p.servers[k.key]
+				if i := slices.Index(g.lists, l); i >= 0 {
+					g.lists = slices.Delete(g.lists, i, i+1)
+				}
+				if len(g.lists) == 0 {
+					delete(p.servers, k.key)
+				}
 			}
-		} else {
-			p.index[k] = l
 		}
 		if !t.asLeg1 && !t.asLeg2 && p.single != nil {
 			p.single(t)
@@ -1004,11 +1020,15 @@ func (p *legPairer) best(a *legTx) *legTx {
 // not connect to its own listening address), at most maxLegScan per server.
 func (p *legPairer) candidates(k legKey, not netip.AddrPort) iter.Seq[*legTx] {
 	return func(yield func(*legTx) bool) {
-		for _, srv := range p.servers[k] {
-			if srv == not {
+		g := p.servers[k]
+		if g == nil {
+			return
+		}
+		for _, l := range g.lists {
+			if l.server == not {
 				continue
 			}
-			for i, e := range p.index[legSlot{k, srv}] {
+			for i, e := range l.txs {
 				if i == maxLegScan || !yield(e) {
 					break
 				}
