@@ -23,7 +23,7 @@ import (
 //
 // Data flow, following DESIGN.md's "compact summaries, never packets":
 //
-//  1. legCollector (a per-connection TransactionChecker) reduces each
+//  1. legConn (a per-connection TransactionChecker) reduces each
 //     transaction to a legTx: method, normalised target, body lengths, a few
 //     header facts (the hop-by-hop fields as sent, the Connection tokens, a
 //     hash per field name) and the positions where the request and response
@@ -526,23 +526,23 @@ func (c *legConn) closeAfter(t time.Time) (legPos, int, bool) {
 var LegsPass = &analyze.Pass{
 	Name:         "proxy-legs",
 	Doc:          "transactions seen on both legs of a proxy, paired",
-	NewConn:      func(*analyze.Config) analyze.Checker { return &legCollector{} },
+	NewConn:      func(*analyze.Config) analyze.Checker { return &legConn{} },
 	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return &legPass{p: newLegPairer(cfg)} },
 }
 
-// legCollector is the pass's per-connection checker: it reduces each
-// transaction to a legTx.
-type legCollector struct{ c *legConn }
+// The pass's per-connection checker is the connection's legConn itself
+// (issue 15: it was a legCollector pointing to one, two allocations): the
+// engine makes a checker at its first call, and this one's first call is
+// the first transaction, which the legConn was made for anyway. It reduces
+// each transaction to a legTx.
+var _ analyze.TransactionChecker = (*legConn)(nil)
 
-var _ analyze.TransactionChecker = (*legCollector)(nil)
-
-func (lc *legCollector) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
-	if lc.c == nil {
-		lc.c = &legConn{}
-		lc.c.txs = lc.c.txp[:0]
-		ctx.SetSummaryData(lc.c)
+func (c *legConn) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
+	if c.txs == nil {
+		c.txs = c.txp[:0]
+		ctx.SetSummaryData(c)
 	}
-	lc.c.collect(t)
+	c.collect(t)
 }
 
 // collect adds t to the connection's leg records.
@@ -749,7 +749,7 @@ func keyOf(t *legTx) legKey { return legKey{t.method, t.path, t.reqBody} }
 func slotOf(t *legTx) legSlot { return legSlot{keyOf(t), t.conn.ref.Server} }
 
 // add stores a finished connection's transactions (c, collected by
-// legCollector) and pairs what is due.
+// legConn.Transaction) and pairs what is due.
 func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
 	if c == nil || s.Conn == nil {
 		return
