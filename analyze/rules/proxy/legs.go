@@ -579,16 +579,31 @@ func (c *legConn) collect(t *http1.Transaction) {
 	// a connection's transactions mostly repeat the target and Host: share
 	// the previous one's copies
 	host, _ := q.Get("Host")
+	// hostText is the Host value the authority is taken from: a copy made
+	// with the target's (one allocation for both, issue 15) when the target
+	// is new, else the message's own text, copied below if kept
+	hostText, owned := host, false
 	if q.Target == c.lastTarget {
 		x.target = c.lastTarget
 	} else {
-		x.target = strings.Clone(q.Target)
+		// (a Builder, not +: a concatenation with an empty string returns
+		// the other one, the message's text, uncopied)
+		var sb strings.Builder
+		sb.Grow(len(q.Target) + len(host))
+		sb.WriteString(q.Target)
+		sb.WriteString(host)
+		both := sb.String()
+		x.target, hostText, owned = both[:len(q.Target)], both[len(q.Target):], true
 		c.lastTarget = x.target
 	}
-	x.authority, x.path, x.absolute = splitTarget(x.target, host)
-	if x.authority == c.lastAuthority {
+	x.authority, x.path, x.absolute = splitTarget(x.target, hostText)
+	switch {
+	case x.authority == c.lastAuthority:
 		x.authority = c.lastAuthority
-	} else {
+	case owned:
+		// from the target, the Host copy or strings.ToLower: already a copy
+		c.lastAuthority = x.authority
+	default:
 		x.authority = strings.Clone(x.authority) // it may be Host's text
 		c.lastAuthority = x.authority
 	}
@@ -628,9 +643,8 @@ func (c *legConn) collect(t *http1.Transaction) {
 // splitTarget normalises a request target: absolute-form "http://h:p/x?y"
 // gives ("h:p", "/x?y", true); origin-form gives (Host, target, false).
 func splitTarget(target, host string) (authority, path string, absolute bool) {
-	lower := strings.ToLower(target)
 	for _, scheme := range []string{"http://", "https://"} {
-		if strings.HasPrefix(lower, scheme) {
+		if hasPrefixASCIIFold(target, scheme) {
 			rest := target[len(scheme):]
 			i := strings.IndexAny(rest, "/?#")
 			if i < 0 {
@@ -644,6 +658,27 @@ func splitTarget(target, host string) (authority, path string, absolute bool) {
 		}
 	}
 	return normAuthority(host, "http://"), target, false
+}
+
+// hasPrefixASCIIFold reports whether strings.ToLower(s) starts with
+// prefix, a lower-case ASCII string of letters and punctuation, without
+// the copy ToLower makes of a target with capitals (issue 15): no
+// non-ASCII letter lower-cases to an ASCII one but the Kelvin sign (k) and
+// the dotted capital I (i), and the schemes hold neither.
+func hasPrefixASCIIFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func normAuthority(a, scheme string) string {
