@@ -38,9 +38,11 @@ type outstanding struct {
 type pipelineTracker struct {
 	unsafe bool
 	open   []outstanding
-	// openBuf backs open while it holds few requests: most connections
-	// never pipeline, and the list then costs no allocation (issue 15)
-	openBuf [2]outstanding
+	// openBuf backs open while it holds one request: on a connection that
+	// does not pipeline, each request's is answered before the next is sent
+	// and the list never holds more, so it costs no allocation (issue 15;
+	// one element keeps the tracker in the 80-byte size class)
+	openBuf [1]outstanding
 	// for the info rule: one finding per connection, at End
 	count, depth int
 	first        *analyze.Finding
