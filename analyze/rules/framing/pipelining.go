@@ -38,6 +38,11 @@ type outstanding struct {
 type pipelineTracker struct {
 	unsafe bool
 	open   []outstanding
+	// openBuf backs open while it holds one request: on a connection that
+	// does not pipeline, each request's is answered before the next is sent
+	// and the list never holds more, so it costs no allocation (issue 15;
+	// one element keeps the tracker in the 80-byte size class)
+	openBuf [1]outstanding
 	// for the info rule: one finding per connection, at End
 	count, depth int
 	first        *analyze.Finding
@@ -69,6 +74,9 @@ func (p *pipelineTracker) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
 	// it overlapped says nothing about the client's pipelining
 	if q == nil || t.Gap || q.Has(http1.AnomJunkRequest) {
 		return
+	}
+	if p.open == nil {
+		p.open = p.openBuf[:0]
 	}
 	// forget requests answered before this one was sent: they cannot overlap later ones either
 	keep := p.open[:0]

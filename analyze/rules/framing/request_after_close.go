@@ -19,7 +19,10 @@ var RequestAfterClose = &analyze.Rule{
 }
 
 type requestAfterClose struct {
-	closeAt *flow.Pos // requests sent after this position violate the close
+	// closeAt: requests sent after this position violate the close (a
+	// value, set when closing: no allocation per close, issue 15)
+	closeAt flow.Pos
+	closing bool
 	closeBy string
 	closeTx int
 	// byServer: closeAt is in the server's stream (the client must have
@@ -36,7 +39,7 @@ func (r *requestAfterClose) Transaction(ctx *analyze.Ctx, t *http1.Transaction) 
 	// lost in a hole). Only whether it was answered is unknown.
 	// Junk taken as a malformed request (http1.AnomJunkRequest) is not
 	// known to be a request: no finding rests on it.
-	if q := t.Request; q != nil && r.closeAt != nil && !q.Has(http1.AnomJunkRequest) && r.after(ctx, q) {
+	if q := t.Request; q != nil && r.closing && !q.Has(http1.AnomJunkRequest) && r.after(ctx, q) {
 		answered := "the server did not answer it"
 		switch {
 		case t.Gap:
@@ -47,14 +50,14 @@ func (r *requestAfterClose) Transaction(ctx *analyze.Ctx, t *http1.Transaction) 
 		ctx.Report(analyze.Finding{
 			Transaction: t.Index + 1,
 			Time:        q.Start.Time,
-			Frames:      analyze.Frames(*r.closeAt, q.Start),
+			Frames:      analyze.Frames(r.closeAt, q.Start),
 			Duration:    q.Start.Time.Sub(r.closeAt.Time),
 			Message:     fmt.Sprintf("%s (transaction %d) was sent after %s in transaction %d; %s", analyze.Describe(q), t.Index+1, r.closeBy, r.closeTx, answered),
 			Hint:        "after Connection: close, open a new connection for the next request (RFC 9112 §9.6); a client must also honour the server's close",
 		})
 		// report the first violation after each close only; this transaction
 		// may itself carry a new close, recorded below
-		r.closeAt = nil
+		r.closing = false
 	}
 	if q := t.Request; q != nil && q.HasToken("Connection", "close") {
 		r.set(q.Last, "the client's own Connection: close", t.Index+1, false)
@@ -75,8 +78,7 @@ func (r *requestAfterClose) after(ctx *analyze.Ctx, q *http1.Message) bool {
 }
 
 func (r *requestAfterClose) set(p flow.Pos, by string, tx int, byServer bool) {
-	if r.closeAt == nil || p.Ord < r.closeAt.Ord {
-		pp := p
-		r.closeAt, r.closeBy, r.closeTx, r.byServer = &pp, by, tx, byServer
+	if !r.closing || p.Ord < r.closeAt.Ord {
+		r.closeAt, r.closing, r.closeBy, r.closeTx, r.byServer = p, true, by, tx, byServer
 	}
 }

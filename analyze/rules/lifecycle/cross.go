@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"container/heap"
 	"net/netip"
 	"time"
 
@@ -227,53 +226,95 @@ func (r *crossConn) less(o *crossConn) bool {
 	return r.ref.ID < o.ref.ID
 }
 
-// crossFeed is the reorder buffer in front of a rule.
+// crossFeed is the reorder buffer in front of the rules. There is one, in
+// CrossPass's aggregate, shared by every cross-connection rule: they all see
+// the same records in the same order, so sorting them once is enough (issue
+// 15: one feed per rule sorted every record five times).
 type crossFeed struct {
 	h         recHeap
 	watermark time.Time // newest end seen
 }
 
+// recHeap is a binary min-heap of records by crossConn.less, written out
+// for its one element type (issue 15: container/heap's interface calls and
+// boxing were most of the feed's cost). less is a total order (the
+// connection ID breaks every tie), so the order records leave in does not
+// depend on how the heap is built.
 type recHeap []*crossConn
 
-func (h recHeap) Len() int           { return len(h) }
-func (h recHeap) Less(i, j int) bool { return h[i].less(h[j]) }
-func (h recHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *recHeap) Push(x any)        { *h = append(*h, x.(*crossConn)) }
-func (h *recHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
+func (h recHeap) Len() int { return len(h) }
+
+func (h *recHeap) push(r *crossConn) {
+	*h = append(*h, r)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !s[i].less(s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *recHeap) pop() *crossConn {
+	s := *h
+	n := len(s) - 1
+	x := s[0]
+	s[0] = s[n]
+	s[n] = nil
+	s = s[:n]
+	*h = s
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && s[r].less(s[l]) {
+			m = r
+		}
+		if !s[m].less(s[i]) {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
 	return x
 }
 
-// push adds a record and calls emit for every record now due, in order.
-func (f *crossFeed) push(r *crossConn, emit func(*crossConn)) {
-	heap.Push(&f.h, r)
+// push adds a record and appends every record now due to out, in order.
+func (f *crossFeed) push(r *crossConn, out []*crossConn) []*crossConn {
+	f.h.push(r)
 	if r.end.After(f.watermark) {
 		f.watermark = r.end
 	}
 	due := f.watermark.Add(-crossReorder)
 	for f.h.Len() > 0 && (f.h[0].end.Before(due) || f.h.Len() > crossFeedMax) {
-		emit(heap.Pop(&f.h).(*crossConn))
+		out = append(out, f.h.pop())
 	}
+	return out
 }
 
-// release calls emit for every record that ended more than crossReorder
+// release appends to out every record that ended more than crossReorder
 // before now (a live tick: capture time passed with no connection ending,
 // so nothing can come to reorder them any more), in order.
-func (f *crossFeed) release(now time.Time, emit func(*crossConn)) {
+func (f *crossFeed) release(now time.Time, out []*crossConn) []*crossConn {
 	due := now.Add(-crossReorder)
 	for f.h.Len() > 0 && f.h[0].end.Before(due) {
-		emit(heap.Pop(&f.h).(*crossConn))
+		out = append(out, f.h.pop())
 	}
+	return out
 }
 
-// drain releases everything left, in order (end of the run).
-func (f *crossFeed) drain(emit func(*crossConn)) {
+// drain appends everything left to out, in order (end of the run).
+func (f *crossFeed) drain(out []*crossConn) []*crossConn {
 	for f.h.Len() > 0 {
-		emit(heap.Pop(&f.h).(*crossConn))
+		out = append(out, f.h.pop())
 	}
+	return out
 }
 
 // crossItemBytes is the estimated memory of one stored item of a crossTable
@@ -406,8 +447,8 @@ func (t *crossTable[V]) append(e *crossEntry[V]) {
 }
 
 // crossRule adapts a rule's record handler to the Aggregate interface: the
-// feed sorts, the handler processes one record at a time, finish is called at
-// the end of the run after the feed is drained.
+// shared feed (CrossPass's) sorts, the handler processes one record at a
+// time, finish is called at the end of the run after the feed is drained.
 //
 // It is also an analyze.Ticker: a live capture's tick releases the records
 // that have waited crossReorder (without it the last connections of a burst
@@ -415,7 +456,9 @@ func (t *crossTable[V]) append(e *crossEntry[V]) {
 // marks the rule live, which rules read to report early (see earlyReport).
 // A file is never ticked: its findings, and their order, stay as they were.
 type crossRule struct {
-	feed    crossFeed
+	// feed is CrossPass's shared reorder buffer once the rule has seen a
+	// call (an empty one of its own until then)
+	feed    *crossFeed
 	process func(r *analyze.Reporter, c *crossConn)
 	finish  func(r *analyze.Reporter)
 	// dropped, when set, returns what the rule's table let go early for
@@ -434,9 +477,21 @@ type crossRule struct {
 
 var _ analyze.Ticker = (*crossRule)(nil)
 
+// batch returns the records CrossPass released with the call at hand (it
+// runs before the rules for each summary, tick and flush), in order.
+func (a *crossRule) batch(r *analyze.Reporter) []*crossConn {
+	if a.compactor == nil {
+		a.compactor = r.ResultOf(CrossPass).(*crossCompactor)
+		a.feed = &a.compactor.feed
+	}
+	return a.compactor.released
+}
+
 func (a *crossRule) Tick(r *analyze.Reporter, now time.Time) {
 	a.live = true
-	a.feed.release(now, func(c *crossConn) { a.process(r, c) })
+	for _, c := range a.batch(r) {
+		a.process(r, c)
+	}
 	a.settleLive(r)
 }
 
@@ -447,39 +502,63 @@ func (a *crossRule) settleLive(r *analyze.Reporter) {
 }
 
 func (a *crossRule) Conn(r *analyze.Reporter, s *analyze.ConnSummary) {
-	if a.compactor == nil {
-		a.compactor = r.ResultOf(CrossPass).(*crossCompactor)
+	for _, c := range a.batch(r) {
+		a.process(r, c)
 	}
-	a.feed.push(a.compactor.cur, func(c *crossConn) { a.process(r, c) })
 	a.settleLive(r)
+}
+
+func (a *crossRule) Flush(r *analyze.Reporter) {
+	for _, c := range a.batch(r) {
+		a.process(r, c)
+	}
+	a.finish(r)
+	if a.dropped != nil {
+		r.WindowDropped(a.dropped())
+	}
 }
 
 // CrossPass makes the compact record of each finished connection once for
 // all the cross-connection rules (issue 15: each rule made its own copy,
-// five records per connection). The record is shared: rules read it and
-// keep it, never change it.
+// five records per connection), and puts the records in the order the
+// rules see them, once for all of them too (crossFeed). The records are
+// shared: rules read them and keep them, never change them.
 var CrossPass = &analyze.Pass{
 	Name:         "lifecycle-cross",
 	Doc:          "the compact record of each finished connection the cross-connection lifecycle rules share",
 	NewAggregate: func(*analyze.Config) analyze.Aggregate { return &crossCompactor{} },
 }
 
-// crossCompactor is CrossPass's aggregate: cur is the record of the summary
-// at hand (the pass sees each summary before the rules do).
-type crossCompactor struct{ cur *crossConn }
+// crossCompactor is CrossPass's aggregate. released is what the summary,
+// tick or flush at hand released from the feed, in order: the rules'
+// aggregates, which run after the pass's, process it (crossRule.batch).
+type crossCompactor struct {
+	feed     crossFeed
+	released []*crossConn
+}
 
 var _ analyze.Aggregate = (*crossCompactor)(nil)
+var _ analyze.Ticker = (*crossCompactor)(nil)
 
-func (p *crossCompactor) Conn(_ *analyze.Reporter, s *analyze.ConnSummary) { p.cur = compactConn(s) }
+// reset empties released, not keeping the records of the last batch alive.
+func (p *crossCompactor) reset() {
+	clear(p.released)
+	p.released = p.released[:0]
+}
 
-func (p *crossCompactor) Flush(*analyze.Reporter) { p.cur = nil }
+func (p *crossCompactor) Conn(_ *analyze.Reporter, s *analyze.ConnSummary) {
+	p.reset()
+	p.released = p.feed.push(compactConn(s), p.released)
+}
 
-func (a *crossRule) Flush(r *analyze.Reporter) {
-	a.feed.drain(func(c *crossConn) { a.process(r, c) })
-	a.finish(r)
-	if a.dropped != nil {
-		r.WindowDropped(a.dropped())
-	}
+func (p *crossCompactor) Tick(_ *analyze.Reporter, now time.Time) {
+	p.reset()
+	p.released = p.feed.release(now, p.released)
+}
+
+func (p *crossCompactor) Flush(*analyze.Reporter) {
+	p.reset()
+	p.released = p.feed.drain(p.released)
 }
 
 func nonNeg(d time.Duration) time.Duration {

@@ -92,6 +92,7 @@ type noReuse struct {
 func newNoReuse(cfg *analyze.Config) analyze.Aggregate {
 	n := &noReuse{cfg: cfg, tab: newCrossTable[*noReuseRun](cfg)}
 	n.cr = &crossRule{
+		feed:    &crossFeed{},
 		process: n.process,
 		dropped: n.tab.takeDropped,
 		finish: func(rep *analyze.Reporter) {

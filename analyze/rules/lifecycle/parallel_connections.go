@@ -114,6 +114,7 @@ type parallel struct {
 func newParallel(cfg *analyze.Config) analyze.Aggregate {
 	p := &parallel{cfg: cfg, tab: newCrossTable[*parallelPair](cfg)}
 	p.cr = &crossRule{
+		feed:    &crossFeed{},
 		process: p.process,
 		dropped: p.tab.takeDropped,
 		finish: func(rep *analyze.Reporter) {

@@ -121,6 +121,7 @@ func newPortChurn(cfg *analyze.Config) analyze.Aggregate {
 		p.maxPorts = max(q, 64)
 	}
 	p.cr = &crossRule{
+		feed:    &crossFeed{},
 		process: p.process,
 		finish: func(rep *analyze.Reporter) {
 			p.tab.flush(func(e *crossEntry[*churnPair]) { p.finish(rep, e.key, e.val, e.last) })

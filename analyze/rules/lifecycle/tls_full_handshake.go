@@ -68,6 +68,7 @@ type tlsFull struct {
 func newTLSFull(cfg *analyze.Config) analyze.Aggregate {
 	t := &tlsFull{cfg: cfg, tab: newCrossTable[*tlsFullRun](cfg)}
 	t.cr = &crossRule{
+		feed:    &crossFeed{},
 		process: t.process,
 		finish: func(rep *analyze.Reporter) {
 			t.tab.flush(func(e *crossEntry[*tlsFullRun]) { t.finish(rep, e.key, e.val) })

@@ -47,7 +47,7 @@ type unsafeRetry struct {
 
 func newUnsafeRetry(cfg *analyze.Config) analyze.Aggregate {
 	u := &unsafeRetry{cfg: cfg, tab: newCrossTable[[]*retryCopy](cfg)}
-	return &crossRule{process: u.process, finish: func(*analyze.Reporter) { u.tab.flush(func(*crossEntry[[]*retryCopy]) {}) }, dropped: u.tab.takeDropped}
+	return &crossRule{feed: &crossFeed{}, process: u.process, finish: func(*analyze.Reporter) { u.tab.flush(func(*crossEntry[[]*retryCopy]) {}) }, dropped: u.tab.takeDropped}
 }
 
 func (u *unsafeRetry) process(rep *analyze.Reporter, c *crossConn) {

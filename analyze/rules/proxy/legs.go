@@ -1,10 +1,10 @@
 package proxy
 
 import (
+	"cmp"
 	"iter"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -23,7 +23,7 @@ import (
 //
 // Data flow, following DESIGN.md's "compact summaries, never packets":
 //
-//  1. legCollector (a per-connection TransactionChecker) reduces each
+//  1. legConn (a per-connection TransactionChecker) reduces each
 //     transaction to a legTx: method, normalised target, body lengths, a few
 //     header facts (the hop-by-hop fields as sent, the Connection tokens, a
 //     hash per field name) and the positions where the request and response
@@ -236,11 +236,10 @@ func (h *fnv64) add(s string) {
 // addZero adds a 0 byte (the separator).
 func (h *fnv64) addZero() { *h = fnv64(uint64(*h) * fnv64Prime) }
 
-// legMsgBuild is a header block as newLegMsg first reduces it. Its lists
-// are built exactly as the records were before they were made compact
-// (issue 15), one append at a time, because legTxBytes charges their
-// capacities: the store's byte bound, and what it drops, stay as they were.
-// compact then keeps the lists (or a shared legHop) in a legMsg.
+// legMsgBuild is a header block as read first reduces it, in scratch
+// lists the caller provides (collect's, on its stack: issue 15, the lists
+// grown one append at a time were most of the proxy rules' allocations).
+// compact then keeps what the record needs in a legMsg.
 type legMsgBuild struct {
 	hop   []legField
 	conn  []string
@@ -251,17 +250,25 @@ type legMsgBuild struct {
 	fwd   bool
 }
 
+// newLegMsg reduces m in lists of its own.
 func newLegMsg(m *http1.Message) legMsgBuild {
-	var lm legMsgBuild
+	return legMsgBuild{}.read(m)
+}
+
+// read returns b with m reduced into it, appending to b's lists. (A value
+// in and out, not a pointer: stores through a pointer would make the
+// caller's scratch arrays escape to the heap.)
+func (b legMsgBuild) read(m *http1.Message) legMsgBuild {
 	sig := fnv64(fnv64Offset)
 	sig.add(m.Target)
+	names := len(b.names)
 	for _, f := range m.Headers {
 		sig.add(f.Name)
 		sig.addZero()
 		sig.add(f.Value)
 		sig.addZero()
-		if len(lm.names) < maxLegNames {
-			lm.names = append(lm.names, nameHash(f.Name))
+		if len(b.names)-names < maxLegNames {
+			b.names = append(b.names, nameHash(f.Name))
 		}
 		switch {
 		case isHopName(f.Name):
@@ -269,34 +276,41 @@ func newLegMsg(m *http1.Message) legMsgBuild {
 			if len(v) > maxLegValue {
 				v = v[:maxLegValue]
 			}
-			lm.hop = append(lm.hop, legField{intern(f.Name), intern(v)})
+			b.hop = append(b.hop, legField{intern(f.Name), intern(v)})
 			if strings.EqualFold(f.Name, "Connection") {
 				for t := range http1.HeaderTokens(f.Value) {
-					if len(lm.conn) < 16 {
-						lm.conn = append(lm.conn, intern(t))
+					if len(b.conn) < maxLegConn {
+						b.conn = append(b.conn, intern(t))
 					}
 				}
 			}
 		case strings.EqualFold(f.Name, "Via"):
-			if lm.via == "" {
-				lm.via = strings.Clone(f.Value)
-				if len(lm.via) > maxLegValue {
-					lm.via = lm.via[:maxLegValue]
+			if b.via == "" {
+				// cut, not copied yet: compact copies it when it is kept
+				b.via = f.Value
+				if len(b.via) > maxLegValue {
+					b.via = b.via[:maxLegValue]
 				}
 			}
 		case strings.EqualFold(f.Name, "X-Forwarded-For"):
-			lm.xff = true
+			b.xff = true
 		case strings.EqualFold(f.Name, "Forwarded"):
-			lm.fwd = true
+			b.fwd = true
 		}
 	}
-	lm.sig = uint64(sig)
-	return lm
+	b.sig = uint64(sig)
+	return b
 }
 
-// bytes is what the message adds to legTxBytes.
-func (b *legMsgBuild) bytes() int {
-	n := len(b.via) + 4*cap(b.names) + 32*cap(b.hop) + 16*cap(b.conn)
+// maxLegConn bounds the Connection tokens kept per message.
+const maxLegConn = 16
+
+// bytes is what the message adds to legTxBytes, with nNames field-name
+// hashes. It charges the capacities the lists had when the records built
+// each one from nothing, one append at a time (before issue 15), so that
+// the store's byte bound, and what it drops, stay as they were.
+func (b *legMsgBuild) bytes(nNames int) int {
+	n := len(b.via) + 4*namesCaps[nNames] + 32*hopCap(len(b.hop)) + 16*connCaps[len(b.conn)]
 	for _, f := range b.hop {
 		n += len(f.name) + len(f.value)
 	}
@@ -306,16 +320,59 @@ func (b *legMsgBuild) bytes() int {
 	return n
 }
 
-// compact returns the legMsg kept for b: its hop-by-hop facts shared when
-// they are none or a lone Connection: keep-alive or close.
+// The capacities of a []uint32, []legField and []string built from nil by
+// n appends of one element, for n up to maxLegNames (more hop-by-hop
+// fields than that is a message no real client sends: hopCap then builds
+// such a list).
+var (
+	namesCaps = appendCapTable[uint32](maxLegNames)
+	hopCaps   = appendCapTable[legField](maxLegNames)
+	connCaps  = appendCapTable[string](maxLegConn)
+)
+
+func appendCapTable[T any](max int) []int {
+	t := make([]int, max+1)
+	for n := range t {
+		t[n] = appendCapBuilt[T](n)
+	}
+	return t
+}
+
+func appendCapBuilt[T any](n int) int {
+	var s []T
+	var z T
+	for range n {
+		s = append(s, z)
+	}
+	// the records' lists escaped to the heap: this one must too, or the
+	// compiler may start it in a stack buffer with another capacity
+	capEscape(s)
+	return cap(s)
+}
+
+// capEscape makes appendCapBuilt's list escape (a call through a function
+// variable: the compiler cannot see it keeps nothing).
+var capEscape = func(any) {}
+
+func hopCap(n int) int {
+	if n < len(hopCaps) {
+		return hopCaps[n]
+	}
+	return appendCapBuilt[legField](n)
+}
+
+// compact returns the legMsg kept for b (without its names, which collect
+// stores for both messages at once): its hop-by-hop facts shared when they
+// are none or a lone Connection: keep-alive or close, else copied out of
+// the scratch lists.
 func (b *legMsgBuild) compact() legMsg {
-	lm := legMsg{names: b.names, sig: b.sig, xff: b.xff, fwd: b.fwd, legHop: noHop}
+	lm := legMsg{sig: b.sig, xff: b.xff, fwd: b.fwd, legHop: noHop}
 	switch {
 	case len(b.hop) == 0 && b.via == "":
 	case len(b.hop) == 1 && b.via == "" && len(b.conn) == 1 && b.conn[0] == b.hop[0].value && sharedHops[b.hop[0]] != nil:
 		lm.legHop = sharedHops[b.hop[0]]
 	default:
-		lm.legHop = &legHop{hop: b.hop, conn: b.conn, via: b.via}
+		lm.legHop = &legHop{hop: slices.Clone(b.hop), conn: slices.Clone(b.conn), via: strings.Clone(b.via)}
 	}
 	return lm
 }
@@ -396,6 +453,10 @@ func (t *legTx) http10() bool { return t.proto == "HTTP/1.0" }
 // dumb-proxy rule needs about how it closed.
 type legConn struct {
 	txs []*legTx // at most maxLegTx, the later ones are not kept
+	// tx0 is the first of txs, and txp the start of the list: kept in the
+	// legConn, they make one allocation with it (issue 15)
+	tx0 legTx
+	txp [4]*legTx
 	// the flags and the end reason together, in one word (issue 15)
 	gap    bool
 	tunnel bool
@@ -465,22 +526,23 @@ func (c *legConn) closeAfter(t time.Time) (legPos, int, bool) {
 var LegsPass = &analyze.Pass{
 	Name:         "proxy-legs",
 	Doc:          "transactions seen on both legs of a proxy, paired",
-	NewConn:      func(*analyze.Config) analyze.Checker { return &legCollector{} },
+	NewConn:      func(*analyze.Config) analyze.Checker { return &legConn{} },
 	NewAggregate: func(cfg *analyze.Config) analyze.Aggregate { return &legPass{p: newLegPairer(cfg)} },
 }
 
-// legCollector is the pass's per-connection checker: it reduces each
-// transaction to a legTx.
-type legCollector struct{ c *legConn }
+// The pass's per-connection checker is the connection's legConn itself
+// (issue 15: it was a legCollector pointing to one, two allocations): the
+// engine makes a checker at its first call, and this one's first call is
+// the first transaction, which the legConn was made for anyway. It reduces
+// each transaction to a legTx.
+var _ analyze.TransactionChecker = (*legConn)(nil)
 
-var _ analyze.TransactionChecker = (*legCollector)(nil)
-
-func (lc *legCollector) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
-	if lc.c == nil {
-		lc.c = &legConn{}
-		ctx.SetSummaryData(lc.c)
+func (c *legConn) Transaction(ctx *analyze.Ctx, t *http1.Transaction) {
+	if c.txs == nil {
+		c.txs = c.txp[:0]
+		ctx.SetSummaryData(c)
 	}
-	lc.c.collect(t)
+	c.collect(t)
 }
 
 // collect adds t to the connection's leg records.
@@ -492,7 +554,13 @@ func (c *legConn) collect(t *http1.Transaction) {
 	if len(c.txs) >= maxLegTx {
 		return
 	}
-	x := &legTx{
+	// the first record lives in the legConn (one allocation instead of two
+	// for the common connection with one or a few transactions)
+	x := &c.tx0
+	if len(c.txs) > 0 {
+		x = new(legTx)
+	}
+	*x = legTx{
 		conn: c, index: int32(t.Index + 1), reqBody: q.BodyLength, gap: t.Gap || q.End != http1.EndComplete,
 		reqStart: legPosOf(q.Start), reqHdrEndOrd: q.HeaderEnd.Ord, reqEnd: legPosOf(q.Last),
 	}
@@ -511,23 +579,47 @@ func (c *legConn) collect(t *http1.Transaction) {
 	// a connection's transactions mostly repeat the target and Host: share
 	// the previous one's copies
 	host, _ := q.Get("Host")
+	// hostText is the Host value the authority is taken from: a copy made
+	// with the target's (one allocation for both, issue 15) when the target
+	// is new, else the message's own text, copied below if kept
+	hostText, owned := host, false
 	if q.Target == c.lastTarget {
 		x.target = c.lastTarget
 	} else {
-		x.target = strings.Clone(q.Target)
+		// (a Builder, not +: a concatenation with an empty string returns
+		// the other one, the message's text, uncopied)
+		var sb strings.Builder
+		sb.Grow(len(q.Target) + len(host))
+		sb.WriteString(q.Target)
+		sb.WriteString(host)
+		both := sb.String()
+		x.target, hostText, owned = both[:len(q.Target)], both[len(q.Target):], true
 		c.lastTarget = x.target
 	}
-	x.authority, x.path, x.absolute = splitTarget(x.target, host)
-	if x.authority == c.lastAuthority {
+	x.authority, x.path, x.absolute = splitTarget(x.target, hostText)
+	switch {
+	case x.authority == c.lastAuthority:
 		x.authority = c.lastAuthority
-	} else {
+	case owned:
+		// from the target, the Host copy or strings.ToLower: already a copy
+		c.lastAuthority = x.authority
+	default:
 		x.authority = strings.Clone(x.authority) // it may be Host's text
 		c.lastAuthority = x.authority
 	}
+	// scratch lists for both messages: the names of the request then of
+	// the response in nb, kept in one allocation at the end
+	var (
+		nb [2 * maxLegNames]uint32
+		hb [8]legField
+		cb [maxLegConn]string
+	)
 	n := 656 + len(x.method) + len(x.target) + len(host) + len(x.authority) + len(x.path)
-	req := newLegMsg(q)
-	n += req.bytes()
+	req := legMsgBuild{names: nb[:0], hop: hb[:0], conn: cb[:0]}.read(q)
+	nReq := len(req.names)
+	n += req.bytes(nReq)
 	x.req = req.compact()
+	nAll := nReq
 	if r := t.Response; r != nil {
 		first := r
 		if len(t.Interim) > 0 {
@@ -535,10 +627,15 @@ func (c *legConn) collect(t *http1.Transaction) {
 		}
 		x.hasResp, x.status = true, int32(r.Status)
 		x.respComplete = r.End == http1.EndComplete
-		resp := newLegMsg(r)
-		n += resp.bytes()
+		resp := legMsgBuild{names: nb[nReq:nReq], hop: hb[:0], conn: cb[:0]}.read(r)
+		nAll += len(resp.names)
+		n += resp.bytes(len(resp.names))
 		x.resp = resp.compact()
 		x.respStart, x.respEnd = legPosOf(first.Start), legPosOf(r.Last)
+	}
+	if nAll > 0 {
+		names := slices.Clone(nb[:nAll])
+		x.req.names, x.resp.names = names[:nReq:nReq], names[nReq:]
 	}
 	x.bytes = int32(min(n, 1<<30))
 }
@@ -546,9 +643,8 @@ func (c *legConn) collect(t *http1.Transaction) {
 // splitTarget normalises a request target: absolute-form "http://h:p/x?y"
 // gives ("h:p", "/x?y", true); origin-form gives (Host, target, false).
 func splitTarget(target, host string) (authority, path string, absolute bool) {
-	lower := strings.ToLower(target)
 	for _, scheme := range []string{"http://", "https://"} {
-		if strings.HasPrefix(lower, scheme) {
+		if hasPrefixASCIIFold(target, scheme) {
 			rest := target[len(scheme):]
 			i := strings.IndexAny(rest, "/?#")
 			if i < 0 {
@@ -562,6 +658,27 @@ func splitTarget(target, host string) (authority, path string, absolute bool) {
 		}
 	}
 	return normAuthority(host, "http://"), target, false
+}
+
+// hasPrefixASCIIFold reports whether strings.ToLower(s) starts with
+// prefix, a lower-case ASCII string of letters and punctuation, without
+// the copy ToLower makes of a target with capitals (issue 15): no
+// non-ASCII letter lower-cases to an ASCII one but the Kelvin sign (k) and
+// the dotted capital I (i), and the schemes hold neither.
+func hasPrefixASCIIFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func normAuthority(a, scheme string) string {
@@ -631,9 +748,10 @@ func legTxBytes(t *legTx) int { return int(t.bytes) }
 // legPairer is the pairing machinery one proxy rule's Aggregate embeds.
 type legPairer struct {
 	cfg     *analyze.Config
-	index   map[legSlot][]*legTx // in arrival order
-	servers map[legKey][]netip.AddrPort
+	index   map[legSlot]*legList
+	servers map[legKey]*legGroup
 	queue   []*legTx // every stored transaction, in arrival order (drained by age)
+	out     []*legTx // expire's scratch list
 	stored  int
 	bytes   int   // legTxBytes of the stored transactions
 	dropped int64 // transactions that left early because the store was full
@@ -647,15 +765,26 @@ type legPairer struct {
 }
 
 func newLegPairer(cfg *analyze.Config) *legPairer {
-	return &legPairer{cfg: cfg, index: map[legSlot][]*legTx{}, servers: map[legKey][]netip.AddrPort{}}
+	return &legPairer{cfg: cfg, index: map[legSlot]*legList{}, servers: map[legKey]*legGroup{}}
 }
+
+// legList is a slot's stored transactions, in arrival order. The maps hold
+// pointers, so that adding to a list or trimming it is no map write (issue
+// 15).
+type legList struct {
+	server netip.AddrPort
+	txs    []*legTx
+}
+
+// legGroup is a key's slots, in the order their servers arrived.
+type legGroup struct{ lists []*legList }
 
 func keyOf(t *legTx) legKey { return legKey{t.method, t.path, t.reqBody} }
 
 func slotOf(t *legTx) legSlot { return legSlot{keyOf(t), t.conn.ref.Server} }
 
 // add stores a finished connection's transactions (c, collected by
-// legCollector) and pairs what is due.
+// legConn.Transaction) and pairs what is due.
 func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
 	if c == nil || s.Conn == nil {
 		return
@@ -673,10 +802,18 @@ func (p *legPairer) add(s *analyze.ConnSummary, c *legConn) {
 			continue
 		}
 		k := slotOf(t)
-		if len(p.index[k]) == 0 {
-			p.servers[k.key] = append(p.servers[k.key], k.server)
+		l := p.index[k]
+		if l == nil {
+			l = &legList{server: k.server}
+			p.index[k] = l
+			g := p.servers[k.key]
+			if g == nil {
+				g = &legGroup{}
+				p.servers[k.key] = g
+			}
+			g.lists = append(g.lists, l)
 		}
-		p.index[k] = append(p.index[k], t)
+		l.txs = append(l.txs, t)
 		p.queue = append(p.queue, t)
 		p.stored++
 		p.bytes += legTxBytes(t)
@@ -718,11 +855,14 @@ func (p *legPairer) expire(all bool) {
 	if n == 0 {
 		return
 	}
-	out := append([]*legTx(nil), p.queue[:n]...)
+	// out is a scratch list reused by every call (issue 15: a new one per
+	// connection end was most of the pairer's allocations)
+	out := append(p.out[:0], p.queue[:n]...)
 	clear(p.queue[:n])
 	p.queue = p.queue[n:]
 	// pair in request order, so the result does not depend on arrival order
-	sort.Slice(out, func(i, j int) bool { return legLess(out[i], out[j]) })
+	// (legCmp is a total order: any sort gives the same list)
+	slices.SortFunc(out, legCmp)
 	for _, t := range out {
 		if !t.asLeg1 {
 			if b := p.best(t); b != nil {
@@ -742,43 +882,45 @@ func (p *legPairer) expire(all bool) {
 		// index lists are in arrival order too: done entries gather at
 		// their front (best skips any others until they get there)
 		k := slotOf(t)
-		l := p.index[k]
-		for len(l) > 0 && l[0].done {
-			l[0] = nil
-			l = l[1:]
-		}
-		if len(l) == 0 {
-			delete(p.index, k)
-			srv := p.servers[k.key]
-			if i := slices.Index(srv, k.server); i >= 0 {
-				srv = slices.Delete(srv, i, i+1)
+		if l := p.index[k]; l != nil {
+			for len(l.txs) > 0 && l.txs[0].done {
+				l.txs[0] = nil
+				l.txs = l.txs[1:]
 			}
-			if len(srv) == 0 {
-				delete(p.servers, k.key)
-			} else {
-				p.servers[k.key] = srv
+			if len(l.txs) == 0 {
+				delete(p.index, k)
+				g := p.servers[k.key]
+				if i := slices.Index(g.lists, l); i >= 0 {
+					g.lists = slices.Delete(g.lists, i, i+1)
+				}
+				if len(g.lists) == 0 {
+					delete(p.servers, k.key)
+				}
 			}
-		} else {
-			p.index[k] = l
 		}
 		if !t.asLeg1 && !t.asLeg2 && p.single != nil {
 			p.single(t)
 		}
 	}
+	clear(out)
+	p.out = out[:0]
 }
 
 func (p *legPairer) flush() { p.expire(true) }
 
 // legLess orders transactions by request start (capture order), then
 // connection and index, so pairing does not depend on arrival order.
-func legLess(a, b *legTx) bool {
-	if a.reqStart.ord != b.reqStart.ord {
-		return a.reqStart.ord < b.reqStart.ord
+func legLess(a, b *legTx) bool { return legCmp(a, b) < 0 }
+
+// legCmp is legLess as a three-way comparison (for slices.SortFunc).
+func legCmp(a, b *legTx) int {
+	if c := cmp.Compare(a.reqStart.ord, b.reqStart.ord); c != 0 {
+		return c
 	}
-	if a.conn.ref.ID != b.conn.ref.ID {
-		return a.conn.ref.ID < b.conn.ref.ID
+	if c := cmp.Compare(a.conn.ref.ID, b.conn.ref.ID); c != 0 {
+		return c
 	}
-	return a.index < b.index
+	return cmp.Compare(a.index, b.index)
 }
 
 // fits checks every pairing constraint except uniqueness; sameIP says how
@@ -913,11 +1055,15 @@ func (p *legPairer) best(a *legTx) *legTx {
 // not connect to its own listening address), at most maxLegScan per server.
 func (p *legPairer) candidates(k legKey, not netip.AddrPort) iter.Seq[*legTx] {
 	return func(yield func(*legTx) bool) {
-		for _, srv := range p.servers[k] {
-			if srv == not {
+		g := p.servers[k]
+		if g == nil {
+			return
+		}
+		for _, l := range g.lists {
+			if l.server == not {
 				continue
 			}
-			for i, e := range p.index[legSlot{k, srv}] {
+			for i, e := range l.txs {
 				if i == maxLegScan || !yield(e) {
 					break
 				}
