@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"cmp"
+	"hash/maphash"
 	"iter"
 	"net/netip"
 	"slices"
@@ -212,29 +213,18 @@ func nameHash(n string) uint32 {
 	return h
 }
 
-// FNV-1a parameters (hash/fnv's).
+// FNV-1a parameters (hash/fnv's), for nameHash.
 const (
 	fnv32Offset = 2166136261
 	fnv32Prime  = 16777619
-	fnv64Offset = 14695981039346656037
-	fnv64Prime  = 1099511628211
 )
 
-// fnv64 is 64-bit FNV-1a, fed strings without converting them to []byte
-// (each conversion for hash/fnv's Write was an allocation).
-type fnv64 uint64
-
-func (h *fnv64) add(s string) {
-	x := uint64(*h)
-	for i := 0; i < len(s); i++ {
-		x ^= uint64(s[i])
-		x *= fnv64Prime
-	}
-	*h = fnv64(x)
-}
-
-// addZero adds a 0 byte (the separator).
-func (h *fnv64) addZero() { *h = fnv64(uint64(*h) * fnv64Prime) }
+// sigSeed seeds the message signatures (legMsg.sig). They are only ever
+// compared with each other within one run, so a seed made per process
+// serves; hash/maphash reads eight bytes at a time where the FNV-1a loop
+// before it read one (the signature covers every header byte of every
+// message: issue 15).
+var sigSeed = maphash.MakeSeed()
 
 // legMsgBuild is a header block as read first reduces it, in scratch
 // lists the caller provides (collect's, on its stack: issue 15, the lists
@@ -259,14 +249,16 @@ func newLegMsg(m *http1.Message) legMsgBuild {
 // in and out, not a pointer: stores through a pointer would make the
 // caller's scratch arrays escape to the heap.)
 func (b legMsgBuild) read(m *http1.Message) legMsgBuild {
-	sig := fnv64(fnv64Offset)
-	sig.add(m.Target)
+	var sig maphash.Hash
+	sig.SetSeed(sigSeed)
+	sig.WriteString(m.Target)
+	sig.WriteByte(0)
 	names := len(b.names)
 	for _, f := range m.Headers {
-		sig.add(f.Name)
-		sig.addZero()
-		sig.add(f.Value)
-		sig.addZero()
+		sig.WriteString(f.Name)
+		sig.WriteByte(0)
+		sig.WriteString(f.Value)
+		sig.WriteByte(0)
 		if len(b.names)-names < maxLegNames {
 			b.names = append(b.names, nameHash(f.Name))
 		}
@@ -298,7 +290,7 @@ func (b legMsgBuild) read(m *http1.Message) legMsgBuild {
 			b.fwd = true
 		}
 	}
-	b.sig = uint64(sig)
+	b.sig = sig.Sum64()
 	return b
 }
 
