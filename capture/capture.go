@@ -48,15 +48,6 @@ type Source interface {
 	Close() error
 }
 
-// BatchReader is implemented by the file sources (OpenFiles): for one
-// classic pcap input without a filter, packets can be read straight into
-// memory the caller owns, instead of being copied out of the source's
-// buffer one by one (issue 15). See ReadBatch in files.go.
-type BatchReader interface {
-	CanReadBatch() bool
-	ReadBatch(pkts []Packet, arena []byte) ([]Packet, []byte, error)
-}
-
 // Stats are capture statistics.
 type Stats struct {
 	Packets        int64 // packets handed out by Next

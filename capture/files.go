@@ -115,14 +115,8 @@ func OpenFiles(paths []string, opts FileOptions) (Source, error) {
 	return s, nil
 }
 
-// start primes the heap with each input's first packet. A single input
-// is read only when its first packet is asked for (Next or ReadBatch), as
-// if a packet had been handed out.
+// start primes the heap with each input's first packet.
 func (s *fileSource) start() {
-	if len(s.inputs) == 1 {
-		s.pending = 0
-		return
-	}
 	for _, in := range s.inputs {
 		s.advance(in)
 	}
@@ -453,48 +447,6 @@ func (s *fileSource) Next() (Packet, error) {
 		s.stats.Packets++
 		return p, nil
 	}
-}
-
-// CanReadBatch says whether ReadBatch may be used: one classic pcap input,
-// no filter, and no packet handed out by Next that is still in use.
-func (s *fileSource) CanReadBatch() bool {
-	return len(s.inputs) == 1 && s.inputs[0].pcap != nil && s.match == nil && !s.closed && (s.pending == 0 || s.inputs[0].done)
-}
-
-// ReadBatch reads the next cap(pkts) packets, or as many as fit in arena,
-// into pkts[:0], as Next would return them but with their bytes in arena
-// (issue 15: a caller that keeps packets past the next call saves copying
-// them). The records are read into arena itself and their Data are slices
-// of it; a record too long for arena is read into a larger array, which is
-// returned as the arena to use next. The source does not touch the
-// returned arena again, so the packets stay valid as long as the caller
-// keeps it. At the end of the input it returns io.EOF, with the last
-// packets or none. Only when CanReadBatch; Next may follow.
-func (s *fileSource) ReadBatch(pkts []Packet, arena []byte) ([]Packet, []byte, error) {
-	pkts = pkts[:0]
-	if !s.CanReadBatch() {
-		return pkts, arena, errors.New("capture: ReadBatch on a source that cannot (see CanReadBatch)")
-	}
-	in := s.inputs[0]
-	if in.done {
-		return pkts, arena, io.EOF
-	}
-	in.pcap.into(arena)
-	for len(pkts) < cap(pkts) && (len(pkts) == 0 || in.pcap.fits()) {
-		// Only the first record may move the buffer (grow it): none of
-		// its bytes have been handed out yet.
-		s.advance(in)
-		if in.done {
-			break
-		}
-		s.stats.Packets++
-		pkts = append(pkts, in.head)
-	}
-	arena = in.pcap.release()
-	if in.done {
-		return pkts, arena, io.EOF
-	}
-	return pkts, arena, nil
 }
 
 func (s *fileSource) Err() error { return errors.Join(s.errs...) }

@@ -22,8 +22,6 @@ type pcapReader struct {
 	err        error // the stream's error (io.EOF at its end), once seen; it comes after every byte before it
 	empty      int   // consecutive reads that returned nothing
 
-	own []byte // the reader's own buffer while buf is a caller's arena (ReadBatch)
-
 	big     bool   // big-endian file
 	factor  uint32 // nanoseconds per unit of the timestamp's fraction: 1000 (usec) or 1 (nsec)
 	snaplen int    // the largest record accepted (openPcap's capped snap length)
@@ -138,47 +136,4 @@ func (p *pcapReader) next() (data []byte, ts time.Time, length int, err error) {
 	data = p.buf[p.start : p.start+caplen : p.start+caplen]
 	p.start += caplen
 	return data, ts, length, nil
-}
-
-// into makes arena, which the caller owns, the buffer that the next
-// records are read into (ReadBatch): the unread bytes move to its front.
-func (p *pcapReader) into(arena []byte) {
-	arena = arena[:cap(arena)]
-	if n := max(p.end-p.start, pcapRecordHdr); len(arena) < n {
-		arena = make([]byte, n) // too small even for what is read already; fill grows it
-	}
-	p.own = p.buf
-	p.end = copy(arena, p.buf[p.start:p.end])
-	p.buf, p.start = arena, 0
-}
-
-// release gives back the arena (a larger array if a record did not fit in
-// it) after moving the unread bytes to the reader's own buffer: the reader
-// does not touch the arena again.
-func (p *pcapReader) release() []byte {
-	arena, tail := p.buf, p.buf[p.start:p.end]
-	if len(p.own) < len(tail) {
-		p.own = make([]byte, len(tail))
-	}
-	p.end = copy(p.own, tail)
-	p.buf, p.start, p.own = p.own, 0, nil
-	return arena
-}
-
-// fits reports whether the next record can be read without moving the
-// bytes before it (the packets already handed out of an arena): it is in
-// the buffer or fits in the room behind it, or it is an error or the end,
-// which needs no room.
-func (p *pcapReader) fits() bool {
-	room := len(p.buf) - p.start
-	if room < pcapRecordHdr {
-		return false
-	}
-	if p.end-p.start < pcapRecordHdr {
-		p.fill(pcapRecordHdr) // there is room for it: nothing moves
-		if p.end-p.start < pcapRecordHdr {
-			return true
-		}
-	}
-	return int(p.u32(p.buf[p.start+8:])) <= room-pcapRecordHdr
 }

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-	"time"
 
 	"github.com/gopacket/gopacket/pcapgo"
 )
@@ -281,107 +280,4 @@ func FuzzPcapReaderMatchesPcapgo(f *testing.F) {
 			t.Fatalf("differ\nours:\n%s\npcapgo:\n%s", clip(ours), clip(ref))
 		}
 	})
-}
-
-// batchesOne reads one input with ReadBatch, a fresh arena of arenaLen
-// bytes per batch of up to size packets, and writes the packets down only
-// at the end: a batch that changed the bytes of an earlier one shows.
-func batchesOne(t testing.TB, in *input, size, arenaLen int) string {
-	t.Helper()
-	s := &fileSource{inputs: []*input{in}, pending: -1}
-	s.start()
-	var all []Packet
-	for {
-		if !s.CanReadBatch() {
-			t.Fatal("CanReadBatch is false")
-		}
-		arena := make([]byte, 0, arenaLen)
-		pkts, arena, err := s.ReadBatch(make([]Packet, 0, size), arena)
-		all = append(all, pkts...)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("ReadBatch: %v", err)
-		}
-		if len(pkts) == 0 {
-			t.Fatal("empty batch before the end")
-		}
-		if p := pkts[len(pkts)-1]; len(p.Data) > 0 && !inArena(p.Data, arena) {
-			t.Fatalf("packet %d is not in its batch's arena", p.Frame)
-		}
-	}
-	if got := s.Stats().Packets; got != int64(len(all)) {
-		t.Errorf("Stats().Packets %d, handed out %d", got, len(all))
-	}
-	var b strings.Builder
-	for _, p := range all {
-		fmt.Fprintf(&b, "%d %d %#v %s %d %d %x\n", p.Input, p.Frame, p.Time, p.Time, p.LinkType, p.Length, p.Data)
-	}
-	fmt.Fprintf(&b, "err: %v\n", s.Err())
-	return b.String()
-}
-
-// inArena says whether d starts inside arena (pointers into one array
-// compare only for equality).
-func inArena(d, arena []byte) bool {
-	arena = arena[:cap(arena)]
-	for i := range arena {
-		if &arena[i] == &d[0] {
-			return true
-		}
-	}
-	return false
-}
-
-// TestReadBatchMatchesNext: ReadBatch hands out the packets and the error
-// Next does, whatever the batch and arena sizes (records cut at an arena's
-// end, records longer than the arena), and never touches an arena again.
-func TestReadBatchMatchesNext(t *testing.T) {
-	for name, data := range edgePcaps(t) {
-		for _, sname := range []string{"whole", "half", "gzip", "failing"} {
-			in, err := newInput(0, "x", streams[sname](bytes.NewReader(data)), nopCloser{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := drainOne(t, in)
-			for _, sz := range []struct{ pkts, arena int }{{1, 0}, {3, 40}, {128, 2000}, {128, 204800}, {1 << 20, 1 << 20}} {
-				in, _ := newInput(0, "x", streams[sname](bytes.NewReader(data)), nopCloser{})
-				if got := batchesOne(t, in, sz.pkts, sz.arena); got != want {
-					t.Errorf("%s via %s, batches of %d in %d bytes: differ from Next\nReadBatch:\n%s\nNext:\n%s", name, sname, sz.pkts, sz.arena, clip(got), clip(want))
-				}
-			}
-		}
-	}
-}
-
-func TestCanReadBatch(t *testing.T) {
-	pcap := writeFile(t, "a.pcap", pcapBytes(1, rec{0, payload(1)}, rec{time.Millisecond, payload(2)}))
-	ng := writeFile(t, "b.pcapng", ngBytes(t))
-	for _, tc := range []struct {
-		paths []string
-		want  bool
-	}{
-		{[]string{pcap}, true},
-		{[]string{ng}, false},         // pcapng: secrets, per-packet link types
-		{[]string{pcap, pcap}, false}, // a merge
-	} {
-		s := open(t, tc.paths, FileOptions{})
-		if got := s.(BatchReader).CanReadBatch(); got != tc.want {
-			t.Errorf("%v: CanReadBatch %v, want %v", tc.paths, got, tc.want)
-		}
-	}
-	// Next and ReadBatch may take turns; not while a packet from Next is out.
-	s := open(t, []string{pcap}, FileOptions{}).(*fileSource)
-	p, _ := s.Next()
-	if p.Frame != 1 || !s.CanReadBatch() {
-		t.Fatalf("after Next: frame %d, CanReadBatch %v", p.Frame, s.CanReadBatch())
-	}
-	pkts, _, err := s.ReadBatch(make([]Packet, 0, 4), make([]byte, 1000))
-	if len(pkts) != 1 || pkts[0].Frame != 2 || err != io.EOF {
-		t.Fatalf("ReadBatch after Next: %d packets, %v", len(pkts), err)
-	}
-	if _, err := s.Next(); err != io.EOF {
-		t.Fatalf("Next after the end: %v", err)
-	}
 }

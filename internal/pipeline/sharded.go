@@ -173,9 +173,7 @@ func runSharded(src capture.Source, o Options, n int) *render.Result {
 // use returns false. A packet carrying Decryption Secrets starts a batch
 // of its own, so that use can read the keys before any later packet is
 // looked at. reuse gives a batch back for reading into (nil: make one). It
-// returns the source's read error (not io.EOF). A source that can read
-// straight into the batch's buffer (capture.BatchReader) does, which saves
-// copying every packet (issue 15).
+// returns the source's read error (not io.EOF).
 func readBatches(src capture.Source, size int, reuse func() *batch, use func(*batch) bool) error {
 	full := make(chan *batch, 4)
 	quit := make(chan struct{})
@@ -184,21 +182,40 @@ func readBatches(src capture.Source, size int, reuse func() *batch, use func(*ba
 		defer close(done)
 		defer close(full)
 		var carry *capture.Packet // a secrets packet that starts the next batch
-		// Its packets never carry secrets: classic pcap only.
-		br, _ := src.(capture.BatchReader)
-		if br != nil && !br.CanReadBatch() {
-			br = nil
-		}
 		for {
 			b := reuse()
 			if b == nil {
 				b = &batch{pkts: make([]capture.Packet, 0, size), data: make([]byte, 0, size*1600)}
 			}
 			b.pkts, b.data, b.err = b.pkts[:0], b.data[:0], nil
-			if br != nil {
-				b.pkts, b.data, b.err = br.ReadBatch(b.pkts, b.data)
-			} else {
-				carry = fillBatch(src, b, size, carry)
+			if carry != nil {
+				b.pkts = append(b.pkts, *carry)
+				b.data = append(b.data, carry.Data...)
+				carry = nil
+			}
+			for len(b.pkts) < size {
+				p, err := src.Next()
+				if err != nil {
+					b.err = err
+					break
+				}
+				if len(p.Secrets) > 0 && len(b.pkts) > 0 {
+					c := p // a copy: taking p's address would move every packet to the heap
+					c.Secrets, c.Data = bytes.Clone(p.Secrets), bytes.Clone(p.Data)
+					carry = &c
+					break
+				}
+				b.pkts = append(b.pkts, p)
+				b.data = append(b.data, p.Data...)
+			}
+			// point each packet at its copy (data may have moved while growing)
+			off := 0
+			for i := range b.pkts {
+				n := len(b.pkts[i].Data)
+				if b.pkts[i].Data != nil {
+					b.pkts[i].Data = b.data[off : off+n : off+n]
+				}
+				off += n
 			}
 			select {
 			case full <- b:
@@ -226,41 +243,4 @@ func readBatches(src capture.Source, size int, reuse func() *batch, use func(*ba
 	close(quit)
 	<-done // the source is ours again (Stats, Err, Close)
 	return readErr
-}
-
-// fillBatch reads up to size packets of src into b with Next, copying
-// their bytes into b.data (the source reuses its own at the next call).
-// carry is the secrets packet that starts this batch (nil: none); it
-// returns the one that starts the next.
-func fillBatch(src capture.Source, b *batch, size int, carry *capture.Packet) *capture.Packet {
-	if carry != nil {
-		b.pkts = append(b.pkts, *carry)
-		b.data = append(b.data, carry.Data...)
-		carry = nil
-	}
-	for len(b.pkts) < size {
-		p, err := src.Next()
-		if err != nil {
-			b.err = err
-			break
-		}
-		if len(p.Secrets) > 0 && len(b.pkts) > 0 {
-			c := p // a copy: taking p's address would move every packet to the heap
-			c.Secrets, c.Data = bytes.Clone(p.Secrets), bytes.Clone(p.Data)
-			carry = &c
-			break
-		}
-		b.pkts = append(b.pkts, p)
-		b.data = append(b.data, p.Data...)
-	}
-	// point each packet at its copy (data may have moved while growing)
-	off := 0
-	for i := range b.pkts {
-		n := len(b.pkts[i].Data)
-		if b.pkts[i].Data != nil {
-			b.pkts[i].Data = b.data[off : off+n : off+n]
-		}
-		off += n
-	}
-	return carry
 }
