@@ -2,7 +2,6 @@ package capture
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"container/heap"
 	"encoding/binary"
@@ -33,9 +32,10 @@ const DefaultSnaplen = 262144
 // before reading keeps a corrupt length field from costing gigabytes.
 const maxRecord = 256 << 20
 
-// readBufSize is the buffer between the decompressed stream and pcapgo. Both
-// pcapgo readers reuse a *bufio.Reader they are given, so the bytes they have
-// consumed are exactly counted-minus-buffered: that gives exact error offsets.
+// readBufSize is the buffer between the decompressed stream and pcapgo's
+// pcapng reader (and the format detection). The pcapng reader reuses a
+// *bufio.Reader it is given, so the bytes it has consumed are exactly
+// counted-minus-buffered: that gives exact error offsets.
 const readBufSize = 64 << 10
 
 // Magic numbers, read little-endian from the first four bytes.
@@ -158,7 +158,8 @@ type input struct {
 	buf    *bufio.Reader   // the buffer pcapgo reads from
 	gz     *gzip.Reader    // nil unless compressed
 
-	reader   packetReader
+	reader   packetReader // pcapng
+	pcap     *pcapReader  // classic pcap
 	ng       bool
 	linkType int // pcap: the file's link type; pcapng: per packet
 
@@ -222,10 +223,11 @@ func newInput(index int, path string, r io.Reader, c io.Closer) (in *input, err 
 	return nil, &InputError{Path: path, Offset: -1, Err: fmt.Errorf("not a pcap or pcapng file (magic 0x%08x)", be)}
 }
 
-// openPcap reads a classic pcap header. pcapgo accepts only version 2.4 and
-// trusts the snap length up to any size; Wireshark reads every 2.x file, so
-// the header pcapgo sees says 2.4, with the snap length capped so that
-// pcapgo refuses an oversized record before reading it.
+// openPcap reads a classic pcap header. pcapgo, whose record checks
+// pcapReader keeps, accepts only version 2.4 and trusts the snap length up
+// to any size; Wireshark reads every 2.x file, so every 2.x is read, and
+// the snap length pcapReader checks records against is capped so that an
+// oversized record is refused before it is read.
 func (in *input) openPcap() (*input, error) {
 	hdr := make([]byte, pcapHeaderLen)
 	if n, err := io.ReadFull(in.buf, hdr); err != nil {
@@ -239,24 +241,22 @@ func (in *input) openPcap() (*input, error) {
 	if major != 2 {
 		return nil, &InputError{Path: in.path, Offset: 4, Err: fmt.Errorf("unsupported pcap version %d.%d", major, minor)}
 	}
-	bo.PutUint16(hdr[6:], 4)
 	switch snap := bo.Uint32(hdr[16:]); {
 	case snap > maxRecord:
 		bo.PutUint32(hdr[16:], maxRecord)
 	case snap < DefaultSnaplen:
-		// pcapgo reads records up to 256 KiB whatever a smaller snap length
-		// says (as tcpdump and Wireshark do); left as it is, its error for
+		// Records up to 256 KiB are read whatever a smaller snap length
+		// says (as tcpdump and Wireshark do); left as it is, the error for
 		// a longer record would name the file's limit, "524501 > 0".
 		bo.PutUint32(hdr[16:], DefaultSnaplen)
 	}
 	in.linkType = int(bo.Uint32(hdr[20:]) & linkTypeLowMask)
-	// pcapgo reads ahead through a buffer of its own, so error offsets come
-	// from the record lengths (in.recEnd), which is exact.
-	r, err := pcapgo.NewReader(io.MultiReader(bytes.NewReader(hdr), in.buf))
-	if err != nil {
-		return nil, &InputError{Path: in.path, Offset: 0, Err: shortCause(err)}
-	}
-	in.reader = r
+	// The records are read in large reads from in.buf: it hands out what
+	// it has buffered and then reads straight through from the stream
+	// below, since each read asks for more than its own size. The reader
+	// reads ahead, so error offsets come from the record lengths
+	// (in.recEnd), which is exact.
+	in.pcap = newPcapReader(in.buf, hdr)
 	in.recEnd = pcapHeaderLen
 	return in, nil
 }
@@ -314,7 +314,7 @@ func (in *input) read() {
 			}
 		}
 	} else {
-		in.recEnd += pcapRecordHdr + int64(ci.CaptureLength)
+		in.recEnd += pcapRecordHdr + int64(len(data))
 	}
 	in.head = Packet{Input: in.index, Frame: in.frame, Time: ci.Timestamp, LinkType: lt, Data: data, Length: ci.Length}
 	if in.ng {
@@ -323,6 +323,11 @@ func (in *input) read() {
 }
 
 func (in *input) safeRead() (data []byte, ci gopacket.CaptureInfo, err error) {
+	if in.pcap != nil {
+		// Our own parser: it checks every length before using it.
+		data, ci.Timestamp, ci.Length, err = in.pcap.next()
+		return data, ci, err
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("reader panic: %v", p)
@@ -388,7 +393,25 @@ func (s *fileSource) advance(in *input) {
 		}
 		return
 	}
-	heap.Push(&s.heap, in)
+	if len(s.inputs) > 1 {
+		heap.Push(&s.heap, in)
+	}
+}
+
+// pop takes the input whose head packet comes next, or nil at the end. A
+// single input (the common case) has nothing to merge: the heap is used
+// only for several.
+func (s *fileSource) pop() *input {
+	if len(s.inputs) == 1 {
+		if in := s.inputs[0]; !in.done {
+			return in
+		}
+		return nil
+	}
+	if s.heap.Len() == 0 {
+		return nil
+	}
+	return heap.Pop(&s.heap).(*input)
 }
 
 func (s *fileSource) Next() (Packet, error) {
@@ -403,10 +426,10 @@ func (s *fileSource) Next() (Packet, error) {
 			s.pending = -1
 			s.advance(in)
 		}
-		if s.heap.Len() == 0 {
+		in := s.pop()
+		if in == nil {
 			return Packet{}, io.EOF
 		}
-		in := heap.Pop(&s.heap).(*input)
 		s.pending = in.index
 		p := in.head
 		if s.match != nil {
