@@ -82,7 +82,7 @@ func ParseKeepAlive(m *http1.Message) KeepAlive {
 	// the headers are walked in place (Values would allocate a slice): the
 	// engine and two lifecycle rules ask this of every response (issue 15)
 	for _, h := range m.Headers {
-		if !asciiEqualFold(h.Name, "Keep-Alive") {
+		if !http1.NameEqual(h.Name, "Keep-Alive") {
 			continue
 		}
 		v := h.Value
@@ -103,25 +103,4 @@ func ParseKeepAlive(m *http1.Message) KeepAlive {
 		}
 	}
 	return ka
-}
-
-// asciiEqualFold is http1's header-name comparison (Message.Get, Values):
-// ASCII letters compared without case, every other byte as it is.
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		ca, cb := a[i], b[i]
-		if 'A' <= ca && ca <= 'Z' {
-			ca += 'a' - 'A'
-		}
-		if 'A' <= cb && cb <= 'Z' {
-			cb += 'a' - 'A'
-		}
-		if ca != cb {
-			return false
-		}
-	}
-	return true
 }

@@ -240,6 +240,12 @@ type Options struct {
 // look like HTTP/1.x at all; the conversation then ignores further data.
 var ErrNotHTTP = errors.New("not HTTP/1.x")
 
+// NameEqual reports whether two header field names are the same name as
+// Message.Get and Values compare them: ASCII letters without case, every
+// other byte as it is (unlike strings.EqualFold, no Unicode folding: the
+// Kelvin sign is not a k in a field name).
+func NameEqual(a, b string) bool { return equalFold(a, b) }
+
 func equalFold(a, b string) bool {
 	if len(a) != len(b) {
 		return false
