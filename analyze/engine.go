@@ -47,6 +47,11 @@ type Engine struct {
 	passAt map[*Pass]int
 	disp   dispatch
 	conns  map[uint64]*connState
+	// last is the state of the connection the latest event was for: the
+	// Assembler gives a connection's segments in runs (a response's burst,
+	// its ACKs), and most events then skip the map (issue 15). ConnEnd
+	// clears it.
+	last *connState
 	sum    Summary
 	// txHist counts HTTP connections by number of transactions (for the median).
 	txHist    map[int]int64
@@ -586,9 +591,21 @@ func (e *Engine) ConnStart(c *reassembly.Conn) {
 	}
 }
 
+// state returns c's state, nil if it has none (never started, or ended).
+func (e *Engine) state(c *reassembly.Conn) *connState {
+	if st := e.last; st != nil && st.ctx.Conn == c {
+		return st
+	}
+	st := e.conns[c.ID]
+	if st != nil {
+		e.last = st
+	}
+	return st
+}
+
 // Segment implements reassembly.Handler.
 func (e *Engine) Segment(c *reassembly.Conn, s *reassembly.Segment) {
-	st := e.conns[c.ID]
+	st := e.state(c)
 	if st == nil {
 		return
 	}
@@ -607,7 +624,7 @@ func (e *Engine) Segment(c *reassembly.Conn, s *reassembly.Segment) {
 func (e *Engine) Gap(c *reassembly.Conn, g reassembly.Gap) {
 	e.sum.Gaps++
 	e.sum.GapBytes += g.Bytes
-	st := e.conns[c.ID]
+	st := e.state(c)
 	if st == nil {
 		return
 	}
@@ -620,7 +637,7 @@ func (e *Engine) Gap(c *reassembly.Conn, g reassembly.Gap) {
 // Inconsistency implements reassembly.Handler.
 func (e *Engine) Inconsistency(c *reassembly.Conn, in reassembly.Inconsistency) {
 	e.sum.Inconsistencies++
-	st := e.conns[c.ID]
+	st := e.state(c)
 	if st == nil {
 		return
 	}
@@ -632,7 +649,7 @@ func (e *Engine) Inconsistency(c *reassembly.Conn, in reassembly.Inconsistency) 
 
 // Message implements reassembly.Handler.
 func (e *Engine) Message(c *reassembly.Conn, m *http1.Message) {
-	st := e.conns[c.ID]
+	st := e.state(c)
 	if st == nil {
 		return
 	}
@@ -646,7 +663,7 @@ func (e *Engine) Message(c *reassembly.Conn, m *http1.Message) {
 // after all of its messages (tested in reassembly/http1), so rules see
 // finished transactions only; the engine does not re-check.
 func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
-	st := e.conns[c.ID]
+	st := e.state(c)
 	if st == nil {
 		return
 	}
@@ -694,10 +711,11 @@ func (e *Engine) Transaction(c *reassembly.Conn, t *http1.Transaction) {
 
 // ConnEnd implements reassembly.Handler.
 func (e *Engine) ConnEnd(c *reassembly.Conn) {
-	st := e.conns[c.ID]
+	st := e.state(c)
 	if st == nil {
 		return
 	}
+	e.last = nil
 	delete(e.conns, c.ID)
 	st.sum.Close = closeFactsOf(c)
 	for _, i := range e.disp.ends {
