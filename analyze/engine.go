@@ -52,7 +52,7 @@ type Engine struct {
 	// its ACKs), and most events then skip the map (issue 15). ConnEnd
 	// clears it.
 	last *connState
-	sum    Summary
+	sum  Summary
 	// txHist counts HTTP connections by number of transactions (for the median).
 	txHist    map[int]int64
 	pairs     map[pairKey]int
