@@ -341,7 +341,7 @@ func (h *halfParser) evalCandidate(complete bool) {
 			return
 		}
 		// Rejected.
-		if h.dir == flow.ServerToClient && h.c.pending09(h.bufPos) && !h.afterHeldInSegment() {
+		if h.dir == flow.ServerToClient && h.c.pending09(h.bufPos) && !h.heldClaimsOverrun() {
 			h.start09()
 			return
 		}
@@ -380,13 +380,25 @@ func (h *halfParser) evalCandidate(complete bool) {
 	}
 }
 
-// afterHeldInSegment reports whether the candidate starts in the very
-// packet that completed the held framed message: bytes the server wrote in
-// the same segment right after a complete body are an overrun of that
-// message, not the raw answer to a pending HTTP/0.9 request.
-func (h *halfParser) afterHeldInSegment() bool {
+// heldClaimsOverrun reports whether bytes that follow the held message and
+// start no message are its overrun even though an HTTP/0.9 request is
+// pending: the held message is a complete framed response (Content-Length,
+// chunked, or bodiless) that answered no request seen (unsolicited, or
+// paired across a gap). Such a server spoke HTTP/1.x framing before it read
+// the 0.9 request, and what follows the end it declared is a length error
+// of that response (zeek http-09-content-length-confusion.pcap: "this is
+// too much.\r\n" after Content-Length: 4, issue 12 item 14). After a
+// response that did answer a request, the next bytes start the next
+// response (RFC 9112 §6.3, §9.3): a pending 0.9 request's raw answer.
+//
+// The test is on the messages alone, never on where packets are cut: the
+// same bytes give the same answer in one segment or byte by byte. (It once
+// compared the Ord of the held message's last byte with the candidate's,
+// which made the same stream an overrun or a 0.9 response by segmentation.)
+func (h *halfParser) heldClaimsOverrun() bool {
 	m := h.held
-	return m != nil && m.End == EndComplete && m.Framing != FramingClose && m.Last.Ord == h.bufPos.Ord
+	return m != nil && m.End == EndComplete && m.Framing != FramingClose &&
+		h.heldSlot != nil && h.heldSlot.tx.Request == nil
 }
 
 // partialSuffix returns the length of the longest suffix of b that is a
