@@ -38,7 +38,7 @@ func schedule(client, server []byte, seed int64) ([]step, bool) {
 }
 
 func FuzzConversation(f *testing.F) {
-	for i, tc := range slices.Concat(convCases, http09Cases) {
+	for i, tc := range slices.Concat(convCases, http09Cases, resyncCases) {
 		var cb, sb []byte
 		for _, st := range parseTranscript(f, tc.in) {
 			if st.kind == evData && st.dir == flow.ClientToServer {

@@ -131,8 +131,61 @@ var http09Cases = []convCase{
 	},
 }
 
-func TestHTTP09Overrun(t *testing.T) {
-	for _, tc := range http09Cases {
+// resyncCases: a server resynchronising on "HTTP/1." inside junk whose
+// first byte came in an earlier packet than the status line. The response
+// starts in the packet that holds its first byte, and pairs by that
+// packet's order, however the junk and the line are cut.
+var resyncCases = []convCase{
+	{
+		// FuzzConversation (96c666382f4a4e0f): the status line found
+		// inside a candidate that began in the packet before GET /b was
+		// taken as sent before GET /b (unsolicited) when the candidate
+		// came whole, as its answer when it came byte by byte.
+		name: "resync-status-line-after-request",
+		in: `>>> GET /a HTTP/1.1\r\n\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi
+		     <<< H
+		     >>> GET /b HTTP/1.1\r\n\r\n
+		     <<< xHTTP/1.1 204 No Content\r\n\r\n`,
+		tx: []string{"GET /a -> 200", "GET /b -> 204"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			s := find(t, r, s2c, 0)
+			want(t, s, FramingContentLength, EndComplete, 2, AnomOverrun)
+			if s.OverrunBytes != 2 {
+				t.Error(msgSummary(s))
+			}
+			// in the packet of the fifth line (however it is cut), after GET /b
+			if s1 := find(t, r, s2c, 1); s1.Start.Ord < 5_000_000 || s1.Start.Ord >= 6_000_000 {
+				t.Errorf("204 starts at %+v", s1.Start)
+			}
+		},
+	},
+	{
+		// The same with "HTTP/1." cut across packets, its "HT" in a later
+		// packet of the rejected candidate than the candidate's first.
+		name: "resync-status-line-cut-in-prefix",
+		in: `>>> GET /a HTTP/1.1\r\n\r\n
+		     <<< HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi
+		     <<< HTTP/1.1 2
+		     >>> GET /b HTTP/1.1\r\n\r\n
+		     <<< xHT
+		     <<< TP/1.1 204 No Content\r\n\r\n`,
+		tx: []string{"GET /a -> 200", "GET /b -> 204"},
+		check: func(t *testing.T, r *recorder, c *Conversation) {
+			s := find(t, r, s2c, 0)
+			if s.OverrunBytes != int64(len("HTTP/1.1 2x")) {
+				t.Error(msgSummary(s))
+			}
+			// its "HT" came in the packet of the fifth line, after GET /b
+			if s1 := find(t, r, s2c, 1); s1.Start.Ord < 5_000_000 || s1.Start.Ord >= 6_000_000 {
+				t.Errorf("204 starts at %+v", s1.Start)
+			}
+		},
+	},
+}
+
+func TestCutCases(t *testing.T) {
+	for _, tc := range slices.Concat(http09Cases, resyncCases) {
 		t.Run(tc.name, func(t *testing.T) {
 			steps := parseTranscript(t, tc.in)
 			rng := rand.New(rand.NewSource(1))
