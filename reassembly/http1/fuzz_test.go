@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,7 +38,7 @@ func schedule(client, server []byte, seed int64) ([]step, bool) {
 }
 
 func FuzzConversation(f *testing.F) {
-	for i, tc := range convCases {
+	for i, tc := range slices.Concat(convCases, http09Cases, resyncCases) {
 		var cb, sb []byte
 		for _, st := range parseTranscript(f, tc.in) {
 			if st.kind == evData && st.dir == flow.ClientToServer {

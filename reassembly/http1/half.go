@@ -91,10 +91,21 @@ type halfParser struct {
 type halfRare struct {
 	blankPos flow.Pos // where the tolerated empty line (halfParser.blank) began
 	hstart   flow.Pos // position of the first byte of a partial httpPrefix match
+	// marks are the packets of a server's candidate start line after its
+	// first (bufPos), those that hold an 'H': where an httpPrefix match
+	// inside the candidate may begin (posAt).
+	marks []bufMark
 
 	waitFor *Message // client: CONNECT/Upgrade request whose response decides
 	wbuf    []byte
 	wev     []waitEvent
+}
+
+// bufMark says that h.buf[at:] came from the packet whose first byte (of
+// those in h.buf) is at pos.
+type bufMark struct {
+	at  int
+	pos flow.Pos
 }
 
 func (h *halfParser) more() *halfRare {
@@ -242,6 +253,7 @@ func (h *halfParser) feedLine(data []byte, pos flow.Pos) int {
 		}
 		h.bufPos = pos
 		h.evalLen = 0
+		h.clearMarks()
 	}
 	take, complete := len(data), false
 	if nl := bytes.IndexByte(data, '\n'); nl >= 0 {
@@ -252,6 +264,10 @@ func (h *halfParser) feedLine(data []byte, pos flow.Pos) int {
 		h.rejectAll(len(h.buf))
 		h.st = stSkip
 		return 0
+	}
+	if h.dir == flow.ServerToClient && len(h.buf) > 0 && bytes.IndexByte(data[:take], 'H') >= 0 {
+		r := h.more()
+		r.marks = append(r.marks, bufMark{at: len(h.buf), pos: pos})
 	}
 	h.buf = append(h.buf, data[:take]...)
 	if complete && (len(h.buf) == 1 || len(h.buf) == 2 && h.buf[0] == '\r') {
@@ -341,7 +357,7 @@ func (h *halfParser) evalCandidate(complete bool) {
 			return
 		}
 		// Rejected.
-		if h.dir == flow.ServerToClient && h.c.pending09(h.bufPos) && !h.afterHeldInSegment() {
+		if h.dir == flow.ServerToClient && h.c.pending09(h.bufPos) && !h.heldClaimsOverrun() {
 			h.start09()
 			return
 		}
@@ -351,9 +367,7 @@ func (h *halfParser) evalCandidate(complete bool) {
 				if h.st == stDead {
 					return
 				}
-				n := copy(h.buf, h.buf[1+j:])
-				h.buf = h.buf[:n]
-				h.bufPos = at(h.bufPos, 1+j)
+				h.trimBuf(1 + j)
 				continue
 			}
 			if !complete {
@@ -363,7 +377,7 @@ func (h *halfParser) evalCandidate(complete bool) {
 				h.hmatch = uint8(k)
 				if k > 0 {
 					// (hstart is read only while a match is partial)
-					h.more().hstart = at(h.bufPos, len(h.buf)-k)
+					h.more().hstart = h.posAt(len(h.buf) - k)
 				}
 				h.resetBuf()
 				if h.st != stDead {
@@ -380,13 +394,73 @@ func (h *halfParser) evalCandidate(complete bool) {
 	}
 }
 
-// afterHeldInSegment reports whether the candidate starts in the very
-// packet that completed the held framed message: bytes the server wrote in
-// the same segment right after a complete body are an overrun of that
-// message, not the raw answer to a pending HTTP/0.9 request.
-func (h *halfParser) afterHeldInSegment() bool {
+// heldClaimsOverrun reports whether bytes that follow the held message and
+// start no message are its overrun even though an HTTP/0.9 request is
+// pending: the held message is a complete framed response (Content-Length,
+// chunked, or bodiless) that answered no request seen (unsolicited, or
+// paired across a gap). Such a server spoke HTTP/1.x framing before it read
+// the 0.9 request, and what follows the end it declared is a length error
+// of that response (zeek http-09-content-length-confusion.pcap: "this is
+// too much.\r\n" after Content-Length: 4, issue 12 item 14). After a
+// response that did answer a request, the next bytes start the next
+// response (RFC 9112 §6.3, §9.3): a pending 0.9 request's raw answer.
+//
+// The test is on the messages alone, never on where packets are cut: the
+// same bytes give the same answer in one segment or byte by byte. (It once
+// compared the Ord of the held message's last byte with the candidate's,
+// which made the same stream an overrun or a 0.9 response by segmentation.)
+func (h *halfParser) heldClaimsOverrun() bool {
 	m := h.held
-	return m != nil && m.End == EndComplete && m.Framing != FramingClose && m.Last.Ord == h.bufPos.Ord
+	return m != nil && m.End == EndComplete && m.Framing != FramingClose &&
+		h.heldSlot != nil && h.heldSlot.tx.Request == nil
+}
+
+// posAt returns the position of h.buf[i], a server's candidate start line:
+// the bytes of one candidate may come from several packets, and a message
+// found inside it (httpPrefix) starts in the packet that holds its first
+// byte, whatever packet the candidate began in. Pairing compares that
+// packet's Ord with the requests'.
+func (h *halfParser) posAt(i int) flow.Pos {
+	p, from := h.bufPos, 0
+	if h.rare != nil {
+		for _, mk := range h.rare.marks {
+			if mk.at > i {
+				break
+			}
+			p, from = mk.pos, mk.at
+		}
+	}
+	return at(p, i-from)
+}
+
+// trimBuf drops the first n bytes of the candidate start line.
+func (h *halfParser) trimBuf(n int) {
+	h.bufPos = h.posAt(n)
+	k := copy(h.buf, h.buf[n:])
+	h.buf = h.buf[:k]
+	if h.rare == nil {
+		return
+	}
+	marks := h.rare.marks[:0]
+	for _, mk := range h.rare.marks {
+		if mk.at > n {
+			marks = append(marks, bufMark{at: mk.at - n, pos: mk.pos})
+		}
+	}
+	h.rare.marks = marks
+}
+
+// clearMarks forgets the packets of the previous candidate. A long list (a
+// candidate cut in many packets) is not kept for the life of the connection.
+func (h *halfParser) clearMarks() {
+	if h.rare == nil {
+		return
+	}
+	if cap(h.rare.marks) > 64 {
+		h.rare.marks = nil
+	} else {
+		h.rare.marks = h.rare.marks[:0]
+	}
 }
 
 // partialSuffix returns the length of the longest suffix of b that is a
@@ -440,6 +514,7 @@ func (h *halfParser) feedSkip(data []byte, pos flow.Pos) int {
 				}
 				h.st = stLine
 				h.resetBuf()
+				h.clearMarks()
 				h.buf = append(h.buf, httpPrefix...)
 				h.bufPos = h.rare.hstart
 				return i + 1
