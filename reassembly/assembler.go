@@ -318,9 +318,27 @@ func (a *Assembler) Stats() Stats { return a.stats }
 // Packet decodes one captured packet and processes it. linkType is the pcap
 // LINKTYPE_ number of the packet's interface. data is not retained.
 func (a *Assembler) Packet(linkType int, data []byte, pos flow.Pos) {
-	a.stats.Packets++
 	p := &a.pkt
-	switch decode(linkType, data, p) {
+	res := decode(linkType, data, p)
+	var k connKey
+	var srcIsA bool
+	if res == decodedTCP {
+		k, srcIsA = makeKey(p)
+	}
+	a.packet(p, res, k, srcIsA, pos)
+}
+
+// PacketDecoded processes a packet a Router decoded (RouteDecoded) for
+// this Assembler's shard, as Packet would the packet's bytes.
+func (a *Assembler) PacketDecoded(d *Decoded, pos flow.Pos) {
+	a.packet(&d.p, d.res, d.k, d.srcIsA, pos)
+}
+
+// packet processes a decoded packet: res is what decode found, and for a
+// TCP packet k and srcIsA are its makeKey.
+func (a *Assembler) packet(p *tcpPacket, res decodeResult, k connKey, srcIsA bool, pos flow.Pos) {
+	a.stats.Packets++
+	switch res {
 	case decodedBad:
 		a.stats.Undecodable++
 		return
@@ -339,7 +357,6 @@ func (a *Assembler) Packet(linkType int, data []byte, pos flow.Pos) {
 	}
 	a.at(EventKey{Ord: pos.Ord, Phase: PhasePacket})
 
-	k, srcIsA := makeKey(p)
 	c := a.conns[k]
 	// A copy of an ended connection's packet, captured again, would start
 	// a connection (a SYN) or land where none is open: only then is the

@@ -28,7 +28,7 @@ import (
 // payload) to find its 4-tuple. Not safe for concurrent use.
 type Router struct {
 	n     int
-	pkt   tcpPacket
+	dec   Decoded // Route's, which keeps nothing
 	clock flushClock
 }
 
@@ -41,16 +41,33 @@ func NewRouter(n int) *Router { return &Router{n: max(n, 1)} }
 // when capture time moved on by more than flushInterval). A packet that is
 // not TCP, or not decodable, goes to shard 0, which counts it.
 func (r *Router) Route(linkType int, data []byte, t time.Time) (shard int, flush bool) {
-	p := &r.pkt
-	if decode(linkType, data, p) != decodedTCP {
+	return r.RouteDecoded(linkType, data, t, &r.dec)
+}
+
+// Decoded is a packet as a Router decoded it, for the shard's Assembler
+// (PacketDecoded) to take without decoding it again (issue 15: both decoded
+// every packet). It aliases the packet's data, and is valid as long as that
+// is.
+type Decoded struct {
+	p      tcpPacket
+	k      connKey
+	res    decodeResult
+	srcIsA bool
+}
+
+// RouteDecoded is Route, leaving the decoded packet in d for the shard's
+// Assembler.PacketDecoded.
+func (r *Router) RouteDecoded(linkType int, data []byte, t time.Time, d *Decoded) (shard int, flush bool) {
+	d.res = decode(linkType, data, &d.p)
+	if d.res != decodedTCP {
 		return 0, false
 	}
+	d.k, d.srcIsA = makeKey(&d.p)
 	flush = r.clock.due(t)
 	if r.n == 1 {
 		return 0, flush
 	}
-	k, _ := makeKey(p)
-	return int(k.hash() % uint64(r.n)), flush
+	return int(d.k.hash() % uint64(r.n)), flush
 }
 
 // hash mixes the normalised tuple (FNV-1a over its words, then a final

@@ -40,7 +40,11 @@ type shardedBatch struct {
 	ord0  int64 // ordinal of pkts[0]
 	shard []uint16
 	flush []bool
-	refs  atomic.Int32 // workers still reading it
+	// dec holds each packet as the Router decoded it: its worker's
+	// Assembler takes it from there (PacketDecoded) rather than decoding
+	// the packet a second time.
+	dec  []reassembly.Decoded
+	refs atomic.Int32 // workers still reading it
 }
 
 // share divides a table or buffer bound between n workers (rounding up).
@@ -91,7 +95,7 @@ func runSharded(src capture.Source, o Options, n int) *render.Result {
 						asm.FlushBefore(pos)
 					}
 					if b.shard[j] == me {
-						asm.Packet(p.LinkType, p.Data, pos)
+						asm.PacketDecoded(&b.dec[j], pos)
 					}
 				}
 				sh.Mark(b.ord0 + int64(len(b.pkts)) - 1)
@@ -133,11 +137,15 @@ func runSharded(src capture.Source, o Options, n int) *render.Result {
 		}
 		sb.ord0 = ord + 1
 		sb.shard, sb.flush = sb.shard[:0], sb.flush[:0]
+		if cap(sb.dec) < len(b.pkts) {
+			sb.dec = make([]reassembly.Decoded, len(b.pkts))
+		}
+		sb.dec = sb.dec[:len(b.pkts)]
 		for j := range b.pkts {
 			p := &b.pkts[j]
 			sp.add(p.Time)
 			ord++
-			s, fl := router.Route(p.LinkType, p.Data, p.Time)
+			s, fl := router.RouteDecoded(p.LinkType, p.Data, p.Time, &sb.dec[j])
 			sb.shard, sb.flush = append(sb.shard, uint16(s)), append(sb.flush, fl)
 			if o.Tick != nil && ord&4095 == 0 {
 				o.Tick()
