@@ -182,19 +182,13 @@ func BenchmarkConversation(b *testing.B) {
 	req := []byte("GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench/1.0\r\nAccept: */*\r\n\r\n")
 	resp := append([]byte("HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: text/plain\r\nContent-Length: 10240\r\n\r\n"), body...)
 	b.Run("keepalive-10KiB", func(b *testing.B) {
-		b.SetBytes(int64(len(req) + len(resp)))
-		b.ReportAllocs()
-		h := &nopHandler{}
-		c := NewConversation(h, Options{}, false)
-		var cp, sp flow.Pos
-		for i := 0; i < b.N; i++ {
+		benchKeepAlive(b, len(req)+len(resp), func(c *Conversation, cp, sp *flow.Pos) {
 			cp.Ord = sp.Ord + 1
-			c.Feed(flow.ClientToServer, req, cp)
+			c.Feed(flow.ClientToServer, req, *cp)
 			cp.Offset += uint64(len(req))
 			sp.Ord = cp.Ord + 1
-			feedChunks(c, flow.ServerToClient, resp, &sp)
-		}
-		c.Finish(sp)
+			feedChunks(c, flow.ServerToClient, resp, sp)
+		})
 	})
 	// What most of the bench capture is (nginx small files, keep-alive):
 	// each message head arrives whole in one segment (fastMessage).
@@ -203,37 +197,25 @@ func BenchmarkConversation(b *testing.B) {
 		"Content-Type: text/plain\r\nContent-Length: 200\r\nLast-Modified: Thu, 03 Dec 2026 07:51:00 GMT\r\n"+
 		"Connection: keep-alive\r\nETag: \"6942e1c4-c8\"\r\nAccept-Ranges: bytes\r\n\r\n"), bytes.Repeat([]byte("x"), 200)...)
 	b.Run("keepalive-small", func(b *testing.B) {
-		b.SetBytes(int64(len(small) + len(smallResp)))
-		b.ReportAllocs()
-		h := &nopHandler{}
-		c := NewConversation(h, Options{}, false)
-		var cp, sp flow.Pos
-		for i := 0; i < b.N; i++ {
-			exchange(c, &cp, &sp, small, smallResp)
-		}
-		c.Finish(sp)
+		benchKeepAlive(b, len(small)+len(smallResp), func(c *Conversation, cp, sp *flow.Pos) {
+			exchange(c, cp, sp, small, smallResp)
+		})
 	})
 	// The same with every head cut in two segments: the buffered path
 	// (feedLine, feedHeaders), whose buffer is reused between messages.
 	b.Run("keepalive-small-split", func(b *testing.B) {
-		b.SetBytes(int64(len(small) + len(smallResp)))
-		b.ReportAllocs()
-		h := &nopHandler{}
-		c := NewConversation(h, Options{}, false)
-		var cp, sp flow.Pos
-		for i := 0; i < b.N; i++ {
+		benchKeepAlive(b, len(small)+len(smallResp), func(c *Conversation, cp, sp *flow.Pos) {
 			cp.Ord = sp.Ord + 1
 			for _, part := range [][]byte{small[:20], small[20:]} {
-				c.Feed(flow.ClientToServer, part, cp)
+				c.Feed(flow.ClientToServer, part, *cp)
 				cp.Offset += uint64(len(part))
 			}
 			sp.Ord = cp.Ord + 1
 			for _, part := range [][]byte{smallResp[:40], smallResp[40:]} {
-				c.Feed(flow.ServerToClient, part, sp)
+				c.Feed(flow.ServerToClient, part, *sp)
 				sp.Offset += uint64(len(part))
 			}
-		}
-		c.Finish(sp)
+		})
 	})
 	// One short connection per iteration (the capture's 40 k connections
 	// carry 3 transactions each on average): the per-connection cost.
@@ -258,20 +240,27 @@ func BenchmarkConversation(b *testing.B) {
 		ok := []byte("HTTP/1.1 204 No Content\r\n\r\n")
 		reqs := bytes.Repeat(small, depth)
 		resps := bytes.Repeat(ok, depth)
-		b.SetBytes(int64(len(reqs) + len(resps)))
-		b.ReportAllocs()
-		h := &nopHandler{}
-		c := NewConversation(h, Options{}, false)
-		var cp, sp flow.Pos
-		for i := 0; i < b.N; i++ {
-			exchange(c, &cp, &sp, reqs, resps)
-		}
-		c.Finish(sp)
+		benchKeepAlive(b, len(reqs)+len(resps), func(c *Conversation, cp, sp *flow.Pos) {
+			exchange(c, cp, sp, reqs, resps)
+		})
 	})
 }
 
 // exchange feeds one request (or pipelined batch) and its response to c,
 // each as one segment, advancing both directions' positions.
+// benchKeepAlive runs exch b.N times on one conversation (a keep-alive
+// connection), each run moving bytesPerOp bytes.
+func benchKeepAlive(b *testing.B, bytesPerOp int, exch func(c *Conversation, cp, sp *flow.Pos)) {
+	b.SetBytes(int64(bytesPerOp))
+	b.ReportAllocs()
+	c := NewConversation(&nopHandler{}, Options{}, false)
+	var cp, sp flow.Pos
+	for i := 0; i < b.N; i++ {
+		exch(c, &cp, &sp)
+	}
+	c.Finish(sp)
+}
+
 func exchange(c *Conversation, cp, sp *flow.Pos, req, resp []byte) {
 	cp.Ord = sp.Ord + 1
 	c.Feed(flow.ClientToServer, req, *cp)
