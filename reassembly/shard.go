@@ -25,24 +25,15 @@ import (
 
 // Router decides, on the reading side, which of n shards a packet goes to
 // and when the shards flush. It decodes the packet's headers (not its
-// payload) to find its 4-tuple. Not safe for concurrent use.
+// payload) to find its 4-tuple, and leaves them for the shard's Assembler
+// (RouteDecoded). Not safe for concurrent use.
 type Router struct {
 	n     int
-	dec   Decoded // Route's, which keeps nothing
 	clock flushClock
 }
 
 // NewRouter returns a Router over n shards (n ≥ 1).
 func NewRouter(n int) *Router { return &Router{n: max(n, 1)} }
-
-// Route returns the shard of a packet captured at t, and whether every
-// shard must flush (FlushBefore) before it, exactly when a single Assembler
-// running alone would have flushed itself (every flushEvery TCP packets, or
-// when capture time moved on by more than flushInterval). A packet that is
-// not TCP, or not decodable, goes to shard 0, which counts it.
-func (r *Router) Route(linkType int, data []byte, t time.Time) (shard int, flush bool) {
-	return r.RouteDecoded(linkType, data, t, &r.dec)
-}
 
 // Decoded is a packet as a Router decoded it, for the shard's Assembler
 // (PacketDecoded) to take without decoding it again (issue 15: both decoded
@@ -55,8 +46,12 @@ type Decoded struct {
 	srcIsA bool
 }
 
-// RouteDecoded is Route, leaving the decoded packet in d for the shard's
-// Assembler.PacketDecoded.
+// RouteDecoded decodes a packet captured at t into d, for the shard's
+// Assembler (PacketDecoded), and returns its shard and whether every shard
+// must flush (FlushBefore) before it, exactly when a single Assembler
+// running alone would have flushed itself (every flushEvery TCP packets, or
+// when capture time moved on by more than flushInterval). A packet that is
+// not TCP, or not decodable, goes to shard 0, which counts it.
 func (r *Router) RouteDecoded(linkType int, data []byte, t time.Time, d *Decoded) (shard int, flush bool) {
 	d.res = decode(linkType, data, &d.p)
 	if d.res != decodedTCP {
