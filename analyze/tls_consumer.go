@@ -126,38 +126,39 @@ func (ch *chooser) Feed(d flow.Dir, data []byte, pos flow.Pos) {
 		return
 	}
 	if ch.held == nil {
-		// Nothing held yet and these bytes decide (the server spoke first,
-		// or Sniff answers from them alone, the usual first segment): the
-		// choice and the consumer's events are those of holding and
-		// replaying them, without the copies (issue 15).
-		isTLS, decided := false, d != flow.ClientToServer
-		if !decided {
-			switch tls.Sniff(data[:min(len(data), sniffLen)]) {
-			case tls.IsTLS:
-				isTLS, decided = true, true
-			case tls.NotTLS:
-				decided = true
-			}
-		}
-		if decided {
+		// Nothing held yet and these bytes decide (the usual first
+		// segment): the choice and the consumer's events are those of
+		// holding and replaying them, without the copies (issue 15).
+		if isTLS, ok := decideTLS(d, data[:min(len(data), sniffLen)]); ok {
 			ch.choose(isTLS)
 			ch.next.Feed(d, data, pos)
 			return
 		}
 	}
 	ch.held = append(ch.held, heldEvent{kind: 0, d: d, data: append([]byte(nil), data...), pos: pos})
+	if d == flow.ClientToServer {
+		ch.sniff = append(ch.sniff, data[:min(len(data), sniffLen-len(ch.sniff))]...)
+	}
+	if isTLS, ok := decideTLS(d, ch.sniff); ok {
+		ch.choose(isTLS)
+	}
+}
+
+// decideTLS says whether bytes of direction d settle the choice, and
+// which: the server speaking first means plain TCP (no TLS client waits
+// for that); otherwise sniffed, the client's first bytes so far, must
+// settle it (tls.Sniff).
+func decideTLS(d flow.Dir, sniffed []byte) (isTLS, decided bool) {
 	if d != flow.ClientToServer {
-		// The server spoke first: no TLS client waits for that.
-		ch.choose(false)
-		return
+		return false, true
 	}
-	ch.sniff = append(ch.sniff, data[:min(len(data), sniffLen-len(ch.sniff))]...)
-	switch tls.Sniff(ch.sniff) {
+	switch tls.Sniff(sniffed) {
 	case tls.IsTLS:
-		ch.choose(true)
+		return true, true
 	case tls.NotTLS:
-		ch.choose(false)
+		return false, true
 	}
+	return false, false
 }
 
 func (ch *chooser) Gap(d flow.Dir, n uint64, pos flow.Pos) {
